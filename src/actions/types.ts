@@ -1,0 +1,43 @@
+/**
+ * How the runtime runs one compiled step. Each step kind has a StepRunner
+ * factory in src/actions; the runtime owns ordering, accept scopes, deadlines
+ * and the single answer per request, and steps only say what they decided.
+ */
+import type { FilterPhase, RulePhase } from '../protocol/phases.js';
+import type { Clock } from '../support/clock.js';
+import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
+
+/** A decision smtpd understands. `reply` is a full SMTP reply line: `4xx`/`5xx`, space, text. */
+export type FilterDecision =
+  | { readonly type: 'proceed' }
+  | { readonly type: 'junk' }
+  | { readonly type: 'reject'; readonly reply: string }
+  | { readonly type: 'disconnect'; readonly reply: string }
+  | { readonly type: 'rewrite'; readonly value: string };
+
+/** What a step says. */
+export type StepOutcome =
+  /** Not decisive: go on with the next step of this phase. */
+  | { readonly type: 'continue'; readonly addHeaders?: readonly string[]; readonly detail?: StepDetail }
+  /** `accept`: end the chain for the scope of this phase (session, transaction or recipient). */
+  | { readonly type: 'accept'; readonly detail?: StepDetail }
+  /** Decisive: answer smtpd with this decision and end the phase. */
+  | { readonly type: 'decide'; readonly decision: FilterDecision; readonly detail?: StepDetail };
+
+/** Extra facts a step reports for the decision's log line (server answer, latency, ...). */
+export type StepDetail = Readonly<Record<string, string | number | boolean | null>>;
+
+export interface StepContext {
+  readonly facts: SessionFacts;
+  readonly phase: RulePhase;
+  readonly request: FilterPhase;
+  readonly clock: Clock;
+  /** Aborted when the session disconnects or the request's deadline passes. */
+  readonly signal: AbortSignal;
+}
+
+export interface StepRunner {
+  readonly step: CompiledStep;
+  /** May throw or reject: the runtime turns that into the step's on-error decision. */
+  run(ctx: StepContext): StepOutcome | Promise<StepOutcome>;
+}

@@ -1,0 +1,126 @@
+/**
+ * The compiled form of a rules file: the one contract between the rules
+ * pipeline (src/dsl, pure) and the runtime (src/runtime). Everything here is
+ * immutable data plus pure predicates, so a plan can be swapped atomically on
+ * reload and shared by every session that started under it.
+ */
+import type { RulePhase } from '../protocol/phases.js';
+
+/** A place in a rules file, 1-based, as shown to people (`file:line:col`). */
+export interface SourceSpan {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly endLine: number;
+  readonly endColumn: number;
+}
+
+/**
+ * What conditions and steps can know about a session at the moment a filter
+ * request is evaluated. Built by the runtime from report events plus the
+ * request's own parameter (e.g. the recipient under consideration at rcpt-to).
+ */
+export interface SessionFacts {
+  readonly sessionId: string;
+  /** Client IP address without port ("192.0.2.7", "2001:db8::1"); "" for the local socket. */
+  readonly src: string;
+  readonly srcPort: number | null;
+  /** Local address the client connected to, without port; "" for the local socket. */
+  readonly dest: string;
+  readonly destPort: number | null;
+  /** True for sessions on smtpd's local enqueue socket. */
+  readonly local: boolean;
+  /** PTR name; null when smtpd reported `<unknown>`. */
+  readonly rdns: string | null;
+  /** link-connect's fcrdns field (`pass`, `fail`, `error`); null if not seen. */
+  readonly fcrdns: string | null;
+  /** HELO/EHLO identity; null before helo. */
+  readonly helo: string | null;
+  readonly heloMethod: 'HELO' | 'EHLO' | null;
+  /** Envelope sender of the current transaction ("" for the null sender); null outside a transaction. */
+  readonly mailFrom: string | null;
+  /** The recipient being decided on (rcpt-to phase); null elsewhere. */
+  readonly rcptTo: string | null;
+  /** Recipients accepted so far in the current transaction. */
+  readonly recipients: readonly string[];
+  /** smtpd's message id for the current transaction, when known. */
+  readonly messageId: string | null;
+  /** Authenticated user name when link-auth said pass. */
+  readonly authUser: string | null;
+  /** link-tls string `VERSION:CIPHER:BITS`, when TLS is on. */
+  readonly tls: string | null;
+  /** Size of the message in bytes, known at commit. */
+  readonly size: number | null;
+}
+
+/** A compiled condition. Pure, synchronous, linear time in its input. */
+export type Predicate = (facts: SessionFacts) => boolean;
+
+/** What a step does on an error of its own (policy server down, store failure, deadline). */
+export type OnError = 'tempfail' | 'proceed';
+
+export type PolicyAddress =
+  | { readonly kind: 'unix'; readonly path: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+
+/** Options of a policy-delegation step (`postgrey ADDRESS`, `policy ADDRESS`). Extended by the greylisting work. */
+export interface PolicyStepOptions {
+  readonly flavor: 'postgrey' | 'policy';
+  readonly address: PolicyAddress;
+  readonly timeoutMs: number;
+}
+
+/** Options of the built-in greylisting step. Extended by the greylisting work. */
+export interface GreylistStepOptions {
+  readonly delayMs: number;
+  readonly maxAgeMs: number;
+  readonly retryWindowMs: number;
+  readonly autoWhitelistAfter: number;
+  readonly ipv4Prefix: number;
+  readonly ipv6Prefix: number;
+  /** `sqlite:/path` or `redis://host:port/db`. */
+  readonly store: string;
+  readonly header: boolean;
+}
+
+export type StepAction =
+  | { readonly kind: 'pause'; readonly durationMs: number }
+  | { readonly kind: 'accept' }
+  | { readonly kind: 'reject'; readonly reply: string }
+  | { readonly kind: 'disconnect'; readonly reply: string }
+  | { readonly kind: 'junk' }
+  | { readonly kind: 'policy'; readonly options: PolicyStepOptions }
+  | { readonly kind: 'greylist'; readonly options: GreylistStepOptions };
+
+export type StepKind = StepAction['kind'];
+
+export interface CompiledStep {
+  /** Position in its chain, 0-based; stable identity for logs and metrics. */
+  readonly index: number;
+  readonly action: StepAction;
+  /** The phase the step runs at (inferred, or moved later by `at PHASE`). */
+  readonly phase: RulePhase;
+  /** Null when the step has no `when`. */
+  readonly when: Predicate | null;
+  /** The condition's source text, for logs ("src in trusted"). */
+  readonly whenText: string | null;
+  /** Span of the whole step (action through condition). */
+  readonly span: SourceSpan;
+  readonly onError: OnError;
+}
+
+export interface CompiledChain {
+  readonly name: string;
+  readonly span: SourceSpan;
+  readonly steps: readonly CompiledStep[];
+  /** The steps of each phase, in chain order. Phases with no step are absent. */
+  readonly stepsByPhase: ReadonlyMap<RulePhase, readonly CompiledStep[]>;
+}
+
+export interface CompiledRules {
+  readonly chains: ReadonlyMap<string, CompiledChain>;
+  /** The rules file and every list file it read, absolute paths, for watching. */
+  readonly files: readonly string[];
+  /** True when some step must see message lines (registering data-line). */
+  readonly needsDataLine: boolean;
+}
