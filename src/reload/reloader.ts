@@ -1,0 +1,319 @@
+/**
+ * Hot reload: watch the rules file and its list files, and on a change (or
+ * SIGHUP) compile the new rules completely, then hand them to `apply` — or keep
+ * the running rules and log why.
+ *
+ * Everything with side effects is injected: the watcher (chokidar in
+ * production, a fake in tests), the clock, file reads, the compiler and the
+ * apply callback. The only CPU work done on the event loop is the compile
+ * itself; files are read asynchronously before it.
+ */
+import { resolve } from 'node:path';
+import { readFile as fsReadFile } from 'node:fs/promises';
+import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
+import { formatDiagnostic, type CompileResult, type Diagnostic } from '../dsl/index.js';
+import type { Clock } from '../support/clock.js';
+import type { Logger } from '../support/log.js';
+import { selectChainByName, type ChainSelector } from './chain.js';
+import { diffRules } from './diff.js';
+import { logOutcome, type ReloadOutcome, type ReloadOutcomeKind } from './outcome.js';
+import { ReloadScheduler, type PassRequest, type SchedulerState } from './scheduler.js';
+import { changedFiles, Snapshot, type AsyncReadFile, type Fingerprint } from './snapshot.js';
+import type { Watcher, WatcherFactory } from './watcher.js';
+
+/** The compiler as the reloader calls it; `compileRulesFile` from src/dsl fits. */
+export type ReloadCompile = (
+  path: string,
+  options: { readonly readFile: (path: string) => string; readonly dataLineRegistered: boolean },
+) => CompileResult;
+
+export interface ReloaderOptions {
+  readonly rulesFile: string;
+  /** The rules the filter started with (what `apply` would otherwise have been given last). */
+  readonly initialRules: CompiledRules;
+  readonly compile: ReloadCompile;
+  /** Make `rules` the rules of new sessions, running `chain`. Sessions in progress keep theirs. */
+  readonly apply: (rules: CompiledRules, chain: CompiledChain) => void;
+  /** Default: the only chain of the file (`selectChainByName(undefined)`). */
+  readonly selectChain?: ChainSelector;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly watcherFactory: WatcherFactory;
+  /** Default: fs.promises.readFile as UTF-8. */
+  readonly readFile?: AsyncReadFile;
+  /** Whether data-line was registered at startup (registration cannot change later). */
+  readonly dataLineRegistered: boolean;
+  /** Quiet period after the last file event before reloading. Default 200 ms. */
+  readonly quietMs?: number;
+  /** Longest a burst of events can postpone a reload. Default 2000 ms. */
+  readonly maxWaitMs?: number;
+}
+
+export interface ReloadStats {
+  readonly state: SchedulerState;
+  /** Passes run, and how each ended. */
+  readonly passes: number;
+  readonly outcomes: Readonly<Record<ReloadOutcomeKind, number>>;
+  readonly lastOutcome: ReloadOutcomeKind | null;
+  /** Wall-clock ms of the last successful apply, or null. */
+  readonly lastAppliedAt: number | null;
+  /** Files watched now, sorted. */
+  readonly watching: readonly string[];
+}
+
+export interface Reloader {
+  /** Reload now, even if no file content changed (the CLI calls `trigger('SIGHUP')`). */
+  trigger(reason: string): void;
+  /** Stop watching; waits for a pass in progress (which then does not apply). */
+  close(): Promise<void>;
+  readonly stats: ReloadStats;
+  /** Resolves when no pass is running. For tests and orderly shutdown. */
+  whenIdle(): Promise<void>;
+}
+
+export const DEFAULT_QUIET_MS = 200;
+export const DEFAULT_MAX_WAIT_MS = 2000;
+/** Compile rounds per pass: each round may discover list files that were not read yet. */
+const MAX_COMPILE_ROUNDS = 4;
+
+const readUtf8: AsyncReadFile = (path) => fsReadFile(path, 'utf8');
+
+export function startReloader(options: ReloaderOptions): Reloader {
+  return new HotReloader(options);
+}
+
+class HotReloader implements Reloader {
+  private readonly rulesFile: string;
+  private readonly readFile: AsyncReadFile;
+  private readonly selectChain: ChainSelector;
+  private readonly scheduler: ReloadScheduler;
+  private readonly watcher: Watcher;
+  /** The rules `apply` last received (or the initial ones). */
+  private current: CompiledRules;
+  /** Hashes of the files the current rules were compiled from. */
+  private appliedFingerprint: Fingerprint = new Map();
+  /** Hashes of the files of the last compile, applied or not: unchanged content is not compiled twice. */
+  private attemptedFingerprint: Fingerprint = new Map();
+  private watched: ReadonlySet<string>;
+  private rulesMissing = false;
+  private closed = false;
+  /** The initial hashing; passes wait for it. */
+  private readonly ready: Promise<void>;
+  private passes = 0;
+  private readonly outcomes: Record<ReloadOutcomeKind, number> = {
+    applied: 0,
+    unchanged: 0,
+    missing: 0,
+    rejected: 0,
+    refused: 0,
+    failed: 0,
+  };
+  private lastOutcome: ReloadOutcomeKind | null = null;
+  private lastAppliedAt: number | null = null;
+
+  constructor(private readonly options: ReloaderOptions) {
+    if (options.rulesFile === '') throw new TypeError('startReloader: rulesFile must not be empty');
+    this.rulesFile = resolve(options.rulesFile);
+    this.readFile = options.readFile ?? readUtf8;
+    this.selectChain = options.selectChain ?? selectChainByName(undefined);
+    this.current = options.initialRules;
+    this.watched = this.watchSetFor(options.initialRules);
+    this.scheduler = new ReloadScheduler({
+      clock: options.clock,
+      quietMs: options.quietMs ?? DEFAULT_QUIET_MS,
+      maxWaitMs: options.maxWaitMs ?? Math.max(DEFAULT_MAX_WAIT_MS, options.quietMs ?? 0),
+      run: (request) => this.pass(request),
+      onPassError: (error) => this.options.log.error({ event: 'reload', err: error }, 'reload pass crashed'),
+    });
+    // The watcher starts before the initial hashing: an edit made meanwhile still
+    // produces an event, and its pass waits for `ready`.
+    this.watcher = options.watcherFactory([...this.watched].sort(), {
+      onEvent: (event) => {
+        options.log.debug({ event: 'reload-watch', path: event.path, kind: event.kind }, 'watched file event');
+        this.scheduler.fileEvent(event.path);
+      },
+      onError: (error) =>
+        options.log.warn({ event: 'reload-watch', err: error }, `file watcher error: ${error.message} (SIGHUP still reloads)`),
+    });
+    this.ready = Snapshot.read(this.watched, this.readFile).then((snapshot) => {
+      this.appliedFingerprint = snapshot.fingerprint();
+      this.attemptedFingerprint = this.appliedFingerprint;
+    });
+  }
+
+  trigger(reason: string): void {
+    this.scheduler.signal(reason);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.scheduler.close();
+    await this.watcher.close();
+  }
+
+  whenIdle(): Promise<void> {
+    return this.scheduler.whenIdle();
+  }
+
+  get stats(): ReloadStats {
+    return {
+      state: this.scheduler.state,
+      passes: this.passes,
+      outcomes: { ...this.outcomes },
+      lastOutcome: this.lastOutcome,
+      lastAppliedAt: this.lastAppliedAt,
+      watching: [...this.watched].sort(),
+    };
+  }
+
+  private async pass(request: PassRequest): Promise<void> {
+    await this.ready;
+    if (this.closed) return;
+    const reason = reasonOf(request);
+    let outcome: ReloadOutcome;
+    try {
+      outcome = await this.reload(request, reason);
+    } catch (e) {
+      // A bug in the compiler (it should return diagnostics, not throw) or in the
+      // snapshot: the filter keeps running on the current rules.
+      outcome = { kind: 'failed', reason, stage: 'compile', error: e instanceof Error ? e : new Error(String(e)) };
+    }
+    // Closed mid-pass: nothing was applied (see reload); say nothing.
+    if (this.closed && outcome.kind !== 'applied') return;
+    this.passes++;
+    this.outcomes[outcome.kind]++;
+    this.lastOutcome = outcome.kind;
+    logOutcome(this.options.log, outcome);
+  }
+
+  private async reload(request: PassRequest, reason: string): Promise<ReloadOutcome> {
+    const snapshot = await Snapshot.read(this.watched, this.readFile);
+    if (this.closed) return { kind: 'unchanged', reason, forced: request.forced, afterMissing: false };
+
+    // A deleted rules file is almost always the first half of delete+create (or
+    // a deploy in progress): wait for it rather than report a compile error.
+    if (snapshot.errorCode(this.rulesFile) === 'ENOENT') {
+      this.rulesMissing = true;
+      return { kind: 'missing', reason, file: this.rulesFile };
+    }
+    const afterMissing = this.rulesMissing;
+    this.rulesMissing = false;
+    if (!request.forced && changedFiles(this.attemptedFingerprint, snapshot.fingerprint()).length === 0) {
+      return { kind: 'unchanged', reason, forced: false, afterMissing };
+    }
+
+    const { result, compileMs, read } = await this.compile(snapshot);
+    this.attemptedFingerprint = snapshot.fingerprint();
+    const filesChanged = changedFiles(this.appliedFingerprint, snapshot.fingerprint());
+
+    if (!result.ok) {
+      // Also watch what the failed compile tried to read: a list file named
+      // before it was created is picked up as soon as it appears.
+      this.setWatched(union(this.watched, read));
+      const errors = result.diagnostics.filter((d) => d.severity === 'error');
+      const text = formatAll(result.diagnostics, snapshot);
+      const first = errors[0] ?? result.diagnostics[0];
+      return {
+        kind: 'rejected',
+        reason,
+        compileMs,
+        errors: errors.length,
+        warnings: result.diagnostics.length - errors.length,
+        text,
+        firstError: first === undefined ? '(no diagnostic)' : headline(first),
+      };
+    }
+
+    const rules = result.rules;
+    const selected = this.selectChain(rules);
+    if (!selected.ok) {
+      this.setWatched(union(this.watched, [...read, ...rules.files]));
+      return { kind: 'refused', reason, compileMs, message: selected.error };
+    }
+    if (this.closed) return { kind: 'unchanged', reason, forced: request.forced, afterMissing };
+
+    try {
+      this.options.apply(rules, selected.value);
+    } catch (e) {
+      // Nothing was applied: the same content must be tried again on the next event.
+      this.attemptedFingerprint = this.appliedFingerprint;
+      return { kind: 'failed', reason, stage: 'apply', error: e instanceof Error ? e : new Error(String(e)) };
+    }
+    const diff = diffRules(this.current, rules);
+    this.current = rules;
+    this.appliedFingerprint = snapshot.fingerprint();
+    this.lastAppliedAt = this.options.clock.now();
+    const before = this.watched;
+    this.setWatched(this.watchSetFor(rules));
+    return {
+      kind: 'applied',
+      reason,
+      chain: selected.value.name,
+      compileMs,
+      diff,
+      filesChanged,
+      watchAdded: [...this.watched].filter((f) => !before.has(f)).sort(),
+      watchRemoved: [...before].filter((f) => !this.watched.has(f)).sort(),
+      warnings: result.warnings.length,
+      warningsText: formatAll(result.warnings, snapshot),
+      needsRestart: rules.needsDataLine && !this.options.dataLineRegistered,
+    };
+  }
+
+  /**
+   * Compile from the snapshot. A list file the snapshot lacks (the new rules
+   * name a file not watched so far) fails that round; it is read and the compile
+   * runs again, so every byte compiled was read asynchronously and hashed.
+   */
+  private async compile(snapshot: Snapshot): Promise<{ result: CompileResult; compileMs: number; read: Set<string> }> {
+    const { clock } = this.options;
+    let compileMs = 0;
+    for (let round = 1; ; round++) {
+      const read = new Set<string>();
+      const misses = new Set<string>();
+      const readFile = snapshot.reader(
+        (p) => read.add(p),
+        (p) => misses.add(p),
+      );
+      const start = clock.monotonic();
+      const result = this.options.compile(this.rulesFile, {
+        readFile,
+        dataLineRegistered: this.options.dataLineRegistered,
+      });
+      compileMs += clock.monotonic() - start;
+      if (misses.size === 0 || round === MAX_COMPILE_ROUNDS) {
+        return { result, compileMs: Math.round(compileMs * 10) / 10, read };
+      }
+      await snapshot.add(misses);
+    }
+  }
+
+  private watchSetFor(rules: CompiledRules): ReadonlySet<string> {
+    return new Set([this.rulesFile, ...rules.files.map((f) => resolve(f))]);
+  }
+
+  private setWatched(next: ReadonlySet<string>): void {
+    const same = next.size === this.watched.size && [...next].every((f) => this.watched.has(f));
+    if (same) return;
+    this.watched = next;
+    this.watcher.setPaths([...next].sort());
+  }
+}
+
+function reasonOf(request: PassRequest): string {
+  const parts = [...request.signals];
+  if (request.files.length > 0) parts.push(`change: ${request.files.join(', ')}`);
+  return parts.length > 0 ? parts.join('; ') : 'reload';
+}
+
+function union(a: Iterable<string>, b: Iterable<string>): ReadonlySet<string> {
+  return new Set([...a, ...[...b].map((f) => resolve(f))]);
+}
+
+function formatAll(diagnostics: readonly Diagnostic[], snapshot: Snapshot): string {
+  return diagnostics.map((d) => formatDiagnostic(d, (file) => snapshot.text(file))).join('\n');
+}
+
+function headline(d: Diagnostic): string {
+  return `${d.span.file}:${d.span.line}:${d.span.column}: ${d.severity}[${d.code}]: ${d.message}`;
+}
