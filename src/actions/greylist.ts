@@ -1,0 +1,165 @@
+/**
+ * The built-in `greylist` step: postgrey's decision (src/greylist/machine.ts)
+ * on the triplet (client network, normalized sender, recipient), stored in the
+ * step's store (src/store).
+ *
+ *   greylisted         → decide: reject `451 4.7.1 Greylisted, please try again in N seconds`
+ *   first pass         → continue (+ `X-Greylist: delayed N seconds by filter-rules-V at HOST; DATE`
+ *                        when the step has `header`, once per message)
+ *   known / whitelisted→ continue
+ *   local-socket session → continue (nothing to greylist: the client is this host)
+ *   store down, or the store cannot be opened → throws; the runtime applies `on-error`
+ *
+ * At rcpt-to the recipient under consideration is checked. Moved later
+ * (`at data`/`at commit`) every accepted recipient is checked and the message
+ * is held while any one of them is greylisted.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { LRUCache } from 'lru-cache';
+import type { CompiledStep, GreylistStepOptions } from '../dsl/plan.js';
+import { formatGreylistHeader, formatGreylistReply } from '../greylist/header.js';
+import type { GreylistPolicy, Verdict } from '../greylist/machine.js';
+import { buildTriplet, type Triplet } from '../greylist/triplet.js';
+import type { GreylistStores } from '../store/registry.js';
+import type { Clock } from '../support/clock.js';
+import type { Logger } from '../support/log.js';
+import type { StepContext, StepDetail, StepOutcome, StepRunner } from './types.js';
+
+export interface GreylistRunnerDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly stores: GreylistStores;
+  /** Host name in the X-Greylist header. Default: os.hostname(). */
+  readonly hostname?: string;
+  /** filter-rules version in the X-Greylist header. Default: package.json's. */
+  readonly version?: string;
+  /** Minutes east of UTC for the header date. Default: the local zone at that date. */
+  readonly utcOffsetMinutes?: (epochMs: number) => number;
+}
+
+/** The policy a step's options describe, in whole milliseconds (stores compare integers). */
+export function greylistPolicyOf(options: GreylistStepOptions): GreylistPolicy {
+  return {
+    delayMs: Math.max(0, Math.round(options.delayMs)),
+    retryWindowMs: Math.max(0, Math.round(options.retryWindowMs)),
+    maxAgeMs: Math.max(0, Math.round(options.maxAgeMs)),
+    autoWhitelistAfter: Math.max(0, Math.round(options.autoWhitelistAfter)),
+  };
+}
+
+let cachedVersion: string | null = null;
+function packageVersion(): string {
+  if (cachedVersion !== null) return cachedVersion;
+  try {
+    // dist/src/actions/greylist.js → the package root, in the repo and when installed.
+    const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+    const v: unknown = (JSON.parse(text) as { version?: unknown }).version;
+    cachedVersion = typeof v === 'string' ? v : 'unknown';
+  } catch {
+    cachedVersion = 'unknown';
+  }
+  return cachedVersion;
+}
+
+const seconds = (ms: number): number => Math.max(0, Math.round(ms / 1000));
+
+function describeVerdict(v: Verdict): StepDetail {
+  switch (v.action) {
+    case 'greylist':
+      return { greylist: v.reason, retryIn: Math.max(1, Math.ceil(v.retryInMs / 1000)) };
+    case 'pass':
+      switch (v.reason) {
+        case 'delayed':
+          return { greylist: 'pass', delayed: seconds(v.delayedMs) };
+        case 'known':
+          return { greylist: 'known' };
+        case 'auto-whitelist':
+          return { greylist: 'client-awl', clientCount: v.clientCount };
+      }
+  }
+}
+
+/** Remembers the messages that already got an X-Greylist header (postgrey keeps the last 20 instances). */
+const HEADER_MEMORY = 1024;
+
+export function createGreylistRunnerFactory(deps: GreylistRunnerDeps): (step: CompiledStep) => StepRunner {
+  const log = deps.log.child({ step: 'greylist' });
+  const hostname = deps.hostname ?? osHostname();
+  const version = deps.version ?? packageVersion();
+  const offsetOf = deps.utcOffsetMinutes ?? ((ms: number) => -new Date(ms).getTimezoneOffset());
+  const headered = new LRUCache<string, true>({ max: HEADER_MEMORY });
+
+  return (step: CompiledStep): StepRunner => {
+    const action = step.action;
+    if (action.kind !== 'greylist') {
+      throw new Error(`createGreylistRunnerFactory: step ${step.index} is a ${action.kind} step`);
+    }
+    const options = action.options;
+    const policy = greylistPolicyOf(options);
+
+    async function run(ctx: StepContext): Promise<StepOutcome> {
+      if (ctx.signal.aborted) throw new Error('greylist: request aborted before the check');
+      const facts = ctx.facts;
+      if (facts.local || facts.src === '') {
+        return { type: 'continue', detail: { greylist: 'skipped', reason: 'local session' } };
+      }
+      if (facts.mailFrom === null) {
+        throw new Error(`greylist at ${ctx.phase}: no envelope sender yet (greylisting runs at rcpt-to or later)`);
+      }
+      const recipients = facts.rcptTo !== null ? [facts.rcptTo] : facts.recipients;
+      if (recipients.length === 0) throw new Error(`greylist at ${ctx.phase}: no recipient to greylist`);
+
+      const triplets: Triplet[] = [];
+      for (const rcptTo of recipients) {
+        const t = buildTriplet({ src: facts.src, mailFrom: facts.mailFrom, rcptTo }, options);
+        if (!t.ok) throw new Error(`greylist: ${t.error}`);
+        triplets.push(t.value);
+      }
+      const store = deps.stores.get(options.store);
+      if (!store.ok) throw new Error(store.error);
+
+      const now = Math.floor(ctx.clock.now());
+      const verdicts = await Promise.all(triplets.map((t) => store.value.check(t, policy, now)));
+      const first = triplets[0] as Triplet;
+      const base: StepDetail = { network: first.network, sender: first.sender };
+
+      for (const [i, v] of verdicts.entries()) {
+        if (v.action === 'pass' && v.reason === 'delayed' && v.clientCount !== null && v.clientCount === policy.autoWhitelistAfter) {
+          log.info({ session: facts.sessionId, client: triplets[i]?.client, count: v.clientCount }, 'client auto-whitelisted');
+        }
+      }
+
+      const held = verdicts.filter((v): v is Extract<Verdict, { action: 'greylist' }> => v.action === 'greylist');
+      if (held.length > 0) {
+        const worst = held.reduce((a, b) => (b.retryInMs > a.retryInMs ? b : a));
+        return {
+          type: 'decide',
+          decision: { type: 'reject', reply: formatGreylistReply(worst.retryInMs) },
+          detail: { ...base, ...describeVerdict(worst) },
+        };
+      }
+
+      const delayed = verdicts.filter((v): v is Extract<Verdict, { reason: 'delayed' }> => v.action === 'pass' && v.reason === 'delayed');
+      const longest = delayed.length > 0 ? delayed.reduce((a, b) => (b.delayedMs > a.delayedMs ? b : a)) : null;
+      const detail: StepDetail = { ...base, ...describeVerdict(longest ?? (verdicts[0] as Verdict)) };
+      if (longest !== null && options.header) {
+        const instance = `${facts.sessionId}|${facts.messageId ?? ''}`;
+        if (!headered.has(instance)) {
+          headered.set(instance, true);
+          const header = formatGreylistHeader({
+            delayedMs: longest.delayedMs,
+            version,
+            hostname,
+            epochMs: now,
+            offsetMinutes: offsetOf(now),
+          });
+          return { type: 'continue', addHeaders: [header], detail };
+        }
+      }
+      return { type: 'continue', detail };
+    }
+
+    return { step, run };
+  };
+}

@@ -1,0 +1,330 @@
+/**
+ * The shared store: Redis (or Valkey), for several MX hosts that each run
+ * their own filter process. One Lua script per decision keeps it atomic.
+ *
+ * Failure behaviour is the point of the options below: when Redis is down or
+ * hung, a check must fail within about a second (the runtime then applies the
+ * step's `on-error`), never queue up behind a dead connection, and the
+ * connection must come back by itself when Redis does.
+ */
+import { createHash } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { AUTO_WHITELIST_COUNT_INTERVAL_MS, type GreylistPolicy, type Verdict } from '../greylist/machine.js';
+import type { Triplet } from '../greylist/triplet.js';
+import { silentLogger, type Logger } from '../support/log.js';
+import { GREYLIST_LUA } from './redis-script.js';
+import {
+  StoreError,
+  type ClientEntry,
+  type GreylistStore,
+  type ListOptions,
+  type ListPage,
+  type StoreStats,
+  type TripletEntry,
+} from './types.js';
+import type { StoreUrl } from './url.js';
+
+export type RedisStoreUrl = Extract<StoreUrl, { kind: 'redis' }>;
+
+export interface RedisStoreOptions {
+  readonly log?: Logger;
+  /** TCP connect deadline. Default 2000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Deadline for each command, so a hung (not closed) Redis fails fast too. Default 1000 ms. */
+  readonly commandTimeoutMs?: number;
+  /** Upper bound of the reconnect back-off. Default 1000 ms. */
+  readonly maxReconnectDelayMs?: number;
+}
+
+const LUA_SHA = createHash('sha1').update(GREYLIST_LUA).digest('hex');
+
+/** Escape glob metacharacters for SCAN MATCH. */
+const globEscape = (s: string): string => s.replace(/[*?[\]\\]/g, '\\$&');
+
+const int = (v: string | null | undefined): number => (v === null || v === undefined ? NaN : Number(v));
+
+function asStrings(reply: unknown): string[] | null {
+  if (!Array.isArray(reply)) return null;
+  const out: string[] = [];
+  for (const item of reply) {
+    if (typeof item === 'string') out.push(item);
+    else if (typeof item === 'number') out.push(String(item));
+    else return null;
+  }
+  return out;
+}
+
+/** Turn the script's reply into a Verdict; null when it is not one. */
+export function parseScriptReply(reply: unknown): Verdict | null {
+  const r = asStrings(reply);
+  if (!r) return null;
+  const [tag, a, b, c] = r;
+  switch (tag) {
+    case 'awl': {
+      const clientCount = int(a);
+      return Number.isFinite(clientCount) ? { action: 'pass', reason: 'auto-whitelist', clientCount } : null;
+    }
+    case 'greylist': {
+      const retryInMs = int(b);
+      const firstSeen = int(c);
+      if ((a !== 'new' && a !== 'early-retry') || !Number.isFinite(retryInMs) || !Number.isFinite(firstSeen)) return null;
+      return { action: 'greylist', reason: a, retryInMs, firstSeen };
+    }
+    case 'delayed': {
+      const delayedMs = int(a);
+      if (!Number.isFinite(delayedMs)) return null;
+      return { action: 'pass', reason: 'delayed', delayedMs, clientCount: b === undefined || b === '' ? null : int(b) };
+    }
+    case 'known':
+      return { action: 'pass', reason: 'known' };
+    default:
+      return null;
+  }
+}
+
+export class RedisGreylistStore implements GreylistStore {
+  readonly description: string;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly log: Logger;
+  private closed = false;
+  /** True while we have logged the connection as down, so each outage is logged once. */
+  private down = false;
+
+  constructor(url: RedisStoreUrl, description: string, options: RedisStoreOptions = {}) {
+    this.description = description;
+    this.prefix = url.prefix;
+    this.log = (options.log ?? silentLogger).child({ store: description });
+    const maxDelay = options.maxReconnectDelayMs ?? 1000;
+    const common: RedisOptions = {
+      db: url.db,
+      connectTimeout: options.connectTimeoutMs ?? 2000,
+      commandTimeout: options.commandTimeoutMs ?? 1000,
+      // Fail at once while disconnected instead of queueing: the SMTP client is waiting.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // A command that timed out has already been answered for; do not replay it later.
+      autoResendUnfulfilledCommands: false,
+      // Reconnect forever, backing off to at most `maxDelay`.
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay),
+      lazyConnect: false,
+    };
+    if (url.username !== null) common.username = url.username;
+    if (url.password !== null) common.password = url.password;
+    this.redis =
+      url.connection.kind === 'tcp'
+        ? new Redis({ ...common, host: url.connection.host, port: url.connection.port })
+        : new Redis({ ...common, path: url.connection.path });
+    // Without an 'error' listener ioredis prints every failed reconnect itself.
+    this.redis.on('error', (e: Error) => {
+      if (this.down || this.closed) return;
+      this.down = true;
+      this.log.warn({ err: e.message }, 'greylist store unreachable; checks fail until it is back');
+    });
+    this.redis.on('ready', () => {
+      if (!this.down) return;
+      this.down = false;
+      this.log.info({}, 'greylist store reachable again');
+    });
+  }
+
+  /** Resolves when connected (for startup checks and tests); rejects after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        reject(new StoreError(this.description, `not connected after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.redis.once('ready', onReady);
+    });
+  }
+
+  private fail(what: string, e: unknown): StoreError {
+    if (e instanceof StoreError) return e;
+    const msg = e instanceof Error ? e.message : String(e);
+    return new StoreError(this.description, `${what} failed: ${msg}`, { cause: e });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError(this.description, 'store is closed');
+  }
+
+  private tripletKey(key: string): string {
+    return `${this.prefix}t:${key}`;
+  }
+
+  private clientKey(client: string): string {
+    return `${this.prefix}c:${client}`;
+  }
+
+  async check(triplet: Triplet, policy: GreylistPolicy, now: number): Promise<Verdict> {
+    this.assertOpen();
+    const keys = [this.tripletKey(triplet.key), this.clientKey(triplet.client)];
+    const args = [
+      now,
+      policy.delayMs,
+      policy.retryWindowMs,
+      policy.maxAgeMs,
+      policy.autoWhitelistAfter,
+      AUTO_WHITELIST_COUNT_INTERVAL_MS,
+    ].map((n) => String(Math.trunc(n)));
+    args.push(triplet.network, triplet.sender, triplet.recipient);
+    let reply: unknown;
+    try {
+      try {
+        reply = await this.redis.evalsha(LUA_SHA, 2, ...keys, ...args);
+      } catch (e) {
+        // After a Redis restart (or on first use) the script cache is empty.
+        if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
+        reply = await this.redis.eval(GREYLIST_LUA, 2, ...keys, ...args);
+      }
+    } catch (e) {
+      throw this.fail('check', e);
+    }
+    const verdict = parseScriptReply(reply);
+    if (!verdict) throw new StoreError(this.description, `check failed: unexpected script reply ${JSON.stringify(reply)}`);
+    return verdict;
+  }
+
+  /** Redis expires keys itself (PEXPIRE on every write), so there is nothing to purge. */
+  async purgeExpired(): Promise<number> {
+    this.assertOpen();
+    return 0;
+  }
+
+  private async scanPage(kind: 't' | 'c', options: ListOptions): Promise<{ keys: string[]; cursor: string | null }> {
+    const [next, keys] = await this.redis.scan(
+      options.cursor ?? '0',
+      'MATCH',
+      `${globEscape(this.prefix)}${kind}:*`,
+      'COUNT',
+      Math.max(1, options.limit),
+    );
+    return { keys, cursor: next === '0' ? null : next };
+  }
+
+  private async hashes(keys: readonly string[]): Promise<Array<Record<string, string> | null>> {
+    if (keys.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const k of keys) pipeline.hgetall(k);
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([e, v]) => {
+      if (e) throw e;
+      const h = v as Record<string, string>;
+      return Object.keys(h).length === 0 ? null : h;
+    });
+  }
+
+  async listTriplets(options: ListOptions): Promise<ListPage<TripletEntry>> {
+    this.assertOpen();
+    try {
+      const { keys, cursor } = await this.scanPage('t', options);
+      const hashes = await this.hashes(keys);
+      const items: TripletEntry[] = [];
+      keys.forEach((k, i) => {
+        const h = hashes[i];
+        if (!h) return; // expired between SCAN and HGETALL
+        items.push({
+          key: k.slice(this.prefix.length + 2),
+          network: h.net ?? '',
+          sender: h.s ?? '',
+          recipient: h.r ?? '',
+          firstSeen: int(h.f),
+          lastSeen: int(h.l),
+          passed: h.p === '1',
+          expiresAt: int(h.e),
+        });
+      });
+      return { items, cursor };
+    } catch (e) {
+      throw this.fail('list', e);
+    }
+  }
+
+  async listClients(options: ListOptions): Promise<ListPage<ClientEntry>> {
+    this.assertOpen();
+    try {
+      const { keys, cursor } = await this.scanPage('c', options);
+      const hashes = await this.hashes(keys);
+      const items: ClientEntry[] = [];
+      keys.forEach((k, i) => {
+        const h = hashes[i];
+        if (!h) return;
+        items.push({ client: k.slice(this.prefix.length + 2), count: int(h.n), lastSeen: int(h.l), expiresAt: int(h.e) });
+      });
+      return { items, cursor };
+    } catch (e) {
+      throw this.fail('list', e);
+    }
+  }
+
+  async deleteTriplet(key: string): Promise<boolean> {
+    this.assertOpen();
+    try {
+      return (await this.redis.del(this.tripletKey(key))) > 0;
+    } catch (e) {
+      throw this.fail('delete', e);
+    }
+  }
+
+  async deleteClient(client: string): Promise<boolean> {
+    this.assertOpen();
+    try {
+      return (await this.redis.del(this.clientKey(client))) > 0;
+    } catch (e) {
+      throw this.fail('delete', e);
+    }
+  }
+
+  /** Walks every key with SCAN: an admin operation, not for the mail path. */
+  async stats(now: number): Promise<StoreStats> {
+    this.assertOpen();
+    try {
+      let triplets = 0;
+      let passedTriplets = 0;
+      let clients = 0;
+      let cursor: string | null = '0';
+      do {
+        const page: ListPage<TripletEntry> = await this.listTriplets({ limit: 500, cursor });
+        for (const t of page.items) {
+          if (t.expiresAt < now) continue;
+          triplets++;
+          if (t.passed) passedTriplets++;
+        }
+        cursor = page.cursor;
+      } while (cursor !== null);
+      cursor = '0';
+      do {
+        const page: ListPage<ClientEntry> = await this.listClients({ limit: 500, cursor });
+        for (const c of page.items) if (c.expiresAt >= now) clients++;
+        cursor = page.cursor;
+      } while (cursor !== null);
+      return { triplets, passedTriplets, clients };
+    } catch (e) {
+      throw this.fail('stats', e);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.redis.status === 'ready') {
+      try {
+        await this.redis.quit();
+        return;
+      } catch {
+        // fall through: drop the connection
+      }
+    }
+    this.redis.disconnect();
+  }
+}
+
+export function openRedisStore(url: RedisStoreUrl, description: string, options: RedisStoreOptions = {}): RedisGreylistStore {
+  return new RedisGreylistStore(url, description, options);
+}
