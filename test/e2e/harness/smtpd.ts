@@ -109,6 +109,7 @@ export class Smtpd {
   #log = '';
   #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   #netns: string;
+  #closed = false;
 
   private constructor(dir: string, port: number, child: ChildProcess, filterArgv: readonly string[]) {
     this.dir = dir;
@@ -127,10 +128,34 @@ export class Smtpd {
     child.on('exit', (code, signal) => {
       this.#exit = { code, signal };
     });
+    child.on('close', () => {
+      this.#closed = true;
+    });
   }
 
   /** Writes the work directory, starts smtpd, waits until it listens and the filter spoke. */
   static async start(opts: SmtpdOptions): Promise<Smtpd> {
+    const smtpd = Smtpd.launch(opts);
+    try {
+      await waitFor(
+        async () => {
+          if (smtpd.#exit !== null) throw new Error(`smtpd exited during startup (${JSON.stringify(smtpd.#exit)})\n${smtpd.logTail()}`);
+          return smtpd.#listening();
+        },
+        { timeoutMs: 15_000, what: `smtpd to listen on port ${smtpd.port}`, explain: () => smtpd.logTail() },
+      );
+      const ready = opts.readyLog ?? new RegExp(`^${FILTER_NAME}: `, 'm');
+      await waitFor(() => smtpd.#exit !== null || ready.test(smtpd.#log), { timeoutMs: 10_000, what: 'the filter to log' }).catch(() => undefined);
+      if (smtpd.#exit !== null) throw new Error(`smtpd exited during startup (${JSON.stringify(smtpd.#exit)})\n${smtpd.logTail()}`);
+    } catch (e) {
+      await smtpd.stop();
+      throw e;
+    }
+    return smtpd;
+  }
+
+  /** Writes the work directory and spawns smtpd without waiting for anything. */
+  static launch(opts: SmtpdOptions): Smtpd {
     const mailUser = ensureMailUser();
     const dir = makeOpenTempDir('filter-rules-e2e-');
     const port = opts.port ?? 2525;
@@ -160,28 +185,13 @@ export class Smtpd {
       env: { ...testEnv(), NETS: (opts.loopbackNets ?? []).join(' ') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const smtpd = new Smtpd(dir, port, child, filterArgv);
-    try {
-      await waitFor(
-        async () => {
-          if (smtpd.#exit !== null) throw new Error(`smtpd exited during startup (${JSON.stringify(smtpd.#exit)})\n${smtpd.logTail()}`);
-          return smtpd.#listening();
-        },
-        { timeoutMs: 15_000, what: `smtpd to listen on port ${port}`, explain: () => smtpd.logTail() },
-      );
-      smtpd.#netns = readlinkSync(`/proc/${smtpd.pid}/ns/net`);
-      const ready = opts.readyLog ?? new RegExp(`^${FILTER_NAME}: `, 'm');
-      await waitFor(() => smtpd.#exit !== null || ready.test(smtpd.#log), { timeoutMs: 10_000, what: 'the filter to log' }).catch(() => undefined);
-      if (smtpd.#exit !== null) throw new Error(`smtpd exited during startup (${JSON.stringify(smtpd.#exit)})\n${smtpd.logTail()}`);
-    } catch (e) {
-      await smtpd.stop();
-      throw e;
-    }
-    return smtpd;
+    return new Smtpd(dir, port, child, filterArgv);
   }
 
   async #listening(): Promise<boolean> {
     // Never probe by connecting: a probe is a real SMTP session through the filter.
+    // Until unshare has run, nsenter would look at *our* network namespace.
+    if (this.#namespacePids().length === 0 || this.#netns === '') return false;
     const r = await run('nsenter', ['-t', String(this.pid), '-n', 'ss', '-ltnH', `sport = :${this.port}`]).catch(() => null);
     return r !== null && r.stdout.includes('LISTEN');
   }
@@ -205,11 +215,12 @@ export class Smtpd {
     return `--- smtpd log (last ${Math.min(lines, all.length)} of ${all.length} lines, work dir ${this.dir}) ---\n${all.slice(-lines).join('\n')}\n--- end of smtpd log ---`;
   }
 
-  /** Waits for a log line matching `re` (searching from the start of the log); returns it. */
-  waitForLog(re: RegExp, timeoutMs = 5000): Promise<string> {
-    return waitFor(() => this.#log.split('\n').find((l) => re.test(l)), {
+  /** Waits for a log line matching `re` or `pred` (searching the whole log); returns it. */
+  waitForLog(match: RegExp | ((line: string) => boolean), timeoutMs = 5000): Promise<string> {
+    const test = typeof match === 'function' ? match : (l: string) => match.test(l);
+    return waitFor(() => this.#log.split('\n').find(test), {
       timeoutMs,
-      what: `a log line matching ${re}`,
+      what: `a log line matching ${String(match)}`,
       explain: () => this.logTail(),
     });
   }
@@ -218,9 +229,26 @@ export class Smtpd {
     return this.#exit === null;
   }
 
+  /** Waits for smtpd to exit by itself; returns its exit code and signal. */
+  async waitForExit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const exit = await waitFor(() => this.#exit, { timeoutMs, what: 'smtpd to exit', explain: () => this.logTail() });
+    // Its last log lines may still be in the pipe.
+    await waitFor(() => this.#closed, { timeoutMs: 2000, what: 'smtpd output to close' }).catch(() => undefined);
+    return exit;
+  }
+
   /** Pids in smtpd's network namespace: smtpd, its helpers and the filter. */
   #namespacePids(): number[] {
-    if (this.#netns === '') return [this.pid];
+    if (this.#netns === '') {
+      try {
+        // Differs from ours once unshare has run; read it as soon as it has.
+        const ns = readlinkSync(`/proc/${this.pid}/ns/net`);
+        if (ns !== readlinkSync('/proc/self/ns/net')) this.#netns = ns;
+      } catch {
+        // smtpd already gone
+      }
+    }
+    if (this.#netns === '') return this.running() ? [this.pid] : [];
     const pids: number[] = [];
     for (const name of readdirSync('/proc')) {
       if (!/^\d+$/.test(name)) continue;

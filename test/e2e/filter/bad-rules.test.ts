@@ -1,0 +1,35 @@
+/**
+ * Invalid rules at startup: the filter writes the located problems to stderr (which
+ * smtpd logs as `rules: …`) and exits, and smtpd refuses to run ("lost processor"),
+ * like `smtpd -n` on a broken smtpd.conf. The admin sees why in the log.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { e2eSkipReason, FILTER_MAIN, filterRuntime } from '../harness/env.js';
+import { Smtpd } from '../harness/smtpd.js';
+
+const BAD = ['list trusted = { 127.0.0.0/8 }', 'chain antispam =', '    accept when src in trustd', '    then pause 3s', ''].join('\n');
+
+const skip = e2eSkipReason();
+
+describe('filter-rules in real smtpd: invalid rules at startup', { skip: skip ?? false }, () => {
+  test('the problems reach smtpd’s log and smtpd does not start serving', async () => {
+    const rt = filterRuntime();
+    const smtpd = Smtpd.launch({
+      files: { 'bad.rules': BAD },
+      filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, 'bad.rules')],
+    });
+    try {
+      await smtpd.withLog(async () => {
+        await smtpd.waitForExit(20_000);
+        const log = smtpd.log();
+        // `trustd` is on line 3, column 24.
+        assert.match(log, /^rules: .*bad\.rules:3:24: error\[/m);
+        assert.match(log, /lost processor: rules exited abnormally/);
+      });
+    } finally {
+      await smtpd.stop();
+    }
+  });
+});
