@@ -67,7 +67,7 @@ export interface Reloader {
   /** Stop watching; waits for a pass in progress (which then does not apply). */
   close(): Promise<void>;
   readonly stats: ReloadStats;
-  /** Resolves when no pass is running. For tests and orderly shutdown. */
+  /** Resolves when the initial hashing is done and no pass is running. For tests and orderly shutdown. */
   whenIdle(): Promise<void>;
 }
 
@@ -151,8 +151,9 @@ class HotReloader implements Reloader {
     await this.watcher.close();
   }
 
-  whenIdle(): Promise<void> {
-    return this.scheduler.whenIdle();
+  async whenIdle(): Promise<void> {
+    await this.ready;
+    await this.scheduler.whenIdle();
   }
 
   get stats(): ReloadStats {
