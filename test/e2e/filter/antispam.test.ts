@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { replyText } from '../harness/dialog.js';
 import { e2eSkipReason, FILTER_MAIN, filterRuntime } from '../harness/env.js';
 import { buildMessage, exchangeFor, mailSteps, marker, transcript } from '../harness/mail.js';
-import { Smtpd } from '../harness/smtpd.js';
+import { Smtpd, processAlive } from '../harness/smtpd.js';
 
 const PAUSE_MS = 1000;
 /** Only catches hangs; timings are never asserted tightly. */
@@ -55,7 +55,7 @@ describe('filter-rules in real smtpd: the antispam chain', { skip: skip ?? false
   });
   // The filter never takes smtpd down: after every test both still run.
   afterEach(() => {
-    smtpd?.assertHealthy();
+    if (smtpd?.stopped !== true) smtpd?.assertHealthy();
   });
 
   test('the banner waits for the pause', () =>
@@ -179,4 +179,14 @@ describe('filter-rules in real smtpd: the antispam chain', { skip: skip ?? false
       // Everything after smtpd's own trace headers is byte for byte what was sent.
       assert.ok(m.text.endsWith(message), `delivered:\n${m.text}\nsent:\n${message}`);
     }));
+
+  // Last: stops this file's smtpd. smtpd does not kill its filter; it closes the
+  // filter's stdin, and the filter must exit by itself (protocol.md §1).
+  test('when smtpd stops, the filter exits by itself', async () => {
+    const filterPid = smtpd.filterPid();
+    assert.ok(filterPid !== null, smtpd.logTail());
+    const { killed } = await smtpd.stop();
+    assert.deepEqual(killed, [], `had to be killed: ${killed.join(', ')}\n${smtpd.logTail()}`);
+    assert.equal(processAlive(filterPid), false);
+  });
 });

@@ -85,7 +85,8 @@ describe('harness with the stand-in filter', { skip: skip ?? false }, () => {
     const other = await Smtpd.start({ filter: () => [rt.node, rt.resolve(STAND_IN_FILTER)], readyLog: /stand-in filter ready/ });
     const filterPid = other.filterPid();
     assert.ok(filterPid !== null, other.logTail());
-    await other.stop();
+    const { killed } = await other.stop();
+    assert.deepEqual(killed, [], 'processes had to be killed');
     assert.equal(other.running(), false);
     assert.equal(processAlive(filterPid), false, 'the filter outlived smtpd');
   });

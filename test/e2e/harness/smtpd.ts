@@ -110,6 +110,7 @@ export class Smtpd {
   #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   #netns: string;
   #closed = false;
+  #stopped: { readonly killed: readonly string[] } | null = null;
 
   private constructor(dir: string, port: number, child: ChildProcess, filterArgv: readonly string[]) {
     this.dir = dir;
@@ -227,6 +228,11 @@ export class Smtpd {
 
   running(): boolean {
     return this.#exit === null;
+  }
+
+  /** stop() was called. */
+  get stopped(): boolean {
+    return this.#stopped !== null;
   }
 
   /** Waits for smtpd to exit by itself; returns its exit code and signal. */
@@ -352,25 +358,40 @@ export class Smtpd {
 
   /**
    * SIGTERM to smtpd, then wait for every process of the namespace (the filter
-   * exits at EOF on stdin) and SIGKILL whatever is left. Removes the work dir
-   * unless KEEP_E2E_DIRS is set.
+   * must exit by itself at EOF on stdin) and SIGKILL whatever is left after 5 s.
+   * Removes the work dir unless KEEP_E2E_DIRS is set. Idempotent.
+   * Returns the processes that had to be killed (command lines).
    */
-  async stop(): Promise<void> {
+  async stop(): Promise<{ readonly killed: readonly string[] }> {
+    if (this.#stopped !== null) return this.#stopped;
     const pids = this.#namespacePids();
+    const cmdlines = new Map(pids.map((p) => [p, cmdline(p)]));
     if (this.running()) this.#child.kill('SIGTERM');
+    const killed: string[] = [];
     const gone = (): boolean => !this.running() && pids.every((p) => !processAlive(p));
     await waitFor(gone, { timeoutMs: 5000, what: 'smtpd and the filter to exit' }).catch(() => {
-      for (const p of [this.pid, ...pids]) {
+      for (const p of new Set([this.pid, ...pids])) {
         if (!processAlive(p)) continue;
         try {
           process.kill(p, 'SIGKILL');
+          killed.push(cmdlines.get(p) ?? String(p));
         } catch {
           // already gone
         }
       }
     });
     await waitFor(() => !this.running(), { timeoutMs: 5000, what: 'smtpd to be reaped' }).catch(() => undefined);
+    this.#stopped = { killed };
     if (process.env['KEEP_E2E_DIRS'] === undefined) rmSync(this.dir, { recursive: true, force: true });
+    return this.#stopped;
+  }
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return String(pid);
   }
 }
 
