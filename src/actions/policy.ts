@@ -9,12 +9,14 @@
  * are logged with the server's text and the latency, and carried in the
  * outcome's detail for the decision's log line.
  */
-import type { CompiledStep, PolicyStepOptions } from '../dsl/plan.js';
+import type { CompiledRules, CompiledStep, PolicyStepOptions } from '../dsl/plan.js';
 import { formatPolicyAddress } from '../policy/address.js';
 import { interpretPolicyAction, printableText } from '../policy/action.js';
 import type { PolicyAnswer } from '../policy/codec.js';
 import { PolicyError, isPolicyError } from '../policy/errors.js';
-import type { PolicyClients } from '../policy/registry.js';
+import type { PolicyConnector } from '../policy/connection.js';
+import { netConnector } from '../policy/net.js';
+import { PolicyClients, policyAddressesOf, type PolicyClientSettings } from '../policy/registry.js';
 import { buildPolicyRequest } from '../policy/request.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
@@ -36,6 +38,45 @@ export function createPolicyRunnerFactory(deps: PolicyRunnerDeps): (step: Compil
       throw new Error(`policy runner given a ${step.action.kind} step`);
     }
     return new PolicyStepRunner(step, step.action.options, deps);
+  };
+}
+
+/**
+ * The policy part of the runtime's StepServices: the runner factory plus the
+ * clients behind it, kept across reloads (`retain`) and closed at stdin EOF.
+ */
+export interface PolicyService {
+  readonly factory: (step: CompiledStep) => StepRunner;
+  readonly clients: PolicyClients;
+  /** `rules` are now current: close the clients of servers they no longer name. */
+  retain(rules: CompiledRules): void;
+  /** smtpd is gone: drop every connection now (nobody is left to answer). */
+  close(): Promise<void>;
+}
+
+export interface PolicyServiceDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Default: real sockets (node:net). */
+  readonly connect?: PolicyConnector;
+  readonly settings?: PolicyClientSettings;
+}
+
+export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
+  const clients = new PolicyClients({
+    connect: deps.connect ?? netConnector,
+    clock: deps.clock,
+    log: deps.log,
+    ...(deps.settings === undefined ? {} : { settings: deps.settings }),
+  });
+  return {
+    factory: createPolicyRunnerFactory({ clock: deps.clock, log: deps.log, pool: clients }),
+    clients,
+    retain: (rules) => clients.closeUnused(policyAddressesOf(rules)),
+    close: () => {
+      clients.destroyAll();
+      return Promise.resolve();
+    },
   };
 }
 

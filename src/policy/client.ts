@@ -187,7 +187,17 @@ export class PolicyClient {
     }
     // After a backoff, a single probe finds out whether the server is back.
     if (this.mayOpen()) {
-      const conn = this.open();
+      let conn: PolicyConnection;
+      try {
+        conn = this.open();
+      } catch (e) {
+        // Connectors report unreachable servers as socket errors; a throw is
+        // a bad address (e.g. a socket path too long). Same treatment.
+        const error = new PolicyError('connect', this.server, `cannot connect: ${(e as Error).message}`, { cause: e });
+        this.settle(job, error);
+        this.failed(error);
+        return;
+      }
       if (this.consecutiveFailures > 0) this.probe = conn;
       this.assign(job, conn);
       return;

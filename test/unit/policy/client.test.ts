@@ -529,3 +529,25 @@ describe('PolicyClients registry', () => {
     assert.deepEqual(policyAddressesOf(rules), [ADDR, OTHER]);
   });
 });
+
+describe('PolicyClient: a connector that throws', () => {
+  test('is a connect failure, not a crash', async () => {
+    const clock = new FakeClock();
+    let calls = 0;
+    const client = new PolicyClient({
+      address: ADDR,
+      connect: () => {
+        calls += 1;
+        throw new Error('path too long');
+      },
+      clock,
+      log: silentLogger,
+    });
+    const q = start(client, 'a');
+    await q.done;
+    assert.equal(q.state.error?.kind, 'connect');
+    assert.match(q.state.error!.message, /path too long/);
+    assert.equal(clock.pending(), 0, 'no timer left behind');
+    assert.equal(calls, 1);
+  });
+});

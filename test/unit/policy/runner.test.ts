@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createPolicyRunnerFactory } from '../../../src/actions/policy.js';
+import { createPolicyRunnerFactory, createPolicyService } from '../../../src/actions/policy.js';
 import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
 import type { CompiledStep, PolicyAddress, SessionFacts } from '../../../src/dsl/plan.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
@@ -197,5 +197,33 @@ describe('policy step runner', () => {
     const { clock, log } = setup();
     const pool = new PolicyClients({ connect: new FakeNetwork().connect, clock, log });
     assert.throws(() => createPolicyRunnerFactory({ clock, log, pool })(policyStep({ action: { kind: 'junk' } })), /policy runner given a junk step/);
+  });
+});
+
+describe('createPolicyService', () => {
+  test('retain closes servers no rule names; close drops everything', async () => {
+    const net = new FakeNetwork();
+    const clock = new FakeClock();
+    const service = createPolicyService({ clock, log: new RecordingLogger(), connect: net.connect });
+    const other: PolicyAddress = { kind: 'tcp', host: '127.0.0.1', port: 10023 };
+    const ctx: StepContext = { facts: facts(), phase: 'rcpt-to', request: 'rcpt-to', clock, signal: new AbortController().signal };
+    for (const address of [ADDR, other]) {
+      const runner = service.factory(policyStep({ action: { kind: 'policy', options: { flavor: 'policy', address, timeoutMs: 1000 } } }));
+      const p = Promise.resolve(runner.run(ctx));
+      await flush();
+      net.socketsTo(address)[0]!.answer('action=DUNNO\n\n');
+      await p;
+    }
+    const kept = policyStep();
+    service.retain({
+      chains: new Map([['c', { name: 'c', span, steps: [kept], stepsByPhase: new Map([['rcpt-to', [kept]]]) }]]),
+      files: [],
+      needsDataLine: false,
+    });
+    assert.deepEqual(service.clients.keys(), ['unix:/run/postgrey/postgrey.sock']);
+    assert.equal(net.socketsTo(other)[0]!.destroyed, true);
+    assert.equal(net.socketsTo(ADDR)[0]!.destroyed, false);
+    await service.close();
+    assert.equal(net.live().length, 0);
   });
 });
