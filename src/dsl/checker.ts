@@ -1,0 +1,420 @@
+/**
+ * Semantic checks: small functions over the AST that each add diagnostics.
+ * All of them run, so one pass reports every semantic problem in the file.
+ */
+import { rulePhaseOrder, type RulePhase } from '../protocol/phases.js';
+import { formatCidr } from '../support/net.js';
+import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../support/regex.js';
+import type { Action, ActionKind, ChainDecl, Condition, InlineList, ListDecl, NumberLit, RulesFile, Step, StepOption, StepOptionKind } from './ast.js';
+import type { Code } from './codes.js';
+import { didYouMean, diagnostic, type Diagnostic, type RelatedSpan } from './diagnostics.js';
+import { ACTION_PHASES, isEarlier, stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
+import { misfit, type ListUse } from './list-items.js';
+import { resolveInline, type ResolvedItem, type ResolvedList, type ResolveResult } from './lists.js';
+import type { SourceSpan } from './plan.js';
+import { formatDuration, GREYLIST_DEFAULTS, parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems, type Parsed } from './values.js';
+
+export interface CheckInput {
+  readonly ast: RulesFile;
+  readonly lists: ResolveResult;
+  /** The rules file's text, to tell an empty file from one without chains. */
+  readonly text: string;
+  readonly dataLineRegistered: boolean;
+}
+
+/** Limits of values, in one place so the reference and the checks agree. */
+export const LIMITS = {
+  pauseMaxMs: 300_000,
+  timeoutMaxMs: 300_000,
+  greylistDelayMaxMs: 86_400_000,
+  autoWhitelistMax: 1_000_000,
+} as const;
+
+const COMMON_OPTIONS: readonly StepOptionKind[] = ['when', 'at', 'on-error'];
+const POLICY_OPTIONS: readonly StepOptionKind[] = [...COMMON_OPTIONS, 'timeout'];
+const GREYLIST_OPTIONS: readonly StepOptionKind[] = [
+  ...COMMON_OPTIONS,
+  'delay',
+  'max-age',
+  'retry-window',
+  'auto-whitelist',
+  'ipv4-prefix',
+  'ipv6-prefix',
+  'store',
+  'header',
+];
+
+/** Which options each step kind takes. */
+export const OPTIONS_FOR: Readonly<Record<ActionKind, readonly StepOptionKind[]>> = {
+  pause: COMMON_OPTIONS,
+  accept: COMMON_OPTIONS,
+  reject: COMMON_OPTIONS,
+  disconnect: COMMON_OPTIONS,
+  junk: COMMON_OPTIONS,
+  postgrey: POLICY_OPTIONS,
+  policy: POLICY_OPTIONS,
+  greylist: GREYLIST_OPTIONS,
+};
+
+class Checker {
+  readonly out: Diagnostic[] = [];
+  /** First declaration of each list name. */
+  readonly listsByName = new Map<string, ListDecl>();
+  /** Uses seen per declaration and use kind (the first span is kept). */
+  private readonly uses = new Map<ListDecl, Map<ListUse, SourceSpan>>();
+
+  constructor(private readonly input: CheckInput) {
+    for (const l of input.ast.lists) if (!this.listsByName.has(l.name.name)) this.listsByName.set(l.name.name, l);
+  }
+
+  add(code: Code, span: SourceSpan, message: string, extra: { hint?: string | undefined; related?: readonly RelatedSpan[] } = {}): void {
+    this.out.push(diagnostic(code, span, message, extra));
+  }
+
+  run(): Diagnostic[] {
+    this.checkHasChains();
+    this.checkDuplicateNames();
+    for (const decl of this.input.ast.lists) this.checkListItems(this.resolved(decl), decl.body.kind === 'inline' ? decl.body : null);
+    for (const chain of this.input.ast.chains) this.checkChain(chain);
+    this.checkListUses();
+    this.checkDataLine();
+    return this.out;
+  }
+
+  resolved(decl: ListDecl): ResolvedList {
+    return this.input.lists.byDecl.get(decl) ?? { items: [], file: null };
+  }
+
+  checkHasChains(): void {
+    if (this.input.ast.chains.length > 0) return;
+    const span = { file: this.input.ast.file, line: 1, column: 1, endLine: 1, endColumn: 1 };
+    const blank = this.input.text.replace(/#[^\r\n]*/g, '').trim() === '';
+    if (blank) this.add('E007', span, 'the rules file is empty: there is no chain', { hint: 'add a chain, e.g. `chain main = pause 3s`' });
+    else this.add('E007', span, 'the rules file defines no chain', { hint: 'add a chain, e.g. `chain main = pause 3s`' });
+  }
+
+  checkDuplicateNames(): void {
+    const seen = new Map<string, SourceSpan>();
+    for (const l of this.input.ast.lists) {
+      const first = seen.get(l.name.name);
+      if (first === undefined) seen.set(l.name.name, l.name.span);
+      else this.add('E011', l.name.span, `list "${l.name.name}" is defined twice`, { related: [{ span: first, message: 'first defined here' }], hint: 'rename one of them or merge their items' });
+    }
+    const chains = new Map<string, SourceSpan>();
+    for (const c of this.input.ast.chains) {
+      const first = chains.get(c.name.name);
+      if (first === undefined) chains.set(c.name.name, c.name.span);
+      else this.add('E012', c.name.span, `chain "${c.name.name}" is defined twice`, { related: [{ span: first, message: 'first defined here' }] });
+    }
+  }
+
+  /** Malformed items, ranges with host bits, empty inline lists. */
+  checkListItems(list: ResolvedList, inline: InlineList | null): void {
+    for (const item of list.items) {
+      const v = item.value;
+      if (v.kind === 'invalid') this.add('E014', item.span, v.message, { hint: v.hint });
+      else if (v.kind === 'ip' && v.range.hostBitsSet) {
+        this.add('W003', item.span, `"${item.text}" has host bits set; it matches all of ${formatCidr(v.range)}`, { hint: `write ${formatCidr(v.range)}, or drop the prefix length to match one address` });
+      }
+    }
+    if (inline !== null && inline.items.length === 0) {
+      this.add('W002', inline.span, 'this list is empty, so `in` it is never true');
+    }
+  }
+
+  checkListUses(): void {
+    for (const decl of this.input.ast.lists) {
+      if (this.listsByName.get(decl.name.name) !== decl) continue;
+      if (!this.uses.has(decl)) {
+        this.add('W001', decl.name.span, `list "${decl.name.name}" is never used`, { hint: 'use it in a condition (`src in NAME`) or remove it' });
+      }
+    }
+  }
+
+  /** Items that make no sense for `use in LIST`. */
+  checkFit(items: readonly ResolvedItem[], use: ListUse, useSpan: SourceSpan | null): void {
+    for (const item of items) {
+      if (item.value.kind === 'invalid') continue;
+      const problem = misfit(item.value, use);
+      if (problem === null) continue;
+      const related = useSpan === null ? [] : [{ span: useSpan, message: `the list is used with \`${use} in\` here` }];
+      this.add('E015', item.span, `"${item.text}" is ${problem.message}`, { hint: problem.hint, related });
+    }
+  }
+
+  checkChain(chain: ChainDecl): void {
+    const terminators: Array<{ kind: 'accept' | 'reject' | 'disconnect'; phase: RulePhase; span: SourceSpan }> = [];
+    for (const step of chain.steps) {
+      this.checkOptions(step);
+      this.checkAction(step.action);
+      this.checkNumericOptions(step);
+      const when = whenOf(step);
+      if (when !== null) this.checkCondition(when.condition);
+      const phase = this.checkPhase(step);
+      // An unconditional accept/reject/disconnect earlier in the chain hides this step.
+      const blocker = terminators.find((t) => hides(t.kind, t.phase, phase));
+      if (blocker !== undefined) {
+        this.add('W007', step.action.span, `this step never runs: the unconditional ${blocker.kind} before it ends the chain first`, {
+          related: [{ span: blocker.span, message: `unconditional ${blocker.kind}` }],
+          hint: 'add a `when` condition to the earlier step, or reorder the steps',
+        });
+      }
+      if (when === null) {
+        const k = step.action.kind;
+        const effective = k === 'reject' && phase === 'connect' ? 'disconnect' : k;
+        if (effective === 'accept' || effective === 'reject' || effective === 'disconnect') terminators.push({ kind: effective, phase, span: step.action.span });
+      }
+    }
+  }
+
+  checkOptions(step: Step): void {
+    const allowed = OPTIONS_FOR[step.action.kind];
+    const seen = new Map<StepOptionKind, StepOption>();
+    for (const o of step.options) {
+      if (!allowed.includes(o.kind)) {
+        const takers = (Object.keys(OPTIONS_FOR) as ActionKind[]).filter((k) => OPTIONS_FOR[k].includes(o.kind));
+        this.add('E043', o.keywordSpan, `\`${o.kind}\` is not an option of \`${step.action.kind}\``, { hint: `\`${o.kind}\` applies to ${takers.join(', ')}` });
+        continue;
+      }
+      const first = seen.get(o.kind);
+      if (first !== undefined) {
+        this.add('E044', o.keywordSpan, `\`${o.kind}\` is given twice for this step`, {
+          related: [{ span: first.keywordSpan, message: 'first given here' }],
+          hint: o.kind === 'when' ? 'combine the conditions with `and` or `or`' : undefined,
+        });
+        continue;
+      }
+      seen.set(o.kind, o);
+    }
+  }
+
+  checkAction(action: Action): void {
+    switch (action.kind) {
+      case 'pause': {
+        this.duration(action.duration, 1, LIMITS.pauseMaxMs, 'a pause', 'smtpd gives up on a session after 300s');
+        return;
+      }
+      case 'reject':
+      case 'disconnect': {
+        const reply = action.reply.value;
+        for (const p of replyProblems(reply)) this.add(p.code, action.reply.span, p.message, { hint: p.hint });
+        if (action.kind === 'reject' && /^421 /.test(reply)) {
+          this.add('W004', action.reply.span, 'smtpd turns a 421 reject into a disconnect', { hint: 'write `disconnect "421 ..."` to say so, or use another 4xx code' });
+        }
+        return;
+      }
+      case 'postgrey':
+      case 'policy': {
+        const r = parsePolicyAddress(action.address.value);
+        if (!r.ok) this.add('E024', action.address.span, r.problem.message, { hint: r.problem.hint });
+        return;
+      }
+      case 'accept':
+      case 'junk':
+      case 'greylist':
+        return;
+    }
+  }
+
+  /** Parse a duration and check `min <= d <= max`; returns the value when valid. */
+  duration(lit: NumberLit, minMs: number, maxMs: number, what: string, why?: string): number | null {
+    const d = parseDuration(lit.text);
+    if (!d.ok) {
+      this.add('E020', lit.span, d.problem.message, { hint: d.problem.hint });
+      return null;
+    }
+    if (d.value < minMs || d.value > maxMs) {
+      const range = minMs <= 1 ? `more than 0 and at most ${formatDuration(maxMs)}` : `from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
+      this.add('E021', lit.span, `${what} must be ${range}, not ${lit.text}`, why === undefined ? {} : { hint: why });
+      return null;
+    }
+    return d.value;
+  }
+
+  count(lit: NumberLit, min: number, max: number, what: string): number | null {
+    const n: Parsed<number> = parseCount(lit.text);
+    if (!n.ok) {
+      this.add('E022', lit.span, n.problem.message, { hint: n.problem.hint });
+      return null;
+    }
+    if (n.value < min || n.value > max) {
+      this.add('E023', lit.span, `${what} must be from ${min} to ${max}, not ${lit.text}`);
+      return null;
+    }
+    return n.value;
+  }
+
+  checkNumericOptions(step: Step): void {
+    const allowed = OPTIONS_FOR[step.action.kind];
+    let delay: number | null = GREYLIST_DEFAULTS.delayMs;
+    let window: number | null = GREYLIST_DEFAULTS.retryWindowMs;
+    let delayLit: NumberLit | null = null;
+    for (const o of step.options) {
+      if (!allowed.includes(o.kind)) continue;
+      switch (o.kind) {
+        case 'timeout':
+          this.duration(o.value, 1, LIMITS.timeoutMaxMs, 'a timeout', 'smtpd gives up on a session after 300s');
+          break;
+        case 'delay':
+          delay = this.duration(o.value, 1000, LIMITS.greylistDelayMaxMs, 'the greylist delay');
+          delayLit = o.value;
+          break;
+        case 'max-age':
+          this.duration(o.value, 86_400_000, 3650 * 86_400_000, 'max-age');
+          break;
+        case 'retry-window':
+          window = this.duration(o.value, 60_000, 365 * 86_400_000, 'the retry window');
+          break;
+        case 'auto-whitelist':
+          this.count(o.value, 0, LIMITS.autoWhitelistMax, 'auto-whitelist');
+          break;
+        case 'ipv4-prefix':
+          this.count(o.value, 1, 32, 'ipv4-prefix');
+          break;
+        case 'ipv6-prefix':
+          this.count(o.value, 1, 128, 'ipv6-prefix');
+          break;
+        case 'store': {
+          const r = parseStore(o.value.value);
+          if (!r.ok) this.add('E025', o.value.span, r.problem.message, { hint: r.problem.hint });
+          break;
+        }
+        case 'when':
+        case 'at':
+        case 'on-error':
+        case 'header':
+          break;
+      }
+    }
+    if (step.action.kind === 'greylist' && delay !== null && window !== null && delay >= window) {
+      const span = delayLit?.span ?? step.action.span;
+      this.add('E026', span, `the greylist delay (${formatDuration(delay)}) must be shorter than the retry window (${formatDuration(window)})`, {
+        hint: 'a sender must retry after the delay but within the retry window',
+      });
+    }
+  }
+
+  checkCondition(c: Condition): void {
+    switch (c.kind) {
+      case 'or':
+      case 'and':
+        for (const o of c.operands) this.checkCondition(o);
+        return;
+      case 'not':
+        this.checkCondition(c.operand);
+        return;
+      case 'test':
+        break;
+    }
+    const { field, test } = c;
+    if (field === 'fcrdns') {
+      if (test.op !== 'present') this.add('E045', c.span, '`fcrdns` is a yes/no test and takes no `~` or `in`', { hint: 'write `fcrdns` or `not fcrdns`; to match the name, use `rdns`' });
+      return;
+    }
+    if (test.op === 'present') {
+      if (field !== 'rdns') {
+        this.add('E045', c.span, `\`${field}\` needs \`~ /REGEX/\` or \`in LIST\``, { hint: `e.g. \`${field} in trusted\`` });
+      }
+      return;
+    }
+    if (test.op === 'match') {
+      const r = test.regex;
+      if (r.pattern === '') {
+        this.add('E050', r.span, 'empty regex', { hint: 'an empty pattern matches everything; leave out the condition instead' });
+        return;
+      }
+      const badFlag = [...r.flags].find((f, i) => !SUPPORTED_REGEX_FLAGS.includes(f) || r.flags.indexOf(f) !== i);
+      if (badFlag !== undefined) {
+        this.add('E051', r.span, `unknown or repeated regex flag "${badFlag}" in ${r.text}`, { hint: 'matching is case-insensitive already; `i` is the only flag' });
+        return;
+      }
+      const compiled = compileRegex(r.pattern, r.flags);
+      if (!compiled.ok) this.add('E050', r.span, compiled.error);
+      return;
+    }
+    const use: ListUse = field;
+    const list = test.list;
+    if (list.kind === 'inline') {
+      const resolved = resolveInline(list);
+      this.checkListItems(resolved, list);
+      this.checkFit(resolved.items, use, null);
+      return;
+    }
+    const decl = this.listsByName.get(list.name.name);
+    if (decl === undefined) {
+      this.add('E010', list.name.span, `undefined list "${list.name.name}"`, { hint: didYouMean(list.name.name, this.listsByName.keys()) ?? 'define it with `list NAME = { ... }`' });
+      return;
+    }
+    let uses = this.uses.get(decl);
+    if (uses === undefined) {
+      uses = new Map();
+      this.uses.set(decl, uses);
+    }
+    if (!uses.has(use)) {
+      uses.set(use, list.name.span);
+      this.checkFit(this.resolved(decl).items, use, list.name.span);
+    }
+  }
+
+  /** Reports impossible phases; returns the phase the step runs at. */
+  checkPhase(step: Step): RulePhase {
+    const sp = stepPhase(step);
+    const kind = step.action.kind;
+    const at = sp.at;
+    if (at !== null && isEarlier(at.phase, sp.earliest)) {
+      const needs = ACTION_PHASES[kind].earliest;
+      if (sp.reason !== null && !isEarlier(sp.reason.phase, needs) && sp.reason.phase === sp.earliest) {
+        this.add('E041', at.span, `\`at ${at.phase}\` is earlier than this step can run: its condition looks at \`${sp.reason.field}\`, known from the ${sp.reason.phase} phase on`, {
+          related: [{ span: sp.reason.span, message: `\`${sp.reason.field}\` is used here` }],
+          hint: `remove \`at ${at.phase}\`, or use \`at ${sp.earliest}\` or later`,
+        });
+      } else {
+        this.add('E042', at.span, `\`${kind}\` cannot run at ${at.phase}: it needs the envelope, known from the ${needs} phase on`, {
+          hint: `use \`at ${needs}\` or later (the default is ${ACTION_PHASES[kind].default})`,
+        });
+      }
+    }
+    if (kind === 'junk' && sp.phase === 'commit') {
+      this.add('E040', step.action.span, '`junk` cannot run at commit: smtpd exits when a filter junks a message after DATA', {
+        related: at === null ? [] : [{ span: at.span, message: 'the step is placed at commit here' }],
+        hint: 'junk at data (or earlier) instead',
+      });
+    }
+    if (kind === 'reject' && sp.phase === 'connect') {
+      this.add('W005', step.action.span, 'smtpd cannot reject a client before the banner; this reject is compiled as a disconnect', {
+        hint: 'write `disconnect` to say so, or add `at helo` to reject the HELO instead',
+      });
+    }
+    return sp.phase;
+  }
+
+  checkDataLine(): void {
+    if (this.input.dataLineRegistered) return;
+    for (const chain of this.input.ast.chains) {
+      for (const step of chain.steps) {
+        if (!stepNeedsDataLine(step)) continue;
+        this.add('W008', step.action.span, 'this step may add headers, which needs the message lines (data-line), but the running filter did not register data-line when it started', {
+          hint: 'restart smtpd so the filter registers data-line; until then the step runs without adding headers',
+        });
+        return;
+      }
+    }
+  }
+}
+
+/** Does an unconditional `kind` at `at` keep a later step at `phase` from running? */
+function hides(kind: 'accept' | 'reject' | 'disconnect', at: RulePhase, phase: RulePhase): boolean {
+  switch (kind) {
+    case 'disconnect':
+      return rulePhaseOrder(at) <= rulePhaseOrder(phase);
+    case 'reject':
+      return at === phase;
+    case 'accept':
+      // An accept at rcpt-to covers that recipient only; data and commit still run.
+      return at === 'rcpt-to' ? phase === 'rcpt-to' : rulePhaseOrder(at) <= rulePhaseOrder(phase);
+  }
+}
+
+export function check(input: CheckInput): Diagnostic[] {
+  return new Checker(input).run();
+}

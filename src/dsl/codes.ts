@@ -1,0 +1,63 @@
+/**
+ * Every diagnostic code the rules language can produce. Codes are stable:
+ * people search for them and grammar/REFERENCE.md documents each one (a unit
+ * test keeps the two in step). Never renumber; retire codes instead.
+ */
+import type { Severity } from './diagnostics.js';
+
+export interface CodeInfo {
+  readonly severity: Severity;
+  readonly title: string;
+}
+
+export const CODES = {
+  // lexing and parsing
+  E001: { severity: 'error', title: 'unexpected character' },
+  E002: { severity: 'error', title: 'unterminated string' },
+  E003: { severity: 'error', title: 'unterminated regex' },
+  E004: { severity: 'error', title: 'syntax error' },
+  E005: { severity: 'error', title: 'unclosed `{`' },
+  E006: { severity: 'error', title: 'invalid escape in a string' },
+  E007: { severity: 'error', title: 'no chain in the file' },
+  E008: { severity: 'error', title: 'rules file cannot be read' },
+  // names and lists
+  E010: { severity: 'error', title: 'undefined list' },
+  E011: { severity: 'error', title: 'list defined twice' },
+  E012: { severity: 'error', title: 'chain defined twice' },
+  E013: { severity: 'error', title: 'list file cannot be read' },
+  E014: { severity: 'error', title: 'malformed list item' },
+  E015: { severity: 'error', title: 'list item does not fit how the list is used' },
+  // values
+  E020: { severity: 'error', title: 'invalid duration' },
+  E021: { severity: 'error', title: 'duration out of range' },
+  E022: { severity: 'error', title: 'invalid number' },
+  E023: { severity: 'error', title: 'number out of range' },
+  E024: { severity: 'error', title: 'invalid policy server address' },
+  E025: { severity: 'error', title: 'invalid greylist store' },
+  E026: { severity: 'error', title: 'greylist delay not shorter than its retry window' },
+  // replies
+  E030: { severity: 'error', title: 'invalid SMTP reply' },
+  E031: { severity: 'error', title: 'forbidden character in an SMTP reply' },
+  E032: { severity: 'error', title: 'SMTP reply too long' },
+  // steps and phases
+  E040: { severity: 'error', title: 'junk at commit' },
+  E041: { severity: 'error', title: '`at` phase earlier than the step can run' },
+  E042: { severity: 'error', title: 'step kind not allowed at this phase' },
+  E043: { severity: 'error', title: 'option does not apply to this step' },
+  E044: { severity: 'error', title: 'option given twice' },
+  E045: { severity: 'error', title: 'condition does not apply to this field' },
+  // regexes
+  E050: { severity: 'error', title: 'regex not supported or invalid' },
+  E051: { severity: 'error', title: 'unknown regex flag' },
+  // warnings
+  W001: { severity: 'warning', title: 'unused list' },
+  W002: { severity: 'warning', title: 'empty list' },
+  W003: { severity: 'warning', title: 'address range has host bits set' },
+  W004: { severity: 'warning', title: '421 in a reject' },
+  W005: { severity: 'warning', title: 'reject at connect compiled as disconnect' },
+  W006: { severity: 'warning', title: 'non-ASCII text in an SMTP reply' },
+  W007: { severity: 'warning', title: 'step can never run' },
+  W008: { severity: 'warning', title: 'rules need message lines; smtpd restart required' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type Code = keyof typeof CODES;

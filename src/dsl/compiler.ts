@@ -1,0 +1,115 @@
+/**
+ * Checked AST → CompiledRules: every step gets its phase, its action with
+ * defaults filled in, and its condition as a predicate; each chain gets its
+ * steps grouped by phase. Only run on an AST the checker found no errors in.
+ * The result is frozen: the runtime swaps whole plans, it never edits one.
+ */
+import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
+import type { Action, ChainDecl, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
+import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
+import type { ResolvedList } from './lists.js';
+import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
+import { conditionText, PredicateBuilder } from './predicates.js';
+import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
+
+export interface CompileInput {
+  readonly ast: RulesFile;
+  readonly resolved: ReadonlyMap<ListDecl, ResolvedList>;
+  /** Absolute paths of the rules file and its list files. */
+  readonly files: readonly string[];
+}
+
+/** The checker has validated every value; a failure here is a bug. */
+function must<T>(p: Parsed<T>, what: string): T {
+  if (!p.ok) throw new Error(`compiler: unchecked ${what}: ${p.problem.message}`);
+  return p.value;
+}
+
+function option<K extends StepOption['kind']>(step: Step, kind: K): Extract<StepOption, { kind: K }> | undefined {
+  return step.options.find((o): o is Extract<StepOption, { kind: K }> => o.kind === kind);
+}
+
+type NumericOption = Extract<StepOption, { kind: NumericOptionName }>;
+
+function numericOption(step: Step, kind: NumericOptionName): NumberLit | undefined {
+  return step.options.find((o): o is NumericOption => o.kind === kind)?.value;
+}
+
+function durationOption(step: Step, kind: 'timeout' | 'delay' | 'max-age' | 'retry-window', fallback: number): number {
+  const lit = numericOption(step, kind);
+  return lit === undefined ? fallback : must(parseDuration(lit.text), kind);
+}
+
+function countOption(step: Step, kind: 'auto-whitelist' | 'ipv4-prefix' | 'ipv6-prefix', fallback: number): number {
+  const lit = numericOption(step, kind);
+  return lit === undefined ? fallback : must(parseCount(lit.text), kind);
+}
+
+function compileAction(action: Action, step: Step, phase: RulePhase): StepAction {
+  switch (action.kind) {
+    case 'pause':
+      return { kind: 'pause', durationMs: must(parseDuration(action.duration.text), 'pause duration') };
+    case 'accept':
+      return { kind: 'accept' };
+    case 'reject':
+      // smtpd cannot reject before the banner (the session would hang at 503s): disconnect instead.
+      return phase === 'connect' ? { kind: 'disconnect', reply: action.reply.value } : { kind: 'reject', reply: action.reply.value };
+    case 'disconnect':
+      return { kind: 'disconnect', reply: action.reply.value };
+    case 'junk':
+      return { kind: 'junk' };
+    case 'postgrey':
+    case 'policy': {
+      const address: PolicyAddress = must(parsePolicyAddress(action.address.value), 'policy address');
+      return { kind: 'policy', options: { flavor: action.kind, address, timeoutMs: durationOption(step, 'timeout', POLICY_DEFAULT_TIMEOUT_MS) } };
+    }
+    case 'greylist': {
+      const options: GreylistStepOptions = {
+        delayMs: durationOption(step, 'delay', GREYLIST_DEFAULTS.delayMs),
+        maxAgeMs: durationOption(step, 'max-age', GREYLIST_DEFAULTS.maxAgeMs),
+        retryWindowMs: durationOption(step, 'retry-window', GREYLIST_DEFAULTS.retryWindowMs),
+        autoWhitelistAfter: countOption(step, 'auto-whitelist', GREYLIST_DEFAULTS.autoWhitelistAfter),
+        ipv4Prefix: countOption(step, 'ipv4-prefix', GREYLIST_DEFAULTS.ipv4Prefix),
+        ipv6Prefix: countOption(step, 'ipv6-prefix', GREYLIST_DEFAULTS.ipv6Prefix),
+        store: option(step, 'store')?.value.value ?? DEFAULT_GREYLIST_STORE,
+        header: option(step, 'header') !== undefined,
+      };
+      return { kind: 'greylist', options: Object.freeze(options) };
+    }
+  }
+}
+
+function compileChain(chain: ChainDecl, predicates: PredicateBuilder): CompiledChain {
+  const steps: CompiledStep[] = chain.steps.map((step, index) => {
+    const { phase } = stepPhase(step);
+    const when = whenOf(step);
+    return Object.freeze({
+      index,
+      action: Object.freeze(compileAction(step.action, step, phase)),
+      phase,
+      when: when === null ? null : predicates.build(when.condition),
+      whenText: when === null ? null : conditionText(when.condition),
+      span: step.span,
+      onError: option(step, 'on-error')?.value ?? 'tempfail',
+    });
+  });
+  const stepsByPhase = new Map<RulePhase, readonly CompiledStep[]>();
+  for (const phase of RULE_PHASES) {
+    const here = steps.filter((s) => s.phase === phase);
+    if (here.length > 0) stepsByPhase.set(phase, Object.freeze(here));
+  }
+  return Object.freeze({ name: chain.name.name, span: chain.span, steps: Object.freeze(steps), stepsByPhase });
+}
+
+export function compile(input: CompileInput): CompiledRules {
+  const listsByName = new Map<string, ListDecl>();
+  for (const l of input.ast.lists) if (!listsByName.has(l.name.name)) listsByName.set(l.name.name, l);
+  const predicates = new PredicateBuilder({
+    listsByName,
+    resolved: (decl) => input.resolved.get(decl) ?? { items: [], file: null },
+  });
+  const chains = new Map<string, CompiledChain>();
+  for (const c of input.ast.chains) chains.set(c.name.name, compileChain(c, predicates));
+  const needsDataLine = input.ast.chains.some((c) => c.steps.some(stepNeedsDataLine));
+  return Object.freeze({ chains, files: Object.freeze([...input.files]), needsDataLine });
+}

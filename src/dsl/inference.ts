@@ -1,0 +1,112 @@
+/**
+ * When a step runs. A step runs at the earliest phase where everything it
+ * looks at is known; `at PHASE` may move it later, never earlier. Shared by
+ * the checker (which reports impossible `at`s) and the compiler.
+ */
+import { rulePhaseOrder, type RulePhase } from '../protocol/phases.js';
+import type { ActionKind, Condition, Field, Step, StepOption } from './ast.js';
+import type { SourceSpan } from './plan.js';
+
+/** The phase from which a field is known. */
+export const FIELD_PHASE: Readonly<Record<Field, RulePhase>> = {
+  src: 'connect',
+  rdns: 'connect',
+  fcrdns: 'connect',
+  helo: 'helo',
+  'mail-from': 'mail-from',
+  'rcpt-to': 'rcpt-to',
+};
+
+/**
+ * Where an action may run (`earliest`) and where it runs by default. Policy
+ * and greylisting need the envelope: from mail-from on, by default rcpt-to.
+ */
+export const ACTION_PHASES: Readonly<Record<ActionKind, { readonly earliest: RulePhase; readonly default: RulePhase }>> = {
+  pause: { earliest: 'connect', default: 'connect' },
+  accept: { earliest: 'connect', default: 'connect' },
+  reject: { earliest: 'connect', default: 'connect' },
+  disconnect: { earliest: 'connect', default: 'connect' },
+  junk: { earliest: 'connect', default: 'connect' },
+  postgrey: { earliest: 'mail-from', default: 'rcpt-to' },
+  policy: { earliest: 'mail-from', default: 'rcpt-to' },
+  greylist: { earliest: 'mail-from', default: 'rcpt-to' },
+};
+
+export const later = (a: RulePhase, b: RulePhase): RulePhase => (rulePhaseOrder(a) >= rulePhaseOrder(b) ? a : b);
+export const isEarlier = (a: RulePhase, b: RulePhase): boolean => rulePhaseOrder(a) < rulePhaseOrder(b);
+
+/** The field that forces the latest phase in a condition, with where it is written. */
+export interface PhaseReason {
+  readonly phase: RulePhase;
+  readonly field: Field;
+  readonly span: SourceSpan;
+}
+
+export function conditionPhase(c: Condition): PhaseReason | null {
+  switch (c.kind) {
+    case 'test':
+      return { phase: FIELD_PHASE[c.field], field: c.field, span: c.fieldSpan };
+    case 'not':
+      return conditionPhase(c.operand);
+    case 'and':
+    case 'or': {
+      let best: PhaseReason | null = null;
+      for (const o of c.operands) {
+        const r = conditionPhase(o);
+        if (r !== null && (best === null || isEarlier(best.phase, r.phase))) best = r;
+      }
+      return best;
+    }
+  }
+}
+
+export interface StepPhase {
+  /** Where the step runs. */
+  readonly phase: RulePhase;
+  /** The earliest phase the step could run at. */
+  readonly earliest: RulePhase;
+  /** Where it would run without `at`. */
+  readonly inferred: RulePhase;
+  readonly at: Extract<StepOption, { kind: 'at' }> | null;
+  /** The condition's latest field, when it is what decides `earliest`. */
+  readonly reason: PhaseReason | null;
+}
+
+export function whenOf(step: Step): Extract<StepOption, { kind: 'when' }> | null {
+  for (const o of step.options) if (o.kind === 'when') return o;
+  return null;
+}
+
+export function stepPhase(step: Step): StepPhase {
+  const action = ACTION_PHASES[step.action.kind];
+  const when = whenOf(step);
+  const reason = when === null ? null : conditionPhase(when.condition);
+  const condPhase = reason?.phase ?? 'connect';
+  const earliest = later(action.earliest, condPhase);
+  const inferred = later(action.default, condPhase);
+  let at: StepPhase['at'] = null;
+  for (const o of step.options) if (o.kind === 'at') at = at ?? o;
+  const phase = at === null ? inferred : later(at.phase, earliest);
+  const decisive = reason !== null && !isEarlier(reason.phase, action.earliest) ? reason : null;
+  return { phase, earliest, inferred, at, reason: decisive };
+}
+
+/**
+ * Whether a step may have to add headers, which takes the data-line phase:
+ * postgrey/policy servers can answer PREPEND, and `greylist ... header` adds one.
+ */
+export function stepNeedsDataLine(step: Step): boolean {
+  switch (step.action.kind) {
+    case 'postgrey':
+    case 'policy':
+      return true;
+    case 'greylist':
+      return step.options.some((o) => o.kind === 'header');
+    case 'pause':
+    case 'accept':
+    case 'reject':
+    case 'disconnect':
+    case 'junk':
+      return false;
+  }
+}

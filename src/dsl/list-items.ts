@@ -1,0 +1,197 @@
+/**
+ * List items: what a written item is (address range, domain pattern, mail
+ * address, the null sender), whether it makes sense for how its list is used,
+ * and the fast matchers the compiled predicates call per request.
+ *
+ * Matching is case-insensitive. Domains: `example.com` matches itself only;
+ * `.example.com` and `*.example.com` match strict subdomains only (write both
+ * to get both). Mail addresses: a full address matches exactly; a domain
+ * pattern matches the domain part. A trailing dot on a domain is ignored.
+ */
+import { IpSet, parseCidr, parseIp, type CidrRange } from '../support/net.js';
+
+export type ItemValue =
+  | { readonly kind: 'ip'; readonly range: CidrRange }
+  | { readonly kind: 'domain'; readonly domain: string; readonly subdomains: boolean }
+  | { readonly kind: 'address'; readonly address: string }
+  | { readonly kind: 'null-sender' };
+
+export type Classified = ItemValue | { readonly kind: 'invalid'; readonly message: string; readonly hint?: string };
+
+/** How a list is used: the field on the left of `in`. */
+export type ListUse = 'src' | 'rdns' | 'helo' | 'mail-from' | 'rcpt-to';
+
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$/;
+
+function normalizeDomain(text: string): string | null {
+  let d = text.toLowerCase();
+  if (d.endsWith('.')) d = d.slice(0, -1);
+  if (d.length === 0 || d.length > 253) return null;
+  return d.split('.').every((l) => l.length <= 63 && LABEL.test(l)) ? d : null;
+}
+
+function invalid(message: string, hint?: string): Classified {
+  return hint === undefined ? { kind: 'invalid', message } : { kind: 'invalid', message, hint };
+}
+
+/** What `text` is as a list item. `quoted` items may be `""` (the null sender). */
+export function classifyItem(text: string, quoted: boolean): Classified {
+  if (text === '') return quoted ? { kind: 'null-sender' } : invalid('empty list item');
+  if (/\s/.test(text)) return invalid(`"${text}" contains white space`);
+  const at = text.lastIndexOf('@');
+  if (at >= 0) {
+    const local = text.slice(0, at);
+    const domain = normalizeDomain(text.slice(at + 1));
+    if (local === '') {
+      return invalid(`"${text}" has no local part`, `write ${text.slice(1)} to match every address at that domain`);
+    }
+    if (domain === null) return invalid(`"${text}" is not a valid mail address: "${text.slice(at + 1)}" is not a domain`);
+    return { kind: 'address', address: `${local.toLowerCase()}@${domain}` };
+  }
+  if (text.includes(':') || /^[0-9./]+$/.test(text)) {
+    const range = parseCidr(text);
+    if (typeof range === 'string') return invalid(range);
+    return { kind: 'ip', range };
+  }
+  let rest = text;
+  let subdomains = false;
+  if (rest.startsWith('*.')) {
+    rest = rest.slice(2);
+    subdomains = true;
+  } else if (rest.startsWith('.')) {
+    rest = rest.slice(1);
+    subdomains = true;
+  }
+  if (rest.includes('*')) {
+    return invalid(`"${text}": only a leading "*." is supported as a wildcard`, 'use a regex (~ /.../) for other patterns');
+  }
+  const domain = normalizeDomain(rest);
+  if (domain === null) return invalid(`"${text}" is not an IP address, address range, domain or mail address`);
+  return { kind: 'domain', domain, subdomains };
+}
+
+export function describeItem(v: ItemValue): string {
+  switch (v.kind) {
+    case 'ip':
+      return v.range.prefix === (v.range.family === 4 ? 32 : 128) ? 'an IP address' : 'an address range';
+    case 'domain':
+      return v.subdomains ? 'a domain pattern' : 'a domain';
+    case 'address':
+      return 'a mail address';
+    case 'null-sender':
+      return 'the null sender ""';
+  }
+}
+
+const USE_WANTS: Readonly<Record<ListUse, string>> = {
+  src: 'IP addresses and ranges',
+  rdns: 'host names and domain patterns',
+  helo: 'host names, domain patterns and IP addresses',
+  'mail-from': 'mail addresses, domains and the null sender ""',
+  'rcpt-to': 'mail addresses and domains',
+};
+
+/** Null when `v` makes sense in a list used with `use in`; a reason otherwise. */
+export function misfit(v: ItemValue, use: ListUse): { message: string; hint?: string } | null {
+  const fits = ((): boolean => {
+    switch (use) {
+      case 'src':
+        return v.kind === 'ip';
+      case 'rdns':
+        return v.kind === 'domain';
+      case 'helo':
+        return v.kind === 'domain' || v.kind === 'ip';
+      case 'mail-from':
+        return v.kind === 'address' || v.kind === 'domain' || v.kind === 'null-sender';
+      case 'rcpt-to':
+        return v.kind === 'address' || v.kind === 'domain';
+    }
+  })();
+  if (fits) return null;
+  const message = `${describeItem(v)} cannot match \`${use}\`, which compares ${USE_WANTS[use]}`;
+  if (use === 'src' && v.kind === 'domain') return { message, hint: 'to match client host names, use `rdns in` with a separate list' };
+  if (use === 'rdns' && v.kind === 'ip') return { message, hint: 'to match client addresses, use `src in` with a separate list' };
+  return { message };
+}
+
+/** Exact domains plus strict-subdomain suffixes; a lookup costs one probe per label. */
+class DomainSet {
+  private readonly exact = new Set<string>();
+  /** Stored with their leading dot: `.example.com`. */
+  private readonly suffixes = new Set<string>();
+
+  add(domain: string, subdomains: boolean): void {
+    if (subdomains) this.suffixes.add(`.${domain}`);
+    else this.exact.add(domain);
+  }
+
+  /** `name` must already be lower-case without a trailing dot. */
+  has(name: string): boolean {
+    if (this.exact.has(name)) return true;
+    if (this.suffixes.size === 0) return false;
+    for (let i = name.indexOf('.'); i >= 0; i = name.indexOf('.', i + 1)) {
+      if (this.suffixes.has(name.slice(i))) return true;
+    }
+    return false;
+  }
+}
+
+function hostKey(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}
+
+/** A value matcher for one use of a list. Null input (field unknown) never matches. */
+export type ValueMatcher = (value: string | null) => boolean;
+
+/** Build the matcher for `items` used with `use in`. Items that do not fit were already reported. */
+export function buildMatcher(items: readonly ItemValue[], use: ListUse): ValueMatcher {
+  const ranges: CidrRange[] = [];
+  const domains = new DomainSet();
+  const addresses = new Set<string>();
+  let nullSender = false;
+  for (const v of items) {
+    switch (v.kind) {
+      case 'ip':
+        ranges.push(v.range);
+        break;
+      case 'domain':
+        domains.add(v.domain, v.subdomains);
+        break;
+      case 'address':
+        addresses.add(v.address);
+        break;
+      case 'null-sender':
+        nullSender = true;
+        break;
+    }
+  }
+  const ips = new IpSet(ranges);
+  switch (use) {
+    case 'src':
+      return (value) => value !== null && value !== '' && ips.hasText(value);
+    case 'rdns':
+      return (value) => value !== null && value !== '' && domains.has(hostKey(value));
+    case 'helo':
+      return (value) => {
+        if (value === null || value === '') return false;
+        // An address literal: `[192.0.2.1]`, `[IPv6:2001:db8::1]`, or a bare address.
+        let literal = value;
+        if (literal.startsWith('[') && literal.endsWith(']')) literal = literal.slice(1, -1);
+        if (/^ipv6:/i.test(literal)) literal = literal.slice(5);
+        const ip = parseIp(literal);
+        if (ip !== null) return ips.has(ip);
+        return domains.has(hostKey(value));
+      };
+    case 'mail-from':
+    case 'rcpt-to':
+      return (value) => {
+        if (value === null) return false;
+        if (value === '') return nullSender;
+        const lower = hostKey(value);
+        if (addresses.has(lower)) return true;
+        const at = lower.lastIndexOf('@');
+        return at >= 0 && domains.has(hostKey(lower.slice(at + 1)));
+      };
+  }
+}

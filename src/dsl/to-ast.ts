@@ -1,0 +1,388 @@
+/**
+ * CST → typed AST. The only problems found here are inside literals (string
+ * escapes); everything about meaning is left to the checker. It is only run
+ * on a CST without syntax errors, but stays defensive: a missing piece drops
+ * the node rather than throwing.
+ */
+import type { CstElement, CstNode, IToken } from 'chevrotain';
+import type { RulePhase } from '../protocol/phases.js';
+import type {
+  Action,
+  ChainDecl,
+  Condition,
+  Field,
+  InlineList,
+  ListDecl,
+  ListItemNode,
+  ListRef,
+  Name,
+  NumberLit,
+  NumericOptionName,
+  RegexLit,
+  RulesFile,
+  Step,
+  StepOption,
+  StringLit,
+  Test,
+} from './ast.js';
+import { diagnostic, type Diagnostic } from './diagnostics.js';
+import type { SourceSpan } from './plan.js';
+import type { SourceText } from './source.js';
+import * as T from './tokens.js';
+
+const isToken = (e: CstElement): e is IToken => 'image' in e;
+const isNode = (e: CstElement): e is CstNode => 'children' in e;
+
+function toks(n: CstNode, key: string): IToken[] {
+  return (n.children[key] ?? []).filter(isToken);
+}
+function tok(n: CstNode, key: string): IToken | undefined {
+  return toks(n, key)[0];
+}
+function subs(n: CstNode, key: string): CstNode[] {
+  return (n.children[key] ?? []).filter(isNode);
+}
+function sub(n: CstNode, key: string): CstNode | undefined {
+  return subs(n, key)[0];
+}
+
+const CLOSED_STRING = /^"(?:[^"\\\r\n]|\\[^\r\n])*"$/;
+const ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', n: '\n', r: '\r', t: '\t', '0': '\0' };
+
+class Builder {
+  readonly diagnostics: Diagnostic[] = [];
+
+  constructor(private readonly source: SourceText) {}
+
+  tokenSpan(t: IToken): SourceSpan {
+    return this.source.span(t.startOffset, t.startOffset + t.image.length);
+  }
+
+  nodeSpan(n: CstNode): SourceSpan {
+    const loc = n.location;
+    if (loc === undefined || !Number.isFinite(loc.startOffset)) return this.source.endSpan();
+    const end = Number.isFinite(loc.endOffset) ? (loc.endOffset ?? loc.startOffset) + 1 : loc.startOffset;
+    return this.source.span(loc.startOffset, end);
+  }
+
+  name(t: IToken | undefined): Name | null {
+    return t === undefined ? null : { name: t.image, span: this.tokenSpan(t) };
+  }
+
+  number(t: IToken | undefined): NumberLit | null {
+    return t === undefined ? null : { text: t.image, span: this.tokenSpan(t) };
+  }
+
+  /** Decode a `"..."` token; unknown escapes are reported and kept as written. */
+  string(t: IToken | undefined): StringLit | null {
+    if (t === undefined) return null;
+    const image = t.image;
+    const closed = CLOSED_STRING.test(image);
+    const body = image.slice(1, closed ? -1 : undefined);
+    let value = '';
+    for (let i = 0; i < body.length; i++) {
+      const c = body[i] ?? '';
+      if (c !== '\\') {
+        value += c;
+        continue;
+      }
+      const next = body[i + 1];
+      const decoded = next === undefined ? undefined : ESCAPES[next];
+      if (decoded === undefined) {
+        const at = t.startOffset + 1 + i;
+        this.diagnostics.push(
+          diagnostic('E006', this.source.span(at, at + 1 + (next === undefined ? 0 : 1)), `unknown escape "\\${next ?? ''}" in a string`, {
+            hint: 'strings know \\" \\\\ \\n \\r \\t and \\0; write a backslash as \\\\',
+          }),
+        );
+        value += `\\${next ?? ''}`;
+      } else {
+        value += decoded;
+      }
+      i++;
+    }
+    return { value, span: this.tokenSpan(t) };
+  }
+
+  regex(t: IToken | undefined): RegexLit | null {
+    if (t === undefined) return null;
+    const image = t.image;
+    // The closing slash is the last unescaped one; flags follow it.
+    let pattern = '';
+    let i = 1;
+    let closedAt = -1;
+    for (; i < image.length; i++) {
+      const c = image[i];
+      if (c === '\\' && i + 1 < image.length) {
+        const next = image[i + 1] ?? '';
+        pattern += next === '/' ? '/' : `\\${next}`;
+        i++;
+      } else if (c === '/') {
+        closedAt = i;
+        break;
+      } else {
+        pattern += c ?? '';
+      }
+    }
+    const flags = closedAt < 0 ? '' : image.slice(closedAt + 1);
+    return { pattern, flags, text: image, span: this.tokenSpan(t) };
+  }
+
+  rulesFile(cst: CstNode): RulesFile {
+    const lists: ListDecl[] = [];
+    const chains: ChainDecl[] = [];
+    for (const n of subs(cst, 'listDecl')) {
+      const l = this.listDecl(n);
+      if (l !== null) lists.push(l);
+    }
+    for (const n of subs(cst, 'chainDecl')) {
+      const c = this.chainDecl(n);
+      if (c !== null) chains.push(c);
+    }
+    const byPosition = (a: { span: SourceSpan }, b: { span: SourceSpan }) => a.span.line - b.span.line || a.span.column - b.span.column;
+    return { file: this.source.file, lists: lists.sort(byPosition), chains: chains.sort(byPosition) };
+  }
+
+  listDecl(n: CstNode): ListDecl | null {
+    const name = this.name(tok(n, 'Identifier'));
+    if (name === null) return null;
+    const bodyNode = sub(n, 'listBody');
+    if (bodyNode !== undefined) return { name, body: this.listBody(bodyNode), span: this.nodeSpan(n) };
+    const pathTok = tok(n, 'StringLiteral');
+    const path = this.string(pathTok);
+    const fileTok = tok(n, 'File');
+    if (path === null || pathTok === undefined || fileTok === undefined) return null;
+    const span = this.source.span(fileTok.startOffset, pathTok.startOffset + pathTok.image.length);
+    return { name, body: { kind: 'file', path, span }, span: this.nodeSpan(n) };
+  }
+
+  listBody(n: CstNode): InlineList {
+    const items: ListItemNode[] = [];
+    for (const itemNode of subs(n, 'listItem')) {
+      const bare = tok(itemNode, 'ListItem');
+      if (bare !== undefined) {
+        items.push({ text: bare.image, quoted: false, span: this.tokenSpan(bare) });
+        continue;
+      }
+      const s = this.string(tok(itemNode, 'StringLiteral'));
+      if (s !== null) items.push({ text: s.value, quoted: true, span: s.span });
+    }
+    return { kind: 'inline', items, span: this.nodeSpan(n) };
+  }
+
+  chainDecl(n: CstNode): ChainDecl | null {
+    const name = this.name(tok(n, 'Identifier'));
+    if (name === null) return null;
+    const steps: Step[] = [];
+    for (const s of subs(n, 'step')) {
+      const step = this.step(s);
+      if (step !== null) steps.push(step);
+    }
+    return { name, steps, span: this.nodeSpan(n) };
+  }
+
+  step(n: CstNode): Step | null {
+    const actionNode = sub(n, 'action');
+    const action = actionNode === undefined ? null : this.action(actionNode);
+    if (action === null) return null;
+    const options: StepOption[] = [];
+    for (const o of subs(n, 'stepOption')) {
+      const opt = this.stepOption(o);
+      if (opt !== null) options.push(opt);
+    }
+    options.sort((a, b) => a.span.line - b.span.line || a.span.column - b.span.column);
+    return { action, options, span: this.nodeSpan(n) };
+  }
+
+  action(n: CstNode): Action | null {
+    const span = this.nodeSpan(n);
+    if (tok(n, 'Pause') !== undefined) {
+      const duration = this.number(tok(n, 'NumberLiteral'));
+      return duration === null ? null : { kind: 'pause', duration, span };
+    }
+    if (tok(n, 'Accept') !== undefined) return { kind: 'accept', span };
+    if (tok(n, 'Junk') !== undefined) return { kind: 'junk', span };
+    if (tok(n, 'Greylist') !== undefined) return { kind: 'greylist', span };
+    const replies = toks(n, 'StringLiteral');
+    if (tok(n, 'Reject') !== undefined || tok(n, 'Disconnect') !== undefined) {
+      const reply = this.string(replies[0]);
+      if (reply === null) return null;
+      return tok(n, 'Reject') !== undefined ? { kind: 'reject', reply, span } : { kind: 'disconnect', reply, span };
+    }
+    const addressNode = sub(n, 'serverAddress');
+    if (addressNode === undefined) return null;
+    const raw = tok(addressNode, 'SocketAddress');
+    const address = raw !== undefined ? { value: raw.image, span: this.tokenSpan(raw) } : this.string(tok(addressNode, 'StringLiteral'));
+    if (address === null) return null;
+    if (tok(n, 'Postgrey') !== undefined) return { kind: 'postgrey', address, span };
+    if (tok(n, 'Policy') !== undefined) return { kind: 'policy', address, span };
+    return null;
+  }
+
+  stepOption(n: CstNode): StepOption | null {
+    const when = sub(n, 'whenClause');
+    if (when !== undefined) {
+      const kw = tok(when, 'When');
+      const expr = sub(when, 'orExpr');
+      const condition = expr === undefined ? null : this.orExpr(expr);
+      if (kw === undefined || condition === null) return null;
+      return { kind: 'when', condition, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(when) };
+    }
+    const at = sub(n, 'atClause');
+    if (at !== undefined) {
+      const kw = tok(at, 'At');
+      const phaseNode = sub(at, 'phaseName');
+      const phase = phaseNode === undefined ? null : phaseOf(phaseNode);
+      if (kw === undefined || phase === null) return null;
+      return { kind: 'at', phase, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(at) };
+    }
+    const onError = sub(n, 'onErrorClause');
+    if (onError !== undefined) {
+      const kw = tok(onError, 'OnError');
+      if (kw === undefined) return null;
+      const value = tok(onError, 'Proceed') !== undefined ? 'proceed' : 'tempfail';
+      return { kind: 'on-error', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(onError) };
+    }
+    const policy = sub(n, 'policyOption');
+    if (policy !== undefined) {
+      const kw = tok(policy, 'Timeout');
+      const value = this.number(tok(policy, 'NumberLiteral'));
+      if (kw === undefined || value === null) return null;
+      return { kind: 'timeout', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(policy) };
+    }
+    const grey = sub(n, 'greylistOption');
+    if (grey === undefined) return null;
+    const span = this.nodeSpan(grey);
+    const header = tok(grey, 'Header');
+    if (header !== undefined) return { kind: 'header', keywordSpan: this.tokenSpan(header), span };
+    const store = tok(grey, 'Store');
+    if (store !== undefined) {
+      const value = this.string(tok(grey, 'StringLiteral'));
+      return value === null ? null : { kind: 'store', value, keywordSpan: this.tokenSpan(store), span };
+    }
+    const value = this.number(tok(grey, 'NumberLiteral'));
+    if (value === null) return null;
+    for (const [key, kind] of NUMERIC_OPTIONS) {
+      const kw = tok(grey, key);
+      if (kw !== undefined) return { kind, value, keywordSpan: this.tokenSpan(kw), span };
+    }
+    return null;
+  }
+
+  orExpr(n: CstNode): Condition | null {
+    const operands = subs(n, 'andExpr').map((a) => this.andExpr(a));
+    return this.combine('or', operands, n);
+  }
+
+  andExpr(n: CstNode): Condition | null {
+    const operands = subs(n, 'notExpr').map((a) => this.notExpr(a));
+    return this.combine('and', operands, n);
+  }
+
+  combine(kind: 'or' | 'and', operands: Array<Condition | null>, n: CstNode): Condition | null {
+    const present = operands.filter((o): o is Condition => o !== null);
+    if (present.length !== operands.length || present.length === 0) return null;
+    if (present.length === 1) return present[0] ?? null;
+    return { kind, operands: present, span: this.nodeSpan(n) };
+  }
+
+  notExpr(n: CstNode): Condition | null {
+    const inner = sub(n, 'notExpr');
+    if (tok(n, 'Not') !== undefined && inner !== undefined) {
+      const operand = this.notExpr(inner);
+      return operand === null ? null : { kind: 'not', operand, span: this.nodeSpan(n) };
+    }
+    const primary = sub(n, 'primary');
+    return primary === undefined ? null : this.primary(primary);
+  }
+
+  primary(n: CstNode): Condition | null {
+    const paren = sub(n, 'orExpr');
+    if (paren !== undefined) return this.orExpr(paren);
+    const test = sub(n, 'test');
+    return test === undefined ? null : this.test(test);
+  }
+
+  test(n: CstNode): Condition | null {
+    const fieldNode = sub(n, 'field');
+    const fieldTok = fieldNode === undefined ? undefined : Object.values(fieldNode.children).flat().find(isToken);
+    const field = fieldTok === undefined ? null : fieldOf(fieldTok);
+    if (fieldTok === undefined || field === null) return null;
+    let test: Test = { op: 'present' };
+    const regex = this.regex(tok(n, 'RegexLiteral'));
+    if (regex !== null) test = { op: 'match', regex };
+    const refNode = sub(n, 'listRef');
+    if (refNode !== undefined) {
+      const list = this.listRef(refNode);
+      if (list === null) return null;
+      test = { op: 'in', list };
+    }
+    return { kind: 'test', field, fieldSpan: this.tokenSpan(fieldTok), test, span: this.nodeSpan(n) };
+  }
+
+  listRef(n: CstNode): ListRef | null {
+    const name = this.name(tok(n, 'Identifier'));
+    if (name !== null) return { kind: 'named', name };
+    const body = sub(n, 'listBody');
+    return body === undefined ? null : this.listBody(body);
+  }
+}
+
+const NUMERIC_OPTIONS: ReadonlyArray<readonly [string, NumericOptionName]> = [
+  [T.Delay.name, 'delay'],
+  [T.MaxAge.name, 'max-age'],
+  [T.RetryWindow.name, 'retry-window'],
+  [T.AutoWhitelist.name, 'auto-whitelist'],
+  [T.Ipv4Prefix.name, 'ipv4-prefix'],
+  [T.Ipv6Prefix.name, 'ipv6-prefix'],
+];
+
+function phaseOf(n: CstNode): RulePhase | null {
+  const t = Object.values(n.children).flat().find(isToken);
+  switch (t?.tokenType.name) {
+    case T.Connect.name:
+      return 'connect';
+    case T.Helo.name:
+      return 'helo';
+    case T.MailFrom.name:
+      return 'mail-from';
+    case T.RcptTo.name:
+      return 'rcpt-to';
+    case T.Data.name:
+      return 'data';
+    case T.Commit.name:
+      return 'commit';
+    default:
+      return null;
+  }
+}
+
+function fieldOf(t: IToken): Field | null {
+  switch (t.tokenType.name) {
+    case T.Src.name:
+      return 'src';
+    case T.Rdns.name:
+      return 'rdns';
+    case T.Fcrdns.name:
+      return 'fcrdns';
+    case T.Helo.name:
+      return 'helo';
+    case T.MailFrom.name:
+      return 'mail-from';
+    case T.RcptTo.name:
+      return 'rcpt-to';
+    default:
+      return null;
+  }
+}
+
+export interface ToAstResult {
+  readonly ast: RulesFile;
+  readonly diagnostics: Diagnostic[];
+}
+
+export function toAst(cst: CstNode, source: SourceText): ToAstResult {
+  const b = new Builder(source);
+  const ast = b.rulesFile(cst);
+  return { ast, diagnostics: b.diagnostics };
+}

@@ -1,0 +1,207 @@
+/**
+ * What the written values mean: durations, counts, policy server addresses,
+ * greylist stores and SMTP replies. Pure functions returning either the value
+ * or a problem for people (message plus optional hint); the checker locates
+ * the problem and the compiler uses the value.
+ */
+import type { PolicyAddress } from './plan.js';
+import { parseIp } from '../support/net.js';
+
+export interface Problem {
+  readonly message: string;
+  readonly hint?: string;
+}
+
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: Problem };
+
+const good = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = (message: string, hint?: string): Parsed<never> => ({ ok: false, problem: hint === undefined ? { message } : { message, hint } });
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_HINT = 'durations are a whole number and a unit: 500ms, 3s, 5m, 2h, 35d';
+
+/** `500ms`, `3s`, `5m`, `2h`, `35d` → milliseconds. */
+export function parseDuration(text: string): Parsed<number> {
+  const m = /^([0-9]+)([a-z]*)$/i.exec(text);
+  if (m === null) {
+    const frac = /^([0-9]+)\.([0-9]+)([a-z]*)$/i.exec(text);
+    if (frac !== null) return bad(`"${text}" is not a valid duration: fractions are not supported`, 'use a smaller unit, e.g. 1500ms instead of 1.5s');
+    return bad(`"${text}" is not a valid duration`, DURATION_HINT);
+  }
+  const digits = m[1] ?? '';
+  const unit = m[2] ?? '';
+  if (unit === '') return bad(`"${text}" has no unit`, DURATION_HINT);
+  const factor = UNIT_MS[unit];
+  if (factor === undefined) {
+    return bad(`"${text}" has an unknown unit "${unit}"`, DURATION_HINT);
+  }
+  if (digits.length > 12) return bad(`"${text}" is too large`);
+  return good(Number(digits) * factor);
+}
+
+/** A plain non-negative whole number. */
+export function parseCount(text: string): Parsed<number> {
+  if (!/^[0-9]+$/.test(text)) {
+    const asDuration = /^[0-9]+[a-z]+$/i.test(text);
+    return bad(`"${text}" is not a whole number`, asDuration ? 'this option takes a plain number, without a unit' : undefined);
+  }
+  if (text.length > 9) return bad(`"${text}" is too large`);
+  return good(Number(text));
+}
+
+/** Human form of a duration in milliseconds, for messages. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const f = UNIT_MS[unit] ?? 1;
+    if (ms >= f && ms % f === 0) return `${ms / f}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
+const ADDRESS_HINT = 'write unix:/absolute/path, tcp:host:port or tcp:[ipv6]:port';
+
+function parsePort(text: string, whole: string): Parsed<number> {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    return bad(`"${whole}" has an invalid port "${text}": a port is a number from 1 to 65535`, ADDRESS_HINT);
+  }
+  return good(Number(text));
+}
+
+/** `unix:/path`, `tcp:host:port`, `tcp:[v6]:port`. */
+export function parsePolicyAddress(text: string): Parsed<PolicyAddress> {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (!path.startsWith('/')) return bad(`"${text}" must name an absolute socket path`, 'the filter runs with / as its working directory; write unix:/run/postgrey/postgrey.sock');
+    if (/[\0\r\n]/.test(path)) return bad(`"${text}" contains a control character`);
+    return good({ kind: 'unix', path });
+  }
+  if (text.startsWith('tcp:')) {
+    const rest = text.slice(4);
+    let host: string;
+    let portText: string;
+    if (rest.startsWith('[')) {
+      const close = rest.indexOf(']');
+      if (close < 0 || rest[close + 1] !== ':') return bad(`"${text}" is not a valid address`, ADDRESS_HINT);
+      host = rest.slice(1, close);
+      portText = rest.slice(close + 2);
+      const ip = parseIp(host);
+      if (ip === null || !host.includes(':')) return bad(`"${host}" in "${text}" is not an IPv6 address`, ADDRESS_HINT);
+    } else {
+      const colon = rest.lastIndexOf(':');
+      if (colon < 0) return bad(`"${text}" has no port`, ADDRESS_HINT);
+      host = rest.slice(0, colon);
+      portText = rest.slice(colon + 1);
+      if (host.includes(':')) return bad(`"${text}": put an IPv6 address in brackets`, 'e.g. tcp:[::1]:10023');
+      if (!HOSTNAME.test(host)) return bad(`"${host}" in "${text}" is not a host name or IPv4 address`, ADDRESS_HINT);
+    }
+    const port = parsePort(portText, text);
+    if (!port.ok) return port;
+    return good({ kind: 'tcp', host, port: port.value });
+  }
+  return bad(`"${text}" is not a policy server address`, ADDRESS_HINT);
+}
+
+export const DEFAULT_GREYLIST_STORE = 'sqlite:/var/lib/filter-rules/greylist.db';
+
+/** Defaults of the step options; grammar/REFERENCE.md shows the same numbers. */
+export const GREYLIST_DEFAULTS = {
+  delayMs: 300_000,
+  maxAgeMs: 35 * 86_400_000,
+  retryWindowMs: 2 * 86_400_000,
+  autoWhitelistAfter: 5,
+  ipv4Prefix: 24,
+  ipv6Prefix: 64,
+  header: false,
+} as const;
+
+export const POLICY_DEFAULT_TIMEOUT_MS = 2000;
+
+const STORE_HINT = 'write "sqlite:/absolute/path.db" or "redis://host:port/db"';
+
+/** `sqlite:/abs/path` or `redis://host[:port][/db]`; returned as written. */
+export function parseStore(text: string): Parsed<string> {
+  if (text.startsWith('sqlite:')) {
+    const path = text.slice(7);
+    if (!path.startsWith('/')) return bad(`"${text}" must name an absolute path`, 'the filter runs with / as its working directory');
+    if (path.endsWith('/')) return bad(`"${text}" names a directory, not a database file`, STORE_HINT);
+    if (/[\0\r\n]/.test(path)) return bad(`"${text}" contains a control character`);
+    return good(text);
+  }
+  if (text.startsWith('redis://')) {
+    const m = /^redis:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]+))?(?:\/([0-9]+))?\/?$/.exec(text);
+    if (m === null) return bad(`"${text}" is not a valid redis address`, STORE_HINT);
+    const port = m[2];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return bad(`"${text}" has an invalid port "${port}"`, STORE_HINT);
+    const db = m[3];
+    if (db !== undefined && Number(db) > 65535) return bad(`"${text}" has an invalid database number "${db}"`, STORE_HINT);
+    return good(text);
+  }
+  return bad(`"${text}" is not a greylist store`, STORE_HINT);
+}
+
+/** RFC 5321 caps a reply line at 512 octets including CRLF. */
+export const MAX_REPLY_BYTES = 510;
+
+export interface ReplyProblem extends Problem {
+  readonly code: 'E030' | 'E031' | 'E032' | 'W006';
+}
+
+const CONTROL_NAMES: Readonly<Record<number, string>> = { 0: 'a NUL byte (\\0)', 10: 'a line feed (\\n)', 13: 'a carriage return (\\r)' };
+
+/**
+ * Problems with a reject/disconnect reply. smtpd accepts `[45]xx` + space +
+ * text and turns anything else into `421 Internal server error` plus a
+ * disconnect; a CR or LF in the filter's answer line would end it early and
+ * make smtpd exit. A `|` is fine: the reply is the last field of filter-result
+ * and smtpd takes the rest of the line verbatim.
+ */
+export function replyProblems(reply: string): ReplyProblem[] {
+  const problems: ReplyProblem[] = [];
+  for (let i = 0; i < reply.length; i++) {
+    const c = reply.charCodeAt(i);
+    if (c < 0x20 && c !== 9) {
+      const what = CONTROL_NAMES[c] ?? `the control character U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
+      problems.push({
+        code: 'E031',
+        message: `the reply contains ${what}; a reply must be one line`,
+        hint: 'smtpd reads one answer per line: a line break inside a reply would corrupt the protocol',
+      });
+      return problems;
+    }
+    if (c === 0x7f) {
+      problems.push({ code: 'E031', message: 'the reply contains the control character U+007F' });
+      return problems;
+    }
+  }
+  const m = /^([0-9]{3})([ -]?)(.*)$/s.exec(reply);
+  if (m === null) {
+    problems.push({ code: 'E030', message: `"${reply}" does not start with a three-digit reply code`, hint: 'write e.g. "550 5.7.1 message refused"' });
+    return problems;
+  }
+  const code = m[1] ?? '';
+  if (code[0] !== '4' && code[0] !== '5') {
+    problems.push({
+      code: 'E030',
+      message: `reply code ${code} is not a failure code: only 4xx and 5xx are allowed`,
+      hint: 'smtpd replaces any other code with "421 Internal server error" and disconnects; use accept to let mail through',
+    });
+    return problems;
+  }
+  if (m[2] === '-') {
+    problems.push({ code: 'E030', message: 'multi-line replies ("' + code + '-...") are not supported by smtpd filters', hint: `write "${code} text"` });
+    return problems;
+  }
+  if (m[2] !== ' ' || (m[3] ?? '').trim() === '') {
+    problems.push({ code: 'E030', message: `the reply code ${code} must be followed by a space and some text`, hint: `write e.g. "${code} 5.7.1 message refused"` });
+    return problems;
+  }
+  const bytes = Buffer.byteLength(reply, 'utf8');
+  if (bytes > MAX_REPLY_BYTES) {
+    problems.push({ code: 'E032', message: `the reply is ${bytes} bytes long; SMTP allows ${MAX_REPLY_BYTES}` });
+  }
+  if (/[^\x00-\x7f]/.test(reply)) {
+    problems.push({ code: 'W006', message: 'the reply contains non-ASCII characters, which some SMTP clients mangle' });
+  }
+  return problems;
+}
