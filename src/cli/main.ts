@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * The filter-rules command. The only module that touches process.*: it reads
+ * argv, wires stdin/stdout/stderr and signals, and sets the exit code.
+ *
+ * Run mode and bad rules: the filter EXITS (status 1, diagnostics on stderr)
+ * when the rules do not compile at startup. smtpd then stops at startup too
+ * ("lost processor"), and the admin sees the mistake in the mail log right
+ * away, the same way `smtpd -n` refuses a broken smtpd.conf — better than a
+ * filter that silently runs no rules. `filter-rules check FILE` finds the same
+ * problems before a restart. Later, a bad reload keeps the running rules.
+ *
+ * Exit: at stdin EOF (smtpd shutting down), promptly, status 0.
+ */
+import { compileRulesFile } from '../dsl/index.js';
+import { chokidarWatcherFactory, startReloader } from '../reload/index.js';
+import { FilterHost } from '../runtime/host.js';
+import { describeSteps } from '../runtime/plan.js';
+import { createStepServices } from '../runtime/services.js';
+import { selectChain } from '../runtime/select-chain.js';
+import { runOnStreams } from '../runtime/stdio.js';
+import { systemClock } from '../support/clock.js';
+import type { Logger } from '../support/log.js';
+import { createPinoLogger } from '../support/pino-logger.js';
+import { parseCliArgs, USAGE, type CliCommand } from './args.js';
+import { loadRules, runCheck, type CliIo } from './commands.js';
+import { packageVersion } from './version.js';
+
+const io: CliIo = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+/** Log and keep going: the filter must never exit on its own (smtpd would exit with it). */
+function installCrashGuards(log: Logger): void {
+  process.on('uncaughtException', (error) => {
+    log.error({ err: error.stack ?? error.message }, 'uncaught exception (filter keeps running)');
+  });
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, 'unhandled rejection (filter keeps running)');
+  });
+}
+
+async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
+  const log = createPinoLogger({ level: cmd.logLevel });
+  installCrashGuards(log);
+  const version = packageVersion();
+
+  const loaded = loadRules(cmd.rulesFile, cmd.chain);
+  if (!loaded.ok) {
+    io.err(`${loaded.messages.join('\n\n')}\n`);
+    io.err(`filter-rules: ${cmd.rulesFile}: not starting (fix the rules; \`filter-rules check\` shows the same)\n`);
+    return 1;
+  }
+  for (const w of loaded.warnings) log.warn({ warning: w }, 'rules warning');
+
+  const created = FilterHost.create({
+    rules: loaded.rules,
+    chain: loaded.chain.name,
+    output: process.stdout,
+    log,
+    services: createStepServices({ clock: systemClock, log }),
+  });
+  if (!created.ok) {
+    io.err(`filter-rules: ${cmd.rulesFile}: ${created.error}\n`);
+    return 1;
+  }
+  const host = created.value;
+  log.info(
+    { version, node: process.version, rulesFile: cmd.rulesFile, files: loaded.rules.files, chain: host.chain, steps: describeSteps(loaded.chain) },
+    'filter-rules starting',
+  );
+
+  // Hot reload: the rules file and its list files are watched; SIGHUP forces a pass.
+  // A bad file keeps the running rules. Chain selection is the host's, so a
+  // reload refuses rules without the running chain in the same words as startup.
+  const reloader = startReloader({
+    rulesFile: cmd.rulesFile,
+    initialRules: loaded.rules,
+    compile: compileRulesFile,
+    selectChain: (rules) => selectChain(rules, host.chain),
+    apply: (rules) => {
+      const swapped = host.swapRules(rules);
+      if (!swapped.ok) throw new Error(swapped.error);
+    },
+    clock: systemClock,
+    log,
+    watcherFactory: chokidarWatcherFactory,
+    // Registration follows the startup rules (see protocol/handshake.ts) and cannot change later.
+    dataLineRegistered: loaded.rules.needsDataLine,
+  });
+  // Without a handler SIGHUP would kill the filter, and smtpd with it.
+  process.on('SIGHUP', () => reloader.trigger('SIGHUP'));
+
+  await runOnStreams(host, process.stdin, process.stdout);
+  // Stop watching, but never let a stuck watcher delay the exit smtpd waits for.
+  await Promise.race([reloader.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const parsed = parseCliArgs(process.argv.slice(2));
+  if (!parsed.ok) {
+    io.err(`filter-rules: ${parsed.error}\n\n${USAGE}`);
+    return 2;
+  }
+  const cmd = parsed.value;
+  switch (cmd.kind) {
+    case 'help':
+      io.out(USAGE);
+      return 0;
+    case 'version':
+      io.out(`filter-rules ${packageVersion()}\n`);
+      return 0;
+    case 'check':
+      return runCheck(cmd.rulesFile, cmd.chain, io);
+    case 'run':
+      return run(cmd);
+  }
+}
+
+main().then(
+  (code) => {
+    // Exit now, even if a library left a handle open: after stdin EOF smtpd is gone.
+    process.exit(code);
+  },
+  (error: unknown) => {
+    io.err(`filter-rules: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

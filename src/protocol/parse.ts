@@ -1,0 +1,282 @@
+/**
+ * Pure parser: one line from smtpd (without its `\n`) → InputLine or a
+ * ParseProblem. Never throws. Fields are split with a maximum count, because
+ * only the last field of a payload may contain `|` (protocol.md §3).
+ */
+import { err, ok, type Result } from '../support/result.js';
+import { isFilterPhase } from './phases.js';
+import type { ConnectParam, InputLine, ParseProblem, ReportEvent } from './types.js';
+
+const HEX16 = /^[0-9a-fA-F]{16}$/;
+const HEX = /^[0-9a-fA-F]+$/;
+const VERSION = /^[0-9]+\.[0-9]+$/;
+const TIMESTAMP = /^[0-9]+(\.[0-9]+)?$/;
+const DECIMAL = /^[0-9]+$/;
+
+/** How much of an offending line goes into a problem (and so into the log). */
+const SHOWN_CHARS = 160;
+
+/** The line, shortened for a log: hostile input can be megabytes long. */
+export function shortenForLog(line: string): string {
+  return line.length <= SHOWN_CHARS ? line : `${line.slice(0, SHOWN_CHARS)}…(${line.length} chars)`;
+}
+
+/**
+ * Split on `|` into at most `max` fields; the last one keeps any further `|`.
+ * `splitFields("a|b|c|d", 3)` → `["a", "b", "c|d"]`.
+ */
+export function splitFields(line: string, max: number): string[] {
+  const out: string[] = [];
+  let start = 0;
+  while (out.length < max - 1) {
+    const bar = line.indexOf('|', start);
+    if (bar < 0) break;
+    out.push(line.slice(start, bar));
+    start = bar + 1;
+  }
+  out.push(line.slice(start));
+  return out;
+}
+
+/** Compare `major.minor` versions numerically ("0.10" > "0.7"). Malformed versions sort lowest. */
+export function compareVersions(a: string, b: string): number {
+  const [amaj = -1, amin = -1] = a.split('.').map((x) => (DECIMAL.test(x) ? Number(x) : -1));
+  const [bmaj = -1, bmin = -1] = b.split('.').map((x) => (DECIMAL.test(x) ? Number(x) : -1));
+  return amaj - bmaj || amin - bmin;
+}
+
+function problem(reason: string, line: string): Result<never, ParseProblem> {
+  return err({ reason, line: shortenForLog(line) });
+}
+
+export function parseInputLine(line: string): Result<InputLine, ParseProblem> {
+  try {
+    const type = line.slice(0, Math.max(0, line.indexOf('|')));
+    switch (type) {
+      case 'config':
+        return parseConfig(line);
+      case 'report':
+        return parseReport(line);
+      case 'filter':
+        return parseFilter(line);
+      case '':
+        return problem('not a protocol line (no `|`-separated type)', line);
+      default:
+        return ok({ kind: 'unknown', type, name: null, request: null, line: shortenForLog(line) });
+    }
+  } catch (e) {
+    // Only a bug in this file can get here; the caller still gets a value.
+    return problem(`parser bug: ${e instanceof Error ? e.message : String(e)}`, line);
+  }
+}
+
+function parseConfig(line: string): Result<InputLine, ParseProblem> {
+  if (line.endsWith('\r')) return problem('line ends with CR (lines must end with LF only)', line);
+  const [, key = '', value] = splitFields(line, 3);
+  if (key === 'ready' && value === undefined) return ok({ kind: 'config-ready' });
+  if (key === '') return problem('config line without a key', line);
+  return ok({ kind: 'config', key, value: value ?? '' });
+}
+
+interface EnvelopeFields {
+  readonly version: string;
+  readonly timestamp: number;
+  readonly subsystem: string;
+}
+
+function parseEnvelope(version: string, timestamp: string, subsystem: string): EnvelopeFields | string {
+  if (!VERSION.test(version)) return `bad protocol version "${version.slice(0, 20)}"`;
+  if (!TIMESTAMP.test(timestamp)) return `bad timestamp "${timestamp.slice(0, 30)}"`;
+  if (subsystem === '') return 'empty subsystem';
+  return { version, timestamp: Number(timestamp), subsystem };
+}
+
+function parseReport(line: string): Result<InputLine, ParseProblem> {
+  // report|VERSION|TS|SUBSYSTEM|EVENT|SESSION[|PARAMS]
+  const f = splitFields(line, 7);
+  if (f.length < 6) return problem('report line with fewer than 6 fields', line);
+  const [, version = '', ts = '', subsystem = '', name = '', sessionId = '', params] = f;
+  const env = parseEnvelope(version, ts, subsystem);
+  if (typeof env === 'string') return problem(env, line);
+  if (!HEX16.test(sessionId)) return problem('session id is not 16 hex digits', line);
+  const event = parseReportEvent(name, env.version, params);
+  if (event === null) return ok({ kind: 'unknown', type: 'report', name, request: null, line: shortenForLog(line) });
+  if (typeof event === 'string') return problem(`${name}: ${event}`, line);
+  return ok({ kind: 'report', ...env, sessionId, event });
+}
+
+/** null: an event we do not know (forward compatibility); string: a malformed known event. */
+function parseReportEvent(name: string, version: string, params: string | undefined): ReportEvent | string | null {
+  const p = params ?? '';
+  const need = (n: number): string[] | string => {
+    if (params === undefined) return 'missing parameters';
+    const fields = splitFields(p, n);
+    return fields.length === n ? fields : `expected ${n} parameters`;
+  };
+  switch (name) {
+    case 'link-connect': {
+      // rdns|fcrdns|src|dest: the last three never contain `|`, so split from the right
+      // and keep whatever is left as the PTR name.
+      const parts = p.split('|');
+      if (params === undefined || parts.length < 4) return 'expected rdns|fcrdns|src|dest';
+      const dest = parts.pop() ?? '';
+      const src = parts.pop() ?? '';
+      const fcrdns = parts.pop() ?? '';
+      return { type: 'link-connect', rdns: parts.join('|'), fcrdns, src, dest };
+    }
+    case 'link-greeting':
+      return params === undefined ? 'missing hostname' : { type: 'link-greeting', hostname: p };
+    case 'link-identify': {
+      const f = need(2);
+      if (typeof f === 'string') return f;
+      return { type: 'link-identify', method: f[0] ?? '', identity: f[1] ?? '' };
+    }
+    case 'link-tls':
+      return params === undefined ? 'missing tls string' : { type: 'link-tls', tls: p };
+    case 'link-auth': {
+      if (params === undefined || !p.includes('|')) return 'expected two parameters';
+      if (compareVersions(version, '0.7') >= 0) {
+        // 0.7+: result|username, the client-chosen name last.
+        const [result = '', username = ''] = splitFields(p, 2);
+        return { type: 'link-auth', result, username };
+      }
+      // ≤0.6: username|result, and the username may contain `|`: the result is the LAST field.
+      const bar = p.lastIndexOf('|');
+      return { type: 'link-auth', username: p.slice(0, bar), result: p.slice(bar + 1) };
+    }
+    case 'link-disconnect':
+      return { type: 'link-disconnect' };
+    case 'timeout':
+      return { type: 'timeout' };
+    case 'tx-reset':
+      if (params === undefined || p === '') return { type: 'tx-reset', messageId: null };
+      return HEX.test(p) ? { type: 'tx-reset', messageId: p } : 'bad message id';
+    case 'tx-begin':
+    case 'tx-rollback':
+      if (!HEX.test(p)) return 'bad message id';
+      return name === 'tx-begin' ? { type: 'tx-begin', messageId: p } : { type: 'tx-rollback', messageId: p };
+    case 'tx-mail':
+    case 'tx-rcpt': {
+      const f = need(3);
+      if (typeof f === 'string') return f;
+      const messageId = f[0] ?? '';
+      if (!HEX.test(messageId)) return 'bad message id';
+      let result: string;
+      let address: string;
+      if (compareVersions(version, '0.6') >= 0) {
+        result = f[1] ?? '';
+        address = f[2] ?? '';
+      } else {
+        // 0.4/0.5: msgid|address|result; the address may contain `|`, the result is last.
+        const rest = p.slice(messageId.length + 1);
+        const bar = rest.lastIndexOf('|');
+        address = rest.slice(0, bar);
+        result = rest.slice(bar + 1);
+      }
+      return name === 'tx-mail'
+        ? { type: 'tx-mail', messageId, result, address }
+        : { type: 'tx-rcpt', messageId, result, address };
+    }
+    case 'tx-envelope': {
+      const f = need(2);
+      if (typeof f === 'string') return f;
+      const [messageId = '', envelopeId = ''] = f;
+      if (!HEX.test(messageId) || !HEX.test(envelopeId)) return 'bad message or envelope id';
+      return { type: 'tx-envelope', messageId, envelopeId };
+    }
+    case 'tx-data': {
+      const f = need(2);
+      if (typeof f === 'string') return f;
+      const [messageId = '', result = ''] = f;
+      if (!HEX.test(messageId)) return 'bad message id';
+      return { type: 'tx-data', messageId, result };
+    }
+    case 'tx-commit': {
+      const f = need(2);
+      if (typeof f === 'string') return f;
+      const [messageId = '', size = ''] = f;
+      if (!HEX.test(messageId)) return 'bad message id';
+      if (!DECIMAL.test(size)) return 'bad size';
+      return { type: 'tx-commit', messageId, size: Number(size) };
+    }
+    case 'protocol-client':
+      return params === undefined ? 'missing command' : { type: 'protocol-client', command: p };
+    case 'protocol-server':
+      return params === undefined ? 'missing response' : { type: 'protocol-server', response: p };
+    case 'filter-report': {
+      const f = need(3);
+      if (typeof f === 'string') return f;
+      return { type: 'filter-report', filterKind: f[0] ?? '', name: f[1] ?? '', message: f[2] ?? '' };
+    }
+    case 'filter-response': {
+      if (params === undefined || !p.includes('|')) return 'expected phase|response[|param]';
+      const [phase = '', response = '', param] = splitFields(p, 3);
+      return { type: 'filter-response', phase, response, param: param ?? null };
+    }
+    default:
+      return null;
+  }
+}
+
+function parseFilter(line: string): Result<InputLine, ParseProblem> {
+  // filter|VERSION|TS|SUBSYSTEM|PHASE|SESSION|TOKEN|PARAM
+  const f = splitFields(line, 8);
+  if (f.length < 7) return problem('filter line with fewer than 7 fields', line);
+  const [, version = '', ts = '', subsystem = '', phase = '', sessionId = '', token = '', param] = f;
+  const env = parseEnvelope(version, ts, subsystem);
+  if (typeof env === 'string') return problem(env, line);
+  if (!HEX16.test(sessionId)) return problem('session id is not 16 hex digits', line);
+  if (!HEX16.test(token)) return problem('token is not 16 hex digits', line);
+  if (!isFilterPhase(phase)) {
+    return ok({
+      kind: 'unknown',
+      type: 'filter',
+      name: phase,
+      request: { sessionId, token, version: env.version },
+      line: shortenForLog(line),
+    });
+  }
+  // smtpd always sends the separator before an empty parameter; tolerate its absence.
+  return ok({ kind: 'filter', ...env, phase, sessionId, token, param: param ?? '' });
+}
+
+/** `rdns|src` of a connect request. `<unknown>` → null rdns. */
+export function parseConnectParam(param: string): ConnectParam {
+  const bar = param.lastIndexOf('|');
+  const rdns = bar < 0 ? '' : param.slice(0, bar);
+  return { rdns: rdns === '<unknown>' || rdns === '' ? null : rdns, src: param.slice(bar + 1) };
+}
+
+/** A link-connect address split into its parts. */
+export interface Endpoint {
+  /** IP address without brackets or port; "" for the local socket. */
+  readonly address: string;
+  readonly port: number | null;
+  /** True for `unix:/path` (smtpd's local enqueue socket). */
+  readonly local: boolean;
+}
+
+/** `a.b.c.d:port`, `[v6]:port` or `unix:/path`. Anything else is kept whole as the address. */
+export function parseEndpoint(text: string): Endpoint {
+  if (text.startsWith('unix:')) return { address: '', port: null, local: true };
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close > 0) {
+      const port = text.slice(close + 1).startsWith(':') ? toPort(text.slice(close + 2)) : null;
+      return { address: text.slice(1, close), port, local: false };
+    }
+    return { address: text, port: null, local: false };
+  }
+  const colon = text.lastIndexOf(':');
+  // One colon: IPv4 with a port. Several without brackets: a bare IPv6 address.
+  if (colon > 0 && text.indexOf(':') === colon) {
+    return { address: text.slice(0, colon), port: toPort(text.slice(colon + 1)), local: false };
+  }
+  return { address: text, port: null, local: false };
+}
+
+function toPort(text: string): number | null {
+  if (!DECIMAL.test(text)) return null;
+  const n = Number(text);
+  return n <= 65535 ? n : null;
+}

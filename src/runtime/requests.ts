@@ -1,0 +1,196 @@
+/**
+ * One filter request → exactly one answer. Finds the session (creating one
+ * for a session we never saw connect), applies accept scopes, runs the
+ * phase's steps, adapts the decision to the phase, answers through the
+ * dispatcher, and writes one log line per decision that is not a plain proceed.
+ */
+import type { FilterDecision } from '../actions/types.js';
+import type { CompiledStep } from '../dsl/plan.js';
+import { tempfailDecision } from '../protocol/format.js';
+import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
+import type { FilterRequestLine } from '../protocol/types.js';
+import type { ProtocolWriter } from '../protocol/writer.js';
+import type { Clock } from '../support/clock.js';
+import type { Logger } from '../support/log.js';
+import { streamDataLine } from './data-stream.js';
+import { adaptToPhase } from './decisions.js';
+import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
+import { evaluate, type Evaluation } from './evaluator.js';
+import { Session } from './sessions.js';
+import type { ActivePlan } from './plan.js';
+import type { SessionTable } from './sessions.js';
+
+const NEVER_ABORTED = new AbortController().signal;
+const PROCEED: FilterDecision = { type: 'proceed' };
+
+export interface RequestHandlerOptions {
+  readonly sessions: SessionTable;
+  /** The rules version for sessions starting now. */
+  readonly currentPlan: () => ActivePlan;
+  readonly dispatcher: Dispatcher;
+  readonly writer: ProtocolWriter;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Whether data-line was registered at startup (headers can only be added then). */
+  readonly dataLineRegistered: () => boolean;
+}
+
+export class RequestHandler {
+  constructor(private readonly o: RequestHandlerOptions) {}
+
+  handle(request: FilterRequestLine, encoding: 'utf8' | 'latin1'): void {
+    if (request.phase === 'data-line') {
+      const session = this.o.sessions.get(request.sessionId) ?? null;
+      streamDataLine(session, { sessionId: request.sessionId, token: request.token, line: request.param, encoding }, this.o.writer);
+      return;
+    }
+    const ref: RequestRef = { sessionId: request.sessionId, token: request.token, phase: request.phase };
+    const phase = rulePhaseOfRequest(request.phase);
+    if (phase === null) {
+      // starttls, auth, rset, quit, noop…: rules never run there.
+      this.o.dispatcher.answerNow(ref, PROCEED);
+      return;
+    }
+    let pending: Pending | null = null;
+    let answeredNow = false;
+    const answer = (decision: FilterDecision): boolean => {
+      if (pending !== null) return pending.answer(decision);
+      if (answeredNow) return false;
+      answeredNow = true;
+      this.o.dispatcher.answerNow(ref, decision);
+      return true;
+    };
+    try {
+      const session = this.sessionFor(request);
+      session.beginRequest(phase, request.param);
+      const plan = session.plan.phases.get(phase);
+      if (plan === undefined || session.isAccepted(phase)) {
+        answer(PROCEED);
+        return;
+      }
+      const started = this.o.clock.monotonic();
+      if (plan.mayBeAsync) pending = this.o.dispatcher.open(ref, plan.budgetMs);
+      const result = evaluate({
+        steps: plan.steps,
+        facts: session.facts(phase, request.phase, request.param),
+        phase,
+        request: request.phase,
+        clock: this.o.clock,
+        signal: pending?.signal ?? NEVER_ABORTED,
+        onStep: (step: CompiledStep) => {
+          if (step.action.kind === 'pause') session.paused = true;
+        },
+      });
+      if (!(result instanceof Promise)) {
+        answer(this.conclude(session, phase, ref, result, started));
+        return;
+      }
+      const open = (pending ??= this.o.dispatcher.open(ref, plan.budgetMs));
+      result
+        .then((evaluation) => {
+          // Not open: the session disconnected, or the watchdog already answered.
+          if (open.state === 'open') open.answer(this.conclude(session, phase, ref, evaluation, started));
+        })
+        .catch((error: unknown) => this.bug(ref, error, (d) => open.answer(d)));
+    } catch (error) {
+      // evaluate() turns step errors into values; reaching here is a bug of ours.
+      this.bug(ref, error, answer);
+    }
+  }
+
+  private sessionFor(request: FilterRequestLine): Session {
+    const known = this.o.sessions.get(request.sessionId);
+    if (known !== undefined) return known;
+    // Never saw its link-connect (filter restarted mid-session, or the session
+    // fell out of the table): judge it on what the request says.
+    const session = new Session(request.sessionId, this.o.currentPlan(), false);
+    if (request.phase === 'connect') session.applyConnectParam(request.param);
+    this.o.sessions.add(session);
+    this.o.log.warn({ session: request.sessionId, phase: request.phase }, 'request for a session never seen connecting; judged on the request alone');
+    return session;
+  }
+
+  /** Apply the evaluation to the session, log it, and return the decision to send. */
+  private conclude(session: Session, phase: RulePhase, ref: RequestRef, evaluation: Evaluation, started: number): FilterDecision {
+    if (evaluation.kind === 'accept') session.accept(phase);
+    if (evaluation.addHeaders.length > 0) this.keepHeaders(session, phase, evaluation.addHeaders);
+    const adapted = adaptToPhase(evaluation.decision, ref.phase);
+    const ms = Math.round((this.o.clock.monotonic() - started) * 10) / 10;
+    for (const f of evaluation.faults) {
+      this.o.log.warn(
+        {
+          session: session.id,
+          phase: ref.phase,
+          client: session.client,
+          rule: where(f.step),
+          step: f.step.action.kind,
+          error: f.error,
+          timedOut: f.timedOut,
+          onError: f.step.onError,
+        },
+        'step failed',
+      );
+    }
+    if (evaluation.kind !== 'end' || adapted.decision.type !== 'proceed') {
+      this.o.log.info(
+        {
+          session: session.id,
+          phase: ref.phase,
+          client: session.client,
+          rule: evaluation.step !== null ? where(evaluation.step) : null,
+          step: evaluation.step?.action.kind ?? null,
+          decision: evaluation.kind === 'accept' ? 'accept' : adapted.decision.type,
+          reply: replyOf(adapted.decision),
+          ms,
+          ...(adapted.note !== null ? { note: adapted.note } : {}),
+          ...(evaluation.fault !== null ? { fault: evaluation.fault.error } : {}),
+          ...evaluation.detail,
+        },
+        'decision',
+      );
+    }
+    return adapted.decision;
+  }
+
+  private keepHeaders(session: Session, phase: RulePhase, headers: readonly string[]): void {
+    const clean = headers.filter((h) => h !== '' && !/[\r\n\0]/.test(h));
+    if (clean.length !== headers.length) {
+      this.o.log.error({ session: session.id, phase }, 'header lines with CR, LF or NUL dropped');
+    }
+    if (!this.o.dataLineRegistered()) {
+      this.o.log.warn(
+        { session: session.id, phase, headers: clean },
+        'cannot add headers: data-line was not registered at startup (restart smtpd with rules that add headers)',
+      );
+      return;
+    }
+    switch (phase) {
+      case 'connect':
+      case 'helo':
+        session.sessionHeaders.push(...clean);
+        return;
+      case 'mail-from':
+      case 'rcpt-to':
+      case 'data':
+        session.transactionHeaders.push(...clean);
+        return;
+      case 'commit':
+        this.o.log.warn({ session: session.id, phase, headers: clean }, 'cannot add headers at commit: the message has been sent');
+        return;
+    }
+  }
+
+  /** A bug of ours: answer the phase's tempfail (unless already answered) and log loudly. */
+  private bug(ref: RequestRef, error: unknown, answer: (d: FilterDecision) => boolean): void {
+    const decision = tempfailDecision(ref.phase);
+    const sent = answer(decision);
+    this.o.log.error(
+      { session: ref.sessionId, phase: ref.phase, fallbackSent: sent, err: error instanceof Error ? (error.stack ?? error.message) : String(error) },
+      'internal error while judging a request',
+    );
+  }
+}
+
+function where(step: CompiledStep): string {
+  return `${step.span.file}:${step.span.line}`;
+}

@@ -1,0 +1,282 @@
+/**
+ * Per-session state, built from report events, and the facts a request is
+ * judged on. Reports about a command arrive AFTER our answer to it
+ * (protocol.md §4 ordering), so the facts for a request take the command's
+ * own argument from the request (HELO name, MAIL FROM, RCPT TO) and
+ * everything earlier from the reports.
+ *
+ * The table is bounded (LRU with a cap and idle expiry): a flood of connects
+ * without disconnects cannot grow memory without bound. A session that falls
+ * out is simply unknown afterwards; its requests still get answers.
+ */
+import { LRUCache } from 'lru-cache';
+import type { SessionFacts } from '../dsl/plan.js';
+import { parseConnectParam, parseEndpoint } from '../protocol/parse.js';
+import type { FilterPhase, RulePhase } from '../protocol/phases.js';
+import type { ReportEvent } from '../protocol/types.js';
+import type { Clock } from '../support/clock.js';
+import type { ActivePlan } from './plan.js';
+
+/** smtpd's reply when a client sent more than one line at once (protocol.md §7.2). */
+const PIPELINING_REFUSED = '500 5.5.1 Invalid command: Pipelining not supported';
+
+export class Session {
+  src = '';
+  srcPort: number | null = null;
+  dest = '';
+  destPort: number | null = null;
+  local = false;
+  rdns: string | null = null;
+  fcrdns: string | null = null;
+  /** The raw link-connect source, for logs (`127.0.0.1:5000`, `unix:/…`). */
+  srcText = '';
+
+  helo: string | null = null;
+  heloMethod: 'HELO' | 'EHLO' | null = null;
+  tls: string | null = null;
+  authUser: string | null = null;
+
+  /** The current transaction, from tx-begin to tx-reset. */
+  messageId: string | null = null;
+  mailFrom: string | null = null;
+  recipients: string[] = [];
+  /** Bytes of the message as streamed through data-line (lines + CRLF), when data-line is registered. */
+  messageBytes: number | null = null;
+
+  /** `accept` at connect/helo: every later request of the session proceeds. */
+  acceptedSession = false;
+  /** `accept` at mail-from (or data): the rest of this transaction proceeds. */
+  acceptedTransaction = false;
+
+  /** Header lines to add to every message of the session (from connect/helo steps). */
+  sessionHeaders: string[] = [];
+  /** Header lines to add to the current message (from mail-from/rcpt-to/data steps). */
+  transactionHeaders: string[] = [];
+  /** True between the first data-line of a message and our final `.`. */
+  streaming = false;
+
+  /** A pause step ran in this session (for the early-talker log line). */
+  paused = false;
+  /** smtpd refused a pipelining client (early talker). */
+  pipeliningRefused = false;
+
+  constructor(
+    readonly id: string,
+    /** The rules version this session runs under until it ends. */
+    readonly plan: ActivePlan,
+    /** False when the session was first seen through a request (its link-connect was missed). */
+    readonly known: boolean,
+  ) {}
+
+  /** Where the client is, for logs. */
+  get client(): string {
+    return this.srcText !== '' ? this.srcText : this.local ? 'local' : this.src;
+  }
+
+  applyReport(event: ReportEvent): void {
+    switch (event.type) {
+      case 'link-connect': {
+        const src = parseEndpoint(event.src);
+        const dest = parseEndpoint(event.dest);
+        this.srcText = event.src;
+        this.src = src.address;
+        this.srcPort = src.port;
+        this.local = src.local;
+        this.dest = dest.address;
+        this.destPort = dest.port;
+        this.rdns = event.rdns === '<unknown>' || event.rdns === '' ? null : event.rdns;
+        this.fcrdns = event.fcrdns;
+        return;
+      }
+      case 'link-identify':
+        this.helo = event.identity;
+        this.heloMethod = event.method === 'HELO' || event.method === 'EHLO' ? event.method : null;
+        return;
+      case 'link-tls':
+        this.tls = event.tls;
+        return;
+      case 'link-auth':
+        this.authUser = event.result === 'pass' ? event.username : null;
+        return;
+      case 'tx-begin':
+        this.messageId = event.messageId;
+        this.recipients = [];
+        return;
+      case 'tx-mail':
+        if (event.result === 'ok') this.mailFrom = event.address;
+        return;
+      case 'tx-rcpt':
+        if (event.result === 'ok') this.recipients.push(event.address);
+        return;
+      case 'tx-reset':
+        this.endTransaction();
+        return;
+      case 'protocol-server':
+        if (event.response.startsWith(PIPELINING_REFUSED)) this.pipeliningRefused = true;
+        return;
+      case 'tx-envelope':
+      case 'tx-data':
+      case 'tx-commit':
+      case 'tx-rollback':
+      case 'link-greeting':
+      case 'link-disconnect':
+      case 'protocol-client':
+      case 'filter-report':
+      case 'filter-response':
+      case 'timeout':
+        return;
+    }
+  }
+
+  /** For a session first seen through its connect request: what the request tells. */
+  applyConnectParam(param: string): void {
+    const { rdns, src } = parseConnectParam(param);
+    this.rdns = rdns;
+    if (src === 'local') {
+      this.local = true;
+    } else {
+      this.src = src;
+    }
+  }
+
+  /** State changes a request implies before it is judged. */
+  beginRequest(phase: RulePhase, param: string): void {
+    if (phase === 'mail-from') {
+      // A new MAIL FROM starts a new transaction scope, even if tx-reset was missed.
+      this.endTransaction();
+      this.mailFrom = param;
+    } else if (phase === 'data') {
+      this.messageBytes = null;
+    }
+  }
+
+  isAccepted(phase: RulePhase): boolean {
+    if (this.acceptedSession) return true;
+    return this.acceptedTransaction && phase !== 'connect' && phase !== 'helo' && phase !== 'mail-from';
+  }
+
+  /** Record an `accept` at `phase`. rcpt-to accepts only that recipient: nothing to remember. */
+  accept(phase: RulePhase): void {
+    switch (phase) {
+      case 'connect':
+      case 'helo':
+        this.acceptedSession = true;
+        return;
+      case 'mail-from':
+      case 'data':
+        this.acceptedTransaction = true;
+        return;
+      case 'rcpt-to':
+      case 'commit':
+        return;
+    }
+  }
+
+  /** Headers to insert at the top of the message now starting; transaction headers are used up. */
+  takeHeaders(): string[] {
+    const headers = [...this.sessionHeaders, ...this.transactionHeaders];
+    this.transactionHeaders = [];
+    return headers;
+  }
+
+  facts(phase: RulePhase, request: FilterPhase, param: string): SessionFacts {
+    const atHelo = phase === 'helo';
+    return {
+      sessionId: this.id,
+      src: this.src,
+      srcPort: this.srcPort,
+      dest: this.dest,
+      destPort: this.destPort,
+      local: this.local,
+      rdns: this.rdns,
+      fcrdns: this.fcrdns,
+      helo: atHelo ? param : this.helo,
+      heloMethod: atHelo ? (request === 'ehlo' ? 'EHLO' : 'HELO') : this.heloMethod,
+      mailFrom: phase === 'mail-from' ? param : this.mailFrom,
+      rcptTo: phase === 'rcpt-to' ? param : null,
+      recipients: this.recipients.slice(),
+      messageId: this.messageId,
+      authUser: this.authUser,
+      tls: this.tls,
+      size: phase === 'commit' ? this.messageBytes : null,
+    };
+  }
+
+  private endTransaction(): void {
+    this.messageId = null;
+    this.mailFrom = null;
+    this.recipients = [];
+    this.acceptedTransaction = false;
+    this.transactionHeaders = [];
+    this.streaming = false;
+  }
+}
+
+export interface SessionTableOptions {
+  readonly clock: Clock;
+  /** Most sessions kept; the least recently active one is dropped first. */
+  readonly maxSessions: number;
+  /** A session silent this long is dropped. */
+  readonly idleMs: number;
+  /** Called once for every session that leaves the table, whatever the reason. */
+  readonly onEnd: (session: Session, reason: 'disconnect' | 'replaced' | 'evicted' | 'expired' | 'cleared') => void;
+}
+
+export class SessionTable {
+  private readonly cache: LRUCache<string, Session>;
+  private clearing = false;
+
+  constructor(options: SessionTableOptions) {
+    if (!Number.isInteger(options.maxSessions) || options.maxSessions < 1) {
+      throw new RangeError(`maxSessions must be a positive integer, got ${options.maxSessions}`);
+    }
+    if (!(options.idleMs > 0)) throw new RangeError(`idleMs must be positive, got ${options.idleMs}`);
+    this.cache = new LRUCache<string, Session>({
+      max: options.maxSessions,
+      ttl: options.idleMs,
+      updateAgeOnGet: true,
+      perf: { now: () => options.clock.monotonic() },
+      dispose: (session, _id, reason) => {
+        const why =
+          this.clearing ? 'cleared'
+          : reason === 'delete' ? 'disconnect'
+          : reason === 'set' ? 'replaced'
+          : reason === 'expire' ? 'expired'
+          : 'evicted';
+        options.onEnd(session, why);
+      },
+    });
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  get(id: string): Session | undefined {
+    return this.cache.get(id);
+  }
+
+  add(session: Session): void {
+    this.cache.set(session.id, session);
+  }
+
+  delete(id: string): Session | undefined {
+    const session = this.cache.peek(id);
+    this.cache.delete(id);
+    return session;
+  }
+
+  /** Drop sessions idle past their time (lru-cache only notices on access otherwise). */
+  purgeIdle(): void {
+    this.cache.purgeStale();
+  }
+
+  clear(): void {
+    this.clearing = true;
+    try {
+      this.cache.clear();
+    } finally {
+      this.clearing = false;
+    }
+  }
+}
