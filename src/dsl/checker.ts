@@ -143,27 +143,33 @@ class Checker {
   }
 
   checkChain(chain: ChainDecl): void {
-    const terminators: Array<{ kind: 'accept' | 'reject' | 'disconnect'; phase: RulePhase; span: SourceSpan }> = [];
-    for (const step of chain.steps) {
+    const placed: Array<{ step: Step; phase: RulePhase; index: number }> = [];
+    chain.steps.forEach((step, index) => {
       this.checkOptions(step);
       this.checkAction(step.action);
       this.checkNumericOptions(step);
       const when = whenOf(step);
       if (when !== null) this.checkCondition(when.condition);
-      const phase = this.checkPhase(step);
-      // An unconditional accept/reject/disconnect earlier in the chain hides this step.
-      const blocker = terminators.find((t) => hides(t.kind, t.phase, phase));
-      if (blocker !== undefined) {
-        this.add('W007', step.action.span, `this step never runs: the unconditional ${blocker.kind} before it ends the chain first`, {
-          related: [{ span: blocker.span, message: `unconditional ${blocker.kind}` }],
-          hint: 'add a `when` condition to the earlier step, or reorder the steps',
-        });
-      }
-      if (when === null) {
-        const k = step.action.kind;
-        const effective = k === 'reject' && phase === 'connect' ? 'disconnect' : k;
-        if (effective === 'accept' || effective === 'reject' || effective === 'disconnect') terminators.push({ kind: effective, phase, span: step.action.span });
-      }
+      placed.push({ step, phase: this.checkPhase(step), index });
+    });
+    this.checkReachable(placed);
+  }
+
+  /** Steps an unconditional accept, reject or disconnect keeps from ever running. */
+  checkReachable(placed: ReadonlyArray<{ step: Step; phase: RulePhase; index: number }>): void {
+    const terminators = placed.flatMap((p) => {
+      if (whenOf(p.step) !== null) return [];
+      const k = p.step.action.kind;
+      const kind = k === 'reject' && p.phase === 'connect' ? 'disconnect' : k;
+      return kind === 'accept' || kind === 'reject' || kind === 'disconnect' ? [{ ...p, kind }] : [];
+    });
+    for (const p of placed) {
+      const blocker = terminators.find((t) => t.index !== p.index && hides(t.kind, t.phase, t.index, p.phase, p.index));
+      if (blocker === undefined) continue;
+      this.add('W007', p.step.action.span, `this step never runs: the unconditional ${blocker.kind} at ${blocker.phase} ends the chain first`, {
+        related: [{ span: blocker.step.action.span, message: `unconditional ${blocker.kind}` }],
+        hint: 'add a `when` condition to that step, or reorder the steps',
+      });
     }
   }
 
@@ -402,16 +408,22 @@ class Checker {
   }
 }
 
-/** Does an unconditional `kind` at `at` keep a later step at `phase` from running? */
-function hides(kind: 'accept' | 'reject' | 'disconnect', at: RulePhase, phase: RulePhase): boolean {
+/**
+ * Does an unconditional `kind` (step `ti` at `tp`) keep step `si` at `sp` from running?
+ * Within a phase, steps run in chain order. An accept also covers later phases of
+ * its scope (connect/helo: the session; mail-from, data: the transaction; rcpt-to:
+ * that recipient only); a disconnect ends the session; a reject ends its phase.
+ */
+function hides(kind: 'accept' | 'reject' | 'disconnect', tp: RulePhase, ti: number, sp: RulePhase, si: number): boolean {
+  if (tp === sp) return ti < si;
+  if (rulePhaseOrder(sp) < rulePhaseOrder(tp)) return false;
   switch (kind) {
     case 'disconnect':
-      return rulePhaseOrder(at) <= rulePhaseOrder(phase);
+      return true;
     case 'reject':
-      return at === phase;
+      return false;
     case 'accept':
-      // An accept at rcpt-to covers that recipient only; data and commit still run.
-      return at === 'rcpt-to' ? phase === 'rcpt-to' : rulePhaseOrder(at) <= rulePhaseOrder(phase);
+      return tp !== 'rcpt-to';
   }
 }
 
