@@ -54,6 +54,13 @@ function eventKind(event: string): WatchEventKind | null {
   }
 }
 
+/** The path of the native watcher a raw event came from (a directory of ours, or a file). */
+function watchedPathOf(details: unknown): string | null {
+  if (typeof details !== 'object' || details === null || !('watchedPath' in details)) return null;
+  const path = details.watchedPath;
+  return typeof path === 'string' ? resolve(path) : null;
+}
+
 export function createChokidarWatcher(
   paths: readonly string[],
   onEvent: (event: WatchEvent) => void,
@@ -83,6 +90,25 @@ export function createChokidarWatcher(
     }
     const kind = eventKind(event);
     if (kind !== null && current.files.has(abs)) onEvent({ path: abs, kind });
+  });
+  // Safety net under chokidar's own events. chokidar decides whether a replaced
+  // file needs a new per-file watch by comparing inode numbers, and Linux hands
+  // the inode of a just-deleted file to the file created next: after
+  // delete+create (seen every time on ext4 and tmpfs) chokidar keeps a dead watch
+  // and misses every later change. The directory's own watch still sees each
+  // name event (and, on Linux, writes to its entries), so any raw event naming
+  // one of our files counts as a change. Platforms whose directory events carry
+  // no name (kqueue) count it for every file of that directory. Duplicates cost
+  // nothing: the reloader debounces and compares content hashes.
+  fsw.on('raw', (_event, name, details) => {
+    const dir = watchedPathOf(details);
+    if (dir === null || !current.dirs.has(dir)) return;
+    if (typeof name === 'string' && name !== '') {
+      const abs = resolve(dir, name);
+      if (current.files.has(abs)) onEvent({ path: abs, kind: 'change' });
+      return;
+    }
+    for (const file of current.files) if (dirname(file) === dir) onEvent({ path: file, kind: 'change' });
   });
   fsw.on('error', (error) => {
     options.onError?.(error instanceof Error ? error : new Error(String(error)));

@@ -1,8 +1,6 @@
 /** Hot reload of the rules: the public face of src/reload. */
 export { startReloader, DEFAULT_MAX_WAIT_MS, DEFAULT_QUIET_MS } from './reloader.js';
-export type { Reloader, ReloaderOptions, ReloadCompile, ReloadStats } from './reloader.js';
-export { selectChainByName } from './chain.js';
-export type { ChainSelector } from './chain.js';
+export type { ChainSelector, Reloader, ReloaderOptions, ReloadCompile, ReloadStats } from './reloader.js';
 export { diffRules, diffChain, describeStep, describeAction, summarizeDiff, isEmptyDiff } from './diff.js';
 export type { RulesDiff, ChainDiff, StepRef, StepChange, StepMove, StepField } from './diff.js';
 export { logOutcome } from './outcome.js';

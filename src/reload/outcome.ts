@@ -112,7 +112,9 @@ export function logOutcome(log: Logger, outcome: ReloadOutcome): void {
     case 'failed':
       log.error(
         { ...base, stage: outcome.stage, err: outcome.error },
-        `rules reload failed (${outcome.reason}): internal error during ${outcome.stage}: ${outcome.error.message}; ${KEEP}`,
+        outcome.stage === 'apply'
+          ? `rules reload failed (${outcome.reason}): the new rules could not be applied: ${outcome.error.message}; ${KEEP}`
+          : `rules reload failed (${outcome.reason}): internal error in the compiler: ${outcome.error.message}; ${KEEP}`,
       );
       return;
   }

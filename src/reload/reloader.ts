@@ -11,15 +11,22 @@
 import { resolve } from 'node:path';
 import { readFile as fsReadFile } from 'node:fs/promises';
 import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
-import { formatDiagnostic, type CompileResult, type Diagnostic } from '../dsl/index.js';
+import { formatCompileResult, type CompileResult, type Diagnostic } from '../dsl/index.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
-import { selectChainByName, type ChainSelector } from './chain.js';
+import type { Result } from '../support/result.js';
 import { diffRules } from './diff.js';
 import { logOutcome, type ReloadOutcome, type ReloadOutcomeKind } from './outcome.js';
 import { ReloadScheduler, type PassRequest, type SchedulerState } from './scheduler.js';
 import { changedFiles, Snapshot, type AsyncReadFile, type Fingerprint } from './snapshot.js';
 import type { Watcher, WatcherFactory } from './watcher.js';
+
+/**
+ * Which chain the filter runs, or why the rules cannot be run (the message is
+ * logged as is). The runtime's `selectChain(rules, name)` fits, so startup and
+ * reload refuse the same rules with the same words.
+ */
+export type ChainSelector = (rules: CompiledRules) => Result<CompiledChain, string>;
 
 /** The compiler as the reloader calls it; `compileRulesFile` from src/dsl fits. */
 export type ReloadCompile = (
@@ -34,8 +41,7 @@ export interface ReloaderOptions {
   readonly compile: ReloadCompile;
   /** Make `rules` the rules of new sessions, running `chain`. Sessions in progress keep theirs. */
   readonly apply: (rules: CompiledRules, chain: CompiledChain) => void;
-  /** Default: the only chain of the file (`selectChainByName(undefined)`). */
-  readonly selectChain?: ChainSelector;
+  readonly selectChain: ChainSelector;
   readonly clock: Clock;
   readonly log: Logger;
   readonly watcherFactory: WatcherFactory;
@@ -85,7 +91,6 @@ export function startReloader(options: ReloaderOptions): Reloader {
 class HotReloader implements Reloader {
   private readonly rulesFile: string;
   private readonly readFile: AsyncReadFile;
-  private readonly selectChain: ChainSelector;
   private readonly scheduler: ReloadScheduler;
   private readonly watcher: Watcher;
   /** The rules `apply` last received (or the initial ones). */
@@ -115,7 +120,6 @@ class HotReloader implements Reloader {
     if (options.rulesFile === '') throw new TypeError('startReloader: rulesFile must not be empty');
     this.rulesFile = resolve(options.rulesFile);
     this.readFile = options.readFile ?? readUtf8;
-    this.selectChain = options.selectChain ?? selectChainByName(undefined);
     this.current = options.initialRules;
     this.watched = this.watchSetFor(options.initialRules);
     this.scheduler = new ReloadScheduler({
@@ -208,11 +212,11 @@ class HotReloader implements Reloader {
     const filesChanged = changedFiles(this.appliedFingerprint, snapshot.fingerprint());
 
     if (!result.ok) {
-      // Also watch what the failed compile tried to read: a list file named
-      // before it was created is picked up as soon as it appears.
-      this.setWatched(union(this.watched, read));
+      // Also watch what the failed compile named: a list file named before it
+      // was created is picked up as soon as it appears.
+      this.setWatched(union(this.watched, [...read, ...result.files]));
       const errors = result.diagnostics.filter((d) => d.severity === 'error');
-      const text = formatAll(result.diagnostics, snapshot);
+      const text = formatCompileResult(result);
       const first = errors[0] ?? result.diagnostics[0];
       return {
         kind: 'rejected',
@@ -226,9 +230,9 @@ class HotReloader implements Reloader {
     }
 
     const rules = result.rules;
-    const selected = this.selectChain(rules);
+    const selected = this.options.selectChain(rules);
     if (!selected.ok) {
-      this.setWatched(union(this.watched, [...read, ...rules.files]));
+      this.setWatched(union(this.watched, [...read, ...result.files]));
       return { kind: 'refused', reason, compileMs, message: selected.error };
     }
     if (this.closed) return { kind: 'unchanged', reason, forced: request.forced, afterMissing };
@@ -256,7 +260,7 @@ class HotReloader implements Reloader {
       watchAdded: [...this.watched].filter((f) => !before.has(f)).sort(),
       watchRemoved: [...before].filter((f) => !this.watched.has(f)).sort(),
       warnings: result.warnings.length,
-      warningsText: formatAll(result.warnings, snapshot),
+      warningsText: formatCompileResult(result),
       needsRestart: rules.needsDataLine && !this.options.dataLineRegistered,
     };
   }
@@ -309,10 +313,6 @@ function reasonOf(request: PassRequest): string {
 
 function union(a: Iterable<string>, b: Iterable<string>): ReadonlySet<string> {
   return new Set([...a, ...[...b].map((f) => resolve(f))]);
-}
-
-function formatAll(diagnostics: readonly Diagnostic[], snapshot: Snapshot): string {
-  return diagnostics.map((d) => formatDiagnostic(d, (file) => snapshot.text(file))).join('\n');
 }
 
 function headline(d: Diagnostic): string {

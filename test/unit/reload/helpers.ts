@@ -190,13 +190,15 @@ export function compileStandIn(path: string, readFile: (path: string) => string,
     message,
     span: { file: path, line, column: 1, endLine: line, endColumn: 2 },
   });
+  const files = [path];
+  const sources = new Map<string, string>();
   let text: string;
   try {
     text = readFile(path);
+    sources.set(path, text);
   } catch (e) {
-    return { ok: false, diagnostics: [at(1, 'error', 'E001', `cannot read ${path}: ${(e as Error).message}`)] };
+    return { ok: false, diagnostics: [at(1, 'error', 'E001', `cannot read ${path}: ${(e as Error).message}`)], files, sources };
   }
-  const files = [path];
   const chains = new Map<string, CompiledChain>();
   let needsDataLine = false;
   text.split('\n').forEach((raw, i) => {
@@ -220,7 +222,7 @@ export function compileStandIn(path: string, readFile: (path: string) => string,
         const listPath = resolve(dirname(path), arg);
         files.push(listPath);
         try {
-          readFile(listPath);
+          sources.set(listPath, readFile(listPath));
         } catch (e) {
           diagnostics.push(at(line, 'error', 'E300', `cannot read list file ${listPath}: ${(e as Error).message}`));
         }
@@ -261,8 +263,8 @@ export function compileStandIn(path: string, readFile: (path: string) => string,
     }
   });
   const errors = diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) return { ok: false, diagnostics };
-  return { ok: true, rules: { chains, files, needsDataLine }, warnings: diagnostics };
+  if (errors.length > 0) return { ok: false, diagnostics, files, sources };
+  return { ok: true, rules: { chains, files, needsDataLine }, warnings: diagnostics, files, sources };
 }
 
 /** Drain pending promise callbacks (reads resolve on microtasks / immediates). */
