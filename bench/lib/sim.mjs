@@ -8,6 +8,7 @@ const FLAGS = {
   rcpts: '--rcpts',
   bodyLines: '--body-lines',
   thinkMs: '--think-ms',
+  rampMs: '--ramp-ms',
   connectDueMs: '--connect-due-ms',
   deadlineMs: '--deadline-ms',
   durationMs: '--duration-ms',

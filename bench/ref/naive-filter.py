@@ -22,7 +22,7 @@ import sys
 TRUSTED = [ipaddress.ip_network(n) for n in ('127.0.0.0/8', '::1/128', '192.0.2.0/24')]
 BLOCKED_SENDERS = {'bulk@spam.example', 'offers@deals.example', 'noreply@phish.example'}
 DYNAMIC_RDNS = re.compile(r'(^|[.-])(dsl|dynamic|pool|dhcp|ppp)[0-9]*[.-]', re.IGNORECASE)
-BARE_IP_HELO = re.compile(r'^\[?[0-9.]+\]?$')
+BARE_IP_HELO = re.compile(r'^\[?[0-9.]+\]?$', re.IGNORECASE)
 LOCAL_HELO = re.compile(r'(^|\.)(localhost|localdomain)$', re.IGNORECASE)
 ROLE_RCPT = re.compile(r'^(root|mailer-daemon|nobody)@', re.IGNORECASE)
 

@@ -96,6 +96,7 @@ static struct {
 	int body_lines;
 	int no_data;
 	long think_ms;
+	long ramp_ms;
 	long connect_due_ms;
 	long deadline_ms;
 	long duration_ms;
@@ -1648,6 +1649,7 @@ static void usage(void)
 	    "  --body-lines N        message lines sent through data-line when registered (5)\n"
 	    "  --no-data             EHLO/MAIL/RCPT/QUIT sessions, no DATA\n"
 	    "  --think-ms N          client pause before each command (0)\n"
+	    "  --ramp-ms N           start the first `concurrency` sessions evenly over N ms (0)\n"
 	    "  --connect-due-ms N    expected connect delay (a pause): report lateness\n"
 	    "  --duration-ms N       stop starting sessions N ms into the measured window\n"
 	    "                        (--sessions is then an upper bound)\n"
@@ -1676,7 +1678,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	enum { O_FILTER = 1000, O_SESSIONS, O_CONC, O_WARMUP, O_RCPTS, O_BODY, O_NODATA,
-		O_THINK, O_DUE, O_DEADLINE, O_DURATION, O_STALL, O_HS, O_LINGER, O_IDOFF, O_SEED,
+		O_THINK, O_RAMP, O_DUE, O_DEADLINE, O_DURATION, O_STALL, O_HS, O_LINGER, O_IDOFF, O_SEED,
 		O_PROTO, O_VERSION, O_USER, O_HSONLY, O_KEEP, O_LOG, O_RAT, O_RFROM,
 		O_RTO, O_RWRITE, O_RDETECT, O_RWINDOW, O_V6, O_QUIET, O_HELP };
 	static const struct option lo[] = {
@@ -1684,6 +1686,7 @@ int main(int argc, char **argv)
 		{ "concurrency", 1, 0, O_CONC }, { "warmup", 1, 0, O_WARMUP },
 		{ "rcpts", 1, 0, O_RCPTS }, { "body-lines", 1, 0, O_BODY },
 		{ "no-data", 0, 0, O_NODATA }, { "think-ms", 1, 0, O_THINK },
+		{ "ramp-ms", 1, 0, O_RAMP },
 		{ "connect-due-ms", 1, 0, O_DUE }, { "deadline-ms", 1, 0, O_DEADLINE },
 		{ "duration-ms", 1, 0, O_DURATION },
 		{ "stall-ms", 1, 0, O_STALL }, { "handshake-ms", 1, 0, O_HS },
@@ -1709,6 +1712,7 @@ int main(int argc, char **argv)
 		case O_BODY: opt.body_lines = atoi(optarg); break;
 		case O_NODATA: opt.no_data = 1; break;
 		case O_THINK: opt.think_ms = atol(optarg); break;
+		case O_RAMP: opt.ramp_ms = atol(optarg); break;
 		case O_DUE: opt.connect_due_ms = atol(optarg); break;
 		case O_DEADLINE: opt.deadline_ms = atol(optarg); break;
 		case O_DURATION: opt.duration_ms = atol(optarg); break;
@@ -1823,7 +1827,12 @@ int main(int argc, char **argv)
 		int starting = st.started < opt.sessions && !stopping() &&
 		    !(opt.duration_ms > 0 && st.window_open &&
 		      now >= st.window_start_ns + (uint64_t)opt.duration_ms * 1000000ull);
-		while (n_free > 0 && starting && st.started < opt.sessions)
+		long allowed = opt.concurrency;
+		if (opt.ramp_ms > 0 && now < t_begin + (uint64_t)opt.ramp_ms * 1000000ull)
+			/* spread the first sessions over the ramp, so think times do not move in lock-step */
+			allowed = 1 + (long)((double)opt.concurrency * (double)(now - t_begin) / ((double)opt.ramp_ms * 1e6));
+		while (n_free > 0 && starting && st.started < opt.sessions &&
+		    opt.concurrency - n_free < allowed)
 			start_session();
 		if (!starting && opt.sessions > st.started)
 			opt.sessions = st.started;	/* duration over: finish what is in flight */
@@ -1856,6 +1865,8 @@ int main(int argc, char **argv)
 		}
 
 		int timeout = 100;
+		if (opt.ramp_ms > 0 && now < t_begin + (uint64_t)opt.ramp_ms * 1000000ull)
+			timeout = 1;
 		if (tq_len > 0) {
 			uint64_t due = tq[tq_head].due;
 			int t = due > now ? (int)((due - now + 999999) / 1000000) : 0;
@@ -1999,8 +2010,8 @@ int main(int argc, char **argv)
 	if (fatal_hit) json_str(fatal_msg); else printf("null");
 	printf(",\n  \"handshake_ms\": %.1f,\n", handshake_ms_taken);
 	print_registration();
-	printf("  \"params\": {\"duration_ms\": %ld, \"sessions\": %ld, \"concurrency\": %ld, \"warmup\": %ld, \"rcpts\": %d, \"body_lines\": %d, \"no_data\": %s, \"think_ms\": %ld, \"protocol\": \"%s\"},\n",
-	    opt.duration_ms, opt.sessions, opt.concurrency, opt.warmup, opt.rcpts, opt.body_lines, opt.no_data ? "true" : "false", opt.think_ms, opt.protocol);
+	printf("  \"params\": {\"duration_ms\": %ld, \"sessions\": %ld, \"concurrency\": %ld, \"warmup\": %ld, \"rcpts\": %d, \"body_lines\": %d, \"no_data\": %s, \"think_ms\": %ld, \"ramp_ms\": %ld, \"protocol\": \"%s\"},\n",
+	    opt.duration_ms, opt.sessions, opt.concurrency, opt.warmup, opt.rcpts, opt.body_lines, opt.no_data ? "true" : "false", opt.think_ms, opt.ramp_ms, opt.protocol);
 	printf("  \"sessions\": {\"started\": %ld, \"completed\": %ld, \"measured\": %ld},\n",
 	    st.started, st.completed, st.measured_completed);
 	printf("  \"requests\": %" PRIu64 ", \"answers\": %" PRIu64 ", \"measured_requests\": %" PRIu64 ",\n",

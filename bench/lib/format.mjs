@@ -1,0 +1,30 @@
+// Number formatting shared by the console output, RESULTS.md and the SVG. Pure.
+
+export function fmt(x, digits = 0) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  if (x === Infinity) return '∞';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** "0.62× C", "15.3× postgrey". */
+export function fmtRatio(r) {
+  if (!r || r.value === null || r.value === undefined) return '–';
+  const d = r.value >= 10 ? 1 : 2;
+  return `${fmt(r.value, d)}× ${r.of}`;
+}
+
+export function fmtMetric(m, digits) {
+  if (!m || m.median === null) return '–';
+  return fmt(m.median, digits);
+}
+
+/** "11,468 (11,102–11,790)" when the repetitions differ, else just the median. */
+export function fmtWithRange(m, digits) {
+  if (!m || m.median === null) return '–';
+  if (m.n > 1 && m.min !== m.max) return `${fmt(m.median, digits)} (${fmt(m.min, digits)}–${fmt(m.max, digits)})`;
+  return fmt(m.median, digits);
+}
+
+export function fmtTargets(targets) {
+  return targets.map((t) => `${t.text}: ${t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED'}`).join('; ');
+}
