@@ -138,7 +138,7 @@ class Checker {
       const problem = misfit(item.value, use);
       if (problem === null) continue;
       const related = useSpan === null ? [] : [{ span: useSpan, message: `the list is used with \`${use} in\` here` }];
-      this.add('E015', item.span, `"${item.text}" is ${problem.message}`, { hint: problem.hint, related });
+      this.add('E015', item.span, `"${item.text}" is ${problem.what}, but \`${use} in\` compares ${problem.wants}`, { hint: problem.hint, related });
     }
   }
 

@@ -3,9 +3,9 @@
  * check → compile. Pure except for `readFile`, which is injected (tests use an
  * in-memory map). User mistakes come back as diagnostics; only bugs throw.
  *
- * Syntax errors (lexing, parsing, literals) stop the pipeline before the
- * semantic checks, so a broken file gets syntax errors only; a file that
- * parses gets every semantic problem at once.
+ * Syntax errors (lexing, parsing) stop the pipeline before the semantic
+ * checks, so a broken file gets syntax errors only; a file that parses gets
+ * every semantic problem at once.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -85,8 +85,8 @@ export function compileRulesSource(sourceText: string, file: string, options: Co
   const syntax = [...lexed.diagnostics, ...parsed.diagnostics];
   if (syntax.some(isError)) return fail(syntax);
 
+  // Problems inside literals (string escapes) leave the tree whole: keep checking.
   const built = toAst(parsed.cst, source);
-  if (built.diagnostics.some(isError)) return fail(built.diagnostics);
 
   const lists = resolveLists(built.ast, readFile);
   for (const f of lists.files) {
@@ -96,6 +96,7 @@ export function compileRulesSource(sourceText: string, file: string, options: Co
   for (const [name, t] of lists.sources) sources.set(name, t);
 
   const semantic = [
+    ...built.diagnostics,
     ...lists.diagnostics,
     ...check({ ast: built.ast, lists, text, dataLineRegistered: options.dataLineRegistered ?? true }),
   ];

@@ -10,6 +10,7 @@ import type { SourceText } from './source.js';
 import {
   lexerDefinition,
   RegexLiteral,
+  SingleQuotedString,
   StringLiteral,
   UnterminatedRegex,
   UnterminatedString,
@@ -71,6 +72,15 @@ export function lex(source: SourceText): LexResult {
         }),
       );
       return retype(t, StringLiteral);
+    }
+    if (t.tokenType === SingleQuotedString) {
+      diagnostics.push(
+        diagnostic('E001', source.span(t.startOffset, t.startOffset + t.image.length), 'single quotes do not make a string', {
+          hint: 'strings use double quotes: "..."',
+        }),
+      );
+      // Same length, so spans computed from the image stay right.
+      return { ...retype(t, StringLiteral), image: `"${t.image.slice(1, -1).replace(/["\\]/g, "'")}"` };
     }
     if (t.tokenType === UnterminatedRegex) {
       diagnostics.push(

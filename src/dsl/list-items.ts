@@ -79,7 +79,7 @@ export function describeItem(v: ItemValue): string {
     case 'address':
       return 'a mail address';
     case 'null-sender':
-      return 'the null sender ""';
+      return 'the null sender';
   }
 }
 
@@ -91,8 +91,8 @@ const USE_WANTS: Readonly<Record<ListUse, string>> = {
   'rcpt-to': 'mail addresses and domains',
 };
 
-/** Null when `v` makes sense in a list used with `use in`; a reason otherwise. */
-export function misfit(v: ItemValue, use: ListUse): { message: string; hint?: string } | null {
+/** Null when `v` makes sense in a list used with `use in`; what is wrong otherwise. */
+export function misfit(v: ItemValue, use: ListUse): { what: string; wants: string; hint?: string } | null {
   const fits = ((): boolean => {
     switch (use) {
       case 'src':
@@ -108,10 +108,10 @@ export function misfit(v: ItemValue, use: ListUse): { message: string; hint?: st
     }
   })();
   if (fits) return null;
-  const message = `${describeItem(v)} cannot match \`${use}\`, which compares ${USE_WANTS[use]}`;
-  if (use === 'src' && v.kind === 'domain') return { message, hint: 'to match client host names, use `rdns in` with a separate list' };
-  if (use === 'rdns' && v.kind === 'ip') return { message, hint: 'to match client addresses, use `src in` with a separate list' };
-  return { message };
+  const base = { what: describeItem(v), wants: USE_WANTS[use] };
+  if (use === 'src' && v.kind === 'domain') return { ...base, hint: 'to match client host names, use `rdns in` with a separate list' };
+  if (use === 'rdns' && v.kind === 'ip') return { ...base, hint: 'to match client addresses, use `src in` with a separate list' };
+  return base;
 }
 
 /** Exact domains plus strict-subdomain suffixes; a lookup costs one probe per label. */

@@ -82,6 +82,9 @@ export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:
 /** A string that runs to the end of the line: reported, then parsed as if closed. */
 export const UnterminatedString = createToken({ name: 'UnterminatedString', pattern: /"(?:[^"\\\r\n]|\\[^\r\n])*\\?/, label: 'STRING' });
 
+/** `'...'`: reported (strings use double quotes), then parsed as a string. */
+export const SingleQuotedString = createToken({ name: 'SingleQuotedString', pattern: /'[^'\r\n]*'/, label: 'STRING' });
+
 /** `/RE/flags` on one line; `\/` writes a slash. */
 export const RegexLiteral = createToken({ name: 'RegexLiteral', pattern: /\/(?:[^/\\\r\n]|\\[^\r\n])*\/[A-Za-z]*/, label: 'REGEX' });
 export const UnterminatedRegex = createToken({ name: 'UnterminatedRegex', pattern: /\/(?:[^/\\\r\n]|\\[^\r\n])*\\?/, label: 'REGEX' });
@@ -133,6 +136,7 @@ export const lexerDefinition = {
       Tilde,
       StringLiteral,
       UnterminatedString,
+      SingleQuotedString,
       RegexLiteral,
       UnterminatedRegex,
       SocketAddress,
@@ -148,6 +152,7 @@ export const lexerDefinition = {
       LBrace,
       StringLiteral,
       UnterminatedString,
+      SingleQuotedString,
       RParenInList,
       ChainInList,
       ListInList,
@@ -171,6 +176,7 @@ export const parserTokens: TokenType[] = [
   Tilde,
   StringLiteral,
   UnterminatedString,
+  SingleQuotedString,
   RegexLiteral,
   UnterminatedRegex,
   SocketAddress,
