@@ -82,6 +82,8 @@ describe('filter-rules in real smtpd: rules/example-antispam.rules verbatim', { 
       assert.ok(r.banner.at >= PAUSE_MS - 5 && r.banner.at < HANG_MS, `banner after ${r.banner.at} ms\n${t}`);
       assert.equal(replyText(exchangeFor(r, 'EHLO')?.reply), '550 5.7.1 bare IP address in HELO', t);
       assert.equal(exchangeFor(r, 'QUIT')?.reply?.code, 221, t);
+      // Logged with the rule's place: the reject is on line 7 of the file.
+      await smtpd.waitForLog((l) => l.startsWith('rules: ') && l.includes('198.51.100.7') && l.includes('example-antispam.rules:7'));
     }));
 
   test('bulk@ senders are disconnected with 421 4.7.0 go away', () =>
@@ -104,8 +106,9 @@ describe('filter-rules in real smtpd: rules/example-antispam.rules verbatim', { 
       assert.equal(exchangeFor(r, '<message>')?.reply?.code, 250, t);
       const m = await smtpd.waitForMessage((x) => x.text.includes(subject));
       assert.ok(m.headerLines.includes('X-Spam: Yes'), m.text);
-      // smtpd did see the rDNS name the rule matched on.
+      // smtpd did see the rDNS name the rule matched on, and the junk rule (line 9) decided.
       assert.match(smtpd.log(), /smtp connected address=198\.51\.100\.9 host=host-9\.dsl\.example\.net/);
+      await smtpd.waitForLog((l) => l.startsWith('rules: ') && l.includes('198.51.100.9') && /junk/.test(l) && l.includes('example-antispam.rules:9'));
     }));
 
   test('swaks, a real client, gets a clean message through after the pause', () =>

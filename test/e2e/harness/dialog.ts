@@ -47,6 +47,8 @@ export interface Exchange {
 export interface DialogResult {
   /** Milliseconds from starting to connect to the established connection. */
   readonly connectMs: number;
+  /** Wall clock (Date.now()) when the connection was established, to compare clients. */
+  readonly connectedAtEpochMs: number;
   readonly banner: Reply | null;
   /** Replies that arrived without a command of ours (e.g. the 500 after an early talk). */
   readonly unsolicited: readonly Reply[];

@@ -20,6 +20,7 @@ function run(script: DialogScript): Promise<DialogResult> {
     const started = performance.now();
     let connectedAt = started;
     let connectMs = 0;
+    let connectedAtEpochMs = 0;
     let eofAt: number | null = null;
     let error: string | null = null;
     let timedOut = false;
@@ -49,7 +50,7 @@ function run(script: DialogScript): Promise<DialogResult> {
       clearTimeout(overall);
       socket.destroy();
       unsolicited.push(...queue.splice(0));
-      resolve({ connectMs, banner, unsolicited, exchanges, closedByServer: eofAt !== null, eofAt, timedOut, error });
+      resolve({ connectMs, connectedAtEpochMs, banner, unsolicited, exchanges, closedByServer: eofAt !== null, eofAt, timedOut, error });
     };
     const overall = setTimeout(() => {
       timedOut = true;
@@ -116,6 +117,7 @@ function run(script: DialogScript): Promise<DialogResult> {
 
     socket.on('connect', () => {
       connectedAt = performance.now();
+      connectedAtEpochMs = Date.now();
       connectMs = Math.round((connectedAt - started) * 10) / 10;
       if (script.early !== undefined) send(script.early);
       void converse();
