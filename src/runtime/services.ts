@@ -4,10 +4,8 @@
  * open stores) across reloads; `retain` tells them which rules are current.
  */
 import { createGreylistRunnerFactory } from '../actions/greylist.js';
-import { createPolicyRunnerFactory } from '../actions/policy.js';
+import { createPolicyService } from '../actions/policy.js';
 import type { StepServices } from '../actions/registry.js';
-import { netConnector } from '../policy/net.js';
-import { PolicyClients, policyAddressesOf } from '../policy/registry.js';
 import { GreylistStores, storeUrlsOf } from '../store/registry.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
@@ -18,23 +16,22 @@ export interface ServiceDeps {
 }
 
 export function createStepServices(deps: ServiceDeps): StepServices {
-  const policyClients = new PolicyClients({ connect: netConnector, clock: deps.clock, log: deps.log });
+  const policy = createPolicyService({ clock: deps.clock, log: deps.log });
   const stores = new GreylistStores({ clock: deps.clock, log: deps.log });
   return {
     factories: {
-      policy: createPolicyRunnerFactory({ clock: deps.clock, log: deps.log, pool: policyClients }),
+      policy: policy.factory,
       greylist: createGreylistRunnerFactory({ clock: deps.clock, log: deps.log, stores }),
     },
     retain(rules) {
-      policyClients.closeUnused(policyAddressesOf(rules));
+      policy.retain(rules);
       // Open the stores now, so a bad store URL or permission shows at startup/reload, not at the first mail.
       for (const problem of stores.retain(storeUrlsOf(rules))) {
         deps.log.error({ store: problem.url, err: problem.error }, 'greylist store cannot be opened; its steps answer per on-error until it can');
       }
     },
     async close() {
-      policyClients.closeAll();
-      await stores.closeAll();
+      await Promise.all([policy.close(), stores.closeAll()]);
     },
   };
 }

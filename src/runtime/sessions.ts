@@ -236,6 +236,8 @@ export class SessionTable {
       ttl: options.idleMs,
       updateAgeOnGet: true,
       perf: { now: () => options.clock.monotonic() },
+      // Read the injected clock on every check; the default caches "now" on a real timer.
+      ttlResolution: 0,
       dispose: (session, _id, reason) => {
         const why =
           this.clearing ? 'cleared'
