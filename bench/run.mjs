@@ -8,7 +8,7 @@
 // results.json. Exit status 1 when a run hit a protocol error (smtpd would
 // have exited) or a scenario could not run at all; missed targets are only reported.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTools } from './lib/build.mjs';
 import { fmt } from './lib/format.mjs';
@@ -108,6 +108,9 @@ async function main() {
     brief,
   };
 
+  // Other work on the machine skews everything: keep the load seen during the run.
+  const loads = [loadavg()[0]];
+  const sampler = setInterval(() => loads.push(loadavg()[0]), 5000);
   const scenarios = [];
   try {
     for (const sc of SCENARIOS) {
@@ -121,6 +124,8 @@ async function main() {
       }
     }
   } finally {
+    clearInterval(sampler);
+    loads.push(loadavg()[0]);
     await killAll();
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -134,6 +139,7 @@ async function main() {
     machine,
     ours: { ok: ours.ok, reason: ours.reason ?? null, registration: ours.registration ?? null, startupMs: ours.startupMs ?? null },
     params,
+    load: { start: loads[0], max: Math.max(...loads), end: loads[loads.length - 1] },
     protocolErrors: ctx.protocolErrors,
     scenarios,
   };

@@ -9,8 +9,14 @@ export function fmt(x, digits = 0) {
 /** "0.62× C", "15.3× postgrey". */
 export function fmtRatio(r) {
   if (!r || r.value === null || r.value === undefined) return '–';
-  const d = r.value >= 10 ? 1 : 2;
-  return `${fmt(r.value, d)}× ${r.of}`;
+  return `${fmtFactor(r.value)}× ${r.of}`;
+}
+
+/** 15.3, 0.62, 0.0042: two significant digits below 0.1, so small ratios do not read as 0. */
+export function fmtFactor(v) {
+  if (v >= 10) return fmt(v, 1);
+  if (v >= 0.1 || v === 0) return fmt(v, 2);
+  return Number(v.toPrecision(2)).toString();
 }
 
 export function fmtMetric(m, digits) {

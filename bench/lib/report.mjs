@@ -78,7 +78,15 @@ export function renderMarkdown(results) {
   L.push('');
   L.push(`- CPU: ${m.cpu}, ${m.nproc} logical CPU(s) available (nproc)`);
   L.push(`- Memory: ${m.memoryGiB} GiB; ${m.kernel}`);
-  L.push(`- Load average when the run started: ${m.loadavg.join(', ')} (other work on the machine makes numbers noisy; ratios from the same run are the thing to compare)`);
+  if (results.load) {
+    const busy = results.load.start >= m.nproc / 2;
+    L.push(
+      `- Load average (1 min): ${fmt(results.load.start, 2)} when the run started, up to ${fmt(results.load.max, 2)} during it, ${fmt(results.load.end, 2)} at the end` +
+        ` (the bench itself keeps about 2 busy)${busy ? ` — **the machine was already busy (load ≥ nproc/2) before the run: absolute numbers are unreliable, ratios less so**` : ''}`,
+    );
+  } else {
+    L.push(`- Load average when the run started: ${m.loadavg.join(', ')}`);
+  }
   L.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v ?? 'not found'}`).join(', ')}`);
   L.push('');
   for (const sc of results.scenarios) {

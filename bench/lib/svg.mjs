@@ -1,18 +1,17 @@
 // A hand-written SVG bar chart of the ratios in a results object (no
 // dependency). Log scale, because the ratios run from ~0.05 (a slow filter vs
 // C) to ~100 (built-in greylisting vs postgrey). Pure: results → string.
-import { fmt } from './format.mjs';
+import { fmtFactor } from './format.mjs';
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-/** The bars: one per row with a ratio other than a baseline's own 1×. */
+/** The bars: one per ratio of a measured row; baselines (the 1× rows) are the gridline at 1. */
 export function chartBars(results) {
   const bars = [];
   for (const sc of results.scenarios) {
     for (const row of sc.rows ?? []) {
       for (const r of [row.ratio, row.extraRatio]) {
-        if (!r || r.value === null || r.value === undefined || row.status !== 'ok') continue;
-        if (r.value === 1 && /^(C|no filter)$/.test(r.of) && /C proceed filter$|no filter$/.test(row.subject)) continue;
+        if (!r || r.value === null || r.value === undefined || row.status !== 'ok' || row.baseline) continue;
         const target = row.targets.find((t) => t.text.includes(`× ${r.of === 'no filter' ? 'no filter' : r.of}`));
         const min = target ? Number((target.text.match(/([0-9.]+) ×/) ?? [])[1]) : null;
         bars.push({
@@ -56,7 +55,8 @@ export function renderSvg(results) {
     const x0 = x(lo);
     out.push(`<text x="${left - 8}" y="${y + 16}" text-anchor="end">${esc(b.label)}</text>`);
     out.push(`<rect x="${x0.toFixed(1)}" y="${y + 5}" width="${Math.max(1, x(b.value) - x0).toFixed(1)}" height="${rowH - 10}" fill="${color}"/>`);
-    out.push(`<text x="${(x(b.value) + 4).toFixed(1)}" y="${y + 16}">${esc(`${fmt(b.value, b.value >= 10 ? 1 : 2)}×`)}</text>`);
+    const labelX = Math.max(x(b.value), b.target === null ? 0 : x(b.target)) + 5;
+    out.push(`<text x="${labelX.toFixed(1)}" y="${y + 16}">${esc(`${fmtFactor(b.value)}×`)}</text>`);
     if (b.target !== null) {
       const tx = x(b.target).toFixed(1);
       out.push(`<line x1="${tx}" y1="${y + 2}" x2="${tx}" y2="${y + rowH - 2}" stroke="#000" stroke-width="2"/>`);

@@ -91,6 +91,7 @@ function sampleResults() {
     date: '2026-01-01T00:00:00Z',
     durationS: 60,
     machine: { cpu: 'Test CPU <x>', nproc: 2, memoryGiB: 4, kernel: 'Linux 6', loadavg: [1, 1, 1], versions: { node: 'v20', smtpd: null } },
+    load: { start: 1.5, max: 4, end: 2 },
     protocolErrors: [],
     scenarios: [
       {
@@ -99,7 +100,7 @@ function sampleResults() {
         setup: 'setup text',
         columns: [['sessions/s', 'sessions_per_s', 0]],
         rows: [
-          { subject: 'C proceed filter', status: 'ok', headline: { label: 'sessions/s', value: 1000 }, ratio: { value: 1, of: 'C' }, targets: [], metrics: { sessions_per_s: m(1000) }, note: '' },
+          { subject: 'C proceed filter', status: 'ok', baseline: true, headline: { label: 'sessions/s', value: 1000 }, ratio: { value: 1, of: 'C' }, targets: [], metrics: { sessions_per_s: m(1000) }, note: '' },
           {
             subject: 'filter-rules',
             status: 'ok',
@@ -127,6 +128,7 @@ test('RESULTS.md has the summary, machine, per-scenario tables and escapes pipes
   assert.match(md, /Targets: \*\*1 met, 1 missed\*\*/);
   assert.match(md, /\| naive Python filter \| – \| failed: fatal: boom \|/);
   assert.match(md, /!\[Throughput ratios\]\(results\.svg\)/);
+  assert.match(md, /1\.50 when the run started, up to 4\.00 during it.*already busy/);
   assert.deepEqual(targetTally(sampleResults()), { met: 1, missed: 1, unknown: 0 });
   assert.match(consoleTable(sampleResults()), /filter-rules\s+600 sessions\/s\s+0\.60× C/);
 });

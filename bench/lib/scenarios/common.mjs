@@ -9,12 +9,13 @@ import { summarize } from '../stats.mjs';
  *  status    'ok' | 'failed' | 'skipped'
  *  headline  { label, value, unit }: the one number of the row (a median)
  *  ratio     { value, of }: e.g. 0.62 "of C"; null when there is nothing to compare with
+ *  baseline  true for the row the others are divided by (its ratio is 1)
  *  targets   [{ text, met: true|false|null }]
  *  metrics   the summarize() output: { name: { median, min, max, n } }
  *  note      free text (why skipped/failed, anomalies)
  */
 export function makeRow(fields) {
-  return { status: 'ok', headline: null, ratio: null, targets: [], metrics: {}, note: '', ...fields };
+  return { status: 'ok', headline: null, ratio: null, baseline: false, targets: [], metrics: {}, note: '', ...fields };
 }
 
 export function skippedRow(subject, note) {

@@ -68,6 +68,7 @@ export async function run(ctx) {
         subject: s.name,
         headline: { label: 'sessions/s', value: rate, unit: '' },
         ratio: s.id === 'c' ? { value: 1, of: 'C' } : { value: ratio(rate, cRate), of: 'C' },
+        baseline: s.id === 'c',
         targets,
         metrics: m,
         note: [failures.length ? `${failures.length} failed run(s): ${failures[0]}` : '', odd.length ? `unexpected decisions (rules matched something): ${odd.join(', ')}` : '']

@@ -124,6 +124,7 @@ export async function run(ctx) {
           subject: s.name,
           headline: { label: 'decisions/s', value: rate, unit: '' },
           ratio: s.id === 'c' ? { value: 1, of: 'C' } : { value: ratio(rate, cRate), of: 'C' },
+        baseline: s.id === 'c',
           extraRatio: builtin && pgRate ? { value: ratio(rate, pgRate), of: 'postgrey' } : null,
           targets: builtin ? [{ text: '≥ 10 × postgrey', met: pgRate ? ratio(rate, pgRate) >= 10 : null }] : [],
           metrics: m,

@@ -73,6 +73,7 @@ export async function run(ctx) {
         subject: c.name,
         headline: { label: 'sessions/s', value: rate, unit: '' },
         ratio: { value: c.id === 'none' ? 1 : ratio(rate, base), of: 'no filter' },
+        baseline: c.id === 'none',
         targets: c.id === 'ours' ? [{ text: '≥ 0.9 × no filter', met: ratio(rate, base) === null ? null : ratio(rate, base) >= 0.9 }] : [],
         metrics: m,
         note: [failures.length ? `${failures.length} failed run(s): ${failures[0]}` : '', failedSessions ? `${failedSessions} session(s) failed (${results.flatMap((r) => r.first_failures)[0] ?? ''})` : '']
