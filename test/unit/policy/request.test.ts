@@ -1,6 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodePolicyRequest } from '../../../src/policy/codec.js';
+import { readFileSync } from 'node:fs';
+import { interpretPolicyAction } from '../../../src/policy/action.js';
+import { PolicyAnswerDecoder, encodePolicyRequest } from '../../../src/policy/codec.js';
 import { buildPolicyRequest, parseTlsString } from '../../../src/policy/request.js';
 import { facts, parseRequests } from './fakes.js';
 
@@ -145,5 +147,23 @@ describe('parseTlsString', () => {
     const m = new Map(buildPolicyRequest(facts({ tls: 'garbage' }), 'rcpt-to'));
     assert.equal(m.get('encryption_keysize'), '0');
     assert.equal(m.get('encryption_protocol'), '');
+  });
+});
+
+describe('the request postgrey was recorded answering', () => {
+  const recordedExchange = JSON.parse(
+    readFileSync(new URL('../../../../test/fixtures/policy/postgrey-1.37-full-request.json', import.meta.url), 'utf8'),
+  ) as { request: string; answer: string };
+
+  test('is byte for byte what we encode for those facts (golden)', () => {
+    assert.equal(encodePolicyRequest(buildPolicyRequest(facts(), 'rcpt-to')), recordedExchange.request);
+  });
+
+  test("and postgrey's answer to it becomes 450 4.2.0", () => {
+    const [item] = new PolicyAnswerDecoder().push(recordedExchange.answer);
+    assert.ok(item && item.type === 'answer');
+    const v = interpretPolicyAction(item.answer.action);
+    assert.ok(v.kind === 'reject');
+    assert.equal(v.reply, '450 4.2.0 Greylisted, see http://postgrey.schweikert.ch/help/rcpt.example.html');
   });
 });
