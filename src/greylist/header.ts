@@ -51,5 +51,5 @@ export function formatGreylistHeader(input: GreylistHeaderInput): string {
  */
 export function formatGreylistReply(retryInMs: number): string {
   const seconds = Math.max(1, Math.ceil(retryInMs / 1000));
-  return `451 4.7.1 Greylisted, please try again in ${seconds} seconds`;
+  return `451 4.7.1 Greylisted, please try again in ${seconds} second${seconds === 1 ? '' : 's'}`;
 }

@@ -116,16 +116,19 @@ export class RedisGreylistStore implements GreylistStore {
         ? new Redis({ ...common, host: url.connection.host, port: url.connection.port })
         : new Redis({ ...common, path: url.connection.path });
     // Without an 'error' listener ioredis prints every failed reconnect itself.
-    this.redis.on('error', (e: Error) => {
-      if (this.down || this.closed) return;
-      this.down = true;
-      this.log.warn({ err: e.message }, 'greylist store unreachable; checks fail until it is back');
-    });
+    this.redis.on('error', (e: Error) => this.markDown(e.message));
+    this.redis.on('close', () => this.markDown('connection closed'));
     this.redis.on('ready', () => {
       if (!this.down) return;
       this.down = false;
       this.log.info({}, 'greylist store reachable again');
     });
+  }
+
+  private markDown(reason: string): void {
+    if (this.down || this.closed) return;
+    this.down = true;
+    this.log.warn({ err: reason }, 'greylist store unreachable; checks fail until it is back');
   }
 
   /** Resolves when connected (for startup checks and tests); rejects after `timeoutMs`. */
