@@ -1,0 +1,56 @@
+/**
+ * grammar/ is generated from the parser and checked in; this fails when it is
+ * stale. Regenerate with: npx tsc -p tsconfig.json && node scripts/gen-grammar.mjs
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CODES } from '../../../src/dsl/codes.js';
+import { GRAMMAR_FILES, generateGrammarArtifacts, REGENERATE_COMMAND } from '../../../src/dsl/gen-grammar.js';
+import { KEYWORDS } from '../../../src/dsl/tokens.js';
+import { projectRoot } from './helpers.js';
+
+const read = (rel: string): string => readFileSync(join(projectRoot, rel), 'utf8');
+
+describe('grammar/', () => {
+  const generated = generateGrammarArtifacts();
+
+  test('rules.ebnf is up to date', () => {
+    assert.equal(read(GRAMMAR_FILES.ebnf), generated.ebnf, `${GRAMMAR_FILES.ebnf} is stale: run ${REGENERATE_COMMAND}`);
+  });
+
+  test('railroad.html is up to date', () => {
+    assert.equal(read(GRAMMAR_FILES.railroad), generated.railroad, `${GRAMMAR_FILES.railroad} is stale: run ${REGENERATE_COMMAND}`);
+  });
+
+  test('rules.ebnf shows every rule and the keywords the grammar uses', () => {
+    for (const rule of ['rulesFile', 'listDecl', 'chainDecl', 'step', 'action', 'stepOption', 'orExpr', 'test']) {
+      assert.match(generated.ebnf, new RegExp(`^${rule} +::= `, 'm'), rule);
+    }
+    for (const kw of KEYWORDS) assert.ok(generated.ebnf.includes(`'${kw}'`), kw);
+  });
+
+  test('railroad.html works offline: no remote scripts or stylesheets, resources inlined', () => {
+    const html = generated.railroad;
+    assert.doesNotMatch(html, /<script[^>]+src=/i);
+    assert.doesNotMatch(html, /<link[^>]+href=/i);
+    assert.doesNotMatch(html, /(src|href)\s*=\s*["']?https?:/i);
+    assert.match(html, /^<!DOCTYPE html>/);
+    // The diagram code and the grammar itself are in the page.
+    assert.match(html, /drawDiagramsFromSerializedGrammar/);
+    assert.match(html, /function Diagram\(/);
+    assert.match(html, /"name": "chainDecl"/);
+    assert.match(html, /svg\.railroad-diagram/);
+  });
+
+  test('REFERENCE.md documents every diagnostic code', () => {
+    const reference = read('grammar/REFERENCE.md');
+    for (const code of Object.keys(CODES)) assert.match(reference, new RegExp(`\\b${code}\\b`), `${code} missing from grammar/REFERENCE.md`);
+  });
+
+  test('REFERENCE.md mentions every keyword', () => {
+    const reference = read('grammar/REFERENCE.md');
+    for (const kw of KEYWORDS) assert.ok(reference.includes(`\`${kw}`) || reference.includes(kw), kw);
+  });
+});
