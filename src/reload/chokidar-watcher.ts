@@ -3,20 +3,21 @@
  * hold the rules file and its list files, reporting events for those files only.
  *
  * Why directories and not the files themselves: editors and deploy tools replace
- * files in ways that kill a per-file watch. Write-to-temp-then-rename (vim's
- * default, sed -i, rsync, Ansible/Puppet/Salt) puts a new inode under the name;
+ * files in ways that kill a per-file watch. Write-to-temp-then-rename (vim in
+ * most set-ups, sed -i, rsync, Ansible/Puppet/Salt) puts a new inode under the name;
  * delete-then-create leaves nothing to watch for a moment. chokidar watching a
  * bare file only re-arms after a deletion when it is the *only* file watched, so
  * with a rules file plus list files a delete+create would go unnoticed. Watching
  * the parent directory sees every name change; chokidar still keeps a per-file
- * watch for in-place writes and re-arms it when the inode changes.
+ * watch for in-place writes and re-arms it when the inode number changes (which
+ * is not always enough: see the raw-event safety net below).
  *
  * No `awaitWriteFinish`: the reloader's debounce already waits for a quiet
  * period after the *last* event, and every write to a file produces an event,
  * so a half-written file is not read unless the writer pauses longer than the
  * quiet period — and then the content hash and compile catch it and the next
- * write triggers another pass. `awaitWriteFinish` would add a second, polling
- * delay and hide `unlink` events.
+ * write triggers another pass. `awaitWriteFinish` would only add a second,
+ * polling delay on top of the debounce.
  */
 import { dirname, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';

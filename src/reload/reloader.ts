@@ -281,7 +281,8 @@ class HotReloader implements Reloader {
         (p) => misses.add(p),
       );
       const start = clock.monotonic();
-      const result = this.options.compile(this.rulesFile, {
+      // The path as given, so diagnostics name the file as `check` and startup do.
+      const result = this.options.compile(this.options.rulesFile, {
         readFile,
         dataLineRegistered: this.options.dataLineRegistered,
       });

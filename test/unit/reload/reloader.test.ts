@@ -1,4 +1,5 @@
 import { describe, test } from 'node:test';
+import { resolve } from 'node:path';
 import assert from 'node:assert/strict';
 import type { CompiledChain, CompiledRules } from '../../../src/dsl/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
@@ -482,6 +483,39 @@ describe('startReloader', () => {
     assert.equal(stats.outcomes.applied, 1);
     assert.equal(stats.lastOutcome, 'applied');
     assert.equal(stats.lastAppliedAt, h.clock.now());
+  });
+
+  test('a relative rules path: watched absolute, compiled and reported as given', async () => {
+    const fs = new MemoryFs();
+    fs.write('rules.conf', ONE_CHAIN);
+    const initial = compileStandIn('rules.conf', fs.readFileSync, true);
+    assert.ok(initial.ok);
+    const watchers = fakeWatcherFactory();
+    const log = new RecordingLogger();
+    const clock = new FakeClock();
+    const reloader = startReloader({
+      rulesFile: 'rules.conf',
+      initialRules: initial.rules,
+      compile: stubCompiler().compile,
+      apply: () => {},
+      selectChain: (r) => selectChain(r, null),
+      clock,
+      log,
+      watcherFactory: watchers.factory,
+      readFile: fs.readFile,
+      dataLineRegistered: true,
+    });
+    await reloader.whenIdle();
+    const abs = resolve('rules.conf');
+    assert.deepEqual(watchers.get().paths, [abs]);
+    fs.write('rules.conf', 'error nope\n');
+    watchers.get().emit(abs);
+    clock.advance(QUIET);
+    await flush();
+    await reloader.whenIdle();
+    const [record] = log.records.filter((r) => r.fields['outcome'] === 'rejected');
+    assert.match(String(record?.fields['diagnostics']), /^rules\.conf:1:1: error\[E100\]: nope/);
+    await reloader.close();
   });
 
   test('rejects nonsensical options at construction', async () => {
