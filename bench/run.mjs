@@ -5,8 +5,9 @@
 //
 // Builds the C tools (bench/bin), finds out what filter-rules registers, runs
 // the scenarios, prints a summary and writes bench/RESULTS.md, results.svg and
-// results.json. Exit status 1 when a run hit a protocol error (smtpd would
-// have exited) or a scenario could not run at all; missed targets are only reported.
+// results.json. Exit status 1 when any run failed (a protocol error, an
+// unanswered request, a failed SMTP session) or a scenario could not run at
+// all; missed targets are only reported.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,7 +95,8 @@ async function main() {
   log(ours.ok ? `filter-rules registers: ${ours.registration.filter.join(',')} | ${ours.registration.report.join(',')}` : `filter-rules: ${ours.reason}`);
 
   const tmp = mkdtempSync(join(tmpdir(), 'filter-rules-bench-'));
-  chmodSync(tmp, 0o755);
+  chmodSync(tmp, 0o755); // filters run by smtpd (user opensmtpd) read rules from here
+  process.on('exit', () => rmSync(tmp, { recursive: true, force: true })); // also after Ctrl-C
   const ctx = {
     mode: args.mode,
     params,
@@ -103,7 +105,7 @@ async function main() {
     ours,
     registration: ours.ok ? ours.registration : DEFAULT_REGISTRATION,
     tmp,
-    protocolErrors: [],
+    failures: [],
     progress: (s) => log(`  ${s}`),
     brief,
   };
@@ -140,7 +142,7 @@ async function main() {
     ours: { ok: ours.ok, reason: ours.reason ?? null, registration: ours.registration ?? null, startupMs: ours.startupMs ?? null },
     params,
     load: { start: loads[0], max: Math.max(...loads), end: loads[loads.length - 1] },
-    protocolErrors: ctx.protocolErrors,
+    failures: ctx.failures,
     scenarios,
   };
 
@@ -154,8 +156,8 @@ async function main() {
     process.stdout.write(`wrote ${join(args.out, 'RESULTS.md')}, results.svg, results.json\n`);
   }
   const broken = scenarios.filter((s) => s.error).map((s) => s.id);
-  if (ctx.protocolErrors.length || broken.length) {
-    process.stdout.write(`FAILED: ${[...ctx.protocolErrors, ...broken.map((b) => `${b} could not run`)].join('; ')}\n`);
+  if (ctx.failures.length || broken.length) {
+    process.stdout.write(`FAILED:\n  ${[...ctx.failures, ...broken.map((b) => `${b} could not run`)].join('\n  ')}\n`);
     process.exitCode = 1;
   }
 }

@@ -92,7 +92,7 @@ function sampleResults() {
     durationS: 60,
     machine: { cpu: 'Test CPU <x>', nproc: 2, memoryGiB: 4, kernel: 'Linux 6', loadavg: [1, 1, 1], versions: { node: 'v20', smtpd: null } },
     load: { start: 1.5, max: 4, end: 2 },
-    protocolErrors: [],
+    failures: [],
     scenarios: [
       {
         id: 'S1',

@@ -35,7 +35,7 @@ function fakeCtx(tmp) {
     ours: { ok: false, reason: 'not built in this test' },
     registration: DEFAULT_REGISTRATION,
     tmp,
-    protocolErrors: [],
+    failures: [],
     progress: () => {},
     brief: () => '',
   };
@@ -58,10 +58,10 @@ test('S1 without filter-rules: C and Python measured, ratio to C, filter-rules s
     assert.equal(py.status, 'ok');
     assert.equal(py.note, ''); // the naive chain decided nothing but proceed
     assert.ok(py.ratio.value > 0 && py.ratio.value < 10);
-    assert.deepEqual(ctx.protocolErrors, []);
+    assert.deepEqual(ctx.failures, []);
     const md = renderMarkdown({
       command: 'x', mode: 'quick', reps: 2, date: 'd', durationS: 1, machine: { cpu: 'c', nproc: 2, memoryGiB: 1, kernel: 'k', loadavg: [0], versions: {} },
-      protocolErrors: [], scenarios: [sc],
+      failures: [], scenarios: [sc],
     });
     assert.match(md, /\| S1 Realistic chain, nothing matches \| filter-rules \| skipped \|/);
   } finally {
@@ -82,3 +82,21 @@ for (const sc of [s2, s3, s4]) {
     }
   });
 }
+
+test('repeatSims: a failing subject is recorded once, not retried, and the others still run', async () => {
+  const { repeatSims } = await import('../lib/scenarios/common.mjs');
+  const { dirname } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const bad = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'bad-filter.py');
+  const ctx = fakeCtx(tmpdir());
+  const options = { sessions: 20, concurrency: 2 };
+  const runs = await repeatSims(ctx, [
+    { id: 'good', cmd: `python3 ${bad} good`, options },
+    { id: 'bad', cmd: `python3 ${bad} garbage`, options },
+  ], 3, 'T');
+  assert.equal(runs.get('good').results.length, 3);
+  assert.equal(runs.get('bad').results.length, 0);
+  assert.equal(runs.get('bad').failures.length, 1);
+  assert.equal(ctx.failures.length, 1);
+  assert.match(ctx.failures[0], /^T bad #\d: fatal: Invalid filter message type/);
+});

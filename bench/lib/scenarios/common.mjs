@@ -48,7 +48,7 @@ export async function repeatSims(ctx, subjects, reps, describe) {
         ctx.progress(`${describe} ${s.id} #${r + 1}: ${ctx.brief(res.result)}`);
       } else {
         slot.failures.push(res.error);
-        if (res.result?.errors?.fatal || res.result?.fatal) ctx.protocolErrors.push(`${describe} ${s.id}: ${res.error}`);
+        ctx.failures.push(`${describe} ${s.id} #${r + 1}: ${res.error}`);
         ctx.progress(`${describe} ${s.id} #${r + 1}: FAILED ${res.error}`);
       }
     }

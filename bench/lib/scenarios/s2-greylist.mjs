@@ -90,12 +90,14 @@ export async function run(ctx) {
     const runs = await repeatSims(ctx, runnable, ctx.params.reps, 'S2');
 
     const pick = (r) => {
-      const n = r.latency_us['rcpt-to']?.n ?? 0;
+      const measured = r.latency_us['rcpt-to']?.n ?? 0;
+      const rcpt = r.decisions['rcpt-to'] ?? {};
+      const all = Object.values(rcpt).reduce((a, b) => a + b, 0);
       return {
-        decisions_per_s: r.elapsed_s > 0 ? n / r.elapsed_s : null,
+        decisions_per_s: r.elapsed_s > 0 ? measured / r.elapsed_s : null,
         rcpt_p50_us: r.latency_us['rcpt-to']?.p50,
         rcpt_p99_us: r.latency_us['rcpt-to']?.p99,
-        greylisted_pct: n > 0 ? (100 * (r.decisions['rcpt-to']?.reject ?? 0)) / (r.decisions['rcpt-to'] ? Object.values(r.decisions['rcpt-to']).reduce((a, b) => a + b, 0) : 1) : null,
+        greylisted_pct: all > 0 ? (100 * (rcpt.reject ?? 0)) / all : null,
         rss_mb: mb(r.filter.vmhwm_kb),
         filter_cpu_pct: r.filter.cpu_pct,
       };

@@ -45,10 +45,12 @@ export async function run(ctx) {
         });
         if (!smtpd.alive()) throw new Error(`smtpd exited during the run: ${smtpd.log().slice(-600)}`);
         if (/lost processor|fatal/i.test(smtpd.log())) throw new Error(`smtpd logged a filter failure: ${smtpd.log().match(/.*(lost processor|fatal).*/i)?.[0]}`);
+        if (res.failed > 0) ctx.failures.push(`S5 ${c.id} #${r + 1}: ${res.failed} SMTP session(s) failed: ${res.first_failures[0] ?? ''}`);
         slot.results.push(res);
         ctx.progress(`S5 ${c.id} #${r + 1}: ${res.sessions_per_s.toFixed(0)} sessions/s, ${res.failed} failed`);
       } catch (e) {
         slot.failures.push(e.message.split('\n')[0]);
+        ctx.failures.push(`S5 ${c.id} #${r + 1}: ${e.message.split('\n')[0]}`);
         ctx.progress(`S5 ${c.id} #${r + 1}: FAILED ${e.message.split('\n')[0]}`);
       } finally {
         if (smtpd) await smtpd.stop().catch(() => {});
