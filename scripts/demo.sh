@@ -134,7 +134,7 @@ bold "2. An outside client (198.51.100.7): the banner waits for the pause"
 client --local-interface 198.51.100.7 --from alice@example.org --ehlo mail.example.org
 
 bold "3. An outside client greeting with a bare IP address: rejected"
-client --local-interface 198.51.100.7 --from alice@example.org --ehlo '[198.51.100.7]'
+client --local-interface 198.51.100.7 --from alice@example.org --ehlo 198.51.100.7
 
 bold "4. An outside client with a dynamic-looking rDNS (host-9.dsl.example.net)"
 note "(junk is invisible to the client: smtpd adds X-Spam: Yes to its messages; see the log below)"
@@ -147,16 +147,23 @@ printf 'EHLO early.example\r\nMAIL FROM:<a@example.org>\r\n' \
 
 sleep 0.3
 bold "The filter's log lines (smtpd logs the filter's stderr as \"rules: ...\")"
-grep '^rules: ' "$WORK/smtpd.log" | sed 's/^rules: //' | "$NODE" -e '
-  const lines = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean);
-  const levels = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
-  for (const line of lines) {
+note "(JSON lines from pino, condensed here; paths relative to $WORK)"
+grep '^rules: ' "$WORK/smtpd.log" | sed 's/^rules: //' | WORK="$WORK/" "$NODE" -e '
+  const work = process.env.WORK;
+  const clean = (v) => (typeof v === "string" ? v : JSON.stringify(v)).split(work).join("");
+  for (const line of require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean)) {
     let o;
     try { o = JSON.parse(line); } catch { console.log("  " + line); continue; }
     const { level, time, msg, pid, hostname, ...rest } = o;
-    const t = typeof time === "number" ? new Date(time).toISOString().slice(11, 23) : "";
-    const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
-    console.log(`  ${t} ${(levels[level] ?? level).padEnd(5)} ${msg ?? ""}  ${fields}`);
+    const t = typeof time === "string" ? time.slice(11, 23) : typeof time === "number" ? new Date(time).toISOString().slice(11, 23) : "";
+    const inline = [];
+    const lists = [];
+    for (const [k, v] of Object.entries(rest)) {
+      if (Array.isArray(v) && v.some((x) => String(x).length > 24)) lists.push([k, v]);
+      else inline.push(`${k}=${Array.isArray(v) ? v.map(clean).join(",") : clean(v)}`);
+    }
+    console.log(`  ${t} ${String(level).padEnd(5)} ${msg ?? ""}: ${inline.join(" ")}`);
+    for (const [k, v] of lists) for (const item of v) console.log(`        ${k}: ${clean(item)}`);
   }'
 
 bold "smtpd's own session log"
