@@ -279,7 +279,7 @@ static int child_exited;
 static int child_status;
 
 /* think-time queue: due times are non-decreasing (constant think), so a FIFO. */
-struct tq { long slot; uint32_t gen; uint64_t due; };
+struct tq { long slot; uint32_t gen; uint8_t state; uint64_t due; };
 static struct tq *tq;
 static long tq_head, tq_len;
 
@@ -544,6 +544,7 @@ static void go(struct sess *s, int next)
 		struct tq *e = &tq[(tq_head + tq_len) % opt.concurrency];
 		e->slot = s - slots;
 		e->gen = s->gen;
+		e->state = s->state;
 		e->due = mono_ns() + (uint64_t)opt.think_ms * 1000000ull;
 		tq_len++;
 		return;
@@ -905,6 +906,7 @@ static void resolve(struct sess *s, int ph, int d, const char *param, size_t ple
 			struct tq *e = &tq[(tq_head + tq_len) % opt.concurrency];
 			e->slot = s - slots;
 			e->gen = s->gen;
+			e->state = s->state;
 			e->due = mono_ns() + (uint64_t)opt.think_ms * 1000000ull;
 			tq_len++;
 			return;
@@ -1820,7 +1822,8 @@ int main(int argc, char **argv)
 			tq_head = (tq_head + 1) % opt.concurrency;
 			tq_len--;
 			struct sess *s = &slots[e.slot];
-			if (s->active && s->gen == e.gen)
+			/* the session may have moved on meanwhile (a filter ending data-line early) */
+			if (s->active && s->gen == e.gen && s->state == e.state)
 				step(s);
 		}
 		/* closed loop: keep `concurrency` sessions in flight */

@@ -185,3 +185,12 @@ test('smtp-load: a refused RCPT fails the session at that stage', async () => {
     srv.close();
   }
 });
+
+test('a filter ending the message early is counted, and the session still commits exactly once', async () => {
+  const r = await runSim(tools.sim, `python3 ${BAD} early-dot`, { sessions: 10, concurrency: 3, thinkMs: 5 });
+  assert.equal(r.result.fatal, null);
+  assert.equal(r.result.errors.early_dot, 10);
+  assert.equal(r.result.decisions.commit.proceed, 10);
+  assert.equal(r.result.sessions.completed, 10);
+  assert.equal(r.result.errors.total, 10);
+});
