@@ -413,7 +413,8 @@ export function parse(tokens: IToken[], source: SourceText): ParseResult {
       if (offset <= after || seen.has(offset)) continue;
       seen.add(offset);
       const { expected } = decode(e.message);
-      const strayInChain = expected.length === 1 && expected[0] === EOF.name && e.token.tokenType !== EOF && enclosingDecl(stream, offset) === T.Chain;
+      const topLevel = expected.length > 0 && expected.every((x) => x === EOF.name || x === T.List.name || x === T.Chain.name);
+      const strayInChain = topLevel && e.token.tokenType !== EOF && enclosingDecl(stream, offset) === T.Chain;
       diagnostics.push(describeError(e.token, strayInChain ? STRAY_IN_CHAIN : expected, stream, source));
       if (strayInChain && restart === null) restart = offset;
     }
@@ -429,21 +430,28 @@ export function parse(tokens: IToken[], source: SourceText): ParseResult {
   return { cst: cst ?? parser.rulesFile(), diagnostics };
 }
 
+/** Tokens that end an unclosed list (see tokens.ts). */
+const LIST_EXITS = new Set<TokenType>([T.ChainInList, T.ListInList, T.ThenInList, T.WhenInList, T.RParenInList]);
+
 /** What may follow a complete step: these are what a stray word is measured against. */
 const STRAY_IN_CHAIN: readonly string[] = [T.Then.name, T.When.name, T.At.name, T.OnError.name, T.Chain.name, T.List.name, EOF.name];
 
 function describeError(token: IToken, expected: readonly string[], tokens: readonly IToken[], source: SourceText): Diagnostic {
   const span = tokenSpan(source, token);
-  if (expected.includes(T.RBrace.name)) {
-    const open = unclosedBraceBefore(tokens, token.startOffset);
-    if (open !== null && token.tokenType !== T.ListItem && token.tokenType !== T.StringLiteral) {
-      return diagnostic('E005', source.span(open.startOffset, open.startOffset + 1), 'this `{` is never closed', {
-        related: [{ span, message: `expected "}" before ${describeFound(token)}` }],
-        hint: 'close the list with `}`',
-      });
-    }
+  const open = unclosedBraceBefore(tokens, token.startOffset);
+  if (open !== null && (token.tokenType === EOF || LIST_EXITS.has(token.tokenType))) {
+    return diagnostic('E005', source.span(open.startOffset, open.startOffset + 1), 'this `{` is never closed', {
+      related: [{ span, message: `expected "}" before ${describeFound(token)}` }],
+      hint: 'close the list with `}`',
+    });
   }
   const found = describeFound(token);
+  if (token.tokenType === T.Comma && expected.includes(T.RBrace.name)) {
+    return diagnostic('E004', span, 'expected a list item or "}", found ","', { hint: 'remove the extra comma' });
+  }
+  if (token.tokenType === T.RBrace && open === null) {
+    return diagnostic('E004', span, 'unmatched "}": no list is open here');
+  }
   const isItem = token.tokenType === T.ListItem || token.tokenType === T.StringLiteral;
   if (isItem && expected.includes(T.RBrace.name)) {
     return diagnostic('E004', span, `expected "," or "}", found ${found}`, { hint: 'separate list items with commas' });

@@ -138,4 +138,12 @@ chain antispam =
     assert.equal(d.span.line, 1);
     assert.equal(d.span.column, source.text.length + 1);
   });
+
+  test('a stray "}" and a doubled comma get messages of their own', () => {
+    const { parsed } = parseText('chain c = accept }\nlist l = { a, , b }');
+    assert.deepEqual(
+      parsed.diagnostics.map((d) => `${d.span.line}:${d.span.column} ${d.message}`),
+      ['1:18 unmatched "}": no list is open here', '2:15 expected a list item or "}", found ","'],
+    );
+  });
 });
