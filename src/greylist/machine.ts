@@ -107,6 +107,8 @@ export function decide(policy: GreylistPolicy, now: number, stored: StoredState)
   if (known !== null) {
     firstSeen = known.firstSeen;
     passedBefore = known.passed;
+    // postgrey's retry-window rule. A record this old has also expired (its
+    // expiresAt is firstSeen + retryWindow), so this only restates it here.
     if (!passedBefore && now - firstSeen > policy.retryWindowMs) firstSeen = now;
     // Clock skew between MX hosts sharing a store: never trust a future first-seen.
     if (firstSeen > now) firstSeen = now;
