@@ -38,6 +38,13 @@ export interface ReloaderOptions {
   readonly rulesFile: string;
   /** The rules the filter started with (what `apply` would otherwise have been given last). */
   readonly initialRules: CompiledRules;
+  /**
+   * The texts the initial rules were compiled from (CompileResult.sources). With
+   * them, an edit made between that compile and the start of watching is
+   * reloaded at once; without them the files are hashed as found when the
+   * reloader starts, and such an edit waits for the next change or SIGHUP.
+   */
+  readonly initialSources?: ReadonlyMap<string, string>;
   readonly compile: ReloadCompile;
   /** Make `rules` the rules of new sessions, running `chain`. Sessions in progress keep theirs. */
   readonly apply: (rules: CompiledRules, chain: CompiledChain) => void;
@@ -139,10 +146,22 @@ class HotReloader implements Reloader {
       onError: (error) =>
         options.log.warn({ event: 'reload-watch', err: error }, `file watcher error: ${error.message} (SIGHUP still reloads)`),
     });
-    this.ready = Snapshot.read(this.watched, this.readFile).then((snapshot) => {
-      this.appliedFingerprint = snapshot.fingerprint();
-      this.attemptedFingerprint = this.appliedFingerprint;
-    });
+    this.ready = this.hashInitialFiles(options.initialSources);
+  }
+
+  /**
+   * The baseline for "did anything change": the texts the initial rules were
+   * compiled from when known, else the files as they are now. A file that
+   * already differs from those texts on disk was saved while the filter was
+   * starting, before anything watched it: it gets its reload now.
+   */
+  private async hashInitialFiles(sources: ReadonlyMap<string, string> | undefined): Promise<void> {
+    const baseline = await Snapshot.read(this.watched, this.readFile, sources);
+    this.appliedFingerprint = baseline.fingerprint();
+    this.attemptedFingerprint = this.appliedFingerprint;
+    if (sources === undefined) return;
+    const disk = await Snapshot.read(this.watched, this.readFile);
+    for (const path of changedFiles(this.appliedFingerprint, disk.fingerprint())) this.scheduler.fileEvent(path);
   }
 
   trigger(reason: string): void {

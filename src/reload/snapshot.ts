@@ -23,9 +23,22 @@ export class Snapshot {
 
   private constructor(private readonly readFile: AsyncReadFile) {}
 
-  static async read(paths: Iterable<string>, readFile: AsyncReadFile): Promise<Snapshot> {
+  /** Read `paths`; a file found in `known` (path → text) is taken from there instead of the disk. */
+  static async read(
+    paths: Iterable<string>,
+    readFile: AsyncReadFile,
+    known: ReadonlyMap<string, string> = new Map(),
+  ): Promise<Snapshot> {
     const snapshot = new Snapshot(readFile);
-    await snapshot.add(paths);
+    const texts = new Map([...known].map(([p, text]) => [resolve(p), text]));
+    const rest: string[] = [];
+    for (const path of paths) {
+      const abs = resolve(path);
+      const text = texts.get(abs);
+      if (text === undefined) rest.push(abs);
+      else snapshot.entries.set(abs, { ok: true, text, hash: hashOf(text) });
+    }
+    await snapshot.add(rest);
     return snapshot;
   }
 
@@ -82,7 +95,7 @@ export class Snapshot {
   private async readOne(path: string): Promise<Entry> {
     try {
       const text = await this.readFile(path);
-      return { ok: true, text, hash: `sha256:${createHash('sha256').update(text).digest('hex')}` };
+      return { ok: true, text, hash: hashOf(text) };
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
       return { ok: false, error, hash: `!${errorCodeOf(error) ?? 'EIO'}` };
@@ -96,6 +109,10 @@ export function changedFiles(prev: Fingerprint, next: Fingerprint): string[] {
     .filter(([path, hash]) => prev.get(path) !== hash)
     .map(([path]) => path)
     .sort();
+}
+
+function hashOf(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
 function errorCodeOf(error: Error): string | undefined {

@@ -37,6 +37,7 @@ async function setup(dataLineRegistered = true) {
   const reloader = startReloader({
     rulesFile: RULES,
     initialRules: initial.rules,
+    initialSources: initial.sources,
     compile: compileRulesFile,
     apply: (_rules, chain) => applied.push(chain),
     selectChain: (rules) => selectChain(rules, 'antispam'),
@@ -57,13 +58,18 @@ async function setup(dataLineRegistered = true) {
   };
   const last = (outcome: string): LogRecord | undefined =>
     log.records.filter((r) => r.fields['event'] === 'reload' && r.fields['outcome'] === outcome).at(-1);
-  return { fs, log, watcher, applied, reloader, edit, last };
+  return { fs, log, clock, watcher, applied, reloader, edit, last };
 }
 
 describe('reload with the real compiler', () => {
   test('watches the rules file and its list file', async () => {
     const h = await setup();
     assert.deepEqual(h.watcher.paths, [RULES, PARTNERS].sort());
+    // The startup texts match the disk: nothing to reload.
+    h.clock.advance(10_000);
+    await flush();
+    await h.reloader.whenIdle();
+    assert.equal(h.reloader.stats.passes, 0);
   });
 
   test('an edited and an added step are named in the log', async () => {

@@ -485,6 +485,38 @@ describe('startReloader', () => {
     assert.equal(stats.lastAppliedAt, h.clock.now());
   });
 
+  test('an edit made before watching started: reloaded at once with initialSources, missed without', async () => {
+    for (const withSources of [true, false]) {
+      const fs = new MemoryFs();
+      fs.write(RULES, ONE_CHAIN);
+      const initial = compileStandIn(RULES, fs.readFileSync, true);
+      assert.ok(initial.ok);
+      fs.write(RULES, 'chain main: junk\n'); // saved while the filter was starting
+      const watchers = fakeWatcherFactory();
+      const clock = new FakeClock();
+      const applied: CompiledRules[] = [];
+      const reloader = startReloader({
+        rulesFile: RULES,
+        initialRules: initial.rules,
+        ...(withSources ? { initialSources: initial.sources } : {}),
+        compile: stubCompiler().compile,
+        apply: (rules) => applied.push(rules),
+        selectChain: (r) => selectChain(r, null),
+        clock,
+        log: new RecordingLogger(),
+        watcherFactory: watchers.factory,
+        readFile: fs.readFile,
+        dataLineRegistered: true,
+      });
+      await reloader.whenIdle();
+      clock.advance(QUIET); // no file event at all
+      await flush();
+      await reloader.whenIdle();
+      assert.equal(applied.length, withSources ? 1 : 0);
+      assert.equal(reloader.stats.passes, withSources ? 1 : 0);
+    }
+  });
+
   test('a relative rules path: watched absolute, compiled and reported as given', async () => {
     const fs = new MemoryFs();
     fs.write('rules.conf', ONE_CHAIN);
