@@ -12,21 +12,25 @@
  *
  * At rcpt-to the recipient under consideration is checked. Moved later
  * (`at data`/`at commit`) every accepted recipient is checked and the message
- * is held while any one of them is greylisted.
+ * is held while any one of them is greylisted. At mail-from (allowed by the
+ * rules language) there is no recipient yet, so the pair (network, sender)
+ * is greylisted, stored with an empty recipient.
  */
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { LRUCache } from 'lru-cache';
-import type { CompiledStep, GreylistStepOptions } from '../dsl/plan.js';
+import type { CompiledStep, GreylistStepOptions, SessionFacts } from '../dsl/plan.js';
 import { formatGreylistHeader, formatGreylistReply } from '../greylist/header.js';
 import type { GreylistPolicy, Verdict } from '../greylist/machine.js';
 import { buildTriplet, type Triplet } from '../greylist/triplet.js';
 import type { GreylistStores } from '../store/registry.js';
+import type { RulePhase } from '../protocol/phases.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import type { StepContext, StepDetail, StepOutcome, StepRunner } from './types.js';
 
 export interface GreylistRunnerDeps {
+  /** The runtime's clock; each decision reads the request's `ctx.clock`, which is the same one. */
   readonly clock: Clock;
   readonly log: Logger;
   readonly stores: GreylistStores;
@@ -80,6 +84,17 @@ function describeVerdict(v: Verdict): StepDetail {
   }
 }
 
+/**
+ * The recipients a check covers: the one under consideration at rcpt-to,
+ * every accepted one later. At mail-from there is none yet: the pair
+ * (client network, sender) is greylisted, keyed with an empty recipient.
+ */
+function recipientsToCheck(facts: SessionFacts, phase: RulePhase): readonly string[] {
+  if (facts.rcptTo !== null) return [facts.rcptTo];
+  if (facts.recipients.length > 0) return facts.recipients;
+  return phase === 'mail-from' ? [''] : [];
+}
+
 /** Remembers the messages that already got an X-Greylist header (postgrey keeps the last 20 instances). */
 const HEADER_MEMORY = 1024;
 
@@ -107,7 +122,7 @@ export function createGreylistRunnerFactory(deps: GreylistRunnerDeps): (step: Co
       if (facts.mailFrom === null) {
         throw new Error(`greylist at ${ctx.phase}: no envelope sender yet (greylisting runs at rcpt-to or later)`);
       }
-      const recipients = facts.rcptTo !== null ? [facts.rcptTo] : facts.recipients;
+      const recipients = recipientsToCheck(facts, ctx.phase);
       if (recipients.length === 0) throw new Error(`greylist at ${ctx.phase}: no recipient to greylist`);
 
       const triplets: Triplet[] = [];

@@ -152,6 +152,17 @@ describe('greylist step runner', () => {
     assert.equal(pass.type === 'continue' && pass.detail?.delayed, 420);
   });
 
+  test('at mail-from the (network, sender) pair is greylisted, with an empty recipient', async () => {
+    const { factory, ctx, clock, store } = setup();
+    const runner = factory(stepWith({}, 'mail-from'));
+    const atMail = () => ctx(facts({ rcptTo: null, recipients: [] }), 'mail-from');
+    assert.equal((await runner.run(atMail())).type, 'decide');
+    clock.advance(5 * MIN);
+    assert.equal((await runner.run(atMail())).type, 'continue');
+    const keys = (await store.listTriplets({ limit: 10 })).items.map((e) => e.key);
+    assert.deepEqual(keys, ['192.0.2.0/alice@example.org/']);
+  });
+
   test('store failures and impossible inputs reject, so the runtime applies on-error', async () => {
     const failing = setup(() => err('greylist store sqlite:/var/lib/x.db: cannot open /var/lib/x.db: EACCES: permission denied'));
     await assert.rejects(
