@@ -20,6 +20,7 @@ export const CODES = {
   E006: { severity: 'error', title: 'invalid escape in a string' },
   E007: { severity: 'error', title: 'no chain in the file' },
   E008: { severity: 'error', title: 'rules file cannot be read' },
+  E009: { severity: 'error', title: 'condition nested too deeply' },
   // names and lists
   E010: { severity: 'error', title: 'undefined list' },
   E011: { severity: 'error', title: 'list defined twice' },

@@ -397,7 +397,49 @@ function enclosingDecl(tokens: readonly IToken[], offset: number): TokenType | n
  * parse again; errors past that point are added. Bounded, and each round
  * removes at least one token, so it terminates.
  */
+/** Deeper conditions would exhaust the stack of the recursive parser; nobody writes them. */
+export const MAX_CONDITION_DEPTH = 50;
+
+/**
+ * The first `(` or `not` nested deeper than MAX_CONDITION_DEPTH, if any.
+ * Depth counts open parentheses and the `not`s in front of each group.
+ */
+function tooDeep(tokens: readonly IToken[]): IToken | null {
+  const groups: number[] = [];
+  let nots = 0;
+  let depth = 0;
+  for (const t of tokens) {
+    if (t.tokenType === T.Not) {
+      nots++;
+      depth++;
+    } else if (t.tokenType === T.LParen) {
+      groups.push(nots);
+      nots = 0;
+      depth++;
+    } else if (t.tokenType === T.RParen || t.tokenType === T.RParenInList) {
+      depth -= nots;
+      nots = 0;
+      const outer = groups.pop();
+      if (outer !== undefined) depth -= outer + 1;
+    } else {
+      depth -= nots;
+      nots = 0;
+    }
+    if (depth > MAX_CONDITION_DEPTH) return t;
+  }
+  return null;
+}
+
 export function parse(tokens: IToken[], source: SourceText): ParseResult {
+  const deep = tooDeep(tokens);
+  if (deep !== null) {
+    // Refuse before chevrotain recurses into it: a stack overflow is not a diagnostic.
+    const d = diagnostic('E009', tokenSpan(source, deep), `condition nested more than ${MAX_CONDITION_DEPTH} levels deep`, {
+      hint: 'flatten it with `and`/`or`, or split it across steps',
+    });
+    parser.input = [];
+    return { cst: parser.rulesFile(), diagnostics: [d] };
+  }
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<number>();
   let stream = tokens;

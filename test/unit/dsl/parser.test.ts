@@ -146,4 +146,16 @@ chain antispam =
       ['1:18 unmatched "}": no list is open here', '2:15 expected a list item or "}", found ","'],
     );
   });
+
+  test('conditions nested deeper than the limit are refused, not a stack overflow', () => {
+    const ok = `chain c = accept when ${'not ('.repeat(25)}rdns${')'.repeat(25)}`;
+    assert.deepEqual(errors(ok), []);
+    for (const deep of [`chain c = accept when ${'('.repeat(5000)}rdns${')'.repeat(5000)}`, `chain c = accept when ${'not '.repeat(5000)}rdns`, `chain c = accept when ${'('.repeat(5000)}`]) {
+      const found = errors(deep);
+      assert.equal(found.length, 1);
+      assert.match(found[0] ?? '', /^E009@1:/);
+    }
+    // Long flat conditions are fine.
+    assert.deepEqual(errors(`chain c = accept when rdns${' and rdns'.repeat(5000)}`), []);
+  });
 });
