@@ -63,8 +63,8 @@ describe('filter-rules in real smtpd: the antispam chain', { skip: skip ?? false
       const r = await smtpd.dialog({ localAddress: '127.0.0.6', steps: mailSteps({ helo: 'mail.example.net', from: 'alice@example.net' }) });
       const t = transcript(r);
       assert.equal(r.banner?.code, 220, t);
-      // The pause starts when smtpd asks the filter, after the client connected, so
-      // the client can never see the banner earlier than the pause.
+      // The pause starts when smtpd asks the filter, after the client started to
+      // connect, so the client can never see the banner earlier than the pause.
       assert.ok(r.banner.at >= PAUSE_MS - 5, `banner after ${r.banner.at} ms, before the ${PAUSE_MS} ms pause\n${t}`);
       assert.ok(r.banner.at < HANG_MS, t);
       assert.equal(exchangeFor(r, 'RCPT')?.reply?.code, 250, t);
@@ -93,8 +93,8 @@ describe('filter-rules in real smtpd: the antispam chain', { skip: skip ?? false
       const results = await Promise.all(
         clients.map((a) => smtpd.dialog({ localAddress: a, steps: mailSteps({ helo: 'mail.example.net', from: `x@${a}.example` }) })),
       );
-      const connects = results.map((r) => r.connectedAtEpochMs);
-      const banners = results.map((r) => r.connectedAtEpochMs + (r.banner?.at ?? Infinity));
+      const connects = results.map((r) => r.startedAtEpochMs);
+      const banners = results.map((r) => r.startedAtEpochMs + (r.banner?.at ?? Infinity));
       const all = results.map(transcript).join('\n\n');
       for (const r of results) {
         const t = transcript(r);

@@ -34,7 +34,7 @@ export interface Reply {
   readonly code: number;
   /** Every line, without CRLF (`250-…`, …, `250 …`). */
   readonly lines: readonly string[];
-  /** Milliseconds since the TCP connection was established. */
+  /** Milliseconds since the client started to connect (so never earlier than smtpd saw it). */
   readonly at: number;
 }
 
@@ -45,17 +45,17 @@ export interface Exchange {
 }
 
 export interface DialogResult {
-  /** Milliseconds from starting to connect to the established connection. */
+  /** Milliseconds from starting to connect until the 'connect' event ran. */
   readonly connectMs: number;
-  /** Wall clock (Date.now()) when the connection was established, to compare clients. */
-  readonly connectedAtEpochMs: number;
+  /** Wall clock (Date.now()) when the client started to connect, to compare clients. */
+  readonly startedAtEpochMs: number;
   readonly banner: Reply | null;
   /** Replies that arrived without a command of ours (e.g. the 500 after an early talk). */
   readonly unsolicited: readonly Reply[];
   readonly exchanges: readonly Exchange[];
   /** The server closed the connection (EOF seen) before we gave up waiting. */
   readonly closedByServer: boolean;
-  /** When EOF arrived, ms since connect. */
+  /** When EOF arrived, ms since the client started to connect. */
   readonly eofAt: number | null;
   readonly timedOut: boolean;
   /** Connection error text (ECONNREFUSED, ECONNRESET...), if any. */

@@ -18,9 +18,8 @@ const LINGER_MS = 5000;
 function run(script: DialogScript): Promise<DialogResult> {
   return new Promise((resolve) => {
     const started = performance.now();
-    let connectedAt = started;
+    const startedAtEpochMs = Date.now();
     let connectMs = 0;
-    let connectedAtEpochMs = 0;
     let eofAt: number | null = null;
     let error: string | null = null;
     let timedOut = false;
@@ -35,7 +34,10 @@ function run(script: DialogScript): Promise<DialogResult> {
     const assembler = new ReplyAssembler();
     let buffered = '';
 
-    const since = (): number => Math.round((performance.now() - connectedAt) * 10) / 10;
+    // Measured from *starting* to connect, not from the 'connect' event: that event
+    // can run late on a busy machine, after smtpd already accepted the connection and
+    // asked the filter. From the start, a banner can never look earlier than the pause.
+    const since = (): number => Math.round((performance.now() - started) * 10) / 10;
 
     const socket = connect({
       host: script.host,
@@ -50,7 +52,7 @@ function run(script: DialogScript): Promise<DialogResult> {
       clearTimeout(overall);
       socket.destroy();
       unsolicited.push(...queue.splice(0));
-      resolve({ connectMs, connectedAtEpochMs, banner, unsolicited, exchanges, closedByServer: eofAt !== null, eofAt, timedOut, error });
+      resolve({ connectMs, startedAtEpochMs, banner, unsolicited, exchanges, closedByServer: eofAt !== null, eofAt, timedOut, error });
     };
     const overall = setTimeout(() => {
       timedOut = true;
@@ -116,9 +118,7 @@ function run(script: DialogScript): Promise<DialogResult> {
     });
 
     socket.on('connect', () => {
-      connectedAt = performance.now();
-      connectedAtEpochMs = Date.now();
-      connectMs = Math.round((connectedAt - started) * 10) / 10;
+      connectMs = since();
       if (script.early !== undefined) send(script.early);
       void converse();
     });
