@@ -14,7 +14,7 @@ import { compile } from './compiler.js';
 import { formatDiagnostic, isError, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { lex } from './lexer.js';
 import { errnoText, resolveLists } from './lists.js';
-import { parse } from './parser.js';
+import { parse } from './parse.js';
 import type { CompiledRules } from './plan.js';
 import { SourceText } from './source.js';
 import { toAst } from './to-ast.js';

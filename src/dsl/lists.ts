@@ -40,7 +40,7 @@ export function resolveInline(list: InlineList): ResolvedList {
 }
 
 /** `ENOENT: no such file or directory, open '/x'` → `no such file or directory (ENOENT)`. */
-function errnoText(e: unknown): string {
+export function errnoText(e: unknown): string {
   if (e instanceof Error) {
     const code = (e as NodeJS.ErrnoException).code;
     const m = /^[A-Z0-9_]+: ([^,]+)/.exec(e.message);
@@ -110,4 +110,3 @@ export function resolveLists(ast: RulesFile, readFile: ReadFile): ResolveResult 
   return { byDecl, files, sources, diagnostics };
 }
 
-export { errnoText };

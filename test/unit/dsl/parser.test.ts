@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lex } from '../../../src/dsl/lexer.js';
-import { parse } from '../../../src/dsl/parser.js';
+import { parse } from '../../../src/dsl/parse.js';
 import { SourceText } from '../../../src/dsl/source.js';
 import { toAst } from '../../../src/dsl/to-ast.js';
 
