@@ -44,6 +44,10 @@ function installCrashGuards(log: Logger): void {
 async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
   const log = createPinoLogger({ level: cmd.logLevel });
   installCrashGuards(log);
+  // Without a handler SIGHUP would kill the filter, and smtpd with it: install it
+  // first thing, and let it reload once the reloader exists.
+  let onHangup = (): void => log.info({}, 'SIGHUP during startup ignored');
+  process.on('SIGHUP', () => onHangup());
   const version = packageVersion();
 
   const loaded = loadRules(cmd.rulesFile, cmd.chain);
@@ -89,8 +93,7 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
     // Registration follows the startup rules (see protocol/handshake.ts) and cannot change later.
     dataLineRegistered: loaded.rules.needsDataLine,
   });
-  // Without a handler SIGHUP would kill the filter, and smtpd with it.
-  process.on('SIGHUP', () => reloader.trigger('SIGHUP'));
+  onHangup = () => reloader.trigger('SIGHUP');
 
   await runOnStreams(host, process.stdin, process.stdout);
   // Stop watching, but never let a stuck watcher delay the exit smtpd waits for.

@@ -29,7 +29,7 @@ import { TimerQueue } from '../support/timer-queue.js';
 import { Dispatcher } from './dispatcher.js';
 import { buildPlan, describeSteps, DEFAULT_TIMINGS, type ActivePlan, type PlanTimings } from './plan.js';
 import { RequestHandler } from './requests.js';
-import { Session, SessionTable } from './sessions.js';
+import { Session, SessionTable, type SessionEndReason } from './sessions.js';
 
 export interface HostLimits extends PlanTimings {
   /** Session states kept at most (least recently active dropped first). */
@@ -342,7 +342,7 @@ export class FilterHost {
     }
   }
 
-  private sessionForgotten(session: Session, reason: 'disconnect' | 'replaced' | 'evicted' | 'expired' | 'cleared'): void {
+  private sessionForgotten(session: Session, reason: SessionEndReason): void {
     if (reason === 'evicted') {
       this.throttle.warn({ session: session.id, maxSessions: this.limits.maxSessions }, 'session table full; least recently active session forgotten');
     } else if (reason === 'expired') {

@@ -9,7 +9,6 @@
  * without disconnects cannot grow memory without bound. A session that falls
  * out is simply unknown afterwards; its requests still get answers.
  */
-import { LRUCache } from 'lru-cache';
 import type { SessionFacts } from '../dsl/plan.js';
 import { parseConnectParam, parseEndpoint } from '../protocol/parse.js';
 import type { FilterPhase, RulePhase } from '../protocol/phases.js';
@@ -216,69 +215,88 @@ export interface SessionTableOptions {
   readonly clock: Clock;
   /** Most sessions kept; the least recently active one is dropped first. */
   readonly maxSessions: number;
-  /** A session silent this long is dropped. */
+  /** A session silent this long is dropped (by `purgeIdle`). */
   readonly idleMs: number;
   /** Called once for every session that leaves the table, whatever the reason. */
-  readonly onEnd: (session: Session, reason: 'disconnect' | 'replaced' | 'evicted' | 'expired' | 'cleared') => void;
+  readonly onEnd: (session: Session, reason: SessionEndReason) => void;
 }
 
+export type SessionEndReason = 'disconnect' | 'replaced' | 'evicted' | 'expired' | 'cleared';
+
+/**
+ * An LRU on a Map: insertion order is activity order (a touched session is
+ * moved to the end), so the least recently active session is always first.
+ * Every operation is O(1) (eviction, expiry sweep amortised). Not lru-cache:
+ * its delete of the last entry clears (refills) arrays sized `max`, an
+ * O(maxSessions) cost paid at every disconnect of a quiet server.
+ */
 export class SessionTable {
-  private readonly cache: LRUCache<string, Session>;
-  private clearing = false;
+  private readonly map = new Map<string, { session: Session; seen: number }>();
+  private readonly clock: Clock;
+  private readonly maxSessions: number;
+  private readonly idleMs: number;
+  private readonly onEnd: SessionTableOptions['onEnd'];
 
   constructor(options: SessionTableOptions) {
     if (!Number.isInteger(options.maxSessions) || options.maxSessions < 1) {
       throw new RangeError(`maxSessions must be a positive integer, got ${options.maxSessions}`);
     }
     if (!(options.idleMs > 0)) throw new RangeError(`idleMs must be positive, got ${options.idleMs}`);
-    this.cache = new LRUCache<string, Session>({
-      max: options.maxSessions,
-      ttl: options.idleMs,
-      updateAgeOnGet: true,
-      perf: { now: () => options.clock.monotonic() },
-      // Read the injected clock on every check; the default caches "now" on a real timer.
-      ttlResolution: 0,
-      dispose: (session, _id, reason) => {
-        const why =
-          this.clearing ? 'cleared'
-          : reason === 'delete' ? 'disconnect'
-          : reason === 'set' ? 'replaced'
-          : reason === 'expire' ? 'expired'
-          : 'evicted';
-        options.onEnd(session, why);
-      },
-    });
+    this.clock = options.clock;
+    this.maxSessions = options.maxSessions;
+    this.idleMs = options.idleMs;
+    this.onEnd = options.onEnd;
   }
 
   get size(): number {
-    return this.cache.size;
+    return this.map.size;
   }
 
+  /** The session, marked active. */
   get(id: string): Session | undefined {
-    return this.cache.get(id);
+    const entry = this.map.get(id);
+    if (entry === undefined) return undefined;
+    this.map.delete(id);
+    entry.seen = this.clock.monotonic();
+    this.map.set(id, entry);
+    return entry.session;
   }
 
   add(session: Session): void {
-    this.cache.set(session.id, session);
+    const old = this.map.get(session.id);
+    if (old !== undefined) {
+      this.map.delete(session.id);
+      this.onEnd(old.session, 'replaced');
+    }
+    this.map.set(session.id, { session, seen: this.clock.monotonic() });
+    while (this.map.size > this.maxSessions) {
+      const [oldestId, oldest] = this.map.entries().next().value as [string, { session: Session }];
+      this.map.delete(oldestId);
+      this.onEnd(oldest.session, 'evicted');
+    }
   }
 
   delete(id: string): Session | undefined {
-    const session = this.cache.peek(id);
-    this.cache.delete(id);
-    return session;
+    const entry = this.map.get(id);
+    if (entry === undefined) return undefined;
+    this.map.delete(id);
+    this.onEnd(entry.session, 'disconnect');
+    return entry.session;
   }
 
-  /** Drop sessions idle past their time (lru-cache only notices on access otherwise). */
+  /** Drop sessions silent for `idleMs` or more: the oldest come first, so stop at the first fresh one. */
   purgeIdle(): void {
-    this.cache.purgeStale();
+    const now = this.clock.monotonic();
+    for (const [id, entry] of this.map) {
+      if (now - entry.seen < this.idleMs) break;
+      this.map.delete(id);
+      this.onEnd(entry.session, 'expired');
+    }
   }
 
   clear(): void {
-    this.clearing = true;
-    try {
-      this.cache.clear();
-    } finally {
-      this.clearing = false;
-    }
+    const entries = [...this.map.values()];
+    this.map.clear();
+    for (const e of entries) this.onEnd(e.session, 'cleared');
   }
 }

@@ -37,13 +37,21 @@ interface Run {
 }
 
 /** Start the filter, write `input` (chunks written apart), close stdin after `closeAfterMs`, collect everything. */
-function runFilter(args: string[], input: (string | Buffer)[], closeAfterMs = 0, onStart?: (pid: number) => void): Promise<Run> {
+function runFilter(
+  args: string[],
+  input: (string | Buffer)[],
+  closeAfterMs = 0,
+  onOutput?: (stdout: string, child: ReturnType<typeof spawn>) => void,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stdout.on('data', (c: Buffer) => {
+      out.push(c);
+      onOutput?.(Buffer.concat(out).toString('utf8'), child);
+    });
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
     const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -57,9 +65,8 @@ function runFilter(args: string[], input: (string | Buffer)[], closeAfterMs = 0,
         ms: Date.now() - started,
       });
     });
-    if (child.pid !== undefined) onStart?.(child.pid);
     for (const chunk of input) child.stdin.write(chunk);
-    setTimeout(() => child.stdin.end(), closeAfterMs);
+    if (closeAfterMs >= 0) setTimeout(() => child.stdin.end(), closeAfterMs);
   });
 }
 
@@ -111,6 +118,8 @@ describe('filter-rules (run mode)', () => {
   });
 
   test('the pause delays the connect answer', async () => {
+    let readyAt = 0;
+    let answeredAt = 0;
     const r = await runFilter(
       [RULES],
       [
@@ -118,24 +127,46 @@ describe('filter-rules (run mode)', () => {
         `report|0.6|1|smtp-in|link-connect|${SID}|localhost|pass|127.0.0.1:60192|127.0.0.1:2540\n`,
         `filter|0.6|1|smtp-in|connect|${SID}|1a9c37f7cd0c06a5|localhost|127.0.0.1\n`,
       ],
-      2600,
+      -1,
+      (stdout, child) => {
+        if (readyAt === 0 && stdout.includes('register|ready\n')) readyAt = Date.now();
+        if (answeredAt === 0 && stdout.includes('filter-result|')) {
+          answeredAt = Date.now();
+          child.stdin?.end();
+        }
+      },
     );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(stdoutLines(r).at(-1), `filter-result|${SID}|1a9c37f7cd0c06a5|proceed`);
+    // The request was read with the handshake; its answer waits for the 2 s pause.
+    assert.ok(answeredAt - readyAt >= 1900, `answered ${answeredAt - readyAt} ms after the handshake`);
   });
 
-  test('SIGHUP does not kill the filter (it reloads)', async () => {
-    const r = await runFilter([RULES], [`${HANDSHAKE.join('\n')}\n`], 800, (pid) => {
-      setTimeout(() => process.kill(pid, 'SIGHUP'), 400);
+  test('SIGHUP does not kill the filter: it reloads, and the filter keeps answering', async () => {
+    let hung = false;
+    let asked = false;
+    const r = await runFilter([RULES], [`${HANDSHAKE.join('\n')}\n`], -1, (stdout, child) => {
+      if (!hung && stdout.includes('register|ready\n')) {
+        hung = true;
+        child.kill('SIGHUP');
+        setTimeout(() => {
+          asked = true;
+          child.stdin?.write(`filter|0.6|1|smtp-in|ehlo|${SID}|1a9c37f9d78d35b9|ok.example\n`);
+        }, 300);
+      } else if (asked && stdout.includes('filter-result|')) {
+        child.stdin?.end();
+      }
     });
     assert.equal(r.signal, null);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(stdoutLines(r).at(-1), `filter-result|${SID}|1a9c37f9d78d35b9|proceed`);
+    assert.match(r.stderr, /SIGHUP/);
   });
 
   test('invalid rules at startup: located diagnostics on stderr, nothing on stdout, exit 1', async () => {
     const bad = rulesFile('bad.rules', ['chain antispam =', '    pause 3s', '    then rejct "550 5.7.1 no"', ''].join('\n'));
     const r = await runFilter([bad], [`${HANDSHAKE.join('\n')}\n`]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stdout, '', 'stdout belongs to smtpd');
     assert.match(r.stderr, /bad\.rules:3:10: error\[/);
   });
@@ -143,10 +174,10 @@ describe('filter-rules (run mode)', () => {
   test('several chains: --chain picks one; none or an unknown one is an error naming the chains', async () => {
     const two = rulesFile('two.rules', ['chain inbound =', '    pause 1s', 'chain submission =', '    accept', ''].join('\n'));
     const none = await runFilter([two], []);
-    assert.equal(none.code, 1);
+    assert.equal(none.code, 1, none.stderr);
     assert.match(none.stderr, /2 chains \("inbound", "submission"\); choose one with --chain NAME/);
     const typo = await runFilter(['--chain', 'inbund', two], []);
-    assert.equal(typo.code, 1);
+    assert.equal(typo.code, 1, typo.stderr);
     assert.match(typo.stderr, /did you mean "inbound"\?/);
     const picked = await runFilter(['--chain', 'submission', two], [`${HANDSHAKE.join('\n')}\n`]);
     assert.equal(picked.code, 0, picked.stderr);
@@ -165,19 +196,19 @@ describe('filter-rules check / --help / --version', () => {
     const bad = rulesFile('bad2.rules', ['chain antispam =', '    pause 3s', '    then rejct "550 5.7.1 no"', ''].join('\n'));
     const no = cli('check', bad);
     assert.equal(no.status, 1);
-    assert.match(no.stdout, /bad2\.rules:3:10: error\[/);
+    assert.match(no.stdout, /bad2\.rules:3:10: error\[/, no.stderr);
     assert.match(no.stdout, /did you mean "reject"/);
   });
 
   test('check with a multi-chain file is valid without --chain; an unknown --chain is not', () => {
     const two = rulesFile('two-check.rules', ['chain inbound =', '    pause 1s', 'chain submission =', '    accept', ''].join('\n'));
     const all = cli('check', two);
-    assert.equal(all.status, 0, all.stdout);
+    assert.equal(all.status, 0, all.stdout + all.stderr);
     assert.match(all.stdout, /chain "inbound"/);
     assert.match(all.stdout, /chain "submission"/);
     const wrong = cli('check', '--chain', 'outbound', two);
     assert.equal(wrong.status, 1);
-    assert.match(wrong.stdout, /no chain named "outbound"/);
+    assert.match(wrong.stdout, /no chain named "outbound"/, wrong.stderr);
   });
 
   test('--version prints the package version; --help the usage; a usage error exits 2', () => {

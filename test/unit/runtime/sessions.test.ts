@@ -141,12 +141,26 @@ describe('SessionTable', () => {
     assert.ok(t.get(id(99_999)));
   });
 
+  test('connect/disconnect churn on a quiet server costs O(1), not O(maxSessions)', () => {
+    const clock = new FakeClock();
+    const t = new SessionTable({ clock, maxSessions: 50_000, idleMs: 600_000, onEnd: () => {} });
+    const p = plan();
+    const started = performance.now();
+    // The table goes from one session to none 20,000 times (lru-cache refills its
+    // 50,000-slot arrays every time this happens: seconds instead of milliseconds).
+    for (let i = 0; i < 20_000; i++) {
+      t.add(new Session(id(i), p, true));
+      t.delete(id(i));
+    }
+    assert.equal(t.size, 0);
+    assert.ok(performance.now() - started < 1500, `${Math.round(performance.now() - started)} ms`);
+  });
+
   test('idle sessions expire; activity keeps a session', () => {
     const clock = new FakeClock();
     const ended: [string, string][] = [];
     const t = new SessionTable({ clock, maxSessions: 10, idleMs: 1000, onEnd: (s, why) => ended.push([s.id, why]) });
     const p = plan();
-    clock.advance(1); // lru-cache treats a start time of 0 as "no TTL"; real monotonic clocks are never 0
     t.add(new Session(id(1), p, true));
     t.add(new Session(id(2), p, true));
     clock.advance(600);
