@@ -20,11 +20,19 @@ export type CompiledFile =
       readonly rules: CompiledRules;
       /** Formatted warnings (the rules are usable). */
       readonly warnings: readonly string[];
+      /** The texts compiled, by file name (the reloader's baseline). */
+      readonly sources: ReadonlyMap<string, string>;
     }
   | { readonly ok: false; readonly messages: readonly string[] };
 
 export type LoadedRules =
-  | { readonly ok: true; readonly rules: CompiledRules; readonly chain: CompiledChain; readonly warnings: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly rules: CompiledRules;
+      readonly chain: CompiledChain;
+      readonly warnings: readonly string[];
+      readonly sources: ReadonlyMap<string, string>;
+    }
   | { readonly ok: false; readonly messages: readonly string[] };
 
 /** Compile a rules file; problems come back formatted (`file:line:col: error[code]: …` + code frame). */
@@ -38,7 +46,7 @@ export function compileFile(file: string): CompiledFile {
   const sources = compiled.sources;
   const show = (d: Diagnostic): string => formatDiagnostic(d, (path) => sources.get(path));
   if (!compiled.ok) return { ok: false, messages: compiled.diagnostics.map(show) };
-  return { ok: true, rules: compiled.rules, warnings: compiled.warnings.map(show) };
+  return { ok: true, rules: compiled.rules, warnings: compiled.warnings.map(show), sources };
 }
 
 /** Compile and pick the chain to run (startup). */
@@ -47,7 +55,7 @@ export function loadRules(file: string, chainName: string | null): LoadedRules {
   if (!compiled.ok) return compiled;
   const chain = selectChain(compiled.rules, chainName);
   if (!chain.ok) return { ok: false, messages: [`${file}: ${chain.error}`] };
-  return { ok: true, rules: compiled.rules, chain: chain.value, warnings: compiled.warnings };
+  return { ok: true, rules: compiled.rules, chain: chain.value, warnings: compiled.warnings, sources: compiled.sources };
 }
 
 /**

@@ -81,6 +81,8 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
   const reloader = startReloader({
     rulesFile: cmd.rulesFile,
     initialRules: loaded.rules,
+    // What startup compiled: an edit saved while starting is reloaded at once.
+    initialSources: loaded.sources,
     compile: compileRulesFile,
     selectChain: (rules) => selectChain(rules, host.chain),
     apply: (rules) => {

@@ -163,6 +163,38 @@ describe('filter-rules (run mode)', () => {
     assert.match(r.stderr, /SIGHUP/);
   });
 
+  test('reload: an edited rules file applies to new sessions; a running session keeps its rules', async () => {
+    const file = rulesFile('reload.rules', ['chain antispam =', '    reject "550 5.7.1 old rules" when helo ~ /^x/', ''].join('\n'));
+    const OLD = '3689fe601e5436b4';
+    const NEW = '3689fe69138f0c10';
+    const connect = (sid: string) => `report|0.6|1|smtp-in|link-connect|${sid}|localhost|pass|127.0.0.1:1000|127.0.0.1:25\n`;
+    const ehlo = (sid: string) => `filter|0.6|1|smtp-in|ehlo|${sid}|1a9c37f9d78d35b9|x.example\n`;
+    let step = 0;
+    let stderr = '';
+    const r = await runFilter([file], [`${HANDSHAKE.join('\n')}\n`, connect(OLD)], -1, (stdout, child) => {
+      if (step === 0 && stdout.includes('register|ready\n')) {
+        step = 1;
+        writeFileSync(file, ['chain antispam =', '    reject "550 5.7.1 new rules" when helo ~ /^x/', ''].join('\n'));
+        child.kill('SIGHUP');
+        child.stderr?.on('data', (c: Buffer) => {
+          stderr += c.toString('utf8');
+          if (step === 1 && stderr.includes('rules swapped')) {
+            step = 2;
+            child.stdin?.write(`${connect(NEW)}${ehlo(NEW)}${ehlo(OLD)}`);
+          }
+        });
+      } else if (step === 2 && stdout.split('filter-result|').length === 3) {
+        step = 3;
+        child.stdin?.end();
+      }
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(stdoutLines(r).slice(-2), [
+      `filter-result|${NEW}|1a9c37f9d78d35b9|reject|550 5.7.1 new rules`,
+      `filter-result|${OLD}|1a9c37f9d78d35b9|reject|550 5.7.1 old rules`,
+    ]);
+  });
+
   test('invalid rules at startup: located diagnostics on stderr, nothing on stdout, exit 1', async () => {
     const bad = rulesFile('bad.rules', ['chain antispam =', '    pause 3s', '    then rejct "550 5.7.1 no"', ''].join('\n'));
     const r = await runFilter([bad], [`${HANDSHAKE.join('\n')}\n`]);
