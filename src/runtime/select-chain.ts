@@ -3,7 +3,7 @@
  * with --chain. Used at startup and on every reload (a reload keeps the name).
  */
 import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
-import { didYouMean } from '../support/did-you-mean.js';
+import { closest } from '../dsl/diagnostics.js';
 import { err, ok, type Result } from '../support/result.js';
 
 export function selectChain(rules: CompiledRules, name: string | null): Result<CompiledChain, string> {
@@ -18,7 +18,7 @@ export function selectChain(rules: CompiledRules, name: string | null): Result<C
   const chain = rules.chains.get(name);
   if (chain !== undefined) return ok(chain);
   if (names.length === 0) return err(`no chain named "${name}": the rules file defines no chain`);
-  const guess = didYouMean(name, names);
+  const guess = closest(name, names);
   return err(
     guess !== null
       ? `no chain named "${name}"; did you mean "${guess}"? (chains: ${list})`
