@@ -72,7 +72,7 @@ export const SERVER_V4 = '127.0.0.1';
 // quoted string and then /bin/sh (protocol.md §1).
 const SAFE_ARG = /^[A-Za-z0-9_./:=+@,-]+$/;
 
-function confQuote(argv: readonly string[]): string {
+function confCommand(argv: readonly string[]): string {
   for (const a of argv) {
     if (!SAFE_ARG.test(a)) throw new Error(`filter argument not usable in smtpd.conf unquoted: ${JSON.stringify(a)}`);
   }
@@ -173,7 +173,7 @@ export class Smtpd {
     const listen = [`listen on ${SERVER_V4} port ${port} filter "${FILTER_NAME}"`];
     if (opts.ipv6 === true) listen.push(`listen on ::1 port ${port} filter "${FILTER_NAME}"`);
     const conf = [
-      `filter "${FILTER_NAME}" proc-exec "${confQuote(filterArgv)}"`,
+      `filter "${FILTER_NAME}" proc-exec "${confCommand(filterArgv)}"`,
       ...listen,
       `action "local" maildir "${maildir}"`,
       'match from any for any action "local"',
