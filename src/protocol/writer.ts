@@ -37,8 +37,6 @@ export class ProtocolWriter {
   private readonly sink: OutputSink;
   private readonly log: Logger;
   private readonly schedule: (fn: () => void) => void;
-  /** Number of lines accepted for writing (after validation), for logs and tests. */
-  linesWritten = 0;
 
   constructor(options: WriterOptions) {
     this.sink = options.sink;
@@ -113,7 +111,6 @@ export class ProtocolWriter {
 
   private append(line: string, encoding: 'utf8' | 'latin1'): void {
     if (this.broken) return;
-    this.linesWritten++;
     if (encoding === 'latin1') {
       const chunks = (this.chunks ??= []);
       if (this.text !== '') chunks.push(Buffer.from(this.text, 'utf8'));

@@ -208,16 +208,6 @@ export class FilterHost {
     return this.chainName;
   }
 
-  /** Whether data-line was registered at startup (null before the handshake). Reloads compile against this. */
-  get dataLineRegistered(): boolean | null {
-    return this.registration === null ? null : this.registration.filters.includes('data-line');
-  }
-
-  /** Write everything queued now (the writer otherwise flushes at the end of the tick). */
-  flush(): void {
-    this.writer.flush();
-  }
-
   /** The sink failed (EPIPE): stop writing. */
   outputFailed(error: unknown): void {
     this.writer.fail(error);
@@ -323,7 +313,7 @@ export class FilterHost {
           this.dispatcher.dropSession(id);
           this.log.warn({ session: id }, 'link-connect for a session already open; old state dropped');
         }
-        const session = new Session(id, this.current, true);
+        const session = new Session(id, this.current);
         session.applyReport(event);
         this.sessions.add(session);
         return;

@@ -103,7 +103,7 @@ export class RequestHandler {
     if (known !== undefined) return known;
     // Never saw its link-connect (filter restarted mid-session, or the session
     // fell out of the table): judge it on what the request says.
-    const session = new Session(request.sessionId, this.o.currentPlan(), false);
+    const session = new Session(request.sessionId, this.o.currentPlan());
     if (request.phase === 'connect') session.applyConnectParam(request.param);
     this.o.sessions.add(session);
     this.o.log.warn({ session: request.sessionId, phase: request.phase }, 'request for a session never seen connecting; judged on the request alone');

@@ -63,8 +63,6 @@ export class Session {
     readonly id: string,
     /** The rules version this session runs under until it ends. */
     readonly plan: ActivePlan,
-    /** False when the session was first seen through a request (its link-connect was missed). */
-    readonly known: boolean,
   ) {}
 
   /** Where the client is, for logs. */

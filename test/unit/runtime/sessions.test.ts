@@ -22,7 +22,7 @@ function ev(l: string): ReportEvent {
 
 describe('Session facts from reports', () => {
   test('link-connect: IPv4 with port, rdns, fcrdns', () => {
-    const s = new Session(SID, plan(), true);
+    const s = new Session(SID, plan());
     s.applyReport(ev(line.connect(SID, '192.0.2.7:60192', 'mx.example.net')));
     const f = s.facts('connect', 'connect', 'mx.example.net|192.0.2.7');
     assert.equal(f.src, '192.0.2.7');
@@ -35,11 +35,11 @@ describe('Session facts from reports', () => {
   });
 
   test('link-connect: <unknown> rdns is null, IPv6 brackets stripped, local socket', () => {
-    const s = new Session(SID, plan(), true);
+    const s = new Session(SID, plan());
     s.applyReport(ev(line.report('link-connect', SID, '<unknown>|fail|[2001:db8::7]:58140|[::1]:25')));
     assert.equal(s.facts('connect', 'connect', '').rdns, null);
     assert.equal(s.facts('connect', 'connect', '').src, '2001:db8::7');
-    const l = new Session(SID, plan(), true);
+    const l = new Session(SID, plan());
     l.applyReport(ev(line.report('link-connect', SID, 'vm|pass|unix:/var/run/smtpd.sock|unix:/var/run/smtpd.sock')));
     const lf = l.facts('connect', 'connect', '');
     assert.equal(lf.local, true);
@@ -48,7 +48,7 @@ describe('Session facts from reports', () => {
   });
 
   test('the command under judgement comes from the request, earlier ones from reports', () => {
-    const s = new Session(SID, plan(), true);
+    const s = new Session(SID, plan());
     s.applyReport(ev(line.connect()));
     // At helo the identity is the request's (link-identify comes after our answer).
     const atHelo = s.facts('helo', 'ehlo', 'mx.example.net');
@@ -78,7 +78,7 @@ describe('Session facts from reports', () => {
   });
 
   test('tls, auth (pass only), size at commit', () => {
-    const s = new Session(SID, plan(), true);
+    const s = new Session(SID, plan());
     s.applyReport(ev(line.report('link-tls', SID, 'TLSv1.3:TLS_AES_256_GCM_SHA384:256')));
     s.applyReport(ev(line.report('link-auth', SID, 'bob|fail')));
     assert.equal(s.facts('mail-from', 'mail-from', '').authUser, null);
@@ -92,7 +92,7 @@ describe('Session facts from reports', () => {
   });
 
   test('facts are a snapshot: later reports do not change facts already handed out', () => {
-    const s = new Session(SID, plan(), true);
+    const s = new Session(SID, plan());
     s.applyReport(ev(line.report('tx-begin', SID, '89fe53ce')));
     const f = s.facts('rcpt-to', 'rcpt-to', 'a@x');
     s.applyReport(ev(line.report('tx-rcpt', SID, '89fe53ce|ok|a@x')));
@@ -100,7 +100,7 @@ describe('Session facts from reports', () => {
   });
 
   test('accept scopes: session at connect/helo, transaction at mail-from until the next one', () => {
-    const s = new Session(SID, plan(), true);
+    const s = new Session(SID, plan());
     s.accept('rcpt-to');
     assert.equal(s.isAccepted('data'), false, 'rcpt-to accepts one recipient only');
     s.accept('mail-from');
@@ -117,7 +117,7 @@ describe('Session facts from reports', () => {
   });
 
   test('early talker: smtpd refusing pipelining is noticed', () => {
-    const s = new Session(SID, plan(), true);
+    const s = new Session(SID, plan());
     s.applyReport(ev(line.report('protocol-server', SID, '220 vm ESMTP OpenSMTPD')));
     assert.equal(s.pipeliningRefused, false);
     s.applyReport(ev(line.report('protocol-server', SID, '500 5.5.1 Invalid command: Pipelining not supported')));
@@ -133,7 +133,7 @@ describe('SessionTable', () => {
     const ended: string[] = [];
     const t = new SessionTable({ clock, maxSessions: 50_000, idleMs: 600_000, onEnd: (_s, why) => ended.push(why) });
     const p = plan();
-    for (let i = 0; i < 100_000; i++) t.add(new Session(id(i), p, true));
+    for (let i = 0; i < 100_000; i++) t.add(new Session(id(i), p));
     assert.equal(t.size, 50_000);
     assert.equal(ended.length, 50_000);
     assert.ok(ended.every((w) => w === 'evicted'));
@@ -149,7 +149,7 @@ describe('SessionTable', () => {
     // The table goes from one session to none 20,000 times (lru-cache refills its
     // 50,000-slot arrays every time this happens: seconds instead of milliseconds).
     for (let i = 0; i < 20_000; i++) {
-      t.add(new Session(id(i), p, true));
+      t.add(new Session(id(i), p));
       t.delete(id(i));
     }
     assert.equal(t.size, 0);
@@ -161,8 +161,8 @@ describe('SessionTable', () => {
     const ended: [string, string][] = [];
     const t = new SessionTable({ clock, maxSessions: 10, idleMs: 1000, onEnd: (s, why) => ended.push([s.id, why]) });
     const p = plan();
-    t.add(new Session(id(1), p, true));
-    t.add(new Session(id(2), p, true));
+    t.add(new Session(id(1), p));
+    t.add(new Session(id(2), p));
     clock.advance(600);
     assert.ok(t.get(id(2)));
     clock.advance(600);
@@ -177,9 +177,9 @@ describe('SessionTable', () => {
     const ended: string[] = [];
     const t = new SessionTable({ clock, maxSessions: 10, idleMs: 1000, onEnd: (_s, why) => ended.push(why) });
     const p = plan();
-    t.add(new Session(id(1), p, true));
-    t.add(new Session(id(1), p, true));
-    t.add(new Session(id(2), p, true));
+    t.add(new Session(id(1), p));
+    t.add(new Session(id(1), p));
+    t.add(new Session(id(2), p));
     assert.ok(t.delete(id(2)));
     t.clear();
     assert.deepEqual(ended, ['replaced', 'disconnect', 'cleared']);
