@@ -8,7 +8,18 @@ import { spawnSync } from 'node:child_process';
 
 const root = new URL('../dist/test/', import.meta.url).pathname;
 const wanted = process.argv.slice(2);
-const suites = wanted.length > 0 ? wanted : readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory());
+// The benchmark tools' own tests (plain .mjs under bench/test) are a suite too:
+// they check the smtpd simulator that the benchmark numbers rest on.
+const suites =
+  wanted.length > 0 ? wanted : [...readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory()), 'bench'];
+
+function collectBench() {
+  const dir = new URL('../bench/test/', import.meta.url).pathname;
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.test.mjs'))
+    .sort()
+    .map((n) => join(dir, n));
+}
 
 function collect(dir) {
   const out = [];
@@ -20,7 +31,7 @@ function collect(dir) {
   return out;
 }
 
-const files = suites.flatMap((s) => collect(join(root, s)));
+const files = suites.flatMap((s) => (s === 'bench' ? collectBench() : collect(join(root, s))));
 if (files.length === 0) {
   console.error(`no test files under ${suites.map((s) => join(root, s)).join(', ')}`);
   process.exit(1);
