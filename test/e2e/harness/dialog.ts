@@ -10,7 +10,14 @@ export type DialogStep =
   /** Send `line` + CRLF and read one reply. */
   | { readonly kind: 'command'; readonly line: string }
   /** After a 354: send the message (dot-stuffed, CRLF line ends) and the final `.`, read one reply. */
-  | { readonly kind: 'message'; readonly text: string };
+  | { readonly kind: 'message'; readonly text: string }
+  /**
+   * Keep the session open, sending nothing: create `reachedFile`, then wait until
+   * `releaseFile` exists. Lets a test act in the middle of a session (reload the
+   * rules, say) and then go on with it. Files, because the client is another
+   * process in another network namespace; the file system is shared.
+   */
+  | { readonly kind: 'hold'; readonly reachedFile: string; readonly releaseFile: string };
 
 export interface DialogScript {
   readonly host: string;

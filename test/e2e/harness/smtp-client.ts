@@ -7,13 +7,17 @@
  * Times are measured here, next to the socket, so spawning this process does not
  * blur the banner timings the tests assert on.
  */
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { DialogResult, DialogScript, Exchange, Reply } from './dialog.js';
 import { ReplyAssembler, encodeMessage } from './dialog.js';
 
 /** How long to wait for the server to close after the last step before closing ourselves. */
 const LINGER_MS = 5000;
+/** How often a `hold` step looks for its release file. */
+const HOLD_POLL_MS = 20;
 
 function run(script: DialogScript): Promise<DialogResult> {
   return new Promise((resolve) => {
@@ -128,6 +132,11 @@ function run(script: DialogScript): Promise<DialogResult> {
       if (banner !== null && banner.code === 220) {
         for (const step of script.steps) {
           if (eofAt !== null) break;
+          if (step.kind === 'hold') {
+            writeFileSync(step.reachedFile, `${since()}\n`);
+            while (!finished && eofAt === null && !existsSync(step.releaseFile)) await delay(HOLD_POLL_MS);
+            continue;
+          }
           const sent = step.kind === 'command' ? step.line : '<message>';
           send(step.kind === 'command' ? `${step.line}\r\n` : encodeMessage(step.text));
           const reply = await nextReply();
