@@ -15,6 +15,14 @@
  *   address a reverse DNS name: smtpd's resolver reads /etc/hosts first).
  * - no fork in unshare/setpriv/sh (all exec), so the spawned pid IS smtpd's pid, and
  *   PR_SET_PDEATHSIG kills smtpd if the test process dies without cleaning up.
+ * - optionally, instead of a network namespace of its own, smtpd joins a shared one
+ *   (`netns`, see netns.ts), where services such as redis-server listen on loopback
+ *   and several smtpd instances (each with its own mount namespace, hence its own
+ *   /run and queue) can run side by side on different ports, like MX hosts sharing
+ *   one Redis. smtpd's processes are told apart by their mount namespace.
+ * - `binds` mounts host directories at fixed paths inside the mount namespace (after
+ *   the tmpfs over /run), so rules can name the paths an admin would write, e.g.
+ *   `postgrey unix:/run/postgrey/postgrey.sock` backed by a temp dir.
  *
  * smtpd's stderr (its log, and the filter's stderr prefixed `rules: `) is captured
  * for assertions and shown when a test fails.
@@ -25,6 +33,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DialogResult, DialogScript, DialogStep } from './dialog.js';
 import { ensureMailUser, makeOpenTempDir, SMTP_CLIENT } from './env.js';
+import type { NetworkNamespace } from './netns.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -39,8 +48,19 @@ export interface SmtpdOptions {
   readonly files?: Readonly<Record<string, string>>;
   /** /etc/hosts inside the namespace, address → name: gives those clients an rDNS name. */
   readonly hosts?: Readonly<Record<string, string>>;
-  /** Extra networks made local on `lo` (any address in them can be a client source). */
+  /**
+   * Extra networks made local on `lo` (any address in them can be a client source).
+   * With `netns`, give them to the namespace instead (adding them twice fails).
+   */
   readonly loopbackNets?: readonly string[];
+  /** Join this network namespace instead of making a new one (shared loopback, services). */
+  readonly netns?: NetworkNamespace;
+  /**
+   * Host directories mounted inside smtpd's mount namespace: target path → source
+   * directory. Mounted after the tmpfs over /run, so targets under /run work (and
+   * leave no trace on the host); paths must not contain whitespace or `|`.
+   */
+  readonly binds?: Readonly<Record<string, string>>;
   /** Also listen on ::1. */
   readonly ipv6?: boolean;
   readonly port?: number;
@@ -89,6 +109,11 @@ mount --bind "$W/hosts" /etc/hosts
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=0755 tmpfs /var/spool
 mkdir -m 0711 /var/spool/smtpd
+printf '%s\n' "$BINDS" | while IFS='|' read -r src dst; do
+  [ -n "$src" ] || continue
+  mkdir -p "$dst"
+  mount --bind "$src" "$dst"
+done
 exec smtpd -d -f "$W/smtpd.conf"
 `;
 
@@ -108,7 +133,8 @@ export class Smtpd {
   #child: ChildProcess;
   #log = '';
   #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  #netns: string;
+  /** smtpd's mount namespace (its own; the network one may be shared), '' until unshare ran. */
+  #mntns: string;
   #closed = false;
   #stopped: { readonly killed: readonly string[] } | null = null;
 
@@ -120,7 +146,7 @@ export class Smtpd {
     this.#child = child;
     if (child.pid === undefined) throw new Error('smtpd did not start');
     this.pid = child.pid;
-    this.#netns = '';
+    this.#mntns = '';
     const collect = (chunk: Buffer): void => {
       this.#log += chunk.toString('utf8');
     };
@@ -169,6 +195,16 @@ export class Smtpd {
     writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\n', { mode: 0o644 });
     const hosts = ['127.0.0.1 localhost', '::1 localhost', ...Object.entries(opts.hosts ?? {}).map(([a, n]) => `${a} ${n}`)];
     writeFileSync(join(dir, 'hosts'), `${hosts.join('\n')}\n`, { mode: 0o644 });
+    if (opts.netns !== undefined && (opts.loopbackNets ?? []).length > 0) {
+      throw new Error('Smtpd: with a shared netns, loopbackNets belong to the namespace');
+    }
+    const binds: string[] = [];
+    for (const [target, source] of Object.entries(opts.binds ?? {})) {
+      if (/[\s|]/.test(target + source) || !target.startsWith('/') || !source.startsWith('/')) {
+        throw new Error(`Smtpd: bind ${JSON.stringify(source)} → ${JSON.stringify(target)}: absolute paths without whitespace or |`);
+      }
+      binds.push(`${source}|${target}`);
+    }
     const filterArgv = opts.filter(dir);
     const listen = [`listen on ${SERVER_V4} port ${port} filter "${FILTER_NAME}"`];
     if (opts.ipv6 === true) listen.push(`listen on ::1 port ${port} filter "${FILTER_NAME}"`);
@@ -181,9 +217,11 @@ export class Smtpd {
     ].join('\n');
     writeFileSync(join(dir, 'smtpd.conf'), conf, { mode: 0o644 });
 
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'unshare', '-m', '-n', 'sh', '-c', SETUP, 'sh', dir], {
+    // nsenter and unshare exec without forking, so the pid stays smtpd's either way.
+    const namespaces = opts.netns === undefined ? ['unshare', '-m', '-n'] : ['nsenter', '-t', String(opts.netns.pid), '-n', '--', 'unshare', '-m'];
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', ...namespaces, 'sh', '-c', SETUP, 'sh', dir], {
       cwd: dir,
-      env: { ...testEnv(), NETS: (opts.loopbackNets ?? []).join(' ') },
+      env: { ...testEnv(), NETS: (opts.loopbackNets ?? []).join(' '), BINDS: binds.join('\n') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new Smtpd(dir, port, child, filterArgv);
@@ -191,8 +229,9 @@ export class Smtpd {
 
   async #listening(): Promise<boolean> {
     // Never probe by connecting: a probe is a real SMTP session through the filter.
-    // Until unshare has run, nsenter would look at *our* network namespace.
-    if (this.#namespacePids().length === 0 || this.#netns === '') return false;
+    // Until unshare has run, nsenter would look at *our* network namespace (the
+    // network namespace is entered before the mount namespace is made).
+    if (this.#namespacePids().length === 0 || this.#mntns === '') return false;
     const r = await run('nsenter', ['-t', String(this.pid), '-n', 'ss', '-ltnH', `sport = :${this.port}`]).catch(() => null);
     return r !== null && r.stdout.includes('LISTEN');
   }
@@ -243,23 +282,27 @@ export class Smtpd {
     return exit;
   }
 
-  /** Pids in smtpd's network namespace: smtpd, its helpers and the filter. */
+  /**
+   * Pids in smtpd's mount namespace: smtpd, its helpers and the filter. (Not the
+   * network namespace: it may be shared with services and other smtpd instances,
+   * and clients run in it too.)
+   */
   #namespacePids(): number[] {
-    if (this.#netns === '') {
+    if (this.#mntns === '') {
       try {
         // Differs from ours once unshare has run; read it as soon as it has.
-        const ns = readlinkSync(`/proc/${this.pid}/ns/net`);
-        if (ns !== readlinkSync('/proc/self/ns/net')) this.#netns = ns;
+        const ns = readlinkSync(`/proc/${this.pid}/ns/mnt`);
+        if (ns !== readlinkSync('/proc/self/ns/mnt')) this.#mntns = ns;
       } catch {
         // smtpd already gone
       }
     }
-    if (this.#netns === '') return this.running() ? [this.pid] : [];
+    if (this.#mntns === '') return this.running() ? [this.pid] : [];
     const pids: number[] = [];
     for (const name of readdirSync('/proc')) {
       if (!/^\d+$/.test(name)) continue;
       try {
-        if (readlinkSync(`/proc/${name}/ns/net`) === this.#netns && !isZombie(Number(name))) pids.push(Number(name));
+        if (readlinkSync(`/proc/${name}/ns/mnt`) === this.#mntns && !isZombie(Number(name))) pids.push(Number(name));
       } catch {
         // gone meanwhile, or a zombie: not alive
       }
