@@ -122,7 +122,8 @@ export function createRunner(step: CompiledStep, extras: ExtraRunnerFactories, l
 export function mayBeAsync(step: CompiledStep): boolean {
   switch (step.action.kind) {
     case 'pause':
-      return step.action.durationMs > 0;
+      // A dry-run pause does not wait (the evaluator never runs it).
+      return step.action.durationMs > 0 && step.dryRun !== true;
     case 'policy':
     case 'greylist':
       return true;

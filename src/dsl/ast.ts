@@ -98,6 +98,8 @@ export type StepOption =
 export type StepOptionKind = StepOption['kind'];
 
 export interface Step {
+  /** The `dry-run` keyword in front of the action, when written. */
+  readonly dryRun: SourceSpan | null;
   readonly action: Action;
   readonly options: readonly StepOption[];
   readonly span: SourceSpan;

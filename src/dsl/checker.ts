@@ -158,7 +158,8 @@ class Checker {
   /** Steps an unconditional accept, reject or disconnect keeps from ever running. */
   checkReachable(placed: ReadonlyArray<{ step: Step; phase: RulePhase; index: number }>): void {
     const terminators = placed.flatMap((p) => {
-      if (whenOf(p.step) !== null) return [];
+      // A dry-run step never ends anything: the chain goes on after it.
+      if (whenOf(p.step) !== null || p.step.dryRun !== null) return [];
       const k = p.step.action.kind;
       const kind = k === 'reject' && p.phase === 'connect' ? 'disconnect' : k;
       return kind === 'accept' || kind === 'reject' || kind === 'disconnect' ? [{ ...p, kind }] : [];

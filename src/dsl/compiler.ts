@@ -5,10 +5,10 @@
  * The result is frozen: the runtime swaps whole plans, it never edits one.
  */
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
-import type { Action, ChainDecl, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
+import type { Action, ChainDecl, Condition, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
 import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import type { ResolvedList } from './lists.js';
-import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, ConditionField, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
 import { conditionText, PredicateBuilder } from './predicates.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
 
@@ -79,6 +79,21 @@ function compileAction(action: Action, step: Step, phase: RulePhase): StepAction
   }
 }
 
+/** The fields a condition reads, in order of first use (for explain logs). */
+function conditionFields(c: Condition, out: ConditionField[] = []): ConditionField[] {
+  switch (c.kind) {
+    case 'or':
+    case 'and':
+      for (const o of c.operands) conditionFields(o, out);
+      return out;
+    case 'not':
+      return conditionFields(c.operand, out);
+    case 'test':
+      if (!out.includes(c.field)) out.push(c.field);
+      return out;
+  }
+}
+
 function compileChain(chain: ChainDecl, predicates: PredicateBuilder): CompiledChain {
   const steps: CompiledStep[] = chain.steps.map((step, index) => {
     const { phase } = stepPhase(step);
@@ -91,6 +106,8 @@ function compileChain(chain: ChainDecl, predicates: PredicateBuilder): CompiledC
       whenText: when === null ? null : conditionText(when.condition),
       span: step.span,
       onError: option(step, 'on-error')?.value ?? 'tempfail',
+      dryRun: step.dryRun !== null,
+      whenFields: Object.freeze(when === null ? [] : conditionFields(when.condition)),
     });
   });
   const stepsByPhase = new Map<RulePhase, readonly CompiledStep[]>();

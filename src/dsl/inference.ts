@@ -94,8 +94,11 @@ export function stepPhase(step: Step): StepPhase {
 /**
  * Whether a step may have to add headers, which takes the data-line phase:
  * postgrey/policy servers can answer PREPEND, and `greylist ... header` adds one.
+ * Dry-run steps never do.
  */
 export function stepNeedsDataLine(step: Step): boolean {
+  // A dry-run step never adds a header (it does not act).
+  if (step.dryRun !== null) return false;
   switch (step.action.kind) {
     case 'postgrey':
     case 'policy':

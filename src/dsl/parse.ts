@@ -207,6 +207,8 @@ function describeError(token: IToken, expected: readonly string[], tokens: reado
   if (token.tokenType === T.Identifier) {
     const suggestion = closest(word, expectedWords(expected)) ?? closest(word, T.KEYWORDS);
     if (suggestion !== null) hint = `did you mean "${suggestion}"?`;
+  } else if (token.tokenType === T.DryRun) {
+    hint = '`dry-run` goes in front of the action it marks: `then dry-run reject "..." when ...`';
   } else if (KEYWORD_TYPES.has(token.tokenType) && expected.includes(T.Identifier.name)) {
     hint = `"${word}" is a reserved word; choose another name`;
   }

@@ -96,8 +96,9 @@ export class RulesParser extends CstParser {
     });
   });
 
-  /** An action, then its options and modifiers in any order (the checker says which fit). */
+  /** [dry-run] an action, then its options and modifiers in any order (the checker says which fit). */
   public step = this.RULE('step', () => {
+    this.OPTION(() => this.CONSUME(T.DryRun));
     this.SUBRULE(this.action);
     this.MANY(() => this.SUBRULE(this.stepOption));
   });

@@ -57,6 +57,9 @@ export interface SessionFacts {
   readonly size: number | null;
 }
 
+/** The session fields a condition can read (the left side of `~`, `in`, or a bare test). */
+export type ConditionField = 'src' | 'rdns' | 'fcrdns' | 'helo' | 'mail-from' | 'rcpt-to';
+
 /** A compiled condition. Pure, synchronous, linear time in its input. */
 export type Predicate = (facts: SessionFacts) => boolean;
 
@@ -111,6 +114,19 @@ export interface CompiledStep {
   /** Span of the whole step (action through condition). */
   readonly span: SourceSpan;
   readonly onError: OnError;
+  /**
+   * `dry-run`: the step is evaluated and logged as what it "would have" done,
+   * but never acts: the chain goes on as if its condition were false, a pause
+   * does not wait, headers are not added, and its failures never tempfail.
+   * Absent means false.
+   */
+  readonly dryRun?: boolean;
+  /**
+   * The fields the condition reads, in order of first use, so a log line can
+   * show their values (explain). Empty without `when`; absent when unknown
+   * (steps not built by the compiler).
+   */
+  readonly whenFields?: readonly ConditionField[];
 }
 
 export interface CompiledChain {

@@ -191,7 +191,8 @@ class Builder {
       if (opt !== null) options.push(opt);
     }
     options.sort((a, b) => a.span.line - b.span.line || a.span.column - b.span.column);
-    return { action, options, span: this.nodeSpan(n) };
+    const dryRun = tok(n, 'DryRun');
+    return { dryRun: dryRun === undefined ? null : this.tokenSpan(dryRun), action, options, span: this.nodeSpan(n) };
   }
 
   action(n: CstNode): Action | null {

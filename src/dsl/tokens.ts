@@ -28,6 +28,8 @@ export const Then = keyword('then', 'Then');
 export const When = keyword('when', 'When');
 export const At = keyword('at', 'At');
 export const OnError = keyword('on-error', 'OnError');
+/** `dry-run STEP`: evaluated and logged as "would have", never acted on. */
+export const DryRun = keyword('dry-run', 'DryRun');
 export const Tempfail = keyword('tempfail', 'Tempfail');
 export const Proceed = keyword('proceed', 'Proceed');
 // actions

@@ -13,7 +13,7 @@
  */
 import type { CompiledChain, CompiledRules, CompiledStep, StepAction } from '../dsl/plan.js';
 
-export type StepField = 'action' | 'phase' | 'when' | 'onError';
+export type StepField = 'action' | 'phase' | 'when' | 'onError' | 'dryRun';
 
 /** A step as a log shows it: its position and a one-line description. */
 export interface StepRef {
@@ -120,7 +120,8 @@ export function diffChain(before: CompiledChain, after: CompiledChain): ChainDif
 export function describeStep(step: CompiledStep): string {
   const when = step.whenText === null ? '' : ` when ${step.whenText}`;
   const onError = step.onError === 'proceed' ? ' on-error proceed' : '';
-  return `${describeAction(step.action)} @${step.phase}${when}${onError}`;
+  const dryRun = step.dryRun === true ? 'dry-run ' : '';
+  return `${dryRun}${describeAction(step.action)} @${step.phase}${when}${onError}`;
 }
 
 export function describeAction(action: StepAction): string {
@@ -171,12 +172,14 @@ function changedFields(a: CompiledStep, b: CompiledStep): StepField[] {
   if (a.phase !== b.phase) fields.push('phase');
   if (a.whenText !== b.whenText) fields.push('when');
   if (a.onError !== b.onError) fields.push('onError');
+  if ((a.dryRun === true) !== (b.dryRun === true)) fields.push('dryRun');
   return fields;
 }
 
 /** Everything that gives a step its meaning, as one comparable string. */
 function stepKey(step: CompiledStep): string {
-  return canonicalJson({ action: step.action, phase: step.phase, when: step.whenText, onError: step.onError });
+  // dryRun only when set, so keys of steps without it stay as they were.
+  return canonicalJson({ action: step.action, phase: step.phase, when: step.whenText, onError: step.onError, dryRun: step.dryRun === true ? true : undefined });
 }
 
 /** JSON with object keys sorted, so parameter order in the compiler does not matter. */

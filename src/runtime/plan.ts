@@ -100,6 +100,6 @@ export function describeSteps(chain: CompiledChain): string[] {
   return chain.steps.map((s) => {
     const where = `${s.span.file}:${s.span.line}`;
     const when = s.whenText !== null ? ` when ${s.whenText}` : '';
-    return `#${s.index} ${s.action.kind} at ${s.phase}${when} (${where})`;
+    return `#${s.index} ${s.dryRun === true ? 'dry-run ' : ''}${s.action.kind} at ${s.phase}${when} (${where})`;
   });
 }
