@@ -27,6 +27,7 @@ import { LogThrottle } from '../support/log-throttle.js';
 import { err, ok, type Result } from '../support/result.js';
 import { TimerQueue } from '../support/timer-queue.js';
 import { Dispatcher } from './dispatcher.js';
+import type { RuntimeObserver } from './observer.js';
 import { buildPlan, describeSteps, DEFAULT_TIMINGS, type ActivePlan, type PlanTimings } from './plan.js';
 import { RequestHandler } from './requests.js';
 import { Session, SessionTable, type SessionEndReason } from './sessions.js';
@@ -59,6 +60,8 @@ export interface HostOptions {
   readonly limits?: Partial<HostLimits>;
   /** How the writer defers a flush to the end of the tick (tests pass a synchronous one). */
   readonly schedule?: (fn: () => void) => void;
+  /** Told about steps, decisions and early talkers (metrics). */
+  readonly observer?: RuntimeObserver;
 }
 
 type HostState = 'config' | 'running' | 'closed';
@@ -87,6 +90,7 @@ export class FilterHost {
   private smtpd: SmtpdConfig | null = null;
   private protocol: string | null = null;
   private purgeTimer: TimerHandle | null = null;
+  private readonly observer: RuntimeObserver | undefined;
 
   static create(options: HostOptions): Result<FilterHost, string> {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -110,6 +114,7 @@ export class FilterHost {
     this.limits = deps.limits;
     this.current = initial;
     this.chainName = initial.chain.name;
+    this.observer = options.observer;
     this.throttle = new LogThrottle(this.clock, this.log);
     this.writer = new ProtocolWriter({
       sink: options.output,
@@ -131,6 +136,7 @@ export class FilterHost {
       clock: this.clock,
       log: this.log,
       dataLineRegistered: () => this.registration?.filters.includes('data-line') ?? false,
+      ...(options.observer !== undefined ? { observer: options.observer } : {}),
     });
     this.reader = new LineReader(
       {
@@ -323,6 +329,7 @@ export class FilterHost {
         const session = this.sessions.delete(id);
         if (session?.pipeliningRefused) {
           this.log.info({ session: id, client: session.client, paused: session.paused }, 'early talker dropped by smtpd');
+          this.observer?.onEarlyTalker?.({ sessionId: id, client: session.client, paused: session.paused });
         }
         if (dropped > 0) this.log.info({ session: id, dropped }, 'session ended with a request open; no answer sent');
         return;

@@ -16,6 +16,7 @@ import { streamDataLine } from './data-stream.js';
 import { adaptToPhase } from './decisions.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, type Evaluation } from './evaluator.js';
+import type { RuntimeObserver } from './observer.js';
 import { Session } from './sessions.js';
 import type { ActivePlan } from './plan.js';
 import type { SessionTable } from './sessions.js';
@@ -33,6 +34,8 @@ export interface RequestHandlerOptions {
   readonly log: Logger;
   /** Whether data-line was registered at startup (headers can only be added then). */
   readonly dataLineRegistered: () => boolean;
+  /** Told about steps and decisions (metrics). */
+  readonly observer?: RuntimeObserver;
 }
 
 export class RequestHandler {
@@ -66,6 +69,7 @@ export class RequestHandler {
       const plan = session.plan.phases.get(phase);
       if (plan === undefined || session.isAccepted(phase)) {
         answer(PROCEED);
+        this.o.observer?.onDecision?.({ sessionId: ref.sessionId, request: ref.phase, phase, kind: 'none', decision: PROCEED, step: null, faults: [], ms: 0 });
         return;
       }
       const started = this.o.clock.monotonic();
@@ -79,6 +83,7 @@ export class RequestHandler {
         signal: pending?.signal ?? NEVER_ABORTED,
         onStep: (step: CompiledStep) => {
           if (step.action.kind === 'pause') session.paused = true;
+          this.o.observer?.onStep?.(step);
         },
       });
       if (!(result instanceof Promise)) {
@@ -131,6 +136,16 @@ export class RequestHandler {
         'step failed',
       );
     }
+    this.o.observer?.onDecision?.({
+      sessionId: session.id,
+      request: ref.phase,
+      phase,
+      kind: evaluation.kind,
+      decision: adapted.decision,
+      step: evaluation.step,
+      faults: evaluation.faults,
+      ms,
+    });
     if (evaluation.kind !== 'end' || adapted.decision.type !== 'proceed') {
       this.o.log.info(
         {
