@@ -158,6 +158,11 @@ export function createGreylistRunnerFactory(deps: GreylistRunnerDeps): (step: Co
       const delayed = verdicts.filter((v): v is Extract<Verdict, { reason: 'delayed' }> => v.action === 'pass' && v.reason === 'delayed');
       const longest = delayed.length > 0 ? delayed.reduce((a, b) => (b.delayedMs > a.delayedMs ? b : a)) : null;
       const detail: StepDetail = { ...base, ...describeVerdict(longest ?? (verdicts[0] as Verdict)) };
+      if (longest !== null) {
+        // A pass is a plain proceed, which the runtime does not log; postgrey logs
+        // this moment too ("delay=N"), and it is what an admin looks for.
+        log.info({ session: facts.sessionId, ...base, delayed: seconds(longest.delayedMs) }, 'greylisted sender retried after the delay: passed');
+      }
       if (longest !== null && options.header) {
         const instance = `${facts.sessionId}|${facts.messageId ?? ''}`;
         if (!headered.has(instance)) {
