@@ -85,7 +85,15 @@ export type Action =
 export type ActionKind = Action['kind'];
 
 /** Options taking a number or duration. */
-export type NumericOptionName = 'timeout' | 'delay' | 'max-age' | 'retry-window' | 'auto-whitelist' | 'ipv4-prefix' | 'ipv6-prefix';
+export type NumericOptionName =
+  | 'timeout'
+  | 'delay'
+  | 'max-age'
+  | 'retry-window'
+  | 'auto-whitelist'
+  | 'ipv4-prefix'
+  | 'ipv6-prefix'
+  | 'pay-once';
 
 export type StepOption =
   | { readonly kind: 'when'; readonly condition: Condition; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
@@ -93,7 +101,15 @@ export type StepOption =
   | { readonly kind: 'on-error'; readonly value: 'tempfail' | 'proceed'; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
   | { readonly kind: NumericOptionName; readonly value: NumberLit; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
   | { readonly kind: 'store'; readonly value: StringLit; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
-  | { readonly kind: 'header'; readonly keywordSpan: SourceSpan; readonly span: SourceSpan };
+  | { readonly kind: 'header'; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
+  /** `pregreet disconnect ["REPLY"]` or `pregreet log` (pause). */
+  | {
+      readonly kind: 'pregreet';
+      readonly action: 'disconnect' | 'log';
+      readonly reply: StringLit | null;
+      readonly keywordSpan: SourceSpan;
+      readonly span: SourceSpan;
+    };
 
 export type StepOptionKind = StepOption['kind'];
 

@@ -28,9 +28,12 @@ export const LIMITS = {
   timeoutMaxMs: 300_000,
   greylistDelayMaxMs: 86_400_000,
   autoWhitelistMax: 1_000_000,
+  payOnceMinMs: 1000,
+  payOnceMaxMs: 30 * 86_400_000,
 } as const;
 
 const COMMON_OPTIONS: readonly StepOptionKind[] = ['when', 'at', 'on-error'];
+const PAUSE_OPTIONS: readonly StepOptionKind[] = [...COMMON_OPTIONS, 'pregreet', 'pay-once'];
 const POLICY_OPTIONS: readonly StepOptionKind[] = [...COMMON_OPTIONS, 'timeout'];
 const GREYLIST_OPTIONS: readonly StepOptionKind[] = [
   ...COMMON_OPTIONS,
@@ -46,7 +49,7 @@ const GREYLIST_OPTIONS: readonly StepOptionKind[] = [
 
 /** Which options each step kind takes. */
 export const OPTIONS_FOR: Readonly<Record<ActionKind, readonly StepOptionKind[]>> = {
-  pause: COMMON_OPTIONS,
+  pause: PAUSE_OPTIONS,
   accept: COMMON_OPTIONS,
   reject: COMMON_OPTIONS,
   disconnect: COMMON_OPTIONS,
@@ -150,7 +153,9 @@ class Checker {
       this.checkNumericOptions(step);
       const when = whenOf(step);
       if (when !== null) this.checkCondition(when.condition);
-      placed.push({ step, phase: this.checkPhase(step), index });
+      const phase = this.checkPhase(step);
+      this.checkPregreetPhase(step, phase);
+      placed.push({ step, phase, index });
     });
     this.checkReachable(placed);
   }
@@ -286,6 +291,14 @@ class Checker {
           if (!r.ok) this.add('E025', o.value.span, r.problem.message, { hint: r.problem.hint });
           break;
         }
+        case 'pay-once':
+          this.duration(o.value, LIMITS.payOnceMinMs, LIMITS.payOnceMaxMs, 'pay-once');
+          break;
+        case 'pregreet':
+          if (o.reply !== null) {
+            for (const p of replyProblems(o.reply.value)) this.add(p.code, o.reply.span, p.message, { hint: p.hint });
+          }
+          break;
         case 'when':
         case 'at':
         case 'on-error':
@@ -393,6 +406,22 @@ class Checker {
       });
     }
     return sp.phase;
+  }
+
+  /**
+   * Early talkers can only be seen before smtpd's reply: at connect that is
+   * the banner, which is what `pregreet` (pre-greeting traffic) means.
+   */
+  checkPregreetPhase(step: Step, phase: RulePhase): void {
+    if (phase === 'connect') return;
+    for (const o of step.options) {
+      if (o.kind !== 'pregreet') continue;
+      const at = step.options.find((x) => x.kind === 'at');
+      this.add('E046', o.keywordSpan, `\`pregreet\` needs the pause to run at connect, before the banner; this pause runs at ${phase}`, {
+        related: at === undefined ? [] : [{ span: at.span, message: `the pause is placed at ${phase} here` }],
+        hint: 'remove `pregreet`, or the `at`/`when` that moves the pause past connect',
+      });
+    }
   }
 
   checkDataLine(): void {

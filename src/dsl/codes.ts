@@ -47,6 +47,7 @@ export const CODES = {
   E043: { severity: 'error', title: 'option does not apply to this step' },
   E044: { severity: 'error', title: 'option given twice' },
   E045: { severity: 'error', title: 'condition does not apply to this field' },
+  E046: { severity: 'error', title: '`pregreet` on a pause that does not run at connect' },
   // regexes
   E050: { severity: 'error', title: 'regex not supported or invalid' },
   E051: { severity: 'error', title: 'unknown regex flag' },

@@ -10,7 +10,7 @@ import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import type { ResolvedList } from './lists.js';
 import type { CompiledChain, CompiledRules, CompiledStep, ConditionField, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
 import { conditionText, PredicateBuilder } from './predicates.js';
-import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
+import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, PREGREET_DEFAULT_REPLY, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
 
 export interface CompileInput {
   readonly ast: RulesFile;
@@ -47,8 +47,20 @@ function countOption(step: Step, kind: 'auto-whitelist' | 'ipv4-prefix' | 'ipv6-
 
 function compileAction(action: Action, step: Step, phase: RulePhase): StepAction {
   switch (action.kind) {
-    case 'pause':
-      return { kind: 'pause', durationMs: must(parseDuration(action.duration.text), 'pause duration') };
+    case 'pause': {
+      const durationMs = must(parseDuration(action.duration.text), 'pause duration');
+      // Options only when written, so a plain pause compiles exactly as before.
+      const pregreet = option(step, 'pregreet');
+      const payOnce = numericOption(step, 'pay-once');
+      return {
+        kind: 'pause',
+        durationMs,
+        ...(pregreet === undefined
+          ? {}
+          : { pregreet: Object.freeze({ action: pregreet.action, reply: pregreet.reply?.value ?? PREGREET_DEFAULT_REPLY }) }),
+        ...(payOnce === undefined ? {} : { payOnceMs: must(parseDuration(payOnce.text), 'pay-once') }),
+      };
+    }
     case 'accept':
       return { kind: 'accept' };
     case 'reject':

@@ -153,6 +153,7 @@ export class RulesParser extends CstParser {
       { ALT: () => this.SUBRULE(this.onErrorClause) },
       { ALT: () => this.SUBRULE(this.policyOption) },
       { ALT: () => this.SUBRULE(this.greylistOption) },
+      { ALT: () => this.SUBRULE(this.pauseOption) },
     ]);
   });
 
@@ -200,6 +201,32 @@ export class RulesParser extends CstParser {
         },
       },
       { ALT: () => this.CONSUME(T.Header) },
+    ]);
+  });
+
+  /** Options of `pause`: what to do with early talkers, and skipping the pause for clients that sat through it. */
+  public pauseOption = this.RULE('pauseOption', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Pregreet);
+          this.OR2([
+            {
+              ALT: () => {
+                this.CONSUME(T.Disconnect);
+                this.OPTION(() => this.CONSUME(T.StringLiteral));
+              },
+            },
+            { ALT: () => this.CONSUME(T.Log) },
+          ]);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.PayOnce);
+          this.CONSUME(T.NumberLiteral);
+        },
+      },
     ]);
   });
 

@@ -90,8 +90,26 @@ export interface GreylistStepOptions {
   readonly header: boolean;
 }
 
+/**
+ * Early talkers during a pause (postscreen's "pregreet" test): a client that
+ * sends bytes before the banner is refused (`disconnect`, with `reply`) or
+ * only logged (`log`); either way a client that hangs up ends the pause.
+ */
+export interface PregreetOptions {
+  readonly action: 'disconnect' | 'log';
+  /** The reply for `disconnect` (a checked 4xx/5xx line). */
+  readonly reply: string;
+}
+
 export type StepAction =
-  | { readonly kind: 'pause'; readonly durationMs: number }
+  | {
+      readonly kind: 'pause';
+      readonly durationMs: number;
+      /** `pregreet ...`: watch the client during the pause (Linux). Absent: off. */
+      readonly pregreet?: PregreetOptions;
+      /** `pay-once DURATION`: a client that sat through this pause skips it for that long. Absent: off. */
+      readonly payOnceMs?: number;
+    }
   | { readonly kind: 'accept' }
   | { readonly kind: 'reject'; readonly reply: string }
   | { readonly kind: 'disconnect'; readonly reply: string }

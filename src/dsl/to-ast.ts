@@ -251,6 +251,8 @@ class Builder {
       if (kw === undefined || value === null) return null;
       return { kind: 'timeout', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(policy) };
     }
+    const pause = sub(n, 'pauseOption');
+    if (pause !== undefined) return this.pauseOption(pause);
     const grey = sub(n, 'greylistOption');
     if (grey === undefined) return null;
     const span = this.nodeSpan(grey);
@@ -268,6 +270,21 @@ class Builder {
       if (kw !== undefined) return { kind, value, keywordSpan: this.tokenSpan(kw), span };
     }
     return null;
+  }
+
+  pauseOption(n: CstNode): StepOption | null {
+    const span = this.nodeSpan(n);
+    const pregreet = tok(n, 'Pregreet');
+    if (pregreet !== undefined) {
+      const keywordSpan = this.tokenSpan(pregreet);
+      if (tok(n, 'Log') !== undefined) return { kind: 'pregreet', action: 'log', reply: null, keywordSpan, span };
+      if (tok(n, 'Disconnect') === undefined) return null;
+      return { kind: 'pregreet', action: 'disconnect', reply: this.string(tok(n, 'StringLiteral')), keywordSpan, span };
+    }
+    const payOnce = tok(n, 'PayOnce');
+    const value = this.number(tok(n, 'NumberLiteral'));
+    if (payOnce === undefined || value === null) return null;
+    return { kind: 'pay-once', value, keywordSpan: this.tokenSpan(payOnce), span };
   }
 
   orExpr(n: CstNode): Condition | null {

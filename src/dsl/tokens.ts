@@ -51,6 +51,10 @@ export const Ipv4Prefix = keyword('ipv4-prefix', 'Ipv4Prefix');
 export const Ipv6Prefix = keyword('ipv6-prefix', 'Ipv6Prefix');
 export const Store = keyword('store', 'Store');
 export const Header = keyword('header', 'Header');
+// pause options: early talkers (pre-greeting traffic) and pay-once
+export const Pregreet = keyword('pregreet', 'Pregreet');
+export const Log = keyword('log', 'Log');
+export const PayOnce = keyword('pay-once', 'PayOnce');
 // conditions
 export const Not = keyword('not', 'Not');
 export const And = keyword('and', 'And');
