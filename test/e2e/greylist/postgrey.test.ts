@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Postgrey, postgreyUnavailable } from '../../integration/policy/postgrey.js';
 import type { DialogResult } from '../harness/dialog.js';
 import { e2eSkipReason, FILTER_MAIN, filterRuntime } from '../harness/env.js';
-import { delivered, exampleRules, rcptReply, retryUntilDelivered } from '../harness/greylist.js';
+import { delivered, exampleRules, rcptReply, retryUntilDelivered, senderNames } from '../harness/greylist.js';
 import { buildMessage, mailSteps, marker, transcript } from '../harness/mail.js';
 import { Smtpd } from '../harness/smtpd.js';
 
@@ -107,8 +107,8 @@ describe('postgrey down or hung: tempfail by default, delivered with on-error pr
   let strict: Smtpd;
   /** The same with `on-error proceed`. */
   let lenient: Smtpd;
-  let n = 0;
-  const sender = (): string => `sender-${++n}@fault.example`;
+  const names = senderNames('sender');
+  const sender = (): string => `${names()}@fault.example`;
 
   /** One attempt on each smtpd, at the same time; each must end well within `boundMs`. */
   async function both(boundMs: number): Promise<{ strict: DialogResult; lenient: DialogResult; subjects: [string, string] }> {

@@ -92,3 +92,21 @@ export async function retryUntilDelivered(attempt: (n: number) => Promise<Dialog
     await delay(opts.intervalMs ?? 250);
   }
 }
+
+/**
+ * A fresh local part for each call, letters only: greylisting folds numbers in
+ * senders away (`user-123@` and `user-456@` are the same sender, as in postgrey),
+ * so counters would make every "new" sender the same one.
+ */
+export function senderNames(prefix: string): () => string {
+  let n = 0;
+  return () => {
+    let k = n++;
+    let s = '';
+    do {
+      s = String.fromCharCode(97 + (k % 26)) + s;
+      k = Math.floor(k / 26);
+    } while (k > 0);
+    return `${prefix}-${s}`;
+  };
+}
