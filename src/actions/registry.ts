@@ -23,6 +23,12 @@ export type RunnerFactory<K extends StepKind> = (step: StepOf<K>) => StepRunner;
 export interface ExtraRunnerFactories {
   readonly policy?: RunnerFactory<'policy'>;
   readonly greylist?: RunnerFactory<'greylist'>;
+  /**
+   * Pauses with their early-talker watch and pay-once memory (pause-checks.ts).
+   * Without it every pause is the plain timer of pause.ts (pregreet and
+   * pay-once have no effect).
+   */
+  readonly pause?: RunnerFactory<'pause'>;
 }
 
 /**
@@ -89,7 +95,7 @@ export function createRunner(step: CompiledStep, extras: ExtraRunnerFactories, l
   const kind = step.action.kind;
   switch (kind) {
     case 'pause':
-      if (isKind(step, 'pause')) return createPauseRunner(step);
+      if (isKind(step, 'pause')) return extras.pause !== undefined ? extras.pause(step) : createPauseRunner(step);
       break;
     case 'accept':
       return createAcceptRunner(step);

@@ -1,0 +1,212 @@
+/**
+ * `pause DURATION [pregreet disconnect|log] [pay-once DURATION]`: the pause
+ * step with its early-talker watch and its pay-once memory.
+ *
+ *   - pregreet: while the pause runs, the connection's row in the kernel's
+ *     socket table is watched (one shared read per tick for every paused
+ *     session, src/support/proc-net-tcp-watch.ts). A client that sent bytes
+ *     before the banner is disconnected with the step's reply (`disconnect`)
+ *     or logged (`log`); a client that hung up ends the pause at once and the
+ *     chain goes on (smtpd notices the hang-up when it writes the banner).
+ *     When the connection cannot be watched (not Linux, the local socket) the
+ *     pause is a plain pause.
+ *   - pay-once: a client address that waited through the whole pause (quiet
+ *     and connected, with pregreet) skips this pause for the given time. The
+ *     memory is shared by every pause step and survives reloads: it lives in
+ *     the factory, which the CLI creates once.
+ *
+ * A pause without those options is the plain pause of pause.ts, only counted
+ * (PauseEvents) for the paused-sessions gauge.
+ */
+import { LRUCache } from 'lru-cache';
+import type { CompiledStep, PregreetOptions } from '../dsl/plan.js';
+import type { Clock } from '../support/clock.js';
+import type { Logger } from '../support/log.js';
+import type { Endpoints } from '../support/proc-net-tcp.js';
+import type { ConnectionEvent, WatchHandle } from '../support/proc-net-tcp-watch.js';
+import { createPauseRunner, StepAbortedError, type PauseStep } from './pause.js';
+import type { StepContext, StepOutcome, StepRunner } from './types.js';
+
+/** How a pause that started ended. `talked`: refused as an early talker (pregreet disconnect). */
+export type PauseEnd = 'waited' | 'talked' | 'gone' | 'aborted';
+
+/** What the pause steps tell an observer (metrics). Called inline; must be cheap and not throw. */
+export interface PauseEvents {
+  /** A pause started waiting. */
+  started?(step: CompiledStep): void;
+  /** ... and ended, after `ms` (once per `started`). */
+  ended?(step: CompiledStep, end: PauseEnd, ms: number): void;
+  /** A pause was skipped: the client paid it recently (pay-once). */
+  skipped?(step: CompiledStep): void;
+  /** A client sent bytes during a pause with pregreet. */
+  earlyTalker?(step: CompiledStep, action: PregreetOptions['action'], bytes: number): void;
+}
+
+/** The socket-table watcher as the pause uses it. */
+export interface ConnectionWatcher {
+  watch(endpoints: Endpoints, listener: (event: ConnectionEvent) => void): WatchHandle | null;
+}
+
+/** Client addresses that sat through a pause, with when (monotonic ms). */
+export class PayOnceMemory {
+  private readonly cache: LRUCache<string, number>;
+
+  constructor(
+    private readonly clock: Clock,
+    /** Addresses remembered at most; the least recently used go first. */
+    readonly max = 100_000,
+  ) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`PayOnceMemory: max must be a positive integer, got ${max}`);
+    // ttlResolution 0: read the injected clock on every check (no cached "now").
+    this.cache = new LRUCache<string, number>({ max, ttlResolution: 0, perf: { now: () => clock.monotonic() } });
+  }
+
+  /** Did `client` sit through a pause less than `withinMs` ago? */
+  paidWithin(client: string, withinMs: number): boolean {
+    const at = this.cache.get(client);
+    return at !== undefined && this.clock.monotonic() - at < withinMs;
+  }
+
+  remember(client: string, forMs: number): void {
+    this.cache.set(client, this.clock.monotonic(), { ttl: forMs });
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+}
+
+export interface PauseRunnerDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Null where the socket table cannot be watched: pregreet pauses are then plain pauses. */
+  readonly watcher: ConnectionWatcher | null;
+  /** Shared by every pause step, across reloads. */
+  readonly payOnce: PayOnceMemory;
+  readonly events?: PauseEvents;
+}
+
+function endpointsOf(ctx: StepContext): Endpoints | null {
+  const f = ctx.facts;
+  if (f.local || f.srcPort === null || f.destPort === null || f.src === '' || f.dest === '') return null;
+  return { src: f.src, srcPort: f.srcPort, dest: f.dest, destPort: f.destPort };
+}
+
+/** The StepRunner factory for every pause step (ExtraRunnerFactories.pause). */
+export function createPauseRunnerFactory(deps: PauseRunnerDeps): (step: PauseStep) => StepRunner {
+  const log = deps.log.child({ step: 'pause' });
+  const events = deps.events ?? {};
+  let warnedNoWatcher = false;
+
+  return (step) => {
+    const { durationMs, pregreet, payOnceMs } = step.action;
+    const rule = `${step.span.file}:${step.span.line}`;
+    if (pregreet === undefined && payOnceMs === undefined) return countedPlainPause(step, events);
+    if (pregreet !== undefined && deps.watcher === null && !warnedNoWatcher) {
+      warnedNoWatcher = true;
+      log.warn({ rule }, 'pregreet needs the kernel socket table (/proc/net/tcp, Linux); these pauses run without the early-talker check');
+    }
+
+    function run(ctx: StepContext): StepOutcome | Promise<StepOutcome> {
+      const client = ctx.facts.src;
+      if (payOnceMs !== undefined && client !== '' && deps.payOnce.paidWithin(client, payOnceMs)) {
+        events.skipped?.(step);
+        return { type: 'continue', detail: { pause: 'paid-once', pausedMs: 0 } };
+      }
+      if (durationMs <= 0) return { type: 'continue', detail: { pausedMs: 0 } };
+      if (ctx.signal.aborted) return Promise.reject(new StepAbortedError(ctx.signal.reason));
+      const endpoints = pregreet === undefined ? null : endpointsOf(ctx);
+      const started = ctx.clock.monotonic();
+      events.started?.(step);
+
+      return new Promise<StepOutcome>((resolve, reject) => {
+        let settled = false;
+        let talked = false;
+        let watch: WatchHandle | null = null;
+        const elapsed = (): number => Math.round(ctx.clock.monotonic() - started);
+        const finish = (end: PauseEnd): number => {
+          settled = true;
+          timer.cancel();
+          watch?.cancel();
+          ctx.signal.removeEventListener('abort', onAbort);
+          const ms = elapsed();
+          events.ended?.(step, end, ms);
+          return ms;
+        };
+        const onAbort = (): void => {
+          if (settled) return;
+          finish('aborted');
+          reject(new StepAbortedError(ctx.signal.reason));
+        };
+        const timer = ctx.clock.setTimer(durationMs, () => {
+          if (settled) return;
+          const ms = finish('waited');
+          if (payOnceMs !== undefined && client !== '' && !talked) deps.payOnce.remember(client, payOnceMs);
+          resolve({ type: 'continue', detail: talked ? { pausedMs: ms, pregreet: 'logged' } : { pausedMs: ms } });
+        });
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+        if (endpoints !== null && pregreet !== undefined && deps.watcher !== null) {
+          watch = deps.watcher.watch(endpoints, (event) => {
+            if (settled) return;
+            const who = { session: ctx.facts.sessionId, client: `${endpoints.src}:${endpoints.srcPort}`, rule };
+            switch (event.kind) {
+              case 'talked': {
+                talked = true;
+                events.earlyTalker?.(step, pregreet.action, event.bytes);
+                if (pregreet.action === 'log') {
+                  log.info({ ...who, bytes: event.bytes, afterMs: elapsed() }, 'early talker during the pause (pregreet log: the pause goes on)');
+                  return;
+                }
+                const ms = finish('talked');
+                resolve({
+                  type: 'decide',
+                  decision: { type: 'disconnect', reply: pregreet.reply },
+                  detail: { pregreet: 'talked', bytes: event.bytes, pausedMs: ms },
+                });
+                return;
+              }
+              case 'gone': {
+                const ms = finish('gone');
+                log.info({ ...who, afterMs: ms, how: event.how }, 'client hung up during the pause; pause ended early');
+                resolve({ type: 'continue', detail: { pause: 'client-gone', pausedMs: ms } });
+                return;
+              }
+              case 'unobservable':
+                log.debug({ ...who, reason: event.reason }, 'connection not watchable; plain pause');
+                return;
+            }
+          });
+        }
+      });
+    }
+
+    return { step, run };
+  };
+}
+
+/** The plain pause, with its start and end reported for the paused-sessions gauge. */
+function countedPlainPause(step: PauseStep, events: PauseEvents): StepRunner {
+  const plain = createPauseRunner(step);
+  if (events.started === undefined && events.ended === undefined) return plain;
+  return {
+    step,
+    run(ctx) {
+      const outcome = plain.run(ctx);
+      if (!(outcome instanceof Promise)) return outcome;
+      const started = ctx.clock.monotonic();
+      events.started?.(step);
+      const ms = (): number => Math.round(ctx.clock.monotonic() - started);
+      return outcome.then(
+        (value) => {
+          events.ended?.(step, 'waited', ms());
+          return value;
+        },
+        (error: unknown) => {
+          events.ended?.(step, 'aborted', ms());
+          throw error;
+        },
+      );
+    },
+  };
+}
