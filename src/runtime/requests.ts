@@ -16,6 +16,7 @@ import { streamDataLine } from './data-stream.js';
 import { adaptToPhase } from './decisions.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, type Evaluation } from './evaluator.js';
+import { explainStep, logDryRuns } from './explain.js';
 import type { RuntimeObserver } from './observer.js';
 import { Session } from './sessions.js';
 import type { ActivePlan } from './plan.js';
@@ -159,11 +160,15 @@ export class RequestHandler {
           ms,
           ...(adapted.note !== null ? { note: adapted.note } : {}),
           ...(evaluation.fault !== null ? { fault: evaluation.fault.error } : {}),
+          // Explain: the condition that held and the values it read; the step's own latency.
+          ...explainStep(evaluation.step, evaluation.facts),
+          ...(evaluation.stepMs !== null ? { stepMs: evaluation.stepMs } : {}),
           ...evaluation.detail,
         },
         'decision',
       );
     }
+    if (evaluation.dryRuns.length > 0) logDryRuns(this.o.log, { session: session.id, phase: ref.phase, client: session.client }, evaluation);
     return adapted.decision;
   }
 

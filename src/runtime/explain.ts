@@ -1,0 +1,123 @@
+/**
+ * Explaining decisions in the log. A decision line says which rule decided
+ * (`file:line`); these helpers add what the rule's condition looked at — the
+ * fields it reads, with their values at that moment — and write one line per
+ * dry-run step ("would have"). Pure apart from the logger; nothing here runs
+ * unless a line is logged.
+ */
+import type { CompiledStep, ConditionField, SessionFacts } from '../dsl/plan.js';
+import type { Logger } from '../support/log.js';
+import { replyOf } from './dispatcher.js';
+import type { DryRunHit, Evaluation } from './evaluator.js';
+
+/** A field's value in a log line: a recipient list at data/commit, null when unknown. */
+export type ExplainValue = string | readonly string[] | null;
+
+/** Client-supplied values (HELO, addresses) can be long: logs get a bounded prefix. */
+export const MAX_EXPLAINED_CHARS = 200;
+const MAX_EXPLAINED_RECIPIENTS = 10;
+
+function bounded(value: string): string {
+  return value.length > MAX_EXPLAINED_CHARS ? `${value.slice(0, MAX_EXPLAINED_CHARS)}…` : value;
+}
+
+/** The value a condition on `field` reads, as the predicates see it. */
+export function fieldValue(field: ConditionField, facts: SessionFacts): ExplainValue {
+  switch (field) {
+    case 'src':
+      return facts.local ? 'local' : facts.src === '' ? null : facts.src;
+    case 'rdns':
+      return facts.rdns === null ? null : bounded(facts.rdns);
+    case 'fcrdns':
+      return facts.fcrdns;
+    case 'helo':
+      return facts.helo === null ? null : bounded(facts.helo);
+    case 'mail-from':
+      return facts.mailFrom === null ? null : bounded(facts.mailFrom);
+    case 'rcpt-to':
+      // At rcpt-to the recipient being decided on; later, every accepted one (any may match).
+      if (facts.rcptTo !== null) return bounded(facts.rcptTo);
+      return facts.recipients.slice(0, MAX_EXPLAINED_RECIPIENTS).map(bounded);
+  }
+}
+
+/** `{helo: "[192.0.2.1]"}` for `helo ~ /.../`; null for a step without a condition. */
+export function conditionValues(step: CompiledStep, facts: SessionFacts): Record<string, ExplainValue> | null {
+  const fields = step.whenFields;
+  if (fields === undefined || fields.length === 0) return null;
+  const values: Record<string, ExplainValue> = {};
+  for (const f of fields) values[f] = fieldValue(f, facts);
+  return values;
+}
+
+/** Log fields explaining why `step` ran: its condition and the values it read. Empty without a condition. */
+export function explainStep(step: CompiledStep | null, facts: SessionFacts): { condition?: string; values?: Record<string, ExplainValue> } {
+  if (step === null || step.whenText === null) return {};
+  const values = conditionValues(step, facts);
+  return values === null ? { condition: step.whenText } : { condition: step.whenText, values };
+}
+
+export function ruleOf(step: CompiledStep): string {
+  return `${step.span.file}:${step.span.line}`;
+}
+
+/** What a dry-run step would have done, in one word: `pause`, `proceed`, `accept`, `reject`, `junk`, …, or `error`. */
+export function wouldHave(hit: DryRunHit): string {
+  switch (hit.would) {
+    case 'pause':
+    case 'accept':
+    case 'error':
+      return hit.would;
+    case 'continue':
+      return 'proceed';
+    case 'decide':
+      return hit.decision?.type ?? 'proceed';
+  }
+}
+
+/** Whether the step would have changed anything (decided, accepted, waited, or added a header). */
+export function wouldAct(hit: DryRunHit): boolean {
+  switch (hit.would) {
+    case 'pause':
+    case 'accept':
+    case 'decide':
+      return true;
+    case 'continue':
+      return hit.addHeaders.length > 0;
+    case 'error':
+      return false;
+  }
+}
+
+export interface ExplainContext {
+  readonly session: string;
+  /** The filter request (`ehlo`, `rcpt-to`, …). */
+  readonly phase: string;
+  readonly client: string;
+}
+
+/**
+ * One line per dry-run step that ran: info when it would have acted, warn
+ * when it failed, debug when it would have let the command through.
+ */
+export function logDryRuns(log: Logger, context: ExplainContext, evaluation: Evaluation): void {
+  for (const hit of evaluation.dryRuns) {
+    const would = wouldHave(hit);
+    const reply = hit.decision === null ? null : replyOf(hit.decision);
+    const fields = {
+      ...context,
+      rule: ruleOf(hit.step),
+      step: hit.step.action.kind,
+      dryRun: true,
+      would,
+      ...(reply !== null ? { reply } : {}),
+      ...(hit.addHeaders.length > 0 ? { headers: hit.addHeaders } : {}),
+      ...(hit.error !== null ? { error: hit.error } : {}),
+      ...explainStep(hit.step, evaluation.facts),
+      ...hit.detail,
+    };
+    if (hit.would === 'error') log.warn(fields, 'dry-run');
+    else if (wouldAct(hit)) log.info(fields, 'dry-run');
+    else log.debug(fields, 'dry-run');
+  }
+}
