@@ -59,21 +59,24 @@ describe('built-in greylisting on one Redis shared by two MX hosts', { skip: ski
   let mx1: Smtpd;
   let mx2: Smtpd;
   let lenient: Smtpd;
+  /** Started while Redis is down. */
+  let late: Smtpd | undefined;
   const names = senderNames('sender');
   const sender = (): string => `${names()}@redis.example`;
-  const all = (): Smtpd[] => [mx1, mx2, lenient];
+  const all = (): Smtpd[] => [mx1, mx2, lenient, ...(late === undefined ? [] : [late])];
+  const start = (port: number, rules: string): Promise<Smtpd> => {
+    const rt = filterRuntime();
+    return Smtpd.start({
+      netns: ns,
+      port,
+      files: { 'greylist.rules': rules },
+      filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, 'greylist.rules')],
+    });
+  };
 
   before(async () => {
     ns = await NetworkNamespace.create({ loopbackNets: [`${NET}.1/24`] });
     redis = await NamespacedRedis.start(ns);
-    const rt = filterRuntime();
-    const start = (port: number, rules: string): Promise<Smtpd> =>
-      Smtpd.start({
-        netns: ns,
-        port,
-        files: { 'greylist.rules': rules },
-        filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, 'greylist.rules')],
-      });
     [mx1, mx2, lenient] = await Promise.all([
       start(2525, rulesFor(redis.url, '')),
       start(2526, rulesFor(redis.url, '')),
@@ -81,7 +84,7 @@ describe('built-in greylisting on one Redis shared by two MX hosts', { skip: ski
     ]);
   });
   after(async () => {
-    await Promise.all([mx1?.stop(), mx2?.stop(), lenient?.stop()]);
+    await Promise.all([mx1?.stop(), mx2?.stop(), lenient?.stop(), late?.stop()]);
     await redis?.dispose();
     await ns?.close();
   });
@@ -122,9 +125,14 @@ describe('built-in greylisting on one Redis shared by two MX hosts', { skip: ski
     assert.equal(rcptReply(b)?.text, TEMPFAIL, transcript(b));
     assert.ok(delivered(c), transcript(c));
     await mx1.waitForLog((l) => l.startsWith('rules: ') && l.includes('greylist store unreachable'));
+
+    // A filter that starts while Redis is down starts all the same (smtpd with it).
+    late = await start(2528, rulesFor(redis.url, ''));
+    const d = await send(late, sender());
+    assert.equal(rcptReply(d)?.text, TEMPFAIL, transcript(d));
   });
 
-  test('Redis back: every filter reconnects by itself and greylists again', async () => {
+  test('Redis back: every filter (also the one started while it was down) reconnects by itself and greylists again', async () => {
     await redis.launch();
     await Promise.all(all().map((s) => untilGreylisted(s)));
   });
