@@ -5,26 +5,64 @@
 import { parseArgs } from 'node:util';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../support/pino-logger.js';
 import { err, ok, type Result } from '../support/result.js';
+import { parseReplayArgs, parseTestArgs, type ReplayCommand, type TestCommand } from '../tools/args.js';
 
 export type CliCommand =
   | { readonly kind: 'help' }
   | { readonly kind: 'version' }
   | { readonly kind: 'check'; readonly rulesFile: string; readonly chain: string | null }
-  | { readonly kind: 'run'; readonly rulesFile: string; readonly chain: string | null; readonly logLevel: LogLevel };
+  | {
+      readonly kind: 'run';
+      readonly rulesFile: string;
+      readonly chain: string | null;
+      readonly logLevel: LogLevel;
+      /** `--record FILE`: copy the conversation with smtpd there (absent: no recording). */
+      readonly record?: string;
+    }
+  | TestCommand
+  | ReplayCommand;
 
 export const USAGE = `usage:
-  filter-rules [--chain NAME] [--log-level LEVEL] RULES-FILE
+  filter-rules [--chain NAME] [--log-level LEVEL] [--record FILE] RULES-FILE
       run as an OpenSMTPD filter (smtpd.conf: filter "rules" proc-exec "... RULES-FILE")
   filter-rules check [--chain NAME] RULES-FILE
       check a rules file; print every problem; exit 0 when it is valid
+  filter-rules test [--chain NAME] [SESSION OPTIONS] [--offline] RULES-FILE
+      run one made-up SMTP session through the rules; show, phase by phase,
+      which step decided what (pauses are not waited for)
+  filter-rules replay [--chain NAME] [--expect FILE [--update-expect]] [--online] RULES-FILE TRANSCRIPT...
+      feed recorded sessions (see --record) through the rules; list each decision
   filter-rules --help | --version
 
 options:
   --chain NAME        the chain to run when the file defines several
   --log-level LEVEL   ${LOG_LEVELS.join(', ')} (default: info); logs go to stderr
+  --record FILE       append every line from and to smtpd to FILE (> and <), for replay;
+                      FILE must be writable by smtpd's filter user; rotated to FILE.1 at 64 MiB
+
+test session options (defaults: a well-behaved client):
+  --src IP            client address (203.0.113.7)
+  --rdns NAME | --no-rdns   reverse DNS name (mx.example.net) or none
+  --fcrdns pass|fail|error  forward-confirmed reverse DNS (pass with a name, fail without)
+  --helo NAME         EHLO argument (mx.example.net)
+  --mail-from ADDR    envelope sender (a@example.net; '' for the null sender)
+  --rcpt-to ADDR      a recipient (b@example.com); repeat for several
+  --offline           do not ask policy servers and greylist stores (test asks them by default;
+                      greylisting then records the test triplet)
+
+replay options:
+  --expect FILE       compare the decisions with FILE; exit 1 and show a diff when they differ
+  --update-expect     write the decisions to the --expect FILE instead
+  --online            ask policy servers and greylist stores (replay does not by default,
+                      so it gives the same answers every time)
 `;
 
 export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string> {
+  // The tools have options of their own.
+  if (argv[0] === 'test' || argv[0] === 'replay') {
+    if (argv.includes('--help') || argv.includes('-h')) return ok({ kind: 'help' });
+    return argv[0] === 'test' ? parseTestArgs(argv.slice(1)) : parseReplayArgs(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -34,6 +72,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
       options: {
         chain: { type: 'string' },
         'log-level': { type: 'string' },
+        record: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -55,6 +94,9 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
 
   const level = values['log-level'] ?? 'info';
   if (!isLogLevel(level)) return err(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not "${level}"`);
+  if (values.record !== undefined && (isCheck || values.record === '')) {
+    return err(isCheck ? '--record is an option of the running filter, not of check' : '--record needs a file');
+  }
   if (isCheck) return ok({ kind: 'check', rulesFile, chain });
-  return ok({ kind: 'run', rulesFile, chain, logLevel: level });
+  return ok({ kind: 'run', rulesFile, chain, logLevel: level, ...(values.record !== undefined ? { record: values.record } : {}) });
 }

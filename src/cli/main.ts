@@ -15,6 +15,7 @@
 import { compileRulesFile } from '../dsl/index.js';
 import { chokidarWatcherFactory, startReloader } from '../reload/index.js';
 import { FilterHost } from '../runtime/host.js';
+import { Recorder } from '../runtime/recorder.js';
 import { describeSteps } from '../runtime/plan.js';
 import { createStepServices } from '../runtime/services.js';
 import { selectChain } from '../runtime/select-chain.js';
@@ -22,6 +23,7 @@ import { runOnStreams } from '../runtime/stdio.js';
 import { systemClock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { createPinoLogger } from '../support/pino-logger.js';
+import { runReplayCommand, runTestCommand } from '../tools/commands.js';
 import { parseCliArgs, USAGE, type CliCommand } from './args.js';
 import { loadRules, runCheck, type CliIo } from './commands.js';
 import { packageVersion } from './version.js';
@@ -58,10 +60,12 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
   }
   for (const w of loaded.warnings) log.warn({ warning: w }, 'rules warning');
 
+  // --record: never fatal; a file that cannot be opened or written is logged and skipped.
+  const recorder = cmd.record === undefined ? null : Recorder.open({ path: cmd.record, log, clock: systemClock, version });
   const created = FilterHost.create({
     rules: loaded.rules,
     chain: loaded.chain.name,
-    output: process.stdout,
+    output: recorder === null ? process.stdout : recorder.tee(process.stdout),
     log,
     services: createStepServices({ clock: systemClock, log }),
   });
@@ -97,7 +101,9 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
   });
   onHangup = () => reloader.trigger('SIGHUP');
 
+  if (recorder !== null) process.stdin.on('data', (chunk: Buffer | string) => recorder.input(chunk));
   await runOnStreams(host, process.stdin, process.stdout);
+  await recorder?.close();
   // Stop watching, but never let a stuck watcher delay the exit smtpd waits for.
   await Promise.race([reloader.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   return 0;
@@ -121,6 +127,18 @@ async function main(): Promise<number> {
       return runCheck(cmd.rulesFile, cmd.chain, io);
     case 'run':
       return run(cmd);
+    case 'test':
+    case 'replay': {
+      // Compiled and chosen exactly as the filter does at startup.
+      const loaded = loadRules(cmd.rulesFile, cmd.chain);
+      if (!loaded.ok) {
+        io.err(`${loaded.messages.join('\n\n')}\n`);
+        return 1;
+      }
+      if (loaded.warnings.length > 0) io.err(`${loaded.warnings.join('\n\n')}\n\n`);
+      const toolIo = { ...io, uid: typeof process.getuid === 'function' ? process.getuid() : null };
+      return cmd.kind === 'test' ? runTestCommand(cmd, loaded, toolIo) : runReplayCommand(cmd, loaded, toolIo);
+    }
   }
 }
 
