@@ -10,7 +10,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DialogResult } from '../harness/dialog.js';
@@ -25,6 +25,17 @@ const DELAY_MS = 2000;
 const NET = '198.51.100';
 const GREYLISTED = /^451 4\.7\.1 Greylisted, please try again in [12] seconds?$/;
 const TEMPFAIL = '451 4.3.0 Temporary failure, please try again later';
+/** Two hosts of one /64 (documentation prefix), made local on the namespace's lo. */
+const V6_HOSTS = ['2001:db8:1::5', '2001:db8:1::6'] as const;
+
+function ipv6Usable(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv6/conf/default/disable_ipv6', 'utf8').trim() === '0';
+  } catch {
+    return false;
+  }
+}
+const ipv6 = ipv6Usable();
 
 function rulesFor(dbFile: string): string {
   return exampleRules('builtin-greylist-sqlite/greylist.rules', [
@@ -39,13 +50,15 @@ function startSmtpd(rules: string): Promise<Smtpd> {
   return Smtpd.start({
     files: { 'greylist.rules': rules },
     filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, 'greylist.rules')],
-    loopbackNets: [`${NET}.1/24`],
+    loopbackNets: [`${NET}.1/24`, ...(ipv6 ? V6_HOSTS.map((h) => `${h}/128`) : [])],
+    ipv6,
   });
 }
 
 function send(smtpd: Smtpd, from: string, localAddress: string, subject = marker('sqlite')): Promise<DialogResult> {
   return smtpd.dialog({
     localAddress,
+    ...(localAddress.includes(':') ? { host: '::1' } : {}),
     timeoutMs: 10_000,
     steps: mailSteps({ helo: 'mail.lists.example', from, message: buildMessage({ from, subject, body: 'built-in greylisting' }) }),
   });
@@ -112,6 +125,18 @@ describe('built-in greylisting with SQLite in real smtpd', { skip: skip ?? false
       assert.ok(!m.headerLines.some((h) => h.startsWith('X-Greylist:')), m.text);
       const stranger = await send(smtpd, 'someone@else.example', `${NET}.12`);
       assert.match(rcptReply(stranger)?.text ?? '', GREYLISTED, transcript(stranger));
+    }));
+
+  test('IPv6: clients of one /64 count as one', { skip: ipv6 ? false : 'IPv6 disabled on this machine' }, () =>
+    smtpd.withLog(async () => {
+      const subject = marker('sqlite-v6');
+      const { attempts } = await retryUntilDelivered((n) => send(smtpd, 'carol@v6.example', V6_HOSTS[n % 2] as string, subject), {
+        boundMs: DELAY_MS + 8000,
+      });
+      assert.match(rcptReply(attempts[0] as DialogResult)?.text ?? '', GREYLISTED);
+      assert.ok(attempts.length >= 3, attempts.map(transcript).join('\n\n'));
+      await smtpd.waitForMessage((x) => x.text.includes(subject));
+      await smtpd.waitForLog((l) => l.startsWith('rules: ') && l.includes('"greylist":"new"') && l.includes('"network":"2001:db8:1::"'));
     }));
 
   test('a trusted client (127/8) is never greylisted', () =>
