@@ -241,3 +241,105 @@ export function syntaxProblem(line: string): string | null {
   }
   return 'unknown output line';
 }
+
+/**
+ * The referee for a filter running in real time (a spawned process), where
+ * the order of our lines against smtpd's cannot be known: it counts instead.
+ * No key is answered more often than it was asked; every key asked after its
+ * session's last disconnect is answered; data lines come back as received.
+ */
+export class CountingOracle {
+  private ready = false;
+  private pendingBytes: Buffer[] = [];
+  /** key → requests received. */
+  readonly asked = new Map<string, number>();
+  /** key → answers seen. */
+  readonly answered = new Map<string, number>();
+  /** Keys asked after their session's last drop: an answer is owed. */
+  private readonly owed = new Set<string>();
+  /** key → data lines received (without NUL), and echoed, as multisets in order. */
+  readonly received = new Map<string, string[]>();
+  readonly echoed = new Map<string, string[]>();
+  readonly violations: string[] = [];
+
+  constructor(private readonly maxLineBytes: number) {}
+
+  input(data: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = data.indexOf(10, start);
+      if (nl < 0) {
+        if (start < data.length) this.pendingBytes.push(data.subarray(start));
+        return;
+      }
+      this.pendingBytes.push(data.subarray(start, nl));
+      const bytes = Buffer.concat(this.pendingBytes);
+      this.pendingBytes = [];
+      start = nl + 1;
+      if (bytes.length <= this.maxLineBytes) this.inputLine(bytes.toString('latin1'));
+    }
+  }
+
+  private inputLine(line: string): void {
+    if (!this.ready) {
+      if (line === 'config|ready') this.ready = true;
+      return;
+    }
+    if (line.startsWith('report|')) {
+      const [, version = '', ts = '', subsystem = '', event = '', sid = '', params] = split(line, 7);
+      if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem !== 'smtp-in' || !HEX16.test(sid)) return;
+      if (event === 'link-disconnect' || (event === 'link-connect' && params !== undefined && params.split('|').length >= 4)) {
+        for (const k of [...this.owed]) if (k.startsWith(`${sid}|`)) this.owed.delete(k);
+      }
+      return;
+    }
+    if (!line.startsWith('filter|')) return;
+    const f = split(line, 8);
+    if (f.length < 7) return;
+    const [, version = '', ts = '', subsystem = '', phase = '', sid = '', token = '', param = ''] = f;
+    if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem === '' || !PHASES.has(phase) || !HEX16.test(sid) || !HEX16.test(token)) return;
+    const key = `${sid}|${token}`;
+    if (phase === 'data-line') {
+      if (!param.includes('\0')) this.received.set(key, [...(this.received.get(key) ?? []), param]);
+      return;
+    }
+    this.asked.set(key, (this.asked.get(key) ?? 0) + 1);
+    this.owed.add(key);
+  }
+
+  /** Every line the filter wrote (bytes shown one char per byte). */
+  output(line: string): void {
+    const problem = syntaxProblem(line);
+    if (problem !== null) {
+      this.violations.push(`${problem}: ${JSON.stringify(line.slice(0, 200))}`);
+      return;
+    }
+    if (line.startsWith('filter-result|')) {
+      const [, sid = '', token = ''] = split(line, 4);
+      const key = `${sid}|${token}`;
+      const n = (this.answered.get(key) ?? 0) + 1;
+      this.answered.set(key, n);
+      if (n > (this.asked.get(key) ?? 0)) this.violations.push(`more answers than requests for ${key}`);
+    } else if (line.startsWith('filter-dataline|')) {
+      const [, sid = '', token = '', text = ''] = split(line, 4);
+      const key = `${sid}|${token}`;
+      this.echoed.set(key, [...(this.echoed.get(key) ?? []), text]);
+    }
+  }
+
+  /** Answers still owed (empty once the filter caught up). */
+  missing(): string[] {
+    return [...this.owed].filter((k) => (this.answered.get(k) ?? 0) === 0);
+  }
+
+  finish(): void {
+    for (const k of this.missing()) this.violations.push(`request ${k} never answered`);
+    for (const [k, lines] of this.received) {
+      const echoed = this.echoed.get(k) ?? [];
+      if (JSON.stringify(echoed) !== JSON.stringify(lines)) {
+        this.violations.push(`data lines of ${k}: ${lines.length} received, ${echoed.length} echoed, or not in order`);
+      }
+    }
+    for (const k of this.echoed.keys()) if (!this.received.has(k)) this.violations.push(`data lines echoed for ${k}, never received`);
+  }
+}
