@@ -67,6 +67,8 @@ export class Recorder {
   private partialInput: Buffer | null = null;
   private partialOutput: Buffer | null = null;
   private closed = false;
+  /** Files being closed after a rotation or an error (close() waits for them). */
+  private readonly closing = new Set<Promise<void>>();
   private readonly maxBytes: number;
   private readonly backlogBytes: number;
   private readonly files: RecordFiles;
@@ -126,12 +128,17 @@ export class Recorder {
     this.closed = true;
     const sink = this.sink;
     this.sink = null;
-    if (sink === null) return;
-    try {
-      await sink.close();
-    } catch (error) {
-      this.options.log.warn({ file: this.options.path, err: errorText(error) }, 'closing the record file failed');
-    }
+    if (sink !== null) this.retire(sink);
+    await Promise.all([...this.closing]);
+  }
+
+  /** Close a sink in the background; failures to close are only logged. */
+  private retire(sink: RecordSink): void {
+    const done = sink
+      .close()
+      .catch((error: unknown) => this.options.log.warn({ file: this.options.path, err: errorText(error) }, 'closing the record file failed'))
+      .finally(() => this.closing.delete(done));
+    this.closing.add(done);
   }
 
   /** Split `data` into lines (continuing `partial`) and write each with `prefix`; returns the new partial line. */
@@ -187,7 +194,7 @@ export class Recorder {
   private rotate(): void {
     const old = this.sink;
     this.sink = null;
-    void old?.close().catch(() => {});
+    if (old !== null) this.retire(old);
     const rotated = `${this.options.path}.1`;
     try {
       this.files.rename(this.options.path, rotated);
@@ -220,7 +227,7 @@ export class Recorder {
     if (sink === null) return;
     this.sink = null;
     this.options.log.error({ file: this.options.path, err: errorText(error) }, message);
-    void sink.close().catch(() => {});
+    this.retire(sink);
   }
 }
 

@@ -54,12 +54,13 @@ function align(a: readonly string[], b: readonly string[]): Op[] {
       mid.push({ op: ' ', line: midA[i] ?? '' });
       i++;
       j++;
-    } else if (j < m && (i >= n || at(i, j + 1) >= at(i + 1, j))) {
-      mid.push({ op: '+', line: midB[j] ?? '' });
-      j++;
-    } else {
+    } else if (i < n && (j >= m || at(i + 1, j) >= at(i, j + 1))) {
+      // Removed lines before added ones, as diff -u shows them.
       mid.push({ op: '-', line: midA[i] ?? '' });
       i++;
+    } else {
+      mid.push({ op: '+', line: midB[j] ?? '' });
+      j++;
     }
   }
   return [...head, ...mid, ...tail];

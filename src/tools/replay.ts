@@ -9,6 +9,7 @@
  * alters a decision shows up as a diff. Lines starting with `#` are
  * comments: the header is one, and expectation files may carry their own.
  */
+import type { StepServices } from '../actions/registry.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
 import { decodeLine } from '../protocol/line-reader.js';
 import { parseInputLine } from '../protocol/parse.js';
@@ -32,6 +33,8 @@ export interface TranscriptFile {
 export interface ReplayOptions {
   readonly mode: ServiceMode;
   readonly startWallMs: number;
+  /** Online: the step services to use (default: the production ones). */
+  readonly services?: StepServices;
 }
 
 export type ReplayEvent =
@@ -67,7 +70,13 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
   let unanswered = 0;
   for (const file of files) {
     for (const run of parseTranscript(file.data)) {
-      const created = FilterDriver.create({ rules: loaded.rules, chain: loaded.chain.name, mode: options.mode, startWallMs: options.startWallMs });
+      const created = FilterDriver.create({
+        rules: loaded.rules,
+        chain: loaded.chain.name,
+        mode: options.mode,
+        startWallMs: options.startWallMs,
+        ...(options.services !== undefined ? { services: options.services } : {}),
+      });
       if (!created.ok) throw new Error(created.error);
       const driver = created.value;
       const open = new Map<string, ReplaySession>();

@@ -10,6 +10,7 @@
  * recipient does not, no accepted recipient means no DATA, a disconnect ends
  * everything. Pauses are not waited for.
  */
+import type { StepServices } from '../actions/registry.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
 import { RULE_PHASES, type FilterPhase, type RulePhase } from '../protocol/phases.js';
 import { conditionValues, ruleOf, type ExplainValue } from '../runtime/explain.js';
@@ -30,6 +31,8 @@ export interface TestOptions {
   readonly mode: ServiceMode;
   /** Start of virtual time (wall clock). */
   readonly startWallMs: number;
+  /** Online: the step services to use (default: the production ones). */
+  readonly services?: StepServices;
 }
 
 export type ConditionResult = 'true' | 'false' | 'none' | 'not reached';
@@ -83,7 +86,13 @@ const TOKENS: Readonly<Record<string, string>> = {
 /** Run the session. Never throws for rule problems: those are in the report. */
 export async function runTestSession(loaded: LoadedRulesInput, session: SyntheticSession, options: TestOptions): Promise<TestReport> {
   const chain = loaded.chain;
-  const created = FilterDriver.create({ rules: loaded.rules, chain: chain.name, mode: options.mode, startWallMs: options.startWallMs });
+  const created = FilterDriver.create({
+    rules: loaded.rules,
+    chain: chain.name,
+    mode: options.mode,
+    startWallMs: options.startWallMs,
+    ...(options.services !== undefined ? { services: options.services } : {}),
+  });
   if (!created.ok) throw new Error(created.error);
   const driver = created.value;
   const run = new SessionRun(driver, chain, loaded.sources, session);

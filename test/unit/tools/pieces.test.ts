@@ -1,0 +1,179 @@
+/** The small pieces of the offline tools: transcripts, the virtual clock, listings diffs, arguments. */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseCliArgs } from '../../../src/cli/args.js';
+import { parseReplayArgs, parseTestArgs } from '../../../src/tools/args.js';
+import { diffListing, significantLines } from '../../../src/tools/expect.js';
+import { sliceSpan, table } from '../../../src/tools/text.js';
+import { parseTranscript } from '../../../src/tools/transcript.js';
+import { VirtualClock } from '../../../src/tools/virtual-clock.js';
+
+const text = (b: Buffer): string => b.toString('latin1');
+
+describe('parseTranscript', () => {
+  test('`> ` lines are inputs, `< ` lines and notes are skipped, bytes are kept', () => {
+    const data = Buffer.concat([
+      Buffer.from('# filter-rules 0.1.0 recording started\n> config|ready\n< register|ready\n\n> report|0.6|1|smtp-in|link-disconnect|a\r\n'),
+      Buffer.from('> filter|0.6|1|smtp-in|data-line|a|b|caf'),
+      Buffer.from([0xe9, 0x0a]),
+    ]);
+    const runs = parseTranscript(data);
+    assert.equal(runs.length, 1);
+    const run = runs[0];
+    assert.equal(run?.hasHandshake, true);
+    assert.deepEqual(
+      run?.inputs.map((i) => [i.lineNo, text(i.bytes)]),
+      [
+        [2, 'config|ready'],
+        [5, 'report|0.6|1|smtp-in|link-disconnect|a'],
+        [6, 'filter|0.6|1|smtp-in|data-line|a|b|caf\u00e9'],
+      ],
+    );
+    assert.equal(run?.inputs[2]?.bytes.at(-1), 0xe9, 'not re-encoded');
+  });
+
+  test('a handshake after traffic starts a new run (a record file appended to by two filter starts)', () => {
+    const data = Buffer.from(
+      ['> config|smtpd-version|6.8.0p2', '> config|ready', '> report|0.6|1|smtp-in|link-connect|a|x|pass|1.2.3.4:5|1.2.3.4:25', '> config|smtpd-version|6.8.0p2', '> config|ready', '> report|0.6|1|smtp-in|link-disconnect|a', ''].join('\n'),
+    );
+    const runs = parseTranscript(data);
+    assert.deepEqual(
+      runs.map((r) => r.inputs.length),
+      [3, 3],
+    );
+  });
+
+  test('an excerpt without a handshake says so', () => {
+    const [run] = parseTranscript(Buffer.from('> report|0.6|1|smtp-in|link-connect|a|x|pass|1.2.3.4:5|1.2.3.4:25\n'));
+    assert.equal(run?.hasHandshake, false);
+    assert.deepEqual(parseTranscript(Buffer.from('# nothing\n< register|ready\n')), []);
+  });
+});
+
+describe('VirtualClock', () => {
+  test('runNext jumps to the earliest timer and fires those due, in order', () => {
+    const c = new VirtualClock(1000);
+    const fired: string[] = [];
+    c.setTimer(300, () => fired.push('b'));
+    c.setTimer(100, () => fired.push('a'));
+    const cancelled = c.setTimer(50, () => fired.push('never'));
+    cancelled.cancel();
+    c.setTimer(100, () => fired.push('a2'));
+    assert.equal(c.runNext(), true);
+    assert.deepEqual(fired, ['a', 'a2']);
+    assert.equal(c.monotonic(), 100);
+    assert.equal(c.now(), 1100);
+    assert.equal(c.runNext(), true);
+    assert.deepEqual(fired, ['a', 'a2', 'b']);
+    assert.equal(c.runNext(), false);
+    assert.equal(c.elapsedMs, 300);
+  });
+
+  test('a timer set by a firing timer for the same instant fires in the same jump', () => {
+    const c = new VirtualClock(0);
+    const fired: number[] = [];
+    c.setTimer(10, () => c.setTimer(0, () => fired.push(c.monotonic())));
+    c.runNext();
+    assert.deepEqual(fired, [10]);
+  });
+});
+
+describe('expectations', () => {
+  test('comments, trailing blanks and trailing empty lines do not count', () => {
+    assert.deepEqual(significantLines('# header\nsession a  \n  connect  proceed\n\n\n# 1 session\n'), ['session a', '  connect  proceed']);
+    assert.equal(diffListing('# old header\nsession a\n  connect  proceed\n', '# new header\nsession a\n  connect  proceed   \n', { expected: 'e', got: 'g' }), null);
+  });
+
+  test('a difference comes back as a unified diff with context', () => {
+    const expected = ['session a', '  connect  proceed', '  ehlo x  proceed', '  mail-from y  proceed', 'session b', '  connect  proceed'].join('\n');
+    const got = ['session a', '  connect  proceed', '  ehlo x  reject 550 5.7.1 no  [r.rules:3]', '  mail-from y  proceed', 'session b', '  connect  proceed'].join('\n');
+    assert.equal(
+      diffListing(expected, got, { expected: 'expect.txt', got: 'replay' }),
+      ['--- expect.txt', '+++ replay', '@@ -1,5 +1,5 @@', ' session a', '   connect  proceed', '-  ehlo x  proceed', '+  ehlo x  reject 550 5.7.1 no  [r.rules:3]', '   mail-from y  proceed', ' session b', ''].join('\n'),
+    );
+  });
+
+  test('far-apart changes make separate hunks; added and removed lines are counted', () => {
+    const a = Array.from({ length: 20 }, (_, i) => `line ${i}`);
+    const b = [...a];
+    b[2] = 'changed 2';
+    b.splice(15, 1);
+    const diff = diffListing(a.join('\n'), b.join('\n'), { expected: 'a', got: 'b' }) ?? '';
+    assert.deepEqual(
+      diff.split('\n').filter((l) => l.startsWith('@@')),
+      ['@@ -1,5 +1,5 @@', '@@ -14,5 +14,4 @@'],
+    );
+    assert.match(diff, /^-line 15$/m);
+  });
+});
+
+describe('text helpers', () => {
+  test('sliceSpan takes a multi-line span with an exclusive end', () => {
+    assert.equal(sliceSpan('chain a =\n  pause 3s\n  then junk\n', { file: 'f', line: 2, column: 3, endLine: 3, endColumn: 12 }), 'pause 3s\n  then junk');
+    assert.equal(sliceSpan('x', { file: 'f', line: 5, column: 1, endLine: 5, endColumn: 2 }), null);
+  });
+
+  test('table pads every column but the last', () => {
+    assert.deepEqual(table([['a', 'bb', 'c'], ['ccc', 'd', '']]), ['a    bb  c', 'ccc  d']);
+  });
+});
+
+describe('arguments', () => {
+  test('test: defaults, every session option, and --offline', () => {
+    const d = parseTestArgs(['r.rules']);
+    assert.ok(d.ok);
+    assert.deepEqual(d.ok ? d.value.session : null, { src: '203.0.113.7', rdns: 'mx.example.net', fcrdns: 'pass', helo: 'mx.example.net', mailFrom: 'a@example.net', rcptTo: ['b@example.com'] });
+    const r = parseTestArgs(['--src', '2001:db8::7', '--no-rdns', '--helo', '[192.0.2.1]', '--mail-from', '', '--rcpt-to', 'a@x', '--rcpt-to', 'b@y', '--chain', 'mx', '--offline', 'r.rules']);
+    assert.deepEqual(r, {
+      ok: true,
+      value: {
+        kind: 'test',
+        rulesFile: 'r.rules',
+        chain: 'mx',
+        session: { src: '2001:db8::7', rdns: null, fcrdns: 'fail', helo: '[192.0.2.1]', mailFrom: '', rcptTo: ['a@x', 'b@y'] },
+        offline: true,
+      },
+    });
+  });
+
+  test('test: mistakes are messages', () => {
+    const msg = (argv: string[]): string => {
+      const r = parseTestArgs(argv);
+      return r.ok ? '' : r.error;
+    };
+    assert.match(msg([]), /missing RULES-FILE/);
+    assert.match(msg(['--src', 'mx.example.net', 'r']), /--src must be an IPv4 or IPv6 address/);
+    assert.match(msg(['--fcrdns', 'maybe', 'r']), /--fcrdns must be pass, fail or error/);
+    assert.match(msg(['--helo', 'a b', 'r']), /--helo needs a value without spaces/);
+    assert.match(msg(['--rcpt-to', 'a|b', 'r']), /--rcpt-to/);
+    assert.match(msg(['--rdns', 'x', '--no-rdns', 'r']), /contradict/);
+    assert.match(msg(['--record', 'x', 'r']), /record/);
+  });
+
+  test('replay: transcripts, --expect, --update-expect, --online', () => {
+    assert.deepEqual(parseReplayArgs(['r.rules', 'a.txt', 'b.txt', '--expect', 'e.txt']), {
+      ok: true,
+      value: { kind: 'replay', rulesFile: 'r.rules', chain: null, transcripts: ['a.txt', 'b.txt'], expect: 'e.txt', updateExpect: false, online: false },
+    });
+    const u = parseReplayArgs(['--update-expect', '--expect', 'e.txt', '--online', 'r.rules', 'a.txt']);
+    assert.ok(u.ok && u.value.updateExpect && u.value.online);
+    assert.match(parseReplayArgs(['r.rules']).ok ? '' : (parseReplayArgs(['r.rules']) as { error: string }).error, /missing TRANSCRIPT/);
+    const noFile = parseReplayArgs(['--update-expect', 'r.rules', 'a.txt']);
+    assert.ok(!noFile.ok && /needs --expect/.test(noFile.error));
+  });
+
+  test('the CLI dispatches to the tools, and --record belongs to run mode', () => {
+    const t = parseCliArgs(['test', '--offline', 'r.rules']);
+    assert.ok(t.ok && t.value.kind === 'test');
+    const r = parseCliArgs(['replay', 'r.rules', 't.txt']);
+    assert.ok(r.ok && r.value.kind === 'replay');
+    assert.deepEqual(parseCliArgs(['replay', '--help']), { ok: true, value: { kind: 'help' } });
+    assert.deepEqual(parseCliArgs(['--record', '/var/log/filter-rules.rec', 'r.rules']), {
+      ok: true,
+      value: { kind: 'run', rulesFile: 'r.rules', chain: null, logLevel: 'info', record: '/var/log/filter-rules.rec' },
+    });
+    const check = parseCliArgs(['check', '--record', 'x', 'r.rules']);
+    assert.ok(!check.ok && /not of check/.test(check.error));
+    assert.ok(!parseCliArgs(['--record', '', 'r.rules']).ok);
+  });
+});
