@@ -60,9 +60,9 @@ export function rulesFor(url: string): string {
 
 export function defineAdminScenario(harness: AdminStoreHarness): void {
   const dir = mkdtempSync(join(tmpdir(), 'fr-greylist-admin-'));
-  const url = harness.url();
   const rulesFile = join(dir, 'inbound.rules');
-  writeFileSync(rulesFile, rulesFor(url));
+  // Set in the first test: a store server may only be up by then.
+  let url = '';
   const now = T0 + 3 * HOUR;
 
   async function cli(...argv: string[]): Promise<RunResult> {
@@ -79,6 +79,8 @@ export function defineAdminScenario(harness: AdminStoreHarness): void {
   }
 
   test('setup: the filter fills the store', async () => {
+    url = harness.url();
+    writeFileSync(rulesFile, rulesFor(url));
     const store = await harness.open(url);
     try {
       await fill(store);
