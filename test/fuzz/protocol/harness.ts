@@ -113,12 +113,26 @@ function simulatedPolicy(step: CompiledStep, buggy: boolean): StepRunner {
   };
 }
 
-export function fuzzServices(clock: FakeClock, log: Logger, buggy = false): StepServices {
+/** Greylisting without memory: the same request always gets the same answer (for before/after comparisons). */
+function statelessGreylist(step: CompiledStep): StepRunner {
+  return {
+    step,
+    run: (ctx) =>
+      ctx.facts.rcptTo !== null && hash(ctx.facts.rcptTo) % 2 === 0
+        ? { type: 'decide', decision: { type: 'reject', reply: '451 4.7.1 Greylisted, please try again in 300 seconds' } }
+        : { type: 'continue' },
+  };
+}
+
+export function fuzzServices(clock: FakeClock, log: Logger, buggy = false, greylist: 'memory' | 'stateless' = 'memory'): StepServices {
   const stores = new GreylistStores({ clock, log, open: () => ok(new MemoryGreylistStore()) });
   return {
     factories: {
       policy: (step) => simulatedPolicy(step, buggy),
-      greylist: createGreylistRunnerFactory({ clock, log, stores, hostname: 'fuzz.example', version: '0', utcOffsetMinutes: () => 0 }),
+      greylist:
+        greylist === 'memory'
+          ? createGreylistRunnerFactory({ clock, log, stores, hostname: 'fuzz.example', version: '0', utcOffsetMinutes: () => 0 })
+          : statelessGreylist,
     },
     retain: () => {},
     close: () => stores.closeAll(),
