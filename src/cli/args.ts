@@ -5,10 +5,13 @@
 import { parseArgs } from 'node:util';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../support/pino-logger.js';
 import { err, ok, type Result } from '../support/result.js';
+import { parseListenAddress, type ListenAddress } from '../metrics/listen-address.js';
 import { parseReplayArgs, parseTestArgs, type ReplayCommand, type TestCommand } from '../tools/args.js';
+import { GREYLIST_USAGE, parseGreylistArgs, type GreylistCommand } from '../tools/greylist-admin.js';
 
 export type CliCommand =
-  | { readonly kind: 'help' }
+  /** `text`: a command's own usage (default: USAGE). */
+  | { readonly kind: 'help'; readonly text?: string }
   | { readonly kind: 'version' }
   | { readonly kind: 'check'; readonly rulesFile: string; readonly chain: string | null }
   | {
@@ -18,12 +21,15 @@ export type CliCommand =
       readonly logLevel: LogLevel;
       /** `--record FILE`: copy the conversation with smtpd there (absent: no recording). */
       readonly record?: string;
+      /** `--metrics [HOST:]PORT`: serve Prometheus metrics there (absent: off). */
+      readonly metrics?: ListenAddress;
     }
   | TestCommand
-  | ReplayCommand;
+  | ReplayCommand
+  | GreylistCommand;
 
 export const USAGE = `usage:
-  filter-rules [--chain NAME] [--log-level LEVEL] [--record FILE] RULES-FILE
+  filter-rules [--chain NAME] [--log-level LEVEL] [--record FILE] [--metrics [HOST:]PORT] RULES-FILE
       run as an OpenSMTPD filter (smtpd.conf: filter "rules" proc-exec "... RULES-FILE")
   filter-rules check [--chain NAME] RULES-FILE
       check a rules file; print every problem; exit 0 when it is valid
@@ -32,6 +38,8 @@ export const USAGE = `usage:
       which step decided what (pauses are not waited for)
   filter-rules replay [--chain NAME] [--expect FILE [--update-expect]] [--online] RULES-FILE TRANSCRIPT...
       feed recorded sessions (see --record) through the rules; list each decision
+  filter-rules greylist list|delete|stats [--chain NAME] [--store URL] RULES-FILE [ARGS...]
+      show or edit the built-in greylisting state (see \`filter-rules greylist --help\`)
   filter-rules --help | --version
 
 options:
@@ -39,6 +47,8 @@ options:
   --log-level LEVEL   ${LOG_LEVELS.join(', ')} (default: info); logs go to stderr
   --record FILE       append every line from and to smtpd to FILE (> and <), for replay;
                       FILE must be writable by smtpd's filter user; rotated to FILE.1 at 64 MiB
+  --metrics [HOST:]PORT  serve Prometheus/OpenMetrics metrics at http://HOST:PORT/metrics
+                      (HOST defaults to 127.0.0.1; a port that cannot be bound is logged, not fatal)
 
 test session options (defaults: a well-behaved client):
   --src IP            client address (203.0.113.7)
@@ -59,6 +69,10 @@ replay options:
 
 export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string> {
   // The tools have options of their own.
+  if (argv[0] === 'greylist') {
+    if (argv.includes('--help') || argv.includes('-h')) return ok({ kind: 'help', text: GREYLIST_USAGE });
+    return parseGreylistArgs(argv.slice(1));
+  }
   if (argv[0] === 'test' || argv[0] === 'replay') {
     if (argv.includes('--help') || argv.includes('-h')) return ok({ kind: 'help' });
     return argv[0] === 'test' ? parseTestArgs(argv.slice(1)) : parseReplayArgs(argv.slice(1));
@@ -73,6 +87,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
         chain: { type: 'string' },
         'log-level': { type: 'string' },
         record: { type: 'string' },
+        metrics: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -97,6 +112,20 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
   if (values.record !== undefined && (isCheck || values.record === '')) {
     return err(isCheck ? '--record is an option of the running filter, not of check' : '--record needs a file');
   }
+  let metrics: ListenAddress | undefined;
+  if (values.metrics !== undefined) {
+    if (isCheck) return err('--metrics is an option of the running filter, not of check');
+    const listen = parseListenAddress(values.metrics);
+    if (!listen.ok) return err(listen.error);
+    metrics = listen.value;
+  }
   if (isCheck) return ok({ kind: 'check', rulesFile, chain });
-  return ok({ kind: 'run', rulesFile, chain, logLevel: level, ...(values.record !== undefined ? { record: values.record } : {}) });
+  return ok({
+    kind: 'run',
+    rulesFile,
+    chain,
+    logLevel: level,
+    ...(values.record !== undefined ? { record: values.record } : {}),
+    ...(metrics !== undefined ? { metrics } : {}),
+  });
 }

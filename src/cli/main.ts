@@ -13,10 +13,12 @@
  * Exit: at stdin EOF (smtpd shutting down), promptly, status 0.
  */
 import { compileRulesFile } from '../dsl/index.js';
-import { chokidarWatcherFactory, startReloader } from '../reload/index.js';
+import { startMetrics } from '../metrics/index.js';
+import { chokidarWatcherFactory, startReloader, type Reloader } from '../reload/index.js';
 import { FilterHost } from '../runtime/host.js';
 import { Recorder } from '../runtime/recorder.js';
 import { describeSteps } from '../runtime/plan.js';
+import { withPauseChecks } from '../runtime/pause-services.js';
 import { createStepServices } from '../runtime/services.js';
 import { selectChain } from '../runtime/select-chain.js';
 import { runOnStreams } from '../runtime/stdio.js';
@@ -24,6 +26,7 @@ import { systemClock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { createPinoLogger } from '../support/pino-logger.js';
 import { runReplayCommand, runTestCommand } from '../tools/commands.js';
+import { GREYLIST_USAGE, runGreylistAdmin } from '../tools/greylist-admin.js';
 import { parseCliArgs, USAGE, type CliCommand } from './args.js';
 import { loadRules, runCheck, type CliIo } from './commands.js';
 import { packageVersion } from './version.js';
@@ -62,18 +65,40 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
 
   // --record: never fatal; a file that cannot be opened or written is logged and skipped.
   const recorder = cmd.record === undefined ? null : Recorder.open({ path: cmd.record, log, clock: systemClock, version });
+  // --metrics: off by default; a port that cannot be bound is logged, not fatal.
+  let hostRef: FilterHost | null = null;
+  let reloaderRef: Reloader | null = null;
+  const metrics =
+    cmd.metrics === undefined
+      ? null
+      : startMetrics({
+          listen: cmd.metrics,
+          chain: loaded.chain.name,
+          version,
+          clock: systemClock,
+          log,
+          sources: { sessions: () => hostRef?.stats().sessions ?? 0, reloads: () => reloaderRef?.stats.outcomes ?? {} },
+        });
+  // Pauses with pregreet/pay-once share one socket-table watcher and one memory.
+  const services = withPauseChecks(createStepServices({ clock: systemClock, log }), {
+    clock: systemClock,
+    log,
+    ...(metrics !== null ? { events: metrics.metrics } : {}),
+  });
   const created = FilterHost.create({
     rules: loaded.rules,
     chain: loaded.chain.name,
     output: recorder === null ? process.stdout : recorder.tee(process.stdout),
     log,
-    services: createStepServices({ clock: systemClock, log }),
+    services: metrics === null ? services : metrics.instrument(services),
+    ...(metrics !== null ? { observer: metrics.metrics } : {}),
   });
   if (!created.ok) {
     io.err(`filter-rules: ${cmd.rulesFile}: ${created.error}\n`);
     return 1;
   }
   const host = created.value;
+  hostRef = host;
   log.info(
     { version, node: process.version, rulesFile: cmd.rulesFile, files: loaded.rules.files, chain: host.chain, steps: describeSteps(loaded.chain) },
     'filter-rules starting',
@@ -89,9 +114,10 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
     initialSources: loaded.sources,
     compile: compileRulesFile,
     selectChain: (rules) => selectChain(rules, host.chain),
-    apply: (rules) => {
+    apply: (rules, chain) => {
       const swapped = host.swapRules(rules);
       if (!swapped.ok) throw new Error(swapped.error);
+      metrics?.metrics.rulesApplied(chain);
     },
     clock: systemClock,
     log,
@@ -100,10 +126,12 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
     dataLineRegistered: loaded.rules.needsDataLine,
   });
   onHangup = () => reloader.trigger('SIGHUP');
+  reloaderRef = reloader;
 
   if (recorder !== null) process.stdin.on('data', (chunk: Buffer | string) => recorder.input(chunk));
   await runOnStreams(host, process.stdin, process.stdout);
   await recorder?.close();
+  await metrics?.close();
   // Stop watching, but never let a stuck watcher delay the exit smtpd waits for.
   await Promise.race([reloader.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   return 0;
@@ -112,13 +140,13 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
 async function main(): Promise<number> {
   const parsed = parseCliArgs(process.argv.slice(2));
   if (!parsed.ok) {
-    io.err(`filter-rules: ${parsed.error}\n\n${USAGE}`);
+    io.err(`filter-rules: ${parsed.error}\n\n${process.argv[2] === 'greylist' ? GREYLIST_USAGE : USAGE}`);
     return 2;
   }
   const cmd = parsed.value;
   switch (cmd.kind) {
     case 'help':
-      io.out(USAGE);
+      io.out(cmd.text ?? USAGE);
       return 0;
     case 'version':
       io.out(`filter-rules ${packageVersion()}\n`);
@@ -139,6 +167,8 @@ async function main(): Promise<number> {
       const toolIo = { ...io, uid: typeof process.getuid === 'function' ? process.getuid() : null };
       return cmd.kind === 'test' ? runTestCommand(cmd, loaded, toolIo) : runReplayCommand(cmd, loaded, toolIo);
     }
+    case 'greylist':
+      return runGreylistAdmin(cmd, { io, clock: systemClock });
   }
 }
 
