@@ -10,18 +10,24 @@
  *     chain antispam = pause 3s then postgrey unix:/run/postgrey/postgrey.sock
  *
  * and the filter, running as `opensmtpd`, reaches postgrey exactly as it would on a
- * Debian host set up like examples/pause-postgrey/README.md says.
+ * Debian host set up like examples/pause-postgrey/README.md says. The TCP variant
+ * (antispam-tcp.rules, Debian's stock 127.0.0.1:10023) runs postgrey inside a network
+ * namespace that smtpd joins.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Postgrey, postgreyUnavailable } from '../../integration/policy/postgrey.js';
 import type { DialogResult } from '../harness/dialog.js';
 import { e2eSkipReason, FILTER_MAIN, filterRuntime } from '../harness/env.js';
 import { delivered, exampleRules, rcptReply, retryUntilDelivered, senderNames } from '../harness/greylist.js';
 import { buildMessage, mailSteps, marker, transcript } from '../harness/mail.js';
+import { NetworkNamespace } from '../harness/netns.js';
 import { Smtpd } from '../harness/smtpd.js';
+import { waitFor } from '../harness/wait.js';
 
 const skip = e2eSkipReason() ?? postgreyUnavailable();
 
@@ -198,4 +204,47 @@ describe('postgrey down or hung: tempfail by default, delivered with on-error pr
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
+});
+
+describe('postgrey over TCP: examples/pause-postgrey/antispam-tcp.rules (Debian’s default 127.0.0.1:10023)', { skip: skip ?? false }, () => {
+  let ns: NetworkNamespace;
+  let dbdir: string;
+  let smtpd: Smtpd;
+  let postgrey: ChildProcess;
+
+  before(async () => {
+    ns = await NetworkNamespace.create();
+    dbdir = mkdtempSync(join(tmpdir(), 'filter-rules-e2e-postgrey-tcp-'));
+    const id = (flag: string): number => Number(execFileSync('id', [flag, 'postgrey'], { encoding: 'utf8' }).trim());
+    chownSync(dbdir, id('-u'), id('-g'));
+    // As Debian runs it (POSTGREY_OPTS="--inet=10023"), in the namespace smtpd joins.
+    postgrey = ns.spawn('/usr/sbin/postgrey', ['--inet=127.0.0.1:10023', `--dbdir=${dbdir}`, '--delay=60', '--user=postgrey', '--group=postgrey']);
+    await waitFor(async () => (await ns.exec('ss', ['-ltnH', 'sport = :10023'])).stdout.includes('LISTEN'), {
+      timeoutMs: 15_000,
+      what: 'postgrey to listen on 127.0.0.1:10023',
+    });
+    const rt = filterRuntime();
+    smtpd = await Smtpd.start({
+      netns: ns,
+      files: { 'antispam.rules': exampleRules('pause-postgrey/antispam-tcp.rules', [['pause 3s', 'pause 100ms']]) },
+      filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, 'antispam.rules')],
+    });
+  });
+  after(async () => {
+    await smtpd?.stop();
+    await ns?.close();
+    if (dbdir !== undefined) rmSync(dbdir, { recursive: true, force: true });
+  });
+
+  test('the first attempt gets postgrey’s 450; with postgrey gone, 451', () =>
+    smtpd.withLog(async () => {
+      const r = await send(smtpd, 'tcp@sender.example', marker('tcp'));
+      assert.match(rcptReply(r)?.text ?? '', POSTGREY_DEFER, transcript(r));
+      const exited = new Promise((resolve) => postgrey.once('exit', resolve));
+      postgrey.kill('SIGKILL');
+      await exited;
+      const down = await send(smtpd, 'tcp-down@sender.example', marker('tcp-down'));
+      assert.equal(rcptReply(down)?.text, TEMPFAIL, transcript(down));
+      smtpd.assertHealthy();
+    }));
 });
