@@ -1,18 +1,36 @@
 /**
  * `replay --expect FILE`: the replay listing compared with a saved one.
- * Comment lines (`#`) and trailing blanks are not compared, so the header
- * can change and an expectation file can explain itself. Differences come
- * back as a unified diff (`-` expected, `+` got) with a little context.
+ * What is compared is the decisions: comment lines (`#`), the rule
+ * locations in brackets (`[antispam.rules:7]`) and the amount of white space
+ * are not, so editing a comment or moving a rule down the file does not fail
+ * the expectation, while any changed answer does. Differences come back as a
+ * unified diff (`-` expected, `+` got) of the lines as written, with a little
+ * context.
  */
 
-/** The lines that count: no comments, no trailing white space, no trailing blank lines. */
-export function significantLines(text: string): string[] {
+/** A listing line: what is compared (`key`) and what is shown (`text`). */
+export interface ListingLine {
+  readonly key: string;
+  readonly text: string;
+}
+
+/** The lines that count, with their comparison keys; no comments, no trailing blank lines. */
+export function significantLines(text: string): ListingLine[] {
   const lines = text
     .split(/\r?\n/)
     .map((l) => l.trimEnd())
-    .filter((l) => !l.startsWith('#'));
-  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => ({ key: comparisonKey(l), text: l }));
+  while (lines.length > 0 && lines[lines.length - 1]?.text === '') lines.pop();
   return lines;
+}
+
+/** The line without its trailing `[file:line]` and with white space runs as one space. */
+export function comparisonKey(line: string): string {
+  return line
+    .replace(/\s+\[[^\]\s]+:\d+\]$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 type Op = { readonly op: ' ' | '-' | '+'; readonly line: string };
@@ -20,7 +38,27 @@ type Op = { readonly op: ' ' | '-' | '+'; readonly line: string };
 /** Above this many differing lines on each side, no alignment is attempted (all removed, then all added). */
 const MAX_ALIGNED = 4000;
 
-function align(a: readonly string[], b: readonly string[]): Op[] {
+/** Align two listings by key; unchanged lines are shown as they are now (`b`). */
+function align(la: readonly ListingLine[], lb: readonly ListingLine[]): Op[] {
+  const a = la.map((l) => l.key);
+  const b = lb.map((l) => l.key);
+  const ops = alignKeys(a, b);
+  let i = 0;
+  let j = 0;
+  return ops.map((o): Op => {
+    switch (o.op) {
+      case ' ':
+        i++;
+        return { op: ' ', line: lb[j++]?.text ?? o.line };
+      case '-':
+        return { op: '-', line: la[i++]?.text ?? o.line };
+      case '+':
+        return { op: '+', line: lb[j++]?.text ?? o.line };
+    }
+  });
+}
+
+function alignKeys(a: readonly string[], b: readonly string[]): Op[] {
   let start = 0;
   while (start < a.length && start < b.length && a[start] === b[start]) start++;
   let endA = a.length;
@@ -73,7 +111,7 @@ function align(a: readonly string[], b: readonly string[]): Op[] {
 export function diffListing(expected: string, got: string, names: { expected: string; got: string }, context = 2): string | null {
   const a = significantLines(expected);
   const b = significantLines(got);
-  if (a.length === b.length && a.every((line, i) => line === b[i])) return null;
+  if (a.length === b.length && a.every((line, i) => line.key === b[i]?.key)) return null;
   const ops = align(a, b);
   const out = [`--- ${names.expected}`, `+++ ${names.got}`];
   const changed = ops.map((o, k) => (o.op === ' ' ? -1 : k)).filter((k) => k >= 0);

@@ -282,7 +282,7 @@ class SessionRun {
       const parts: string[] = [];
       if (run !== undefined) parts.push(runText(step, run, failure));
       else if (step.action.kind === 'pause') parts.push(`pause ${duration(step.action.durationMs)} (not waited)`);
-      if (deciding) parts.push(decisionText(decision));
+      if (deciding) parts.push(decisionText(decision, step.phase));
       if (parts.length === 0) parts.push('ran');
       return { step, condition, values, result: parts.join(' → ') };
     });
@@ -330,8 +330,19 @@ function field(record: LogRecord, name: string): string | null {
   return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
 }
 
-function decisionText(record: LogRecord): string {
+/** What an `accept` covers at each phase (see the reference, "accept and its scope"). */
+const ACCEPT_SCOPE: Readonly<Record<RulePhase, string>> = {
+  connect: 'the rest of the session',
+  helo: 'the rest of the session',
+  'mail-from': 'the rest of this transaction',
+  'rcpt-to': 'this recipient',
+  data: 'the rest of this transaction',
+  commit: 'this message',
+};
+
+function decisionText(record: LogRecord, phase: RulePhase): string {
   const decision = field(record, 'decision') ?? 'decided';
+  if (decision === 'accept') return `accept: ${ACCEPT_SCOPE[phase]}`;
   const reply = field(record, 'reply');
   const note = field(record, 'note');
   const fault = field(record, 'fault');

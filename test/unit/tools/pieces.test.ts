@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCliArgs } from '../../../src/cli/args.js';
 import { parseReplayArgs, parseTestArgs } from '../../../src/tools/args.js';
-import { diffListing, significantLines } from '../../../src/tools/expect.js';
+import { comparisonKey, diffListing, significantLines } from '../../../src/tools/expect.js';
 import { sliceSpan, table } from '../../../src/tools/text.js';
 import { parseTranscript } from '../../../src/tools/transcript.js';
 import { VirtualClock } from '../../../src/tools/virtual-clock.js';
@@ -80,8 +80,20 @@ describe('VirtualClock', () => {
 
 describe('expectations', () => {
   test('comments, trailing blanks and trailing empty lines do not count', () => {
-    assert.deepEqual(significantLines('# header\nsession a  \n  connect  proceed\n\n\n# 1 session\n'), ['session a', '  connect  proceed']);
+    assert.deepEqual(
+      significantLines('# header\nsession a  \n  connect  proceed\n\n\n# 1 session\n').map((l) => l.text),
+      ['session a', '  connect  proceed'],
+    );
     assert.equal(diffListing('# old header\nsession a\n  connect  proceed\n', '# new header\nsession a\n  connect  proceed   \n', { expected: 'e', got: 'g' }), null);
+  });
+
+  test('rule locations and spacing are not compared: moving a rule keeps the expectation', () => {
+    assert.equal(comparisonKey('  rcpt-to grey@localhost      reject 451 4.7.1 Greylisted  [probe.rules:5]'), 'rcpt-to grey@localhost reject 451 4.7.1 Greylisted');
+    assert.equal(
+      diffListing('session a\n  ehlo x  reject 550 5.7.1 no  [a.rules:3]\n', 'session a\n  ehlo x        reject 550 5.7.1 no    [b.rules:9]\n', { expected: 'e', got: 'g' }),
+      null,
+    );
+    assert.notEqual(diffListing('  ehlo x  reject 550 5.7.1 no  [a.rules:3]\n', '  ehlo x  reject 551 5.7.1 no  [a.rules:3]\n', { expected: 'e', got: 'g' }), null);
   });
 
   test('a difference comes back as a unified diff with context', () => {

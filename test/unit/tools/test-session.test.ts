@@ -93,7 +93,7 @@ describe('filter-rules test', () => {
 
   test('accept at connect covers the session: later phases are skipped', async () => {
     const r = await run('chain a =\n  accept when src in { 203.0.113.0/24 }\n  then reject "550 5.7.1 no" when helo ~ /./\n');
-    assert.equal(phase(r, 'connect')?.rows[0]?.result, 'accept');
+    assert.equal(phase(r, 'connect')?.rows[0]?.result, 'accept: the rest of the session');
     assert.equal(phase(r, 'ehlo')?.note, 'skipped: an earlier accept covers this phase');
     assert.equal(phase(r, 'ehlo')?.answer, 'proceed');
   });
