@@ -6,10 +6,10 @@
  */
 import type { FilterDecision } from '../actions/types.js';
 import { err, ok, type Result } from '../support/result.js';
+import { isHex16 } from './parse.js';
 import { isFilterPhase, isReportEventName, type FilterPhase } from './phases.js';
 import type { OutputLine } from './types.js';
 
-const HEX16 = /^[0-9a-fA-F]{16}$/;
 /** `[45]xy`, a space, then text without control characters (tab allowed). */
 const REPLY = /^[45][0-9][0-9] [^\x00-\x08\x0a-\x1f\x7f]+$/;
 /** RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets including CRLF. */
@@ -72,8 +72,8 @@ function decisionText(decision: FilterDecision): string {
 }
 
 function checkIds(sessionId: string, token: string): string | null {
-  if (!HEX16.test(sessionId)) return 'session id is not 16 hex digits';
-  if (!HEX16.test(token)) return 'token is not 16 hex digits';
+  if (!isHex16(sessionId)) return 'session id is not 16 hex digits';
+  if (!isHex16(token)) return 'token is not 16 hex digits';
   return null;
 }
 

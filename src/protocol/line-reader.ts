@@ -2,38 +2,49 @@
  * Framing of smtpd's byte stream into lines, on `\n` only: smtpd strips only
  * `\n`, so a `\r` before it stays part of the line (and the parser sees it).
  *
- * Lines are handed out as Buffers and decoded by `decodeLine`:
- *  - valid UTF-8 → a normal string;
+ * Lines are handed out decoded, each as a fresh string (never a slice of a
+ * bigger one, so a session keeping a field does not pin a whole input chunk):
+ *  - valid UTF-8 → a normal string, flagged `utf8`;
  *  - anything else → a latin1 string (one char per byte) flagged `latin1`.
  * Both round-trip exactly (`Buffer.from(text, encoding)` gives the same bytes),
  * which is what data-line needs: message bodies are often 8-bit non-UTF-8 and
  * must be echoed byte for byte. Replacement-character decoding would corrupt them.
  *
+ * Speed: the complete lines of a chunk are checked once, as a block (`\n` is
+ * never part of a multi-byte UTF-8 sequence, so the block is valid UTF-8 if and
+ * only if every line in it is), and only a block with an 8-bit line is checked
+ * line by line. Pure ASCII, smtpd's usual traffic, is decoded as latin1, the
+ * cheapest decoder, and is the same text.
+ *
  * Lines longer than `maxLineBytes` are not buffered: once the limit is passed
  * the reader drops bytes until the next `\n`, reports the oversize line and resyncs.
  */
 
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 
 /** smtpd's longest line is a data-line of ~65.6 KB; 1 MiB leaves room for future versions. */
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
+export type LineEncoding = 'utf8' | 'latin1';
+
 export interface LineReaderEvents {
-  /** The line without its `\n`. Only valid during the call: it may share the input chunk's memory. */
-  line(line: Buffer): void;
+  /** One line without its `\n`, decoded as described above. */
+  line(text: string, encoding: LineEncoding): void;
   /** A line exceeded the limit and was dropped; `bytes` is its full length. */
   oversize(bytes: number): void;
 }
 
 export interface DecodedLine {
   readonly text: string;
-  readonly encoding: 'utf8' | 'latin1';
+  readonly encoding: LineEncoding;
 }
 
 export function decodeLine(line: Buffer): DecodedLine {
   if (isUtf8(line)) return { text: line.toString('utf8'), encoding: 'utf8' };
   return { text: line.toString('latin1'), encoding: 'latin1' };
 }
+
+const LF = 10;
 
 export class LineReader {
   /** Bytes of the current, unfinished line (only while under the limit). */
@@ -53,18 +64,20 @@ export class LineReader {
 
   push(chunk: Buffer): void {
     let start = 0;
-    while (start < chunk.length) {
-      const nl = chunk.indexOf(10, start);
-      if (nl >= 0 && this.pendingBytes === 0 && this.skipped < 0 && nl - start <= this.maxLineBytes) {
-        // Fast path: a whole line inside this chunk, handed out without copying.
-        this.events.line(chunk.subarray(start, nl));
-      } else {
-        this.take(chunk.subarray(start, nl < 0 ? chunk.length : nl));
-        if (nl < 0) return;
-        this.finishLine();
-      }
+    if (this.pendingBytes > 0 || this.skipped >= 0) {
+      // First finish the line carried over from earlier chunks.
+      const nl = chunk.indexOf(LF);
+      this.take(chunk.subarray(0, nl < 0 ? chunk.length : nl));
+      if (nl < 0) return;
+      this.finishLine();
       start = nl + 1;
     }
+    const last = chunk.lastIndexOf(LF);
+    if (last >= start) {
+      this.block(chunk, start, last);
+      start = last + 1;
+    }
+    if (start < chunk.length) this.take(chunk.subarray(start));
   }
 
   /**
@@ -77,6 +90,28 @@ export class LineReader {
     this.pendingBytes = 0;
     this.skipped = -1;
     return dangling;
+  }
+
+  /** The complete lines of `chunk` from `start` up to the `\n` at `last`. */
+  private block(chunk: Buffer, start: number, last: number): void {
+    const view = chunk.subarray(start, last);
+    const mode = isAscii(view) ? 'ascii' : isUtf8(view) ? 'utf8' : 'mixed';
+    let from = start;
+    while (from <= last) {
+      const nl = chunk.indexOf(LF, from);
+      const bytes = nl - from;
+      if (bytes > this.maxLineBytes) {
+        this.events.oversize(bytes);
+      } else if (mode === 'ascii') {
+        this.events.line(chunk.toString('latin1', from, nl), 'utf8');
+      } else if (mode === 'utf8') {
+        this.events.line(chunk.toString('utf8', from, nl), 'utf8');
+      } else {
+        const { text, encoding } = decodeLine(chunk.subarray(from, nl));
+        this.events.line(text, encoding);
+      }
+      from = nl + 1;
+    }
   }
 
   private take(part: Buffer): void {
@@ -107,6 +142,7 @@ export class LineReader {
       this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    this.events.line(line);
+    const { text, encoding } = decodeLine(line);
+    this.events.line(text, encoding);
   }
 }

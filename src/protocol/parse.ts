@@ -7,10 +7,7 @@ import { err, ok, type Result } from '../support/result.js';
 import { isFilterPhase } from './phases.js';
 import type { ConnectParam, InputLine, ParseProblem, ReportEvent } from './types.js';
 
-const HEX16 = /^[0-9a-fA-F]{16}$/;
 const HEX = /^[0-9a-fA-F]+$/;
-const VERSION = /^[0-9]+\.[0-9]+$/;
-const TIMESTAMP = /^[0-9]+(\.[0-9]+)?$/;
 const DECIMAL = /^[0-9]+$/;
 
 /** How much of an offending line goes into a problem (and so into the log). */
@@ -45,29 +42,85 @@ export function compareVersions(a: string, b: string): number {
   return amaj - bmaj || amin - bmin;
 }
 
+/** `version >= 0.6` (tx-mail/tx-rcpt order) without parsing the versions smtpd actually sends. */
+function atLeast06(version: string): boolean {
+  return version === '0.6' || version === '0.7' || compareVersions(version, '0.6') >= 0;
+}
+
+/** `version >= 0.7` (link-auth order). */
+function atLeast07(version: string): boolean {
+  return version === '0.7' || (version !== '0.6' && compareVersions(version, '0.7') >= 0);
+}
+
+// Field checks by character code: every line goes through them, and a loop
+// over a few characters is much cheaper than a regular expression call.
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** `^[0-9a-fA-F]{16}$` */
+export function isHex16(s: string): boolean {
+  if (s.length !== 16) return false;
+  for (let i = 0; i < 16; i++) {
+    const c = s.charCodeAt(i);
+    if (isDigit(c)) continue;
+    const lower = c | 0x20; // only A-F and a-f land on a-f
+    if (lower < 97 || lower > 102) return false;
+  }
+  return true;
+}
+
+/** `^[0-9]+\.[0-9]+$` */
+function isVersion(s: string): boolean {
+  const dot = s.indexOf('.');
+  if (dot < 1 || dot === s.length - 1) return false;
+  for (let i = 0; i < s.length; i++) if (i !== dot && !isDigit(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/** `^[0-9]+(\.[0-9]+)?$` */
+function isTimestamp(s: string): boolean {
+  const dot = s.indexOf('.');
+  if (dot === 0 || dot === s.length - 1 || s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (i !== dot && !isDigit(s.charCodeAt(i))) return false;
+  return true;
+}
+
 function problem(reason: string, line: string): Result<never, ParseProblem> {
   return err({ reason, line: shortenForLog(line) });
 }
 
 export function parseInputLine(line: string): Result<InputLine, ParseProblem> {
   try {
-    const type = line.slice(0, Math.max(0, line.indexOf('|')));
-    switch (type) {
-      case 'config':
-        return parseConfig(line);
-      case 'report':
-        return parseReport(line);
-      case 'filter':
-        return parseFilter(line);
-      case '':
-        return problem('not a protocol line (no `|`-separated type)', line);
-      default:
-        return ok({ kind: 'unknown', type, name: null, request: null, line: shortenForLog(line) });
-    }
+    // The common types first, by prefix: no slice, no string switch.
+    if (line.startsWith('report|')) return parseReport(line);
+    if (line.startsWith('filter|')) return parseFilter(line);
+    if (line.startsWith('config|')) return parseConfig(line);
+    const bar = line.indexOf('|');
+    if (bar <= 0) return problem('not a protocol line (no `|`-separated type)', line);
+    const type = line.slice(0, bar);
+    return ok({ kind: 'unknown', type, name: null, request: null, line: shortenForLog(line) });
   } catch (e) {
     // Only a bug in this file can get here; the caller still gets a value.
     return problem(`parser bug: ${e instanceof Error ? e.message : String(e)}`, line);
   }
+}
+
+/**
+ * Whether `line` is a `report|` line of `event`, looked up without parsing or
+ * validating anything else: lets the host drop reports it has no use for
+ * (most `protocol-server` lines) at the cost of a few `indexOf`s.
+ */
+export function isReportOf(line: string, event: string): boolean {
+  if (!line.startsWith('report|')) return false;
+  let bar = 6;
+  for (let i = 0; i < 3; i++) {
+    bar = line.indexOf('|', bar + 1);
+    if (bar < 0) return false;
+  }
+  const end = bar + 1 + event.length;
+  return line.startsWith(event, bar + 1) && (line.length === end || line.charCodeAt(end) === 124);
 }
 
 function parseConfig(line: string): Result<InputLine, ParseProblem> {
@@ -78,41 +131,48 @@ function parseConfig(line: string): Result<InputLine, ParseProblem> {
   return ok({ kind: 'config', key, value: value ?? '' });
 }
 
-interface EnvelopeFields {
-  readonly version: string;
-  readonly timestamp: number;
-  readonly subsystem: string;
-}
-
-function parseEnvelope(version: string, timestamp: string, subsystem: string): EnvelopeFields | string {
-  if (!VERSION.test(version)) return `bad protocol version "${version.slice(0, 20)}"`;
-  if (!TIMESTAMP.test(timestamp)) return `bad timestamp "${timestamp.slice(0, 30)}"`;
+/** Why the version, timestamp or subsystem of a line is bad; null when they are fine. */
+function envelopeProblem(version: string, timestamp: string, subsystem: string): string | null {
+  if (!isVersion(version)) return `bad protocol version "${version.slice(0, 20)}"`;
+  if (!isTimestamp(timestamp)) return `bad timestamp "${timestamp.slice(0, 30)}"`;
   if (subsystem === '') return 'empty subsystem';
-  return { version, timestamp: Number(timestamp), subsystem };
+  return null;
 }
 
 function parseReport(line: string): Result<InputLine, ParseProblem> {
-  // report|VERSION|TS|SUBSYSTEM|EVENT|SESSION[|PARAMS]
-  const f = splitFields(line, 7);
-  if (f.length < 6) return problem('report line with fewer than 6 fields', line);
-  const [, version = '', ts = '', subsystem = '', name = '', sessionId = '', params] = f;
-  const env = parseEnvelope(version, ts, subsystem);
-  if (typeof env === 'string') return problem(env, line);
-  if (!HEX16.test(sessionId)) return problem('session id is not 16 hex digits', line);
-  const event = parseReportEvent(name, env.version, params);
+  // report|VERSION|TS|SUBSYSTEM|EVENT|SESSION[|PARAMS], scanned in place
+  const b1 = 6;
+  const b2 = line.indexOf('|', b1 + 1);
+  const b3 = b2 < 0 ? -1 : line.indexOf('|', b2 + 1);
+  const b4 = b3 < 0 ? -1 : line.indexOf('|', b3 + 1);
+  const b5 = b4 < 0 ? -1 : line.indexOf('|', b4 + 1);
+  if (b5 < 0) return problem('report line with fewer than 6 fields', line);
+  const b6 = line.indexOf('|', b5 + 1);
+  const version = line.slice(b1 + 1, b2);
+  const ts = line.slice(b2 + 1, b3);
+  const subsystem = line.slice(b3 + 1, b4);
+  const name = line.slice(b4 + 1, b5);
+  const sessionId = b6 < 0 ? line.slice(b5 + 1) : line.slice(b5 + 1, b6);
+  const params = b6 < 0 ? undefined : line.slice(b6 + 1);
+  const bad = envelopeProblem(version, ts, subsystem);
+  if (bad !== null) return problem(bad, line);
+  if (!isHex16(sessionId)) return problem('session id is not 16 hex digits', line);
+  const event = parseReportEvent(name, version, params);
   if (event === null) return ok({ kind: 'unknown', type: 'report', name, request: null, line: shortenForLog(line) });
   if (typeof event === 'string') return problem(`${name}: ${event}`, line);
-  return ok({ kind: 'report', ...env, sessionId, event });
+  return ok({ kind: 'report', version, timestamp: Number(ts), subsystem, sessionId, event });
+}
+
+/** Exactly `n` fields of `params`, or why not. */
+function need(params: string | undefined, n: number): string[] | string {
+  if (params === undefined) return 'missing parameters';
+  const fields = splitFields(params, n);
+  return fields.length === n ? fields : `expected ${n} parameters`;
 }
 
 /** null: an event we do not know (forward compatibility); string: a malformed known event. */
 function parseReportEvent(name: string, version: string, params: string | undefined): ReportEvent | string | null {
   const p = params ?? '';
-  const need = (n: number): string[] | string => {
-    if (params === undefined) return 'missing parameters';
-    const fields = splitFields(p, n);
-    return fields.length === n ? fields : `expected ${n} parameters`;
-  };
   switch (name) {
     case 'link-connect': {
       // rdns|fcrdns|src|dest: the last three never contain `|`, so split from the right
@@ -127,7 +187,7 @@ function parseReportEvent(name: string, version: string, params: string | undefi
     case 'link-greeting':
       return params === undefined ? 'missing hostname' : { type: 'link-greeting', hostname: p };
     case 'link-identify': {
-      const f = need(2);
+      const f = need(params, 2);
       if (typeof f === 'string') return f;
       return { type: 'link-identify', method: f[0] ?? '', identity: f[1] ?? '' };
     }
@@ -135,7 +195,7 @@ function parseReportEvent(name: string, version: string, params: string | undefi
       return params === undefined ? 'missing tls string' : { type: 'link-tls', tls: p };
     case 'link-auth': {
       if (params === undefined || !p.includes('|')) return 'expected two parameters';
-      if (compareVersions(version, '0.7') >= 0) {
+      if (atLeast07(version)) {
         // 0.7+: result|username, the client-chosen name last.
         const [result = '', username = ''] = splitFields(p, 2);
         return { type: 'link-auth', result, username };
@@ -157,13 +217,13 @@ function parseReportEvent(name: string, version: string, params: string | undefi
       return name === 'tx-begin' ? { type: 'tx-begin', messageId: p } : { type: 'tx-rollback', messageId: p };
     case 'tx-mail':
     case 'tx-rcpt': {
-      const f = need(3);
+      const f = need(params, 3);
       if (typeof f === 'string') return f;
       const messageId = f[0] ?? '';
       if (!HEX.test(messageId)) return 'bad message id';
       let result: string;
       let address: string;
-      if (compareVersions(version, '0.6') >= 0) {
+      if (atLeast06(version)) {
         result = f[1] ?? '';
         address = f[2] ?? '';
       } else {
@@ -178,21 +238,21 @@ function parseReportEvent(name: string, version: string, params: string | undefi
         : { type: 'tx-rcpt', messageId, result, address };
     }
     case 'tx-envelope': {
-      const f = need(2);
+      const f = need(params, 2);
       if (typeof f === 'string') return f;
       const [messageId = '', envelopeId = ''] = f;
       if (!HEX.test(messageId) || !HEX.test(envelopeId)) return 'bad message or envelope id';
       return { type: 'tx-envelope', messageId, envelopeId };
     }
     case 'tx-data': {
-      const f = need(2);
+      const f = need(params, 2);
       if (typeof f === 'string') return f;
       const [messageId = '', result = ''] = f;
       if (!HEX.test(messageId)) return 'bad message id';
       return { type: 'tx-data', messageId, result };
     }
     case 'tx-commit': {
-      const f = need(2);
+      const f = need(params, 2);
       if (typeof f === 'string') return f;
       const [messageId = '', size = ''] = f;
       if (!HEX.test(messageId)) return 'bad message id';
@@ -204,7 +264,7 @@ function parseReportEvent(name: string, version: string, params: string | undefi
     case 'protocol-server':
       return params === undefined ? 'missing response' : { type: 'protocol-server', response: p };
     case 'filter-report': {
-      const f = need(3);
+      const f = need(params, 3);
       if (typeof f === 'string') return f;
       return { type: 'filter-report', filterKind: f[0] ?? '', name: f[1] ?? '', message: f[2] ?? '' };
     }
@@ -219,25 +279,37 @@ function parseReportEvent(name: string, version: string, params: string | undefi
 }
 
 function parseFilter(line: string): Result<InputLine, ParseProblem> {
-  // filter|VERSION|TS|SUBSYSTEM|PHASE|SESSION|TOKEN|PARAM
-  const f = splitFields(line, 8);
-  if (f.length < 7) return problem('filter line with fewer than 7 fields', line);
-  const [, version = '', ts = '', subsystem = '', phase = '', sessionId = '', token = '', param] = f;
-  const env = parseEnvelope(version, ts, subsystem);
-  if (typeof env === 'string') return problem(env, line);
-  if (!HEX16.test(sessionId)) return problem('session id is not 16 hex digits', line);
-  if (!HEX16.test(token)) return problem('token is not 16 hex digits', line);
+  // filter|VERSION|TS|SUBSYSTEM|PHASE|SESSION|TOKEN|PARAM, scanned in place
+  const b1 = 6;
+  const b2 = line.indexOf('|', b1 + 1);
+  const b3 = b2 < 0 ? -1 : line.indexOf('|', b2 + 1);
+  const b4 = b3 < 0 ? -1 : line.indexOf('|', b3 + 1);
+  const b5 = b4 < 0 ? -1 : line.indexOf('|', b4 + 1);
+  const b6 = b5 < 0 ? -1 : line.indexOf('|', b5 + 1);
+  if (b6 < 0) return problem('filter line with fewer than 7 fields', line);
+  const b7 = line.indexOf('|', b6 + 1);
+  const version = line.slice(b1 + 1, b2);
+  const ts = line.slice(b2 + 1, b3);
+  const subsystem = line.slice(b3 + 1, b4);
+  const phase = line.slice(b4 + 1, b5);
+  const sessionId = line.slice(b5 + 1, b6);
+  const token = b7 < 0 ? line.slice(b6 + 1) : line.slice(b6 + 1, b7);
+  // smtpd always sends the separator before an empty parameter; tolerate its absence.
+  const param = b7 < 0 ? '' : line.slice(b7 + 1);
+  const bad = envelopeProblem(version, ts, subsystem);
+  if (bad !== null) return problem(bad, line);
+  if (!isHex16(sessionId)) return problem('session id is not 16 hex digits', line);
+  if (!isHex16(token)) return problem('token is not 16 hex digits', line);
   if (!isFilterPhase(phase)) {
     return ok({
       kind: 'unknown',
       type: 'filter',
       name: phase,
-      request: { sessionId, token, version: env.version },
+      request: { sessionId, token, version },
       line: shortenForLog(line),
     });
   }
-  // smtpd always sends the separator before an empty parameter; tolerate its absence.
-  return ok({ kind: 'filter', ...env, phase, sessionId, token, param: param ?? '' });
+  return ok({ kind: 'filter', version, timestamp: Number(ts), subsystem, phase, sessionId, token, param });
 }
 
 /** `rdns|src` of a connect request. `<unknown>` → null rdns. */

@@ -48,12 +48,16 @@ export const REPORT_EVENTS = [
 ] as const;
 export type ReportEventName = (typeof REPORT_EVENTS)[number];
 
+// Sets: isFilterPhase runs for every request line.
+const FILTER_PHASE_SET: ReadonlySet<string> = new Set(FILTER_PHASES);
+const REPORT_EVENT_SET: ReadonlySet<string> = new Set(REPORT_EVENTS);
+
 export function isFilterPhase(name: string): name is FilterPhase {
-  return (FILTER_PHASES as readonly string[]).includes(name);
+  return FILTER_PHASE_SET.has(name);
 }
 
 export function isReportEventName(name: string): name is ReportEventName {
-  return (REPORT_EVENTS as readonly string[]).includes(name);
+  return REPORT_EVENT_SET.has(name);
 }
 
 /**

@@ -17,8 +17,8 @@ import {
   type Registration,
   type SmtpdConfig,
 } from '../protocol/handshake.js';
-import { DEFAULT_MAX_LINE_BYTES, LineReader, decodeLine } from '../protocol/line-reader.js';
-import { compareVersions, parseInputLine } from '../protocol/parse.js';
+import { DEFAULT_MAX_LINE_BYTES, LineReader, type LineEncoding } from '../protocol/line-reader.js';
+import { compareVersions, isReportOf, parseInputLine } from '../protocol/parse.js';
 import type { InputLine, ReportLine } from '../protocol/types.js';
 import { ProtocolWriter, type OutputSink } from '../protocol/writer.js';
 import { systemClock, type Clock, type TimerHandle } from '../support/clock.js';
@@ -30,7 +30,7 @@ import { Dispatcher } from './dispatcher.js';
 import type { RuntimeObserver } from './observer.js';
 import { buildPlan, describeSteps, DEFAULT_TIMINGS, type ActivePlan, type PlanTimings } from './plan.js';
 import { RequestHandler } from './requests.js';
-import { Session, SessionTable, type SessionEndReason } from './sessions.js';
+import { PIPELINING_REFUSED, Session, SessionTable, type SessionEndReason } from './sessions.js';
 
 export interface HostLimits extends PlanTimings {
   /** Session states kept at most (least recently active dropped first). */
@@ -140,7 +140,7 @@ export class FilterHost {
     });
     this.reader = new LineReader(
       {
-        line: (line) => this.onLine(line),
+        line: (text, encoding) => this.onLine(text, encoding),
         oversize: (bytes) => this.throttle.warn({ bytes, limit: this.limits.maxLineBytes }, 'input line too long; dropped'),
       },
       this.limits.maxLineBytes,
@@ -219,8 +219,12 @@ export class FilterHost {
     this.writer.fail(error);
   }
 
-  private onLine(bytes: Buffer): void {
-    const { text, encoding } = decodeLine(bytes);
+  private onLine(text: string, encoding: LineEncoding): void {
+    // protocol-server is registered only to see smtpd refuse a pipelining
+    // client (an early talker). It is most of smtpd's report traffic (one line
+    // per reply line: six for an EHLO), so every other reply is dropped here,
+    // unparsed. A line that merely contains the text is parsed and checked in full.
+    if (isReportOf(text, 'protocol-server') && !text.includes(PIPELINING_REFUSED)) return;
     const parsed = parseInputLine(text);
     if (!parsed.ok) {
       this.throttle.warn({ problem: parsed.error.reason, line: parsed.error.line }, 'malformed input line ignored');
@@ -233,7 +237,7 @@ export class FilterHost {
     }
   }
 
-  private dispatch(line: InputLine, encoding: 'utf8' | 'latin1'): void {
+  private dispatch(line: InputLine, encoding: LineEncoding): void {
     switch (line.kind) {
       case 'config':
         if (this.state === 'config') this.collector.add(line);

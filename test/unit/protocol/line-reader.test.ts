@@ -2,11 +2,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeLine, LineReader } from '../../../src/protocol/line-reader.js';
 
+/** Lines as their bytes (shown as latin1), whatever the reader decoded them as. */
 function reader(max?: number): { r: LineReader; lines: string[]; oversize: number[] } {
   const lines: string[] = [];
   const oversize: number[] = [];
   const r = new LineReader(
-    { line: (b) => lines.push(b.toString('latin1')), oversize: (n) => oversize.push(n) },
+    { line: (text, encoding) => lines.push(Buffer.from(text, encoding).toString('latin1')), oversize: (n) => oversize.push(n) },
     max,
   );
   return { r, lines, oversize };
@@ -62,6 +63,49 @@ describe('LineReader', () => {
     const long = `filter|0.6|1|smtp-in|data-line|3689fe601e5436b4|1a9c37ffd8d15f2f|${'x'.repeat(65_535)}`;
     r.push(Buffer.from(`${long}\n`));
     assert.equal(lines[0], long);
+  });
+
+  test('each line is decoded on its own: UTF-8 as UTF-8, an 8-bit line next to it as latin1', () => {
+    const texts: [string, string][] = [];
+    const r = new LineReader({ line: (text, encoding) => texts.push([text, encoding]), oversize: () => {} });
+    const latin1 = Buffer.from([0x47, 0x72, 0xfc, 0xdf, 0x65]);
+    r.push(Buffer.concat([Buffer.from('ascii|line\nGrüße|ß\n'), latin1, Buffer.from('\nlast\n')]));
+    assert.deepEqual(texts, [
+      ['ascii|line', 'utf8'],
+      ['Grüße|ß', 'utf8'],
+      [latin1.toString('latin1'), 'latin1'],
+      ['last', 'utf8'],
+    ]);
+    r.push(Buffer.from('only ascii\nand Grüße\n'));
+    assert.deepEqual(texts.slice(4), [
+      ['only ascii', 'utf8'],
+      ['and Grüße', 'utf8'],
+    ]);
+  });
+
+  test('a UTF-8 character split across chunks is decoded whole', () => {
+    const texts: string[] = [];
+    const r = new LineReader({ line: (text) => texts.push(text), oversize: () => {} });
+    const bytes = Buffer.from('a\nGrüße\nb\n');
+    const cut = bytes.indexOf(0xc3) + 1; // inside the two bytes of ü
+    r.push(bytes.subarray(0, cut));
+    r.push(bytes.subarray(cut));
+    assert.deepEqual(texts, ['a', 'Grüße', 'b']);
+  });
+
+  test('lines do not share memory with the input chunk', () => {
+    const { r, lines } = reader();
+    const chunk = Buffer.from('first\nsecond\n');
+    r.push(chunk);
+    chunk.fill(0x21);
+    assert.deepEqual(lines, ['first', 'second']);
+  });
+
+  test('an oversize line between normal lines of one chunk is dropped alone', () => {
+    const { r, lines, oversize } = reader(8);
+    r.push(Buffer.from('short\n0123456789abc\nok\n'));
+    assert.deepEqual(lines, ['short', 'ok']);
+    assert.deepEqual(oversize, [13]);
   });
 
   test('end(): an incomplete last line is not delivered, its size is reported', () => {

@@ -141,6 +141,21 @@ describe('SessionTable', () => {
     assert.ok(t.get(id(99_999)));
   });
 
+  test('a full table evicts the least recently active session, not the oldest one', () => {
+    const clock = new FakeClock();
+    const ended: [string, string][] = [];
+    const t = new SessionTable({ clock, maxSessions: 3, idleMs: 600_000, onEnd: (s, why) => ended.push([s.id, why]) });
+    const p = plan();
+    for (const n of [1, 2, 3]) t.add(new Session(id(n), p));
+    assert.ok(t.get(id(1)), 'session 1 is active again');
+    t.add(new Session(id(4), p));
+    assert.deepEqual(ended, [[id(2), 'evicted']]);
+    t.add(new Session(id(5), p));
+    assert.deepEqual(ended.at(-1), [id(3), 'evicted']);
+    assert.ok(t.get(id(1)), 'the active session survived both evictions');
+    assert.equal(t.size, 3);
+  });
+
   test('connect/disconnect churn on a quiet server costs O(1), not O(maxSessions)', () => {
     const clock = new FakeClock();
     const t = new SessionTable({ clock, maxSessions: 50_000, idleMs: 600_000, onEnd: () => {} });
