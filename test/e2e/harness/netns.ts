@@ -64,10 +64,16 @@ export class NetworkNamespace {
     return ns;
   }
 
-  /** Starts a long-running process inside the namespace (as root); close() kills it. */
+  /**
+   * Starts a long-running process inside the namespace (as root); close() kills it,
+   * and so does the death of the test process (unless it changes its uid, as postgrey
+   * does: that clears the parent-death signal).
+   */
   spawn(cmd: string, args: readonly string[]): ChildProcess {
-    // nsenter execs without forking for a network namespace: the child's pid is cmd's.
-    const child = spawn('nsenter', ['-t', String(this.pid), '-n', '--', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv and nsenter (for a network namespace) exec without forking: the child's pid is cmd's.
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'nsenter', '-t', String(this.pid), '-n', '--', cmd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.#services.add(child);
     child.once('exit', () => this.#services.delete(child));
     return child;
