@@ -4,7 +4,7 @@
  * function as the running host (so their messages agree).
  */
 import { compileRulesFile, formatDiagnostic, type Diagnostic } from '../dsl/index.js';
-import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
 import { describeSteps } from '../runtime/plan.js';
 import { selectChain } from '../runtime/select-chain.js';
 
@@ -89,5 +89,49 @@ export function runCheck(file: string, chainName: string | null, io: CliIo): num
     io.out(`chain "${chain.name}": ${chain.steps.length} step(s)\n`);
     for (const line of describeSteps(chain)) io.out(`  ${line}\n`);
   }
+  if (compiled.ok) io.out(dataLineNote(compiled.rules));
   return 0;
+}
+
+/**
+ * Whether a step may add a header, which takes the message lines (data-line):
+ * policy servers can answer PREPEND, `greylist … header` adds one. The same
+ * rule as the compiler's `needsDataLine`, per step, to name the steps.
+ */
+function addsHeaders(step: CompiledStep): boolean {
+  switch (step.action.kind) {
+    case 'policy':
+      return true;
+    case 'greylist':
+      return step.action.options.header;
+    case 'pause':
+    case 'accept':
+    case 'reject':
+    case 'disconnect':
+    case 'junk':
+      return false;
+  }
+}
+
+/**
+ * `check` compiles as a filter starting with the file would, so it never warns
+ * that data-line is missing (W008, a reload-time warning). Registration is
+ * fixed at startup, though, so say which steps need it: added by a reload to a
+ * filter started without them, they need an smtpd restart. Every chain counts:
+ * the filter registers data-line when any chain of its file needs it.
+ */
+function dataLineNote(rules: CompiledRules): string {
+  const steps = [...rules.chains.values()].flatMap((chain) => chain.steps.filter(addsHeaders).map((step) => ({ chain, step })));
+  if (steps.length === 0) return '';
+  const lines = [
+    `note: ${steps.length === 1 ? '1 step needs' : `${steps.length} steps need`} the message lines (smtpd's data-line phase), to add headers:`,
+    ...steps.map(({ chain, step }) => {
+      const kind = step.action.kind === 'policy' ? step.action.options.flavor : step.action.kind;
+      return `  ${step.span.file}:${step.span.line}:${step.span.column}: ${kind} at ${step.phase} (chain "${chain.name}")`;
+    }),
+    '  smtpd sends message lines only to a filter that asked for them when smtpd started it, and a filter',
+    '  started with this file asks. A hot reload cannot ask later: if it adds such a step to a filter',
+    '  started without one, the step runs without adding headers until smtpd is restarted.',
+  ];
+  return `${lines.join('\n')}\n`;
 }
