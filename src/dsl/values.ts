@@ -4,6 +4,7 @@
  * or a problem for people (message plus optional hint); the checker locates
  * the problem and the compiler uses the value.
  */
+import { parseStoreUrl } from '../store/url.js';
 import type { PolicyAddress } from './plan.js';
 import { parseIp } from '../support/net.js';
 
@@ -126,25 +127,20 @@ export const PREGREET_DEFAULT_REPLY = '554 5.5.1 Protocol error: data sent befor
 
 const STORE_HINT = 'write "sqlite:/absolute/path.db" or "redis://host:port/db"';
 
-/** `sqlite:/abs/path` or `redis://host[:port][/db]`; returned as written. */
+/**
+ * A greylist store URL, checked with the runtime's own parser (store/url.ts is
+ * pure for this reason), so `check` accepts exactly what the filter can open:
+ * `sqlite:/abs/path`, `redis://[user:pass@]host[:port][/db][?prefix=P]`,
+ * `valkey://...`, `redis+unix:///path.sock[?db=N]`. Returned as written.
+ */
 export function parseStore(text: string): Parsed<string> {
-  if (text.startsWith('sqlite:')) {
-    const path = text.slice(7);
-    if (!path.startsWith('/')) return bad(`"${text}" must name an absolute path`, 'the filter runs with / as its working directory');
-    if (path.endsWith('/')) return bad(`"${text}" names a directory, not a database file`, STORE_HINT);
-    if (/[\0\r\n]/.test(path)) return bad(`"${text}" contains a control character`);
-    return good(text);
+  if (/[\0\r\n]/.test(text)) return bad(`"${text}" contains a control character`);
+  const parsed = parseStoreUrl(text);
+  if (!parsed.ok) return bad(parsed.error, STORE_HINT);
+  if (parsed.value.kind === 'sqlite' && parsed.value.path.endsWith('/')) {
+    return bad(`"${text}" names a directory, not a database file`, STORE_HINT);
   }
-  if (text.startsWith('redis://')) {
-    const m = /^redis:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]+))?(?:\/([0-9]+))?\/?$/.exec(text);
-    if (m === null) return bad(`"${text}" is not a valid redis address`, STORE_HINT);
-    const port = m[2];
-    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return bad(`"${text}" has an invalid port "${port}"`, STORE_HINT);
-    const db = m[3];
-    if (db !== undefined && Number(db) > 65535) return bad(`"${text}" has an invalid database number "${db}"`, STORE_HINT);
-    return good(text);
-  }
-  return bad(`"${text}" is not a greylist store`, STORE_HINT);
+  return good(text);
 }
 
 /** RFC 5321 caps a reply line at 512 octets including CRLF. */
