@@ -165,7 +165,10 @@ async function main(): Promise<number> {
       }
       if (loaded.warnings.length > 0) io.err(`${loaded.warnings.join('\n\n')}\n\n`);
       const toolIo = { ...io, uid: typeof process.getuid === 'function' ? process.getuid() : null };
-      return cmd.kind === 'test' ? runTestCommand(cmd, loaded, toolIo) : runReplayCommand(cmd, loaded, toolIo);
+      const code = await (cmd.kind === 'test' ? runTestCommand(cmd, loaded, toolIo) : runReplayCommand(cmd, loaded, toolIo));
+      // A pipe is written asynchronously: let a long listing out before process.exit.
+      await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+      return code;
     }
     case 'greylist':
       return runGreylistAdmin(cmd, { io, clock: systemClock });

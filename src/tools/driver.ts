@@ -71,8 +71,8 @@ export class FilterDriver {
   readonly conditions: ConditionEvent[] = [];
   readonly runs: StepRunEvent[] = [];
   readonly host: FilterHost;
-  private readonly written: string[] = [];
-  private seen = 0;
+  /** Lines written and not yet taken. */
+  private written: string[] = [];
   private partial = '';
   private readonly inflight = new Set<Promise<unknown>>();
 
@@ -127,6 +127,8 @@ export class FilterDriver {
    * a step deadline, the request watchdog).
    */
   async settle(): Promise<void> {
+    // Most lines are answered synchronously (or are reports): nothing to wait for.
+    if (this.host.stats().pending === 0) return;
     for (let round = 0; round < MAX_SETTLE_ROUNDS; round++) {
       await nextTurn();
       if (this.host.stats().pending === 0) return;
@@ -140,14 +142,21 @@ export class FilterDriver {
 
   /** Lines written since the last call. */
   takeOutput(): string[] {
-    const fresh = this.written.slice(this.seen);
-    this.seen = this.written.length;
+    const fresh = this.written;
+    this.written = [];
     return fresh;
   }
 
   /** Log records from index `from` on. */
   records(from: number): readonly LogRecord[] {
     return this.log.records.slice(from);
+  }
+
+  /** Drop the events and log records read so far (a long replay would otherwise keep them all). */
+  forget(): void {
+    this.log.records.splice(0);
+    this.conditions.splice(0);
+    this.runs.splice(0);
   }
 
   /** stdin EOF: the host stops and closes the services (sockets, stores). */

@@ -95,6 +95,7 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
         if (!run.hasHandshake) for (const line of DEFAULT_HANDSHAKE) driver.feed(line);
         driver.takeOutput();
         for (const input of run.inputs) {
+          driver.forget();
           const parsed = parseInputLine(decodeLine(input.bytes).text);
           const line = parsed.ok ? parsed.value : null;
           if (line?.kind === 'report' && line.event.type === 'link-connect') {
