@@ -11,7 +11,8 @@
  * changed does not show here (`src in trusted` reads the same). The reloader
  * reports changed files separately for that reason.
  */
-import type { CompiledChain, CompiledRules, CompiledStep, StepAction } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, StepAction } from '../dsl/plan.js';
+import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS } from '../dsl/values.js';
 
 export type StepField = 'action' | 'phase' | 'when' | 'onError' | 'dryRun';
 
@@ -126,8 +127,17 @@ export function describeStep(step: CompiledStep): string {
 
 export function describeAction(action: StepAction): string {
   switch (action.kind) {
-    case 'pause':
-      return `pause ${action.durationMs}ms`;
+    case 'pause': {
+      // Every option shows: a step whose only change is an option must not read the same before and after.
+      const pregreet =
+        action.pregreet === undefined
+          ? ''
+          : action.pregreet.action === 'log'
+            ? ' pregreet log'
+            : ` pregreet disconnect ${JSON.stringify(action.pregreet.reply)}`;
+      const payOnce = action.payOnceMs === undefined ? '' : ` pay-once ${action.payOnceMs}ms`;
+      return `pause ${action.durationMs}ms${pregreet}${payOnce}`;
+    }
     case 'accept':
     case 'junk':
       return action.kind;
@@ -137,11 +147,26 @@ export function describeAction(action: StepAction): string {
     case 'policy': {
       const address = action.options.address;
       const where = address.kind === 'unix' ? `unix:${address.path}` : `${address.host}:${address.port}`;
-      return `${action.options.flavor} ${where}`;
+      const timeout = action.options.timeoutMs === POLICY_DEFAULT_TIMEOUT_MS ? '' : ` timeout ${action.options.timeoutMs}ms`;
+      return `${action.options.flavor} ${where}${timeout}`;
     }
     case 'greylist':
-      return `greylist ${canonicalJson(action.options)}`;
+      return describeGreylist(action.options);
   }
+}
+
+/** The options as the rules language writes them; the delay always, the others when not the default. */
+function describeGreylist(o: GreylistStepOptions): string {
+  const d = GREYLIST_DEFAULTS;
+  const parts = [`greylist delay ${o.delayMs}ms`];
+  if (o.retryWindowMs !== d.retryWindowMs) parts.push(`retry-window ${o.retryWindowMs}ms`);
+  if (o.maxAgeMs !== d.maxAgeMs) parts.push(`max-age ${o.maxAgeMs}ms`);
+  if (o.autoWhitelistAfter !== d.autoWhitelistAfter) parts.push(`auto-whitelist ${o.autoWhitelistAfter}`);
+  if (o.ipv4Prefix !== d.ipv4Prefix) parts.push(`ipv4-prefix ${o.ipv4Prefix}`);
+  if (o.ipv6Prefix !== d.ipv6Prefix) parts.push(`ipv6-prefix ${o.ipv6Prefix}`);
+  if (o.store !== DEFAULT_GREYLIST_STORE) parts.push(`store ${JSON.stringify(o.store)}`);
+  if (o.header) parts.push('header');
+  return parts.join(' ');
 }
 
 /** One line saying what changed, for the reload log message. */

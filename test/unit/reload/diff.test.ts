@@ -104,7 +104,7 @@ describe('diffRules', () => {
     };
     assert.equal(isEmptyDiff(diffRules(rules({ main: [{ action: a }] }), rules({ main: [{ action: b }] }))), true);
     const d = diffRules(rules({ main: [{ action: a }] }), rules({ main: [{ action: postgrey(5000, '/run/other.sock') }] }));
-    assert.deepEqual(d.chainsChanged[0]?.stepsChanged[0]?.after, 'postgrey unix:/run/other.sock @connect');
+    assert.deepEqual(d.chainsChanged[0]?.stepsChanged[0]?.after, 'postgrey unix:/run/other.sock timeout 5000ms @connect');
     const t = diffRules(rules({ main: [{ action: a }] }), rules({ main: [{ action: postgrey(9000) }] }));
     assert.deepEqual(t.chainsChanged[0]?.stepsChanged[0]?.fields, ['action'], 'a timeout-only change is still a change');
   });
@@ -126,9 +126,39 @@ describe('describeStep', () => {
   test('one line per step kind, on-error shown only when it is proceed', () => {
     assert.equal(describeStep(step({ action: pause(3000), whenText: 'src in trusted' }, 0)), 'pause 3000ms @connect when src in trusted');
     assert.equal(describeStep(step({ action: reject('550 5.7.1 "no"'), phase: 'helo' }, 0)), 'reject "550 5.7.1 \\"no\\"" @helo');
-    assert.equal(describeStep(step({ action: postgrey(5000), phase: 'rcpt-to', onError: 'proceed' }, 0)), 'postgrey unix:/run/postgrey.sock @rcpt-to on-error proceed');
-    const tcp: StepAction = { kind: 'policy', options: { flavor: 'policy', address: { kind: 'tcp', host: '127.0.0.1', port: 10023 }, timeoutMs: 1 } };
+    assert.equal(describeStep(step({ action: postgrey(5000), phase: 'rcpt-to', onError: 'proceed' }, 0)), 'postgrey unix:/run/postgrey.sock timeout 5000ms @rcpt-to on-error proceed');
+    const tcp: StepAction = { kind: 'policy', options: { flavor: 'policy', address: { kind: 'tcp', host: '127.0.0.1', port: 10023 }, timeoutMs: 2000 } };
     assert.equal(describeStep(step({ action: tcp, phase: 'rcpt-to' }, 0)), 'policy 127.0.0.1:10023 @rcpt-to');
     assert.equal(describeStep(step({ action: { kind: 'disconnect', reply: '421 bye' } }, 0)), 'disconnect "421 bye" @connect');
+  });
+
+  test('greylisting reads like the rules: the delay, then only the options that are not the default', () => {
+    const base = { delayMs: 300_000, maxAgeMs: 35 * 86_400_000, retryWindowMs: 2 * 86_400_000, autoWhitelistAfter: 5, ipv4Prefix: 24, ipv6Prefix: 64 };
+    const plain: StepAction = { kind: 'greylist', options: { ...base, store: 'sqlite:/var/lib/filter-rules/greylist.db', header: false } };
+    assert.equal(describeStep(step({ action: plain, phase: 'rcpt-to' }, 0)), 'greylist delay 300000ms @rcpt-to');
+    const tuned: StepAction = {
+      kind: 'greylist',
+      options: { ...base, delayMs: 60_000, ipv4Prefix: 32, autoWhitelistAfter: 0, store: 'redis://127.0.0.1:6379/2', header: true },
+    };
+    assert.equal(
+      describeStep(step({ action: tuned, phase: 'rcpt-to' }, 0)),
+      'greylist delay 60000ms auto-whitelist 0 ipv4-prefix 32 store "redis://127.0.0.1:6379/2" header @rcpt-to',
+    );
+  });
+
+  test('a step whose only change is an option never reads the same before and after', () => {
+    const changes: [StepAction, StepAction][] = [
+      [postgrey(2000), postgrey(5000)],
+      [pause(3000), { kind: 'pause', durationMs: 3000, payOnceMs: 86_400_000 }],
+      [pause(3000), { kind: 'pause', durationMs: 3000, pregreet: { action: 'log', reply: '' } }],
+      [
+        { kind: 'pause', durationMs: 3000, pregreet: { action: 'disconnect', reply: '554 5.5.1 go' } },
+        { kind: 'pause', durationMs: 3000, pregreet: { action: 'disconnect', reply: '554 5.5.1 bye' } },
+      ],
+    ];
+    for (const [before, after] of changes) {
+      const c = diffRules(rules({ main: [{ action: before }] }), rules({ main: [{ action: after }] })).chainsChanged[0]?.stepsChanged[0];
+      assert.ok(c !== undefined && c.before !== c.after, `${JSON.stringify(before)} -> ${JSON.stringify(after)}: ${JSON.stringify(c)}`);
+    }
   });
 });
