@@ -9,6 +9,9 @@
 // does not inflate it).
 import { readFileSync } from 'node:fs';
 
+// Piped into `head`: stop quietly when the reader goes away.
+process.stdout.on('error', () => process.exit(0));
+
 const [file, nArg] = process.argv.slice(2);
 if (!file) {
   process.stderr.write('usage: cpuprofile-top.mjs PROFILE.cpuprofile [N]\n');

@@ -6,6 +6,9 @@
 //   node bench/tools/heapsnapshot-top.mjs FILE.heapsnapshot [N]
 import { readFileSync } from 'node:fs';
 
+// Piped into `head`: stop quietly when the reader goes away.
+process.stdout.on('error', () => process.exit(0));
+
 const [file, nArg] = process.argv.slice(2);
 if (!file) {
   process.stderr.write('usage: heapsnapshot-top.mjs FILE.heapsnapshot [N]\n');

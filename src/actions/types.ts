@@ -34,6 +34,14 @@ export interface StepContext {
   readonly clock: Clock;
   /** Aborted when the session disconnects or the request's deadline passes. */
   readonly signal: AbortSignal;
+  /**
+   * The same abort as `signal`, as a plain callback: called once with the
+   * reason (at once if already aborted); returns an unsubscribe function.
+   * Much cheaper than a listener on `signal` (the runtime makes that
+   * AbortSignal only when a step reads it), so a step that only needs to stop
+   * a timer uses this. Optional: runners must work with `signal` alone.
+   */
+  readonly onAbort?: (listener: (reason: unknown) => void) => () => void;
 }
 
 export interface StepRunner {

@@ -18,6 +18,7 @@ import type { FilterPhase } from '../protocol/phases.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
+import { AbortScope } from './abort-scope.js';
 
 export interface RequestRef {
   readonly sessionId: string;
@@ -41,20 +42,28 @@ export class SessionGoneError extends Error {
 
 type PendingState = 'open' | 'answered' | 'cancelled';
 
+/** What a Pending reports to its dispatcher (one pair of functions per dispatcher, not per request). */
+interface PendingOwner {
+  answered(pending: Pending, decision: FilterDecision): void;
+  late(pending: Pending, why: PendingState): void;
+}
+
 export class Pending {
   private stateValue: PendingState = 'open';
-  private readonly controller = new AbortController();
+  /** Aborted on disconnect or when the watchdog fires; the steps of the request follow it. */
+  readonly abort: AbortScope = AbortScope.create();
   watchdog: TimerHandle | null = null;
+  /** The next request open in the same session (another token): rare, so a list. */
+  next: Pending | null = null;
 
   constructor(
     readonly ref: RequestRef,
-    private readonly onAnswer: (pending: Pending, decision: FilterDecision) => void,
-    private readonly onLate: (pending: Pending, why: PendingState) => void,
+    private readonly owner: PendingOwner,
   ) {}
 
-  /** Aborted on disconnect or when the watchdog fires. Steps watch it. */
+  /** The abort as an AbortSignal (made on first use). */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.abort.signal;
   }
 
   get state(): PendingState {
@@ -64,12 +73,12 @@ export class Pending {
   /** Answer smtpd. Returns false (and writes nothing) when already answered or cancelled. */
   answer(decision: FilterDecision): boolean {
     if (this.stateValue !== 'open') {
-      this.onLate(this, this.stateValue);
+      this.owner.late(this, this.stateValue);
       return false;
     }
     this.stateValue = 'answered';
     this.watchdog?.cancel();
-    this.onAnswer(this, decision);
+    this.owner.answered(this, decision);
     return true;
   }
 
@@ -78,13 +87,13 @@ export class Pending {
     if (this.stateValue !== 'open') return;
     this.stateValue = 'cancelled';
     this.watchdog?.cancel();
-    this.controller.abort(reason);
+    this.abort.abort(reason);
   }
 
   /** The watchdog fired: answer the fallback, then abort whatever is still running. */
   expire(decision: FilterDecision, reason: Error): boolean {
     const answered = this.answer(decision);
-    this.controller.abort(reason);
+    this.abort.abort(reason);
     return answered;
   }
 }
@@ -96,28 +105,45 @@ export interface DispatcherOptions {
 }
 
 export class Dispatcher {
-  /** sessionId → token → pending. Outside data-line smtpd has one request open per session. */
-  private readonly pending = new Map<string, Map<string, Pending>>();
+  /**
+   * sessionId → its open requests, as a list through `Pending.next`. Outside
+   * data-line smtpd has at most one request open per session.
+   */
+  private readonly pending = new Map<string, Pending>();
   private readonly writer: ProtocolWriter;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly owner: PendingOwner;
 
   constructor(options: DispatcherOptions) {
     this.writer = options.writer;
     this.clock = options.clock;
     this.log = options.log;
+    this.owner = {
+      answered: (p, decision) => {
+        this.forget(p);
+        this.write(p.ref, decision);
+      },
+      late: (p, why) => {
+        if (why === 'answered') {
+          this.log.warn({ session: p.ref.sessionId, phase: p.ref.phase }, 'second answer to a request ignored');
+        } else {
+          this.log.debug({ session: p.ref.sessionId, phase: p.ref.phase }, 'answer after disconnect dropped');
+        }
+      },
+    };
   }
 
   /** Number of requests waiting for an answer. */
   get size(): number {
     let n = 0;
-    for (const tokens of this.pending.values()) n += tokens.size;
+    for (const head of this.pending.values()) for (let p: Pending | null = head; p !== null; p = p.next) n++;
     return n;
   }
 
   /** Answer a request that was decided synchronously. */
   answerNow(ref: RequestRef, decision: FilterDecision): void {
-    this.supersede(ref);
+    if (this.pending.size > 0) this.supersede(ref);
     this.write(ref, decision);
   }
 
@@ -127,26 +153,9 @@ export class Dispatcher {
    */
   open(ref: RequestRef, budgetMs: number): Pending {
     this.supersede(ref);
-    const pending = new Pending(
-      ref,
-      (p, decision) => {
-        this.forget(p);
-        this.write(p.ref, decision);
-      },
-      (p, why) => {
-        if (why === 'answered') {
-          this.log.warn({ session: p.ref.sessionId, phase: p.ref.phase }, 'second answer to a request ignored');
-        } else {
-          this.log.debug({ session: p.ref.sessionId, phase: p.ref.phase }, 'answer after disconnect dropped');
-        }
-      },
-    );
-    let tokens = this.pending.get(ref.sessionId);
-    if (tokens === undefined) {
-      tokens = new Map();
-      this.pending.set(ref.sessionId, tokens);
-    }
-    tokens.set(ref.token, pending);
+    const pending = new Pending(ref, this.owner);
+    pending.next = this.pending.get(ref.sessionId) ?? null;
+    this.pending.set(ref.sessionId, pending);
     pending.watchdog = this.clock.setTimer(budgetMs, () => {
       pending.watchdog = null;
       const fallback = tempfailDecision(ref.phase);
@@ -162,12 +171,19 @@ export class Dispatcher {
 
   /** The session ended: forget its requests without answering them. Returns how many there were. */
   dropSession(sessionId: string): number {
-    const tokens = this.pending.get(sessionId);
-    if (tokens === undefined) return 0;
+    const head = this.pending.get(sessionId);
+    if (head === undefined) return 0;
     this.pending.delete(sessionId);
     const reason = new SessionGoneError();
-    for (const p of tokens.values()) p.cancel(reason);
-    return tokens.size;
+    let n = 0;
+    for (let p: Pending | null = head; p !== null; ) {
+      const next: Pending | null = p.next;
+      p.next = null;
+      p.cancel(reason);
+      n++;
+      p = next;
+    }
+    return n;
   }
 
   /** Shutdown (stdin EOF): forget everything. */
@@ -179,11 +195,22 @@ export class Dispatcher {
     this.writer.send({ kind: 'filter-result', sessionId: ref.sessionId, token: ref.token, phase: ref.phase, decision });
   }
 
-  private forget(p: Pending): void {
-    const tokens = this.pending.get(p.ref.sessionId);
-    if (tokens?.get(p.ref.token) !== p) return;
-    tokens.delete(p.ref.token);
-    if (tokens.size === 0) this.pending.delete(p.ref.sessionId);
+  private find(ref: RequestRef): Pending | null {
+    for (let p = this.pending.get(ref.sessionId) ?? null; p !== null; p = p.next) if (p.ref.token === ref.token) return p;
+    return null;
+  }
+
+  private forget(target: Pending): void {
+    const id = target.ref.sessionId;
+    let prev: Pending | null = null;
+    for (let p = this.pending.get(id) ?? null; p !== null; prev = p, p = p.next) {
+      if (p !== target) continue;
+      if (prev !== null) prev.next = p.next;
+      else if (p.next !== null) this.pending.set(id, p.next);
+      else this.pending.delete(id);
+      p.next = null;
+      return;
+    }
   }
 
   /**
@@ -193,8 +220,8 @@ export class Dispatcher {
    * forget the old one, answer the new one.
    */
   private supersede(ref: RequestRef): void {
-    const old = this.pending.get(ref.sessionId)?.get(ref.token);
-    if (old === undefined) return;
+    const old = this.find(ref);
+    if (old === null) return;
     this.log.error({ session: ref.sessionId, phase: ref.phase, previous: old.ref.phase }, 'new request while one was open; the old one is dropped unanswered');
     this.forget(old);
     old.cancel(new SessionGoneError());

@@ -12,13 +12,14 @@
  *    condition were false; a dry-run pause is not even started.
  *
  * Synchronous fast path: as long as steps answer synchronously the result is
- * returned synchronously — no promise, no timer, no AbortController.
+ * returned synchronously — no promise, no timer, no abort scope of its own.
  */
 import type { FilterDecision, StepContext, StepDetail, StepOutcome } from '../actions/types.js';
 import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
 import { tempfailDecision } from '../protocol/format.js';
 import type { FilterPhase, RulePhase } from '../protocol/phases.js';
 import type { Clock } from '../support/clock.js';
+import type { AbortScope } from './abort-scope.js';
 import type { PlannedStep } from './plan.js';
 
 export interface StepFault {
@@ -72,8 +73,8 @@ export interface EvaluationJob {
   readonly phase: RulePhase;
   readonly request: FilterPhase;
   readonly clock: Clock;
-  /** The request's signal (disconnect, watchdog). */
-  readonly signal: AbortSignal;
+  /** The request's abort (disconnect, watchdog). */
+  readonly abort: AbortScope;
   /** Called before a step runs (its `when` held). */
   readonly onStep?: (step: CompiledStep) => void;
 }
@@ -86,206 +87,239 @@ export class StepTimeoutError extends Error {
 }
 
 const PROCEED: FilterDecision = { type: 'proceed' };
+const NONE: readonly string[] = Object.freeze([]);
+const NONE_DRY: readonly DryRunHit[] = Object.freeze([]);
+const NO_FAULTS: readonly StepFault[] = Object.freeze([]);
+const NO_DETAIL: Readonly<Record<string, never>> = Object.freeze({});
 
-interface Progress {
-  readonly facts: SessionFacts;
-  readonly faults: StepFault[];
-  dryRuns: DryRunHit[] | null;
-  addHeaders: string[] | null;
-  detail: Record<string, string | number | boolean | null> | null;
+/** What a step sees. A class, so that the AbortSignal is only made when a step reads it. */
+class Context implements StepContext {
+  constructor(
+    readonly facts: SessionFacts,
+    readonly phase: RulePhase,
+    readonly request: FilterPhase,
+    readonly clock: Clock,
+    private readonly scope: AbortScope,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.scope.signal;
+  }
+
+  onAbort(listener: (reason: unknown) => void): () => void {
+    return this.scope.onAbort(listener);
+  }
 }
 
 export function evaluate(job: EvaluationJob): Evaluation | Promise<Evaluation> {
-  return runFrom(job, 0, { facts: job.facts, faults: [], dryRuns: null, addHeaders: null, detail: null });
+  const run = new Run(job);
+  const result = run.from(0);
+  if (result !== WAITING) return result;
+  return new Promise<Evaluation>((resolve, reject) => run.settleWith(resolve, reject));
 }
 
-function runFrom(job: EvaluationJob, start: number, progress: Progress): Evaluation | Promise<Evaluation> {
-  const baseContext: StepContext = {
-    facts: job.facts,
-    phase: job.phase,
-    request: job.request,
-    clock: job.clock,
-    signal: job.signal,
-  };
-  for (let i = start; i < job.steps.length; i++) {
-    const planned = job.steps[i] as PlannedStep;
-    const step = planned.step;
-    let outcome: StepOutcome | Promise<StepOutcome>;
-    try {
-      if (step.when !== null && !step.when(job.facts)) continue;
-      if (step.dryRun === true && step.action.kind === 'pause') {
-        noteDryRun(progress, { step, would: 'pause', decision: null, addHeaders: NONE, detail: { pausedMs: step.action.durationMs }, error: null });
+/** A step is running asynchronously; the Run resumes when it settles. */
+const WAITING = Symbol('waiting');
+
+/**
+ * One evaluation. Asynchronous steps are followed with callbacks on the
+ * step's promise and a deadline timer, and resume the same loop: one promise
+ * per evaluation (the one `evaluate` returns), not a chain per step.
+ */
+class Run {
+  private faults: StepFault[] | null = null;
+  private dryRuns: DryRunHit[] | null = null;
+  private addHeaders: string[] | null = null;
+  private detail: Record<string, string | number | boolean | null> | null = null;
+  /** Shared by the synchronous steps (async steps get one with their own abort scope). */
+  private context: Context | null = null;
+  private resolve: ((evaluation: Evaluation) => void) | null = null;
+  private reject: ((error: unknown) => void) | null = null;
+
+  constructor(private readonly job: EvaluationJob) {}
+
+  settleWith(resolve: (evaluation: Evaluation) => void, reject: (error: unknown) => void): void {
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  /** Run the steps from `start`: the Evaluation, or WAITING while a step runs asynchronously. */
+  from(start: number): Evaluation | typeof WAITING {
+    const job = this.job;
+    for (let i = start; i < job.steps.length; i++) {
+      const planned = job.steps[i] as PlannedStep;
+      const step = planned.step;
+      let outcome: StepOutcome | Promise<StepOutcome>;
+      try {
+        if (step.when !== null && !step.when(job.facts)) continue;
+        if (step.dryRun === true && step.action.kind === 'pause') {
+          this.noteDryRun({ step, would: 'pause', decision: null, addHeaders: NONE, detail: { pausedMs: step.action.durationMs }, error: null });
+          continue;
+        }
+        job.onStep?.(step);
+        if (planned.deadlineMs !== null) {
+          const end = this.runAsyncStep(i, planned);
+          if (end === null) continue;
+          return end;
+        }
+        outcome = planned.runner.run((this.context ??= new Context(job.facts, job.phase, job.request, job.clock, job.abort)));
+      } catch (error) {
+        const end = this.fault(step, error, false);
+        if (end !== null) return end;
         continue;
       }
-      job.onStep?.(step);
-      if (planned.deadlineMs === null) {
-        outcome = planned.runner.run(baseContext);
-      } else {
-        return runAsyncStep(job, i, planned, progress);
+      if (isPromiseLike(outcome)) {
+        // A runner of a "synchronous" kind went async (a custom runner): still honour a deadline.
+        this.await(i, planned, outcome, null, job.clock.monotonic());
+        return WAITING;
       }
-    } catch (error) {
-      const end = fault(job, step, error, false, progress);
+      const end = this.apply(step, outcome);
       if (end !== null) return end;
-      continue;
     }
-    if (isPromiseLike(outcome)) {
-      // A runner of a "synchronous" kind went async (a custom runner): still honour a deadline.
-      return settle(job, i, planned, outcome, null, progress, job.clock.monotonic());
+    return this.finish('end', PROCEED, null, null);
+  }
+
+  /** null: go on with the next step; WAITING: the step answers later; an Evaluation: it ended the phase. */
+  private runAsyncStep(i: number, planned: PlannedStep): Evaluation | typeof WAITING | null {
+    // Each async step gets its own abort scope: aborting a timed-out step must
+    // not abort the steps after it (on-error proceed), but the request's abort
+    // (disconnect, watchdog) reaches every step.
+    const own = this.job.abort.child();
+    const started = this.job.clock.monotonic();
+    let outcome: StepOutcome | Promise<StepOutcome>;
+    try {
+      const job = this.job;
+      outcome = planned.runner.run(new Context(job.facts, job.phase, job.request, job.clock, own.scope));
+    } catch (error) {
+      own.release();
+      return this.fault(planned.step, error, false);
     }
-    const end = apply(step, outcome, progress);
-    if (end !== null) return end;
+    if (!isPromiseLike(outcome)) {
+      own.release();
+      return this.apply(planned.step, outcome);
+    }
+    this.await(i, planned, outcome, own, started);
+    return WAITING;
   }
-  return finish('end', PROCEED, null, null, progress);
-}
 
-function runAsyncStep(job: EvaluationJob, i: number, planned: PlannedStep, progress: Progress): Evaluation | Promise<Evaluation> {
-  // Each async step gets its own signal: aborting a timed-out step must not
-  // abort the steps after it (on-error proceed), but the request's abort
-  // (disconnect, watchdog) reaches every step.
-  const controller = new AbortController();
-  const onRequestAbort = (): void => controller.abort(job.signal.reason);
-  if (job.signal.aborted) controller.abort(job.signal.reason);
-  else job.signal.addEventListener('abort', onRequestAbort, { once: true });
-  const cleanup = (): void => job.signal.removeEventListener('abort', onRequestAbort);
-  const started = job.clock.monotonic();
-  let outcome: StepOutcome | Promise<StepOutcome>;
-  try {
-    outcome = planned.runner.run({
-      facts: job.facts,
-      phase: job.phase,
-      request: job.request,
-      clock: job.clock,
-      signal: controller.signal,
-    });
-  } catch (error) {
-    cleanup();
-    const end = fault(job, planned.step, error, false, progress);
-    return end ?? runFrom(job, i + 1, progress);
-  }
-  if (!isPromiseLike(outcome)) {
-    cleanup();
-    return apply(planned.step, outcome, progress) ?? runFrom(job, i + 1, progress);
-  }
-  return settle(job, i, planned, outcome, { controller, cleanup }, progress, started);
-}
-
-function settle(
-  job: EvaluationJob,
-  i: number,
-  planned: PlannedStep,
-  outcome: Promise<StepOutcome>,
-  own: { controller: AbortController; cleanup: () => void } | null,
-  progress: Progress,
-  started: number,
-): Promise<Evaluation> {
-  const deadlineMs = planned.deadlineMs ?? 0;
-  return new Promise<StepOutcome>((resolve, reject) => {
+  /** Follow a step's promise, with its deadline; then resume after step `i`. */
+  private await(
+    i: number,
+    planned: PlannedStep,
+    outcome: Promise<StepOutcome>,
+    own: { scope: AbortScope; release: () => void } | null,
+    started: number,
+  ): void {
+    const deadlineMs = planned.deadlineMs ?? 0;
+    let settled = false;
     const timer =
       deadlineMs > 0
-        ? job.clock.setTimer(deadlineMs, () => {
+        ? this.job.clock.setTimer(deadlineMs, () => {
+            if (settled) return;
+            settled = true;
             const error = new StepTimeoutError(deadlineMs);
-            own?.controller.abort(error);
-            reject(error);
+            own?.release();
+            own?.scope.abort(error);
+            this.resume(i, () => this.fault(planned.step, error, true), started);
           })
         : null;
     outcome.then(
       (value) => {
+        if (settled) return;
+        settled = true;
         timer?.cancel();
-        resolve(value);
+        own?.release();
+        this.resume(i, () => this.apply(planned.step, value), started);
       },
       (error: unknown) => {
+        if (settled) return;
+        settled = true;
         timer?.cancel();
-        reject(error);
+        own?.release();
+        this.resume(i, () => this.fault(planned.step, error, error instanceof StepTimeoutError), started);
       },
     );
-  }).then(
-    (value) => {
-      own?.cleanup();
-      const end = apply(planned.step, value, progress);
-      return end === null ? runFrom(job, i + 1, progress) : timed(end, job.clock.monotonic() - started);
-    },
-    (error: unknown) => {
-      own?.cleanup();
-      const end = fault(job, planned.step, error, error instanceof StepTimeoutError, progress);
-      return end === null ? runFrom(job, i + 1, progress) : timed(end, job.clock.monotonic() - started);
-    },
-  );
-}
+  }
 
-/** Apply a step's outcome: the final Evaluation if it ends the phase, null to go on. */
-function apply(step: CompiledStep, outcome: StepOutcome, progress: Progress): Evaluation | null {
-  if (step.dryRun === true) {
-    noteDryRun(progress, {
+  /** Step `i` settled: `settle` applies it; the phase ends there or goes on with the next step. */
+  private resume(i: number, settle: () => Evaluation | null, started: number): void {
+    let result: Evaluation | typeof WAITING;
+    try {
+      const end = settle();
+      result = end === null ? this.from(i + 1) : timed(end, this.job.clock.monotonic() - started);
+    } catch (error) {
+      this.reject?.(error);
+      return;
+    }
+    if (result !== WAITING) this.resolve?.(result);
+  }
+
+  /** Apply a step's outcome: the final Evaluation if it ends the phase, null to go on. */
+  private apply(step: CompiledStep, outcome: StepOutcome): Evaluation | null {
+    if (step.dryRun === true) {
+      this.noteDryRun({
+        step,
+        would: outcome.type,
+        decision: outcome.type === 'decide' ? outcome.decision : null,
+        addHeaders: outcome.type === 'continue' ? (outcome.addHeaders ?? NONE) : NONE,
+        detail: outcome.detail ?? {},
+        error: null,
+      });
+      return null;
+    }
+    if (outcome.detail !== undefined) this.detail = { ...this.detail, ...outcome.detail };
+    switch (outcome.type) {
+      case 'continue':
+        if (outcome.addHeaders !== undefined && outcome.addHeaders.length > 0) {
+          (this.addHeaders ??= []).push(...outcome.addHeaders);
+        }
+        return null;
+      case 'accept':
+        return this.finish('accept', PROCEED, step, null);
+      case 'decide':
+        return this.finish('decide', outcome.decision, step, null);
+    }
+  }
+
+  private fault(step: CompiledStep, error: unknown, timedOut: boolean): Evaluation | null {
+    const f: StepFault = { step, error: error instanceof Error ? error.message : String(error), timedOut };
+    if (step.dryRun === true) {
+      // A dry-run step must never change the answer: its on-error does not apply.
+      this.noteDryRun({ step, would: 'error', decision: null, addHeaders: NONE, detail: { timedOut }, error: f.error });
+      return null;
+    }
+    (this.faults ??= []).push(f);
+    switch (step.onError) {
+      case 'proceed':
+        return null;
+      case 'tempfail':
+        return this.finish('decide', tempfailDecision(this.job.request), step, f);
+    }
+  }
+
+  private finish(kind: Evaluation['kind'], decision: FilterDecision, step: CompiledStep | null, f: StepFault | null): Evaluation {
+    return {
+      kind,
+      decision,
       step,
-      would: outcome.type,
-      decision: outcome.type === 'decide' ? outcome.decision : null,
-      addHeaders: outcome.type === 'continue' ? (outcome.addHeaders ?? NONE) : NONE,
-      detail: outcome.detail ?? {},
-      error: null,
-    });
-    return null;
+      fault: f,
+      faults: this.faults ?? NO_FAULTS,
+      addHeaders: this.addHeaders ?? NONE,
+      detail: this.detail ?? NO_DETAIL,
+      dryRuns: this.dryRuns ?? NONE_DRY,
+      facts: this.job.facts,
+      stepMs: null,
+    };
   }
-  if (outcome.detail !== undefined) progress.detail = { ...progress.detail, ...outcome.detail };
-  switch (outcome.type) {
-    case 'continue':
-      if (outcome.addHeaders !== undefined && outcome.addHeaders.length > 0) {
-        (progress.addHeaders ??= []).push(...outcome.addHeaders);
-      }
-      return null;
-    case 'accept':
-      return finish('accept', PROCEED, step, null, progress);
-    case 'decide':
-      return finish('decide', outcome.decision, step, null, progress);
-  }
-}
 
-function fault(job: EvaluationJob, step: CompiledStep, error: unknown, timedOut: boolean, progress: Progress): Evaluation | null {
-  const f: StepFault = { step, error: error instanceof Error ? error.message : String(error), timedOut };
-  if (step.dryRun === true) {
-    // A dry-run step must never change the answer: its on-error does not apply.
-    noteDryRun(progress, { step, would: 'error', decision: null, addHeaders: NONE, detail: { timedOut }, error: f.error });
-    return null;
+  private noteDryRun(hit: DryRunHit): void {
+    (this.dryRuns ??= []).push(hit);
   }
-  progress.faults.push(f);
-  switch (step.onError) {
-    case 'proceed':
-      return null;
-    case 'tempfail':
-      return finish('decide', tempfailDecision(job.request), step, f, progress);
-  }
-}
-
-function finish(
-  kind: Evaluation['kind'],
-  decision: FilterDecision,
-  step: CompiledStep | null,
-  f: StepFault | null,
-  progress: Progress,
-): Evaluation {
-  return {
-    kind,
-    decision,
-    step,
-    fault: f,
-    faults: progress.faults,
-    addHeaders: progress.addHeaders ?? [],
-    detail: progress.detail ?? {},
-    dryRuns: progress.dryRuns ?? NONE_DRY,
-    facts: progress.facts,
-    stepMs: null,
-  };
 }
 
 /** The deciding step answered asynchronously after `ms`. */
 function timed(evaluation: Evaluation, ms: number): Evaluation {
   return { ...evaluation, stepMs: Math.round(ms * 10) / 10 };
-}
-
-const NONE: readonly string[] = [];
-const NONE_DRY: readonly DryRunHit[] = [];
-
-function noteDryRun(progress: Progress, hit: DryRunHit): void {
-  (progress.dryRuns ??= []).push(hit);
 }
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {

@@ -21,8 +21,10 @@ export interface PlannedStep {
 
 export interface PhasePlan {
   readonly steps: readonly PlannedStep[];
-  /** False when every step answers synchronously: no promise, timer or AbortController per request. */
+  /** False when every step answers synchronously: no promise, timer or abort scope per request. */
   readonly mayBeAsync: boolean;
+  /** A pause step is among the steps (the session then notes whether one ran, for the early-talker log). */
+  readonly hasPause: boolean;
   /**
    * Watchdog for a whole request: the sum of the step deadlines plus a margin.
    * Step deadlines already turn a hung step into its on-error; the watchdog
@@ -89,6 +91,7 @@ export function buildPlan(
     phases.set(phase, {
       steps,
       mayBeAsync: asyncSteps.length > 0,
+      hasPause: steps.some((s) => s.step.action.kind === 'pause'),
       budgetMs: asyncSteps.reduce((sum, s) => sum + (s.deadlineMs ?? 0), 0) + deps.timings.requestMarginMs,
     });
   }

@@ -13,6 +13,7 @@ import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { streamDataLine } from './data-stream.js';
+import { AbortScope } from './abort-scope.js';
 import { adaptToPhase } from './decisions.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, type Evaluation } from './evaluator.js';
@@ -22,7 +23,6 @@ import { Session } from './sessions.js';
 import type { ActivePlan } from './plan.js';
 import type { SessionTable } from './sessions.js';
 
-const NEVER_ABORTED = new AbortController().signal;
 const PROCEED: FilterDecision = { type: 'proceed' };
 
 export interface RequestHandlerOptions {
@@ -56,39 +56,42 @@ export class RequestHandler {
       return;
     }
     let pending: Pending | null = null;
-    let answeredNow = false;
-    const answer = (decision: FilterDecision): boolean => {
-      if (pending !== null) return pending.answer(decision);
-      if (answeredNow) return false;
-      answeredNow = true;
-      this.o.dispatcher.answerNow(ref, decision);
-      return true;
-    };
+    let answered = false;
     try {
       const session = this.sessionFor(request);
       session.beginRequest(phase, request.param);
       const plan = session.plan.phases.get(phase);
       if (plan === undefined || session.isAccepted(phase)) {
-        answer(PROCEED);
+        answered = true;
+        this.o.dispatcher.answerNow(ref, PROCEED);
         this.o.observer?.onDecision?.({ sessionId: ref.sessionId, request: ref.phase, phase, kind: 'none', decision: PROCEED, step: null, faults: [], ms: 0 });
         return;
       }
       const started = this.o.clock.monotonic();
       if (plan.mayBeAsync) pending = this.o.dispatcher.open(ref, plan.budgetMs);
+      const observer = this.o.observer;
       const result = evaluate({
         steps: plan.steps,
         facts: session.facts(phase, request.phase, request.param),
         phase,
         request: request.phase,
         clock: this.o.clock,
-        signal: pending?.signal ?? NEVER_ABORTED,
-        onStep: (step: CompiledStep) => {
-          if (step.action.kind === 'pause') session.paused = true;
-          this.o.observer?.onStep?.(step);
-        },
+        abort: pending?.abort ?? AbortScope.never,
+        // Only when something wants to know (a closure per request otherwise).
+        ...(plan.hasPause || observer?.onStep !== undefined
+          ? {
+              onStep: (step: CompiledStep) => {
+                if (step.action.kind === 'pause') session.paused = true;
+                observer?.onStep?.(step);
+              },
+            }
+          : {}),
       });
       if (!(result instanceof Promise)) {
-        answer(this.conclude(session, phase, ref, result, started));
+        const decision = this.conclude(session, phase, ref, result, started);
+        answered = true;
+        if (pending !== null) pending.answer(decision);
+        else this.o.dispatcher.answerNow(ref, decision);
         return;
       }
       const open = (pending ??= this.o.dispatcher.open(ref, plan.budgetMs));
@@ -100,7 +103,14 @@ export class RequestHandler {
         .catch((error: unknown) => this.bug(ref, error, (d) => open.answer(d)));
     } catch (error) {
       // evaluate() turns step errors into values; reaching here is a bug of ours.
-      this.bug(ref, error, answer);
+      const open = pending;
+      this.bug(ref, error, (d) => {
+        if (open !== null) return open.answer(d);
+        if (answered) return false;
+        answered = true;
+        this.o.dispatcher.answerNow(ref, d);
+        return true;
+      });
     }
   }
 

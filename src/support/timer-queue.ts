@@ -7,10 +7,20 @@
  */
 import type { Clock, TimerHandle } from './clock.js';
 
-interface Entry {
-  readonly due: number;
-  readonly seq: number;
-  fn: (() => void) | null;
+/** A timer in the heap, and its own handle (no closure per timer). */
+class Entry implements TimerHandle {
+  constructor(
+    readonly due: number,
+    readonly seq: number,
+    public fn: (() => void) | null,
+    private readonly queue: TimerQueue,
+  ) {}
+
+  cancel(): void {
+    if (this.fn === null) return;
+    this.fn = null;
+    this.queue.noteCancelled();
+  }
 }
 
 export class TimerQueue implements Clock {
@@ -35,17 +45,17 @@ export class TimerQueue implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const entry: Entry = { due: this.base.monotonic() + Math.max(0, ms), seq: this.seq++, fn };
+    const entry = new Entry(this.base.monotonic() + Math.max(0, ms), this.seq++, fn, this);
     this.push(entry);
-    this.arm();
-    return {
-      cancel: () => {
-        if (entry.fn === null) return;
-        entry.fn = null;
-        this.cancelled++;
-        if (this.cancelled > 64 && this.cancelled * 2 > this.heap.length) this.compact();
-      },
-    };
+    // Arming is needed only when this timer is the new earliest one.
+    if (this.armed === null || entry.due < this.armed.due) this.arm();
+    return entry;
+  }
+
+  /** An entry was cancelled (called by Entry.cancel). */
+  noteCancelled(): void {
+    this.cancelled++;
+    if (this.cancelled > 64 && this.cancelled * 2 > this.heap.length) this.compact();
   }
 
   /** Cancel everything (shutdown). */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { StepOutcome, StepRunner } from '../../../src/actions/types.js';
 import type { CompiledStep, SessionFacts } from '../../../src/dsl/plan.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
+import { AbortScope } from '../../../src/runtime/abort-scope.js';
 import { evaluate, StepTimeoutError, type Evaluation } from '../../../src/runtime/evaluator.js';
 import { buildPlan, DEFAULT_TIMINGS, type PlannedStep } from '../../../src/runtime/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
@@ -26,7 +27,7 @@ function run(
   specs: StepSpec[],
   phase: RulePhase,
   f: SessionFacts = facts(),
-  options: { policy?: StepRunner['run']; clock?: FakeClock; signal?: AbortSignal; onStep?: (s: CompiledStep) => void } = {},
+  options: { policy?: StepRunner['run']; clock?: FakeClock; abort?: AbortScope; onStep?: (s: CompiledStep) => void } = {},
 ): Evaluation | Promise<Evaluation> {
   const request = phase === 'helo' ? 'ehlo' : phase;
   return evaluate({
@@ -35,7 +36,7 @@ function run(
     phase,
     request,
     clock: options.clock ?? new FakeClock(),
-    signal: options.signal ?? new AbortController().signal,
+    abort: options.abort ?? AbortScope.create(),
     ...(options.onStep ? { onStep: options.onStep } : {}),
   });
 }
@@ -184,13 +185,31 @@ describe('evaluate: async steps, deadlines', () => {
 
   test('aborting the request (disconnect) stops a pause and cancels its timer', async () => {
     const clock = new FakeClock();
-    const controller = new AbortController();
-    const r = run([{ action: pause(10_000), phase: 'connect' }], 'connect', facts(), { clock, signal: controller.signal });
-    controller.abort(new Error('session gone'));
+    const scope = AbortScope.create();
+    const r = run([{ action: pause(10_000), phase: 'connect' }], 'connect', facts(), { clock, abort: scope });
+    scope.abort(new Error('session gone'));
     const e = await r;
     assert.equal(e.faults[0]?.error.includes('session gone'), true);
     // Only the step deadline timer may remain until it is cancelled by settle; the pause timer is gone.
     clock.advance(20_000);
     assert.equal(clock.pending(), 0);
+  });
+
+  test('a step that reads ctx.signal sees the request abort as an AbortSignal', async () => {
+    const scope = AbortScope.create();
+    let reason: unknown = null;
+    const hang: StepRunner['run'] = (ctx) =>
+      new Promise<StepOutcome>((_resolve, reject) => {
+        ctx.signal.addEventListener('abort', () => {
+          reason = ctx.signal.reason;
+          reject(new Error('stopped'));
+        });
+      });
+    const r = run([{ action: policy(), phase: 'rcpt-to' }], 'rcpt-to', facts(), { policy: hang, abort: scope });
+    const gone = new Error('session gone');
+    scope.abort(gone);
+    const e = await r;
+    assert.equal(reason, gone);
+    assert.deepEqual(e.decision, TEMPFAIL);
   });
 });
