@@ -282,7 +282,8 @@ class SessionRun {
       const parts: string[] = [];
       if (run !== undefined) parts.push(runText(step, run, failure));
       else if (step.action.kind === 'pause') parts.push(`pause ${duration(step.action.durationMs)} (not waited)`);
-      if (deciding) parts.push(decisionText(decision, step.phase));
+      // A failed run already says so (and which on-error applied): show only the decision then.
+      if (deciding) parts.push(decisionText(decision, step.phase, run?.outcome !== null));
       if (parts.length === 0) parts.push('ran');
       return { step, condition, values, result: parts.join(' → ') };
     });
@@ -340,14 +341,14 @@ const ACCEPT_SCOPE: Readonly<Record<RulePhase, string>> = {
   commit: 'this message',
 };
 
-function decisionText(record: LogRecord, phase: RulePhase): string {
+function decisionText(record: LogRecord, phase: RulePhase, withFault = true): string {
   const decision = field(record, 'decision') ?? 'decided';
   if (decision === 'accept') return `accept: ${ACCEPT_SCOPE[phase]}`;
   const reply = field(record, 'reply');
   const note = field(record, 'note');
   const fault = field(record, 'fault');
   let text = reply === null ? decision : `${decision} ${printable(reply)}`;
-  if (fault !== null) text = `failed (${fault}), on-error tempfail: ${text}`;
+  if (fault !== null && withFault) text = `failed (${fault}), on-error tempfail: ${text}`;
   if (note !== null) text += ` (${note})`;
   return text;
 }

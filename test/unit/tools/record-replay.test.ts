@@ -158,6 +158,21 @@ describe('filter-rules test and replay (spawned CLI)', () => {
     assert.match(b.stderr, /bad\.rules:1:11: error\[E004\]/);
   });
 
+  test('a long listing reaches the end of a shell pipe before the command exits', () => {
+    const one = readFileSync(new URL('02-helo-two-rcpts.txt', TRANSCRIPTS), 'utf8');
+    const many = Array.from({ length: 2000 }, (_, i) => one.replaceAll('3689fe63286ed757', (0x3689fe6300000000n + BigInt(i)).toString(16))).join('');
+    const big = join(dir, 'big.txt');
+    writeFileSync(big, many);
+    // `| cat`: a real pipe (64 KiB), as when an admin pipes the listing into less or grep.
+    const r = spawnSync('/bin/sh', ['-c', '"$0" "$1" replay "$2" "$3" | cat', process.execPath, MAIN, RULES, big], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.length > 1024 * 1024, `${r.stdout.length} bytes`);
+    assert.match(r.stdout, /\n# 2000 session\(s\), 16000 request\(s\): [^\n]*\n$/);
+  });
+
   test('usage mistakes exit 2 with the usage', () => {
     const r = spawnSync(process.execPath, [MAIN, 'replay', RULES], { encoding: 'utf8' });
     assert.equal(r.status, 2);

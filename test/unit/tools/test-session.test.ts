@@ -154,6 +154,7 @@ describe('filter-rules test', () => {
     assert.equal(phase(r, 'rcpt-to')?.answer, 'proceed');
     const temp = await run('chain a = policy unix:/run/p.sock\n', {}, services);
     assert.match(phase(temp, 'rcpt-to')?.answer ?? '', /^reject 451 /);
+    assert.match(phase(temp, 'rcpt-to')?.rows[0]?.result ?? '', /^policy failed after \d+ ms \(cannot connect: ENOENT\), on-error tempfail → reject 451 [^(]*$/);
   });
 
   test('headers a step adds show at the end (data-line registered, message streamed)', async () => {
