@@ -99,6 +99,8 @@ export function runCheck(file: string, chainName: string | null, io: CliIo): num
  * rule as the compiler's `needsDataLine`, per step, to name the steps.
  */
 function addsHeaders(step: CompiledStep): boolean {
+  // A dry-run step never adds a header.
+  if (step.dryRun === true) return false;
   switch (step.action.kind) {
     case 'policy':
       return true;
