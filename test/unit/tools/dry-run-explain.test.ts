@@ -4,7 +4,11 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { StepOutcome } from '../../../src/actions/types.js';
+import { runCheck } from '../../../src/cli/commands.js';
 import { diffRules } from '../../../src/reload/diff.js';
 import { describeSteps } from '../../../src/runtime/plan.js';
 import { compile, compileOk, onlyChain } from '../dsl/helpers.js';
@@ -45,6 +49,24 @@ describe('dry-run in the grammar and the compiler', () => {
   test('a dry-run policy step never adds headers, so it does not need data-line', () => {
     assert.equal(compileOk('chain a = dry-run postgrey unix:/run/p.sock\n').needsDataLine, false);
     assert.equal(compileOk('chain a = postgrey unix:/run/p.sock\n').needsDataLine, true);
+  });
+
+  test('check does not list a dry-run policy step among the steps that need data-line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'filter-rules-dry-check-'));
+    try {
+      const file = join(dir, 'r.rules');
+      writeFileSync(file, 'chain a =\n  dry-run postgrey unix:/run/p.sock\n');
+      let out = '';
+      assert.equal(runCheck(file, null, { out: (t) => void (out += t), err: () => {} }), 0);
+      assert.match(out, /#0 dry-run policy at rcpt-to/);
+      assert.doesNotMatch(out, /needs? the message lines/);
+      writeFileSync(file, 'chain a =\n  postgrey unix:/run/p.sock\n');
+      out = '';
+      runCheck(file, null, { out: (t) => void (out += t), err: () => {} });
+      assert.match(out, /1 step needs the message lines/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('whenFields: the fields a condition reads, in order of first use, once each', () => {
