@@ -18,6 +18,7 @@ import { startMetrics, type RunningMetrics } from '../../../src/metrics/index.js
 import { formatListenAddress, parseListenAddress } from '../../../src/metrics/listen-address.js';
 import { startMetricsServer } from '../../../src/metrics/server.js';
 import { FakeClock } from '../../../src/support/clock.js';
+import { parseCliArgs } from '../../../src/cli/args.js';
 import { chain, line, pause, reject, result, rules, settle, SID, SID2, SMTPD_68_CONFIG, when, FILE } from '../runtime/helpers.js';
 
 interface Scrape {
@@ -297,5 +298,22 @@ describe('--metrics address', () => {
       assert.equal(r.ok, false, bad);
       if (!r.ok) assert.match(r.error, /--metrics/);
     }
+  });
+});
+
+describe('--metrics on the command line', () => {
+  test('off unless given; parsed into the run command', () => {
+    const off = parseCliArgs(['r.rules']);
+    assert.ok(off.ok && off.value.kind === 'run' && off.value.metrics === undefined);
+    const on = parseCliArgs(['--metrics', '9464', '--chain', 'mx', 'r.rules']);
+    assert.ok(on.ok && on.value.kind === 'run');
+    assert.deepEqual(on.value.metrics, { host: '127.0.0.1', port: 9464 });
+  });
+
+  test('a bad address, or --metrics with check, is a usage mistake', () => {
+    const bad = parseCliArgs(['--metrics', '127.0.0.1', 'r.rules']);
+    assert.ok(!bad.ok && /--metrics 127\.0\.0\.1: the port must be/.test(bad.error));
+    const check = parseCliArgs(['check', '--metrics', '9464', 'r.rules']);
+    assert.ok(!check.ok && /not of check/.test(check.error));
   });
 });

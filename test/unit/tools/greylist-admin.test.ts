@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseCliArgs } from '../../../src/cli/args.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import type { CompiledRules } from '../../../src/dsl/plan.js';
 import { openStore } from '../../../src/store/open.js';
@@ -49,6 +50,14 @@ describe('greylist admin: arguments', () => {
     const stats = parseGreylistArgs(['stats', '--json', 'r.rules']);
     assert.ok(stats.ok);
     assert.equal(stats.value.limit, 1000);
+  });
+
+  test('the CLI hands `greylist ...` to this parser; `greylist --help` shows its own usage', () => {
+    const r = parseCliArgs(['greylist', 'stats', '--chain', 'mx', 'r.rules']);
+    assert.ok(r.ok && r.value.kind === 'greylist' && r.value.action === 'stats' && r.value.chain === 'mx');
+    const help = parseCliArgs(['greylist', '--help']);
+    assert.ok(help.ok && help.value.kind === 'help');
+    assert.match(help.value.text ?? '', /filter-rules greylist delete/);
   });
 
   test('mistakes come back as messages', () => {
