@@ -42,6 +42,13 @@ export interface StepContext {
    * a timer uses this. Optional: runners must work with `signal` alone.
    */
   readonly onAbort?: (listener: (reason: unknown) => void) => () => void;
+  /**
+   * When smtpd sent the request: its timestamp, in wall-clock milliseconds
+   * (smtpd stamps each line with the same clock as `clock.now()`). A step
+   * that waits (pause) counts from it, so that time the request spent queued
+   * before the filter read it is not added to the client's wait. Optional.
+   */
+  readonly requestedAt?: number;
 }
 
 export interface StepRunner {

@@ -75,6 +75,8 @@ export interface EvaluationJob {
   readonly clock: Clock;
   /** The request's abort (disconnect, watchdog). */
   readonly abort: AbortScope;
+  /** When smtpd sent the request (its timestamp, wall-clock ms), for steps that wait. */
+  readonly requestedAt?: number;
   /** Called before a step runs (its `when` held). */
   readonly onStep?: (step: CompiledStep) => void;
 }
@@ -94,13 +96,22 @@ const NO_DETAIL: Readonly<Record<string, never>> = Object.freeze({});
 
 /** What a step sees. A class, so that the AbortSignal is only made when a step reads it. */
 class Context implements StepContext {
+  readonly facts: SessionFacts;
+  readonly phase: RulePhase;
+  readonly request: FilterPhase;
+  readonly clock: Clock;
+  readonly requestedAt: number | undefined;
+
   constructor(
-    readonly facts: SessionFacts,
-    readonly phase: RulePhase,
-    readonly request: FilterPhase,
-    readonly clock: Clock,
+    job: EvaluationJob,
     private readonly scope: AbortScope,
-  ) {}
+  ) {
+    this.facts = job.facts;
+    this.phase = job.phase;
+    this.request = job.request;
+    this.clock = job.clock;
+    this.requestedAt = job.requestedAt;
+  }
 
   get signal(): AbortSignal {
     return this.scope.signal;
@@ -116,6 +127,26 @@ export function evaluate(job: EvaluationJob): Evaluation | Promise<Evaluation> {
   const result = run.from(0);
   if (result !== WAITING) return result;
   return new Promise<Evaluation>((resolve, reject) => run.settleWith(resolve, reject));
+}
+
+/** How an evaluation that went asynchronous ends: its Evaluation, or a bug of ours (an exception). */
+export interface EvaluationCallbacks {
+  readonly done: (evaluation: Evaluation) => void;
+  readonly failed: (error: unknown) => void;
+}
+
+/**
+ * `evaluate` without the promise: the Evaluation when the steps answered
+ * synchronously, otherwise null and `later` gets the outcome. Saves the
+ * promise and two microtask turns per request when thousands of paused
+ * requests end at the same moment.
+ */
+export function evaluateThen(job: EvaluationJob, later: EvaluationCallbacks): Evaluation | null {
+  const run = new Run(job);
+  const result = run.from(0);
+  if (result !== WAITING) return result;
+  run.settleWith(later.done, later.failed);
+  return null;
 }
 
 /** A step is running asynchronously; the Run resumes when it settles. */
@@ -162,7 +193,7 @@ class Run {
           if (end === null) continue;
           return end;
         }
-        outcome = planned.runner.run((this.context ??= new Context(job.facts, job.phase, job.request, job.clock, job.abort)));
+        outcome = planned.runner.run((this.context ??= new Context(job, job.abort)));
       } catch (error) {
         const end = this.fault(step, error, false);
         if (end !== null) return end;
@@ -188,8 +219,7 @@ class Run {
     const started = this.job.clock.monotonic();
     let outcome: StepOutcome | Promise<StepOutcome>;
     try {
-      const job = this.job;
-      outcome = planned.runner.run(new Context(job.facts, job.phase, job.request, job.clock, own.scope));
+      outcome = planned.runner.run(new Context(this.job, own.scope));
     } catch (error) {
       own.release();
       return this.fault(planned.step, error, false);
@@ -251,7 +281,13 @@ class Run {
       this.reject?.(error);
       return;
     }
-    if (result !== WAITING) this.resolve?.(result);
+    if (result === WAITING) return;
+    try {
+      this.resolve?.(result);
+    } catch (error) {
+      // Only evaluateThen's callback can throw here: the caller's own bug, reported as such.
+      this.reject?.(error);
+    }
   }
 
   /** Apply a step's outcome: the final Evaluation if it ends the phase, null to go on. */

@@ -16,7 +16,7 @@ import { streamDataLine } from './data-stream.js';
 import { AbortScope } from './abort-scope.js';
 import { adaptToPhase } from './decisions.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
-import { evaluate, type Evaluation } from './evaluator.js';
+import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
 import { explainStep, logDryRuns } from './explain.js';
 import type { RuntimeObserver } from './observer.js';
 import { Session } from './sessions.js';
@@ -70,13 +70,14 @@ export class RequestHandler {
       const started = this.o.clock.monotonic();
       if (plan.mayBeAsync) pending = this.o.dispatcher.open(ref, plan.budgetMs);
       const observer = this.o.observer;
-      const result = evaluate({
+      const job: EvaluationJob = {
         steps: plan.steps,
         facts: session.facts(phase, request.phase, request.param),
         phase,
         request: request.phase,
         clock: this.o.clock,
         abort: pending?.abort ?? AbortScope.never,
+        requestedAt: request.timestamp * 1000,
         // Only when something wants to know (a closure per request otherwise).
         ...(plan.hasPause || observer?.onStep !== undefined
           ? {
@@ -86,18 +87,34 @@ export class RequestHandler {
               },
             }
           : {}),
-      });
+      };
+      if (pending !== null) {
+        // May answer later: the outcome comes through callbacks (no promise per request).
+        const open = pending;
+        const now = evaluateThen(job, {
+          done: (evaluation) => {
+            // Not open: the session disconnected, or the watchdog already answered.
+            if (open.state === 'open') open.answer(this.conclude(session, phase, ref, evaluation, started));
+          },
+          failed: (error) => this.bug(ref, error, (d) => open.answer(d)),
+        });
+        if (now !== null) {
+          answered = true;
+          open.answer(this.conclude(session, phase, ref, now, started));
+        }
+        return;
+      }
+      const result = evaluate(job);
       if (!(result instanceof Promise)) {
         const decision = this.conclude(session, phase, ref, result, started);
         answered = true;
-        if (pending !== null) pending.answer(decision);
-        else this.o.dispatcher.answerNow(ref, decision);
+        this.o.dispatcher.answerNow(ref, decision);
         return;
       }
-      const open = (pending ??= this.o.dispatcher.open(ref, plan.budgetMs));
+      // Only steps of "synchronous" kinds ran, and one went async anyway (a custom runner).
+      const open = (pending = this.o.dispatcher.open(ref, plan.budgetMs));
       result
         .then((evaluation) => {
-          // Not open: the session disconnected, or the watchdog already answered.
           if (open.state === 'open') open.answer(this.conclude(session, phase, ref, evaluation, started));
         })
         .catch((error: unknown) => this.bug(ref, error, (d) => open.answer(d)));
