@@ -95,7 +95,7 @@ export async function runTestSession(loaded: LoadedRulesInput, session: Syntheti
   });
   if (!created.ok) throw new Error(created.error);
   const driver = created.value;
-  const run = new SessionRun(driver, chain, loaded.sources, session);
+  const run = new SessionRun(driver, chain, session);
   try {
     return await run.all(options.mode, loaded.rules.files[0] ?? chain.span.file);
   } finally {
@@ -115,7 +115,6 @@ class SessionRun {
   constructor(
     private readonly driver: FilterDriver,
     private readonly chain: CompiledChain,
-    private readonly sources: ReadonlyMap<string, string>,
     private readonly session: SyntheticSession,
   ) {
     for (const line of DEFAULT_HANDSHAKE) driver.feed(line);
