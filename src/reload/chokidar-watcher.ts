@@ -12,6 +12,21 @@
  * watch for in-place writes and re-arms it when the inode number changes (which
  * is not always enough: see the raw-event safety net below).
  *
+ * Symlinks: a rules file that is a link (to a file kept elsewhere, a
+ * release directory, /etc/alternatives-style) changes when its *target* is
+ * edited, and the link's own directory sees nothing of that. So the real path
+ * behind each file is watched too (its directory, like any other), an event
+ * there counts for the file, and the real paths are resolved again after every
+ * event, so swapping the link to another target moves the watch with it.
+ *
+ * Directories come and go too: a deploy removes the whole directory and writes
+ * it again, or moves a new one in place of the old (`mv etc etc.old; mv
+ * etc.new etc`). A watch belongs to the directory it was set on, not to its
+ * name: once that directory is gone, or replaced, nothing more is heard. So the
+ * identity (inode and birth time) of each watched directory is checked twice a
+ * second — a few stat calls — and a directory that (re)appeared is watched
+ * again, with an event for each of our files in it.
+ *
  * No `awaitWriteFinish`: the reloader's debounce already waits for a quiet
  * period after the *last* event, and every write to a file produces an event,
  * so a half-written file is not read unless the writer pauses longer than the
@@ -19,6 +34,7 @@
  * write triggers another pass. `awaitWriteFinish` would only add a second,
  * polling delay on top of the debounce.
  */
+import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Watcher, WatcherFactory, WatchEvent, WatchEventKind } from './watcher.js';
@@ -27,18 +43,68 @@ export interface ChokidarWatcherOptions {
   readonly onError?: (error: Error) => void;
   /** Called once, when chokidar has scanned the initial directories. */
   readonly onReady?: () => void;
+  /** Resolves symlinks; default fs.realpathSync (null on any error). */
+  readonly realPath?: RealPath;
 }
 
 /** The targets of one watcher, grouped by directory (what chokidar is given). */
 interface WatchSet {
+  /** Our files, named as the reloader names them. */
   readonly files: ReadonlySet<string>;
+  /**
+   * Every path whose events count, and the file of ours it stands for: each file
+   * itself, and the real file behind it when it is (or lies under) a symlink.
+   */
+  readonly aliases: ReadonlyMap<string, string>;
+  /** The directories of every path in `aliases`: what chokidar watches. */
   readonly dirs: ReadonlySet<string>;
 }
 
-function watchSetOf(paths: readonly string[]): WatchSet {
-  const files = new Set(paths.map((p) => resolve(p)));
-  const dirs = new Set([...files].map((f) => dirname(f)));
-  return { files, dirs };
+/** How often the watched directories are checked for having been removed or replaced. */
+const DIR_CHECK_MS = 500;
+
+/**
+ * What tells one directory from the next at the same path, or null when there is
+ * none: the inode, and the birth time, since Linux hands a just-freed inode to the
+ * next directory created (where birth times are not kept they read as 0, or as the
+ * change time — then a changed directory merely gets its watch set again).
+ */
+function identityOf(path: string): string | null {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? `${st.ino}:${st.birthtimeMs}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The real path, or null when there is none yet (missing file, dangling link). */
+export type RealPath = (path: string) => string | null;
+
+const realPathOf: RealPath = (path) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
+};
+
+function watchSetOf(paths: Iterable<string>, realPath: RealPath): WatchSet {
+  const files = new Set([...paths].map((p) => resolve(p)));
+  const aliases = new Map<string, string>();
+  for (const f of files) aliases.set(f, f);
+  for (const f of files) {
+    const real = realPath(f);
+    if (real !== null && !aliases.has(real)) aliases.set(real, f);
+  }
+  const dirs = new Set([...aliases.keys()].map((p) => dirname(p)));
+  return { files, aliases, dirs };
+}
+
+function sameKeys<K>(a: ReadonlyMap<K, unknown> | ReadonlySet<K>, b: ReadonlyMap<K, unknown> | ReadonlySet<K>): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of a.keys()) if (!b.has(k)) return false;
+  return true;
 }
 
 function eventKind(event: string): WatchEventKind | null {
@@ -67,11 +133,12 @@ export function createChokidarWatcher(
   onEvent: (event: WatchEvent) => void,
   options: ChokidarWatcherOptions = {},
 ): Watcher {
-  let current = watchSetOf(paths);
+  const realPath = options.realPath ?? realPathOf;
+  let current = watchSetOf(paths, realPath);
   // Everything in a watched directory except our files (and the directories
   // themselves) is ignored, so chokidar sets no per-file watch on the neighbours
-  // of /etc/mail/rules. Reads `current` on every call: setPaths takes effect at once.
-  const ignored = (path: string): boolean => !current.files.has(path) && !current.dirs.has(path);
+  // of /etc/mail/rules. Reads `current` on every call: changes take effect at once.
+  const ignored = (path: string): boolean => !current.aliases.has(path) && !current.dirs.has(path);
 
   const fsw: FSWatcher = watch([...current.dirs], {
     ignored,
@@ -83,14 +150,32 @@ export function createChokidarWatcher(
     atomic: true,
     followSymlinks: true,
   });
+
+  let closed = false;
+  /** The identity each watched directory had when its watch was set; null: it did not exist. */
+  const armed = new Map<string, string | null>([...current.dirs].map((d) => [d, identityOf(d)]));
+  const dirCheck = setInterval(() => checkDirectories(), DIR_CHECK_MS);
+  // Never keeps the process alive (the filter exits when smtpd closes stdin).
+  dirCheck.unref();
+
+  /** Report an event on `path` (any alias) as one on the file it stands for. */
+  const report = (path: string, kind: WatchEventKind): void => {
+    const file = current.aliases.get(path);
+    if (file === undefined) return;
+    onEvent({ path: file, kind });
+    // A link may point elsewhere now, or its target may have been replaced.
+    apply(watchSetOf(current.files, realPath));
+  };
+
   fsw.on('all', (event, path) => {
     const abs = resolve(path);
-    if (event === 'addDir' && current.dirs.has(abs)) {
-      rearmDirectory(abs);
+    if (event === 'unlinkDir' && armed.has(abs)) {
+      // Gone: whatever appears at this path next is another directory.
+      armed.set(abs, null);
       return;
     }
     const kind = eventKind(event);
-    if (kind !== null && current.files.has(abs)) onEvent({ path: abs, kind });
+    if (kind !== null) report(abs, kind);
   });
   // Safety net under chokidar's own events. chokidar decides whether a replaced
   // file needs a new per-file watch by comparing inode numbers, and Linux hands
@@ -105,47 +190,76 @@ export function createChokidarWatcher(
     const dir = watchedPathOf(details);
     if (dir === null || !current.dirs.has(dir)) return;
     if (typeof name === 'string' && name !== '') {
-      const abs = resolve(dir, name);
-      if (current.files.has(abs)) onEvent({ path: abs, kind: 'change' });
+      report(resolve(dir, name), 'change');
       return;
     }
-    for (const file of current.files) if (dirname(file) === dir) onEvent({ path: file, kind: 'change' });
+    for (const path of [...current.aliases.keys()]) if (dirname(path) === dir) report(path, 'change');
   });
   fsw.on('error', (error) => {
     options.onError?.(error instanceof Error ? error : new Error(String(error)));
   });
   if (options.onReady) fsw.once('ready', options.onReady);
 
-  // A directory of ours appeared (it did not exist when watched, or was removed
-  // and re-created). chokidar found it through its parent, one level too deep
-  // for `depth: 0`, so it has no watch of its own: add it again as a root. Files
-  // created in it before the new watch is armed produced no event, so report
-  // every target in it; the reloader's content hash drops the ones that did not change.
-  function rearmDirectory(dir: string): void {
-    const files = [...current.files].filter((f) => dirname(f) === dir);
-    fsw.add([dir, ...files]);
-    for (const path of files) onEvent({ path, kind: 'add' });
+  /** Directories watched anew at the last check: their files are reported once more at the next. */
+  let rearmed: string[] = [];
+
+  /** Watch again every directory of ours that appeared, or was replaced, since its watch was set. */
+  function checkDirectories(): void {
+    if (closed) return;
+    // chokidar sets a new watch asynchronously: a write between rearmDirectory()
+    // and that moment made no event. Reporting the files again half a second
+    // later covers it (the reloader compares contents, so this costs nothing).
+    for (const dir of rearmed.splice(0)) {
+      for (const path of [...current.aliases.keys()]) if (dirname(path) === dir) report(path, 'change');
+    }
+    for (const [dir, was] of [...armed]) {
+      const now = identityOf(dir);
+      if (now === was) continue;
+      armed.set(dir, now);
+      if (now !== null) rearmDirectory(dir);
+      // Gone: chokidar reported its files as unlinked; nothing to watch until it is back.
+    }
   }
 
-  let closed = false;
+  // A directory of ours (re)appeared: its old watch, if any, died with the old
+  // directory. Watch it anew. Files written in it before the new watch is set
+  // produced no event, so report every target in it; the reloader's content hash
+  // drops the ones that did not change.
+  function rearmDirectory(dir: string): void {
+    const inside = [...current.aliases.keys()].filter((p) => dirname(p) === dir);
+    fsw.unwatch([dir, ...inside]);
+    fsw.add([dir, ...inside]);
+    rearmed.push(dir);
+    for (const path of inside) report(path, 'add');
+  }
+
+  /** Make `next` the watch set: watch what is new, drop what is gone. */
+  function apply(next: WatchSet): void {
+    if (closed) return;
+    const prev = current;
+    if (sameKeys(prev.aliases, next.aliases) && [...next.aliases].every(([p, f]) => prev.aliases.get(p) === f)) return;
+    current = next;
+    const dirsAdded = [...current.dirs].filter((d) => !prev.dirs.has(d));
+    const dirsRemoved = [...prev.dirs].filter((d) => !current.dirs.has(d));
+    // Files are named explicitly too: a new file in a directory already watched
+    // was ignored at scan time and has no per-file watch (in-place writes would
+    // be missed), and `add` lifts the ignore that `unwatch` put on a file dropped earlier.
+    const pathsAdded = [...current.aliases.keys()].filter((p) => !prev.aliases.has(p));
+    const pathsRemoved = [...prev.aliases.keys()].filter((p) => !current.aliases.has(p));
+    if (pathsRemoved.length > 0 || dirsRemoved.length > 0) fsw.unwatch([...pathsRemoved, ...dirsRemoved]);
+    if (dirsAdded.length > 0 || pathsAdded.length > 0) fsw.add([...dirsAdded, ...pathsAdded]);
+    for (const d of dirsRemoved) armed.delete(d);
+    for (const d of dirsAdded) armed.set(d, identityOf(d));
+  }
+
   return {
     setPaths(next: readonly string[]): void {
-      if (closed) return;
-      const prev = current;
-      current = watchSetOf(next);
-      const dirsAdded = [...current.dirs].filter((d) => !prev.dirs.has(d));
-      const dirsRemoved = [...prev.dirs].filter((d) => !current.dirs.has(d));
-      // Files are named explicitly too: a new file in a directory already watched
-      // was ignored at scan time and has no per-file watch (in-place writes would
-      // be missed), and `add` lifts the ignore that `unwatch` put on a file dropped earlier.
-      const filesAdded = [...current.files].filter((f) => !prev.files.has(f));
-      const filesRemoved = [...prev.files].filter((f) => !current.files.has(f));
-      if (filesRemoved.length > 0 || dirsRemoved.length > 0) fsw.unwatch([...filesRemoved, ...dirsRemoved]);
-      if (dirsAdded.length > 0 || filesAdded.length > 0) fsw.add([...dirsAdded, ...filesAdded]);
+      apply(watchSetOf(next, realPath));
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      clearInterval(dirCheck);
       await fsw.close();
     },
   };
