@@ -15,6 +15,8 @@
  *     memory is shared by every pause step and survives reloads: it lives in
  *     the factory, which the CLI creates once.
  *
+ * Like the plain pause, the wait counts from smtpd's timestamp of the
+ * request (time spent queued before the filter read it was waited already).
  * A pause without those options is the plain pause of pause.ts, only counted
  * (PauseEvents) for the paused-sessions gauge.
  */
@@ -24,7 +26,7 @@ import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import type { Endpoints } from '../support/proc-net-tcp.js';
 import type { ConnectionEvent, WatchHandle } from '../support/proc-net-tcp-watch.js';
-import { createPauseRunner, StepAbortedError, type PauseStep } from './pause.js';
+import { alreadyWaitedMs, createPauseRunner, onAbort, StepAbortedError, type PauseStep } from './pause.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 /** How a pause that started ended. `talked`: refused as an early talker (pregreet disconnect). */
@@ -113,8 +115,12 @@ export function createPauseRunnerFactory(deps: PauseRunnerDeps): (step: PauseSte
         events.skipped?.(step);
         return { type: 'continue', detail: { pause: 'paid-once', pausedMs: 0 } };
       }
-      if (durationMs <= 0) return { type: 'continue', detail: { pausedMs: 0 } };
-      if (ctx.signal.aborted) return Promise.reject(new StepAbortedError(ctx.signal.reason));
+      const waited = alreadyWaitedMs(ctx, durationMs);
+      if (durationMs - waited <= 0) {
+        // Queued for the whole pause already: nothing left to wait or to watch.
+        if (payOnceMs !== undefined && client !== '' && pregreet === undefined) deps.payOnce.remember(client, payOnceMs);
+        return { type: 'continue', detail: { pausedMs: durationMs } };
+      }
       const endpoints = pregreet === undefined ? null : endpointsOf(ctx);
       const started = ctx.clock.monotonic();
       events.started?.(step);
@@ -123,28 +129,30 @@ export function createPauseRunnerFactory(deps: PauseRunnerDeps): (step: PauseSte
         let settled = false;
         let talked = false;
         let watch: WatchHandle | null = null;
-        const elapsed = (): number => Math.round(ctx.clock.monotonic() - started);
+        let unsubscribe: (() => void) | null = null;
+        const elapsed = (): number => waited + Math.round(ctx.clock.monotonic() - started);
         const finish = (end: PauseEnd): number => {
           settled = true;
           timer.cancel();
           watch?.cancel();
-          ctx.signal.removeEventListener('abort', onAbort);
+          unsubscribe?.();
           const ms = elapsed();
           events.ended?.(step, end, ms);
           return ms;
         };
-        const onAbort = (): void => {
-          if (settled) return;
-          finish('aborted');
-          reject(new StepAbortedError(ctx.signal.reason));
-        };
-        const timer = ctx.clock.setTimer(durationMs, () => {
+        const timer = ctx.clock.setTimer(durationMs - waited, () => {
           if (settled) return;
           const ms = finish('waited');
           if (payOnceMs !== undefined && client !== '' && !talked) deps.payOnce.remember(client, payOnceMs);
           resolve({ type: 'continue', detail: talked ? { pausedMs: ms, pregreet: 'logged' } : { pausedMs: ms } });
         });
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        // Called at once when already aborted: the timer is cancelled before it can fire.
+        unsubscribe = onAbort(ctx, (reason) => {
+          if (settled) return;
+          finish('aborted');
+          reject(new StepAbortedError(reason));
+        });
+        if (settled) return;
 
         if (endpoints !== null && pregreet !== undefined && deps.watcher !== null) {
           watch = deps.watcher.watch(endpoints, (event) => {

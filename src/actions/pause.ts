@@ -28,8 +28,8 @@ export class StepAbortedError extends Error {
   }
 }
 
-/** Subscribe to the context's abort, with the cheap callback when there is one. */
-function onAbort(ctx: StepContext, listener: (reason: unknown) => void): () => void {
+/** Subscribe to the context's abort, with the cheap callback when there is one (also used by pause-checks.ts). */
+export function onAbort(ctx: StepContext, listener: (reason: unknown) => void): () => void {
   if (ctx.onAbort !== undefined) return ctx.onAbort(listener);
   const signal = ctx.signal;
   if (signal.aborted) {

@@ -164,6 +164,24 @@ describe('pause with pregreet', () => {
     assert.deepEqual(b2.outcome, { type: 'continue', detail: { pausedMs: 3000 } });
   });
 
+  test('counts from the timestamp smtpd gave the request, like the plain pause', async () => {
+    const { clock, watcher, events, factory } = setup();
+    const c = { ...ctx(clock), requestedAt: clock.now() - 1000 };
+    const box = start(factory(pauseStep({ pregreet: { action: 'disconnect', reply: REPLY } })), c);
+    assert.equal(watcher.watched.length, 1);
+    clock.advance(1999);
+    await settle();
+    assert.equal(box.outcome, null);
+    clock.advance(1);
+    await settle();
+    assert.deepEqual(box.outcome, { type: 'continue', detail: { pausedMs: 3000 } });
+    assert.deepEqual(events, ['started', 'ended:waited:3000']);
+    // Queued for longer than the pause: no wait, no watch.
+    const late = factory(pauseStep({ pregreet: { action: 'disconnect', reply: REPLY } })).run({ ...ctx(clock), requestedAt: clock.now() - 5000 });
+    assert.deepEqual(late, { type: 'continue', detail: { pausedMs: 3000 } });
+    assert.equal(watcher.watched.length, 1);
+  });
+
   test('the local socket is never watched', async () => {
     const { clock, watcher, factory } = setup();
     start(factory(pauseStep({ pregreet: { action: 'disconnect', reply: REPLY } })), ctx(clock, { local: true, src: '', srcPort: null, dest: '', destPort: null }));
