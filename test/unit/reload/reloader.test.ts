@@ -550,6 +550,48 @@ describe('startReloader', () => {
     await reloader.close();
   });
 
+  test('a list file deleted: rejected with the read error, the old rules stay; applied when it is back', async () => {
+    const h = await setup(`list trusted.list\n${ONE_CHAIN}`, { lists: { '/etc/mail/trusted.list': '10.0.0.1\n' } });
+    h.fs.remove('/etc/mail/trusted.list');
+    h.watcher.emit('/etc/mail/trusted.list', 'unlink');
+    await h.advance(QUIET);
+    assert.equal(h.applied.length, 0);
+    const [rejected] = h.records('rejected');
+    assert.match(String(rejected?.fields['diagnostics']), /cannot read list file \/etc\/mail\/trusted\.list/);
+    assert.deepEqual(h.watcher.paths, ['/etc/mail/rules', '/etc/mail/trusted.list'], 'still watched');
+    h.fs.write('/etc/mail/trusted.list', '10.0.0.1\n10.0.0.2\n');
+    h.watcher.emit('/etc/mail/trusted.list', 'add');
+    await h.advance(QUIET);
+    assert.equal(h.applied.length, 1);
+  });
+
+  test('a deploy writing the rules and a list file together: one pass, compiled from both new files', async () => {
+    const h = await setup(`list trusted.list\n${ONE_CHAIN}`, { lists: { '/etc/mail/trusted.list': 'old\n' } });
+    h.fs.write(RULES, `list trusted.list\nchain main: pause 100\n`);
+    h.watcher.emit(RULES);
+    await h.advance(QUIET / 2);
+    h.fs.write('/etc/mail/trusted.list', 'new\n');
+    h.watcher.emit('/etc/mail/trusted.list');
+    await h.advance(QUIET);
+    assert.equal(h.compiler.calls, 1);
+    assert.equal(h.applied.length, 1);
+    const [record] = h.records('applied');
+    assert.deepEqual(record?.fields['filesChanged'], ['/etc/mail/rules', '/etc/mail/trusted.list']);
+    assert.equal(record?.fields['reason'], 'change: /etc/mail/rules, /etc/mail/trusted.list');
+  });
+
+  test('SIGHUP while the rules file is missing: a warning, no error, the old rules stay', async () => {
+    const h = await setup(ONE_CHAIN);
+    h.fs.remove(RULES);
+    h.reloader.trigger('SIGHUP');
+    await flush();
+    await h.reloader.whenIdle();
+    assert.equal(h.compiler.calls, 0);
+    assert.equal(h.applied.length, 0);
+    assert.equal(h.records('missing')[0]?.level, 'warn');
+    assert.equal(h.records('rejected').length, 0);
+  });
+
   test('rejects nonsensical options at construction', async () => {
     const h = await setup(ONE_CHAIN);
     const base = {
