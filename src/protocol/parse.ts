@@ -4,10 +4,9 @@
  * only the last field of a payload may contain `|` (protocol.md §3).
  */
 import { err, ok, type Result } from '../support/result.js';
-import { isFilterPhase } from './phases.js';
+import { FILTER_PHASES, REPORT_EVENTS, type FilterPhase } from './phases.js';
 import type { ConnectParam, InputLine, ParseProblem, ReportEvent } from './types.js';
 
-const HEX = /^[0-9a-fA-F]+$/;
 const DECIMAL = /^[0-9]+$/;
 
 /** How much of an offending line goes into a problem (and so into the log). */
@@ -79,13 +78,93 @@ function isVersion(s: string): boolean {
   return true;
 }
 
-/** `^[0-9]+(\.[0-9]+)?$` */
-function isTimestamp(s: string): boolean {
-  const dot = s.indexOf('.');
-  if (dot === 0 || dot === s.length - 1 || s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) if (i !== dot && !isDigit(s.charCodeAt(i))) return false;
+/** `^[0-9a-fA-F]{16}$` on `line` from `start` to `end`, without slicing it out. */
+function isHex16At(line: string, start: number, end: number): boolean {
+  if (end - start !== 16) return false;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (isDigit(c)) continue;
+    const lower = c | 0x20;
+    if (lower < 97 || lower > 102) return false;
+  }
   return true;
 }
+
+/**
+ * The timestamp from `start` to `end` (`^[0-9]+(\.[0-9]+)?$`, seconds with
+ * microseconds), or NaN. Computed from the digits, without a slice: the
+ * integer of all digits divided once by the power of ten gives the same
+ * double as Number() of the text (one correctly rounded division).
+ */
+function timestampAt(line: string, start: number, end: number): number {
+  let digits = 0;
+  let scale = 1;
+  let dot = -1;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (isDigit(c)) {
+      digits = digits * 10 + (c - 48);
+      if (dot >= 0) scale *= 10;
+    } else if (c === 46 && dot < 0 && i > start && i < end - 1) {
+      dot = i;
+    } else {
+      return Number.NaN;
+    }
+  }
+  if (end === start) return Number.NaN;
+  // Beyond 2^53 the integer is not exact: let Number() round the text itself.
+  return digits <= Number.MAX_SAFE_INTEGER ? digits / scale : Number(line.slice(start, end));
+}
+
+/**
+ * The name from `start` to `end` as one of `names` (the constant itself, so
+ * later comparisons are cheap), or null. No slice: a length check, then an
+ * in-place comparison. `names` lists the common ones first.
+ */
+function nameAt<T extends string>(line: string, start: number, end: number, names: readonly T[]): T | null {
+  const length = end - start;
+  for (const name of names) if (name.length === length && line.startsWith(name, start)) return name;
+  return null;
+}
+
+// Most frequent first: nameAt stops at the first match.
+const PHASES_BY_FREQUENCY: readonly FilterPhase[] = [
+  'data-line',
+  'rcpt-to',
+  'connect',
+  'ehlo',
+  'helo',
+  'mail-from',
+  'data',
+  'commit',
+  ...FILTER_PHASES.filter((p) => !['data-line', 'rcpt-to', 'connect', 'ehlo', 'helo', 'mail-from', 'data', 'commit'].includes(p)),
+];
+const EVENTS_BY_FREQUENCY: readonly string[] = [
+  'protocol-server',
+  'tx-rcpt',
+  'link-connect',
+  'link-disconnect',
+  'link-identify',
+  'tx-begin',
+  'tx-mail',
+  'tx-reset',
+  ...REPORT_EVENTS.filter((e) => !['protocol-server', 'tx-rcpt', 'link-connect', 'link-disconnect', 'link-identify', 'tx-begin', 'tx-mail', 'tx-reset'].includes(e)),
+];
+
+/** The version from `start` to `end`: the usual ones as constants. */
+function versionAt(line: string, start: number, end: number): string {
+  if (end - start === 3 && line.startsWith('0.', start)) {
+    const minor = line.charCodeAt(start + 2);
+    if (minor === 54) return '0.6';
+    if (minor === 55) return '0.7';
+  }
+  return line.slice(start, end);
+}
+
+function subsystemAt(line: string, start: number, end: number): string {
+  return nameAt(line, start, end, SUBSYSTEMS) ?? line.slice(start, end);
+}
+const SUBSYSTEMS = ['smtp-in', 'smtp-out'] as const;
 
 function problem(reason: string, line: string): Result<never, ParseProblem> {
   return err({ reason, line: shortenForLog(line) });
@@ -131,12 +210,23 @@ function parseConfig(line: string): Result<InputLine, ParseProblem> {
   return ok({ kind: 'config', key, value: value ?? '' });
 }
 
-/** Why the version, timestamp or subsystem of a line is bad; null when they are fine. */
-function envelopeProblem(version: string, timestamp: string, subsystem: string): string | null {
-  if (!isVersion(version)) return `bad protocol version "${version.slice(0, 20)}"`;
-  if (!isTimestamp(timestamp)) return `bad timestamp "${timestamp.slice(0, 30)}"`;
-  if (subsystem === '') return 'empty subsystem';
-  return null;
+/**
+ * The fields every report and request starts with, read in place from the
+ * bars at b1..b4 (`TYPE|VERSION|TS|SUBSYSTEM|`): the envelope, or why not.
+ */
+function envelopeAt(line: string, b1: number, b2: number, b3: number, b4: number): Envelope3 | string {
+  const version = versionAt(line, b1 + 1, b2);
+  if (version !== '0.6' && version !== '0.7' && !isVersion(version)) return `bad protocol version "${version.slice(0, 20)}"`;
+  const timestamp = timestampAt(line, b2 + 1, b3);
+  if (Number.isNaN(timestamp)) return `bad timestamp "${line.slice(b2 + 1, Math.min(b3, b2 + 31))}"`;
+  if (b4 === b3 + 1) return 'empty subsystem';
+  return { version, timestamp, subsystem: subsystemAt(line, b3 + 1, b4) };
+}
+
+interface Envelope3 {
+  readonly version: string;
+  readonly timestamp: number;
+  readonly subsystem: string;
 }
 
 function parseReport(line: string): Result<InputLine, ParseProblem> {
@@ -148,19 +238,17 @@ function parseReport(line: string): Result<InputLine, ParseProblem> {
   const b5 = b4 < 0 ? -1 : line.indexOf('|', b4 + 1);
   if (b5 < 0) return problem('report line with fewer than 6 fields', line);
   const b6 = line.indexOf('|', b5 + 1);
-  const version = line.slice(b1 + 1, b2);
-  const ts = line.slice(b2 + 1, b3);
-  const subsystem = line.slice(b3 + 1, b4);
-  const name = line.slice(b4 + 1, b5);
-  const sessionId = b6 < 0 ? line.slice(b5 + 1) : line.slice(b5 + 1, b6);
+  const env = envelopeAt(line, b1, b2, b3, b4);
+  if (typeof env === 'string') return problem(env, line);
+  const idEnd = b6 < 0 ? line.length : b6;
+  if (!isHex16At(line, b5 + 1, idEnd)) return problem('session id is not 16 hex digits', line);
+  const sessionId = line.slice(b5 + 1, idEnd);
   const params = b6 < 0 ? undefined : line.slice(b6 + 1);
-  const bad = envelopeProblem(version, ts, subsystem);
-  if (bad !== null) return problem(bad, line);
-  if (!isHex16(sessionId)) return problem('session id is not 16 hex digits', line);
-  const event = parseReportEvent(name, version, params);
+  const name = nameAt(line, b4 + 1, b5, EVENTS_BY_FREQUENCY) ?? line.slice(b4 + 1, b5);
+  const event = parseReportEvent(name, env.version, params);
   if (event === null) return ok({ kind: 'unknown', type: 'report', name, request: null, line: shortenForLog(line) });
   if (typeof event === 'string') return problem(`${name}: ${event}`, line);
-  return ok({ kind: 'report', version, timestamp: Number(ts), subsystem, sessionId, event });
+  return ok({ kind: 'report', version: env.version, timestamp: env.timestamp, subsystem: env.subsystem, sessionId, event });
 }
 
 /** Exactly `n` fields of `params`, or why not. */
@@ -170,6 +258,18 @@ function need(params: string | undefined, n: number): string[] | string {
   return fields.length === n ? fields : `expected ${n} parameters`;
 }
 
+/** `^[0-9a-fA-F]+$` */
+function isHex(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (isDigit(c)) continue;
+    const lower = c | 0x20;
+    if (lower < 97 || lower > 102) return false;
+  }
+  return true;
+}
+
 /** null: an event we do not know (forward compatibility); string: a malformed known event. */
 function parseReportEvent(name: string, version: string, params: string | undefined): ReportEvent | string | null {
   const p = params ?? '';
@@ -177,12 +277,11 @@ function parseReportEvent(name: string, version: string, params: string | undefi
     case 'link-connect': {
       // rdns|fcrdns|src|dest: the last three never contain `|`, so split from the right
       // and keep whatever is left as the PTR name.
-      const parts = p.split('|');
-      if (params === undefined || parts.length < 4) return 'expected rdns|fcrdns|src|dest';
-      const dest = parts.pop() ?? '';
-      const src = parts.pop() ?? '';
-      const fcrdns = parts.pop() ?? '';
-      return { type: 'link-connect', rdns: parts.join('|'), fcrdns, src, dest };
+      const c3 = p.lastIndexOf('|');
+      const c2 = c3 <= 0 ? -1 : p.lastIndexOf('|', c3 - 1);
+      const c1 = c2 <= 0 ? -1 : p.lastIndexOf('|', c2 - 1);
+      if (params === undefined || c1 < 0) return 'expected rdns|fcrdns|src|dest';
+      return { type: 'link-connect', rdns: p.slice(0, c1), fcrdns: p.slice(c1 + 1, c2), src: p.slice(c2 + 1, c3), dest: p.slice(c3 + 1) };
     }
     case 'link-greeting':
       return params === undefined ? 'missing hostname' : { type: 'link-greeting', hostname: p };
@@ -210,22 +309,24 @@ function parseReportEvent(name: string, version: string, params: string | undefi
       return { type: 'timeout' };
     case 'tx-reset':
       if (params === undefined || p === '') return { type: 'tx-reset', messageId: null };
-      return HEX.test(p) ? { type: 'tx-reset', messageId: p } : 'bad message id';
+      return isHex(p) ? { type: 'tx-reset', messageId: p } : 'bad message id';
     case 'tx-begin':
     case 'tx-rollback':
-      if (!HEX.test(p)) return 'bad message id';
+      if (!isHex(p)) return 'bad message id';
       return name === 'tx-begin' ? { type: 'tx-begin', messageId: p } : { type: 'tx-rollback', messageId: p };
     case 'tx-mail':
     case 'tx-rcpt': {
-      const f = need(params, 3);
-      if (typeof f === 'string') return f;
-      const messageId = f[0] ?? '';
-      if (!HEX.test(messageId)) return 'bad message id';
+      const a = p.indexOf('|');
+      const b = a < 0 ? -1 : p.indexOf('|', a + 1);
+      if (params === undefined) return 'missing parameters';
+      if (b < 0) return 'expected 3 parameters';
+      const messageId = p.slice(0, a);
+      if (!isHex(messageId)) return 'bad message id';
       let result: string;
       let address: string;
       if (atLeast06(version)) {
-        result = f[1] ?? '';
-        address = f[2] ?? '';
+        result = p.slice(a + 1, b);
+        address = p.slice(b + 1);
       } else {
         // 0.4/0.5: msgid|address|result; the address may contain `|`, the result is last.
         const rest = p.slice(messageId.length + 1);
@@ -241,21 +342,21 @@ function parseReportEvent(name: string, version: string, params: string | undefi
       const f = need(params, 2);
       if (typeof f === 'string') return f;
       const [messageId = '', envelopeId = ''] = f;
-      if (!HEX.test(messageId) || !HEX.test(envelopeId)) return 'bad message or envelope id';
+      if (!isHex(messageId) || !isHex(envelopeId)) return 'bad message or envelope id';
       return { type: 'tx-envelope', messageId, envelopeId };
     }
     case 'tx-data': {
       const f = need(params, 2);
       if (typeof f === 'string') return f;
       const [messageId = '', result = ''] = f;
-      if (!HEX.test(messageId)) return 'bad message id';
+      if (!isHex(messageId)) return 'bad message id';
       return { type: 'tx-data', messageId, result };
     }
     case 'tx-commit': {
       const f = need(params, 2);
       if (typeof f === 'string') return f;
       const [messageId = '', size = ''] = f;
-      if (!HEX.test(messageId)) return 'bad message id';
+      if (!isHex(messageId)) return 'bad message id';
       if (!DECIMAL.test(size)) return 'bad size';
       return { type: 'tx-commit', messageId, size: Number(size) };
     }
@@ -288,28 +389,26 @@ function parseFilter(line: string): Result<InputLine, ParseProblem> {
   const b6 = b5 < 0 ? -1 : line.indexOf('|', b5 + 1);
   if (b6 < 0) return problem('filter line with fewer than 7 fields', line);
   const b7 = line.indexOf('|', b6 + 1);
-  const version = line.slice(b1 + 1, b2);
-  const ts = line.slice(b2 + 1, b3);
-  const subsystem = line.slice(b3 + 1, b4);
-  const phase = line.slice(b4 + 1, b5);
+  const env = envelopeAt(line, b1, b2, b3, b4);
+  if (typeof env === 'string') return problem(env, line);
+  const tokenEnd = b7 < 0 ? line.length : b7;
+  if (!isHex16At(line, b5 + 1, b6)) return problem('session id is not 16 hex digits', line);
+  if (!isHex16At(line, b6 + 1, tokenEnd)) return problem('token is not 16 hex digits', line);
   const sessionId = line.slice(b5 + 1, b6);
-  const token = b7 < 0 ? line.slice(b6 + 1) : line.slice(b6 + 1, b7);
-  // smtpd always sends the separator before an empty parameter; tolerate its absence.
-  const param = b7 < 0 ? '' : line.slice(b7 + 1);
-  const bad = envelopeProblem(version, ts, subsystem);
-  if (bad !== null) return problem(bad, line);
-  if (!isHex16(sessionId)) return problem('session id is not 16 hex digits', line);
-  if (!isHex16(token)) return problem('token is not 16 hex digits', line);
-  if (!isFilterPhase(phase)) {
+  const token = line.slice(b6 + 1, tokenEnd);
+  const phase = nameAt(line, b4 + 1, b5, PHASES_BY_FREQUENCY);
+  if (phase === null) {
     return ok({
       kind: 'unknown',
       type: 'filter',
-      name: phase,
-      request: { sessionId, token, version },
+      name: line.slice(b4 + 1, b5),
+      request: { sessionId, token, version: env.version },
       line: shortenForLog(line),
     });
   }
-  return ok({ kind: 'filter', version, timestamp: Number(ts), subsystem, phase, sessionId, token, param });
+  // smtpd always sends the separator before an empty parameter; tolerate its absence.
+  const param = b7 < 0 ? '' : line.slice(b7 + 1);
+  return ok({ kind: 'filter', version: env.version, timestamp: env.timestamp, subsystem: env.subsystem, phase, sessionId, token, param });
 }
 
 /** `rdns|src` of a connect request. `<unknown>` → null rdns. */

@@ -171,6 +171,8 @@ export class Dispatcher {
 
   /** The session ended: forget its requests without answering them. Returns how many there were. */
   dropSession(sessionId: string): number {
+    // Most sessions end with nothing open: skip hashing the id for an empty map.
+    if (this.pending.size === 0) return 0;
     const head = this.pending.get(sessionId);
     if (head === undefined) return 0;
     this.pending.delete(sessionId);

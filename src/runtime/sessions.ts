@@ -221,24 +221,33 @@ export interface SessionTableOptions {
 
 export type SessionEndReason = 'disconnect' | 'replaced' | 'evicted' | 'expired' | 'cleared';
 
-/** A session, when it was last active, and whether it was active since it got its place in the map's order. */
+/**
+ * A session and its activity: `touched` (active since it got its place in
+ * the map's order, for eviction) and `active` (active since the last idle
+ * sweep, which then stamps `seen`).
+ */
 interface Entry {
   readonly session: Session;
   seen: number;
   touched: boolean;
+  active: boolean;
 }
 
 /**
  * A bounded table with approximate-LRU eviction ("second chance") on a Map.
- * `get`, which runs for nearly every line smtpd sends, only stamps the entry:
- * moving it to the end of the Map at every line (delete + set) was a tenth of
- * the filter's CPU. Order is fixed lazily instead: eviction looks at the
- * oldest-placed entry and, if it was active since it was placed, moves it to
- * the end and looks at the next; an entry is moved at most once per activity,
- * so every operation stays amortised O(1). The idle sweep checks every entry
- * (it runs once a minute). Not lru-cache: its delete of the last entry clears
- * (refills) arrays sized `max`, an O(maxSessions) cost paid at every
- * disconnect of a quiet server.
+ * `get` runs for nearly every line smtpd sends, so it only sets two flags:
+ * moving the entry to the end of the Map at every line (delete + set) was a
+ * tenth of the filter's CPU, and reading the clock there was more. Order is
+ * fixed lazily instead: eviction looks at the oldest-placed entry and, if it
+ * was active since it was placed, moves it to the end and looks at the next;
+ * an entry is moved at most once per activity, so every operation stays
+ * amortised O(1). The idle sweep (once a minute) stamps the entries that were
+ * active since the last sweep and drops those silent for `idleMs`, so idleness
+ * is measured to within one sweep interval. The last session looked up is
+ * remembered: lines of one session come in runs, and hashing a fresh id
+ * string for a Map lookup costs more than comparing it with the last one.
+ * Not lru-cache: its delete of the last entry clears (refills) arrays sized
+ * `max`, an O(maxSessions) cost paid at every disconnect of a quiet server.
  */
 export class SessionTable {
   private readonly map = new Map<string, Entry>();
@@ -246,6 +255,7 @@ export class SessionTable {
   private readonly maxSessions: number;
   private readonly idleMs: number;
   private readonly onEnd: SessionTableOptions['onEnd'];
+  private last: Entry | null = null;
 
   constructor(options: SessionTableOptions) {
     if (!Number.isInteger(options.maxSessions) || options.maxSessions < 1) {
@@ -264,37 +274,44 @@ export class SessionTable {
 
   /** The session, marked active. */
   get(id: string): Session | undefined {
-    const entry = this.map.get(id);
+    const last = this.last;
+    const entry = last !== null && last.session.id === id ? last : this.map.get(id);
     if (entry === undefined) return undefined;
-    entry.seen = this.clock.monotonic();
     entry.touched = true;
+    entry.active = true;
+    this.last = entry;
     return entry.session;
   }
 
   add(session: Session): void {
     const old = this.map.get(session.id);
     if (old !== undefined) {
-      this.map.delete(session.id);
+      this.remove(session.id, old);
       this.onEnd(old.session, 'replaced');
     }
-    this.map.set(session.id, { session, seen: this.clock.monotonic(), touched: false });
+    this.map.set(session.id, { session, seen: this.clock.monotonic(), touched: false, active: false });
     while (this.map.size > this.maxSessions) this.evictOne();
   }
 
   delete(id: string): Session | undefined {
     const entry = this.map.get(id);
     if (entry === undefined) return undefined;
-    this.map.delete(id);
+    this.remove(id, entry);
     this.onEnd(entry.session, 'disconnect');
     return entry.session;
   }
 
-  /** Drop sessions silent for `idleMs` or more. */
+  /** Drop sessions silent for `idleMs` or more (to within one call interval). */
   purgeIdle(): void {
     const now = this.clock.monotonic();
     for (const [id, entry] of this.map) {
+      if (entry.active) {
+        entry.active = false;
+        entry.seen = now;
+        continue;
+      }
       if (now - entry.seen < this.idleMs) continue;
-      this.map.delete(id);
+      this.remove(id, entry);
       this.onEnd(entry.session, 'expired');
     }
   }
@@ -302,7 +319,13 @@ export class SessionTable {
   clear(): void {
     const entries = [...this.map.values()];
     this.map.clear();
+    this.last = null;
     for (const e of entries) this.onEnd(e.session, 'cleared');
+  }
+
+  private remove(id: string, entry: Entry): void {
+    this.map.delete(id);
+    if (this.last === entry) this.last = null;
   }
 
   /** Evict the oldest-placed entry that was not active since it was placed. */
@@ -311,7 +334,7 @@ export class SessionTable {
       const first = this.map.entries().next();
       if (first.done === true) return;
       const [id, entry] = first.value;
-      this.map.delete(id);
+      this.remove(id, entry);
       if (entry.touched) {
         // Active since placed: a second chance at the end of the order.
         entry.touched = false;
