@@ -23,6 +23,7 @@ import { createStepServices } from '../runtime/services.js';
 import { selectChain } from '../runtime/select-chain.js';
 import { runOnStreams } from '../runtime/stdio.js';
 import { systemClock } from '../support/clock.js';
+import { checkFileSafety } from '../support/file-safety.js';
 import type { Logger } from '../support/log.js';
 import { createPinoLogger } from '../support/pino-logger.js';
 import { runReplayCommand, runTestCommand } from '../tools/commands.js';
@@ -62,6 +63,8 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
     return 1;
   }
   for (const w of loaded.warnings) log.warn({ warning: w }, 'rules warning');
+  // Rules files others can write are a way into the mail server: say so at every start.
+  for (const w of checkFileSafety(loaded.rules.files)) log.warn({ file: w.path, mode: w.mode, problem: w.problem }, `${w.path}: ${w.message}`);
 
   // --record: never fatal; a file that cannot be opened or written is logged and skipped.
   const recorder = cmd.record === undefined ? null : Recorder.open({ path: cmd.record, log, clock: systemClock, version });
@@ -151,8 +154,17 @@ async function main(): Promise<number> {
     case 'version':
       io.out(`filter-rules ${packageVersion()}\n`);
       return 0;
-    case 'check':
+    case 'check': {
+      // Also who else could change the rules (run mode logs the same at start).
+      let files: readonly string[] = [cmd.rulesFile];
+      try {
+        files = compileRulesFile(cmd.rulesFile).files;
+      } catch {
+        // runCheck reports it
+      }
+      for (const w of checkFileSafety(files)) io.out(`${w.path}: warning: ${w.message}\n`);
       return runCheck(cmd.rulesFile, cmd.chain, io);
+    }
     case 'run':
       return run(cmd);
     case 'test':
