@@ -11,7 +11,11 @@ export interface Adapted {
   readonly note: string | null;
 }
 
+const PROCEED_UNCHANGED: Adapted = { decision: { type: 'proceed' }, note: null };
+
 export function adaptToPhase(decision: FilterDecision, request: FilterPhase): Adapted {
+  // The common case allocates nothing: a proceed is valid everywhere.
+  if (decision.type === 'proceed') return PROCEED_UNCHANGED;
   if (request === 'connect' && decision.type === 'reject') {
     // A reject at connect replaces the banner but keeps the session open, and
     // the client then gets 503 for every command: close the connection instead.

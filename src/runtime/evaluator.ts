@@ -78,7 +78,7 @@ export interface EvaluationJob {
   /** When smtpd sent the request (its timestamp, wall-clock ms), for steps that wait. */
   readonly requestedAt?: number;
   /** Called before a step runs (its `when` held). */
-  readonly onStep?: (step: CompiledStep) => void;
+  readonly onStep?: ((step: CompiledStep) => void) | undefined;
 }
 
 export class StepTimeoutError extends Error {
