@@ -62,6 +62,8 @@ interface WatchSet {
 
 /** How often the watched directories are checked for having been removed or replaced. */
 const DIR_CHECK_MS = 500;
+/** `ready` resolves after this long even if chokidar never says so (the reloader waits for it). */
+const READY_LIMIT_MS = 2000;
 
 /**
  * What tells one directory from the next at the same path, or null when there is
@@ -199,6 +201,14 @@ export function createChokidarWatcher(
     options.onError?.(error instanceof Error ? error : new Error(String(error)));
   });
   if (options.onReady) fsw.once('ready', options.onReady);
+  const ready = new Promise<void>((resolve) => {
+    const limit = setTimeout(resolve, READY_LIMIT_MS);
+    limit.unref();
+    fsw.once('ready', () => {
+      clearTimeout(limit);
+      resolve();
+    });
+  });
 
   /** Directories watched anew at the last check: their files are reported once more at the next. */
   let rearmed: string[] = [];
@@ -253,6 +263,7 @@ export function createChokidarWatcher(
   }
 
   return {
+    ready,
     setPaths(next: readonly string[]): void {
       apply(watchSetOf(next, realPath));
     },

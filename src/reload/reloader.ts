@@ -156,6 +156,9 @@ class HotReloader implements Reloader {
    * starting, before anything watched it: it gets its reload now.
    */
   private async hashInitialFiles(sources: ReadonlyMap<string, string> | undefined): Promise<void> {
+    // The disk is compared only once the watcher reports changes: an edit saved
+    // before that made no event, and is caught here instead.
+    await this.watcher.ready;
     const baseline = await Snapshot.read(this.watched, this.readFile, sources);
     this.appliedFingerprint = baseline.fingerprint();
     this.attemptedFingerprint = this.appliedFingerprint;

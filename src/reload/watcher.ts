@@ -21,6 +21,12 @@ export interface Watcher {
   setPaths(paths: readonly string[]): void;
   /** Stop watching. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Resolves once changes are being reported (chokidar has set its watches). A
+   * change made before that makes no event; the reloader compares the files
+   * with what it compiled after this, so none is lost. Absent: ready at once.
+   */
+  readonly ready?: Promise<void>;
 }
 
 export interface WatcherHandlers {

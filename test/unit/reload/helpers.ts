@@ -70,6 +70,8 @@ export class FakeWatcher implements Watcher {
   constructor(
     public paths: readonly string[],
     private readonly handlers: WatcherHandlers,
+    /** Like chokidar's initial scan: changes before it resolves make no event. */
+    readonly ready?: Promise<void>,
   ) {}
   setPaths(paths: readonly string[]): void {
     this.paths = [...paths];
@@ -87,11 +89,11 @@ export class FakeWatcher implements Watcher {
   }
 }
 
-export function fakeWatcherFactory(): { factory: WatcherFactory; get: () => FakeWatcher } {
+export function fakeWatcherFactory(ready?: Promise<void>): { factory: WatcherFactory; get: () => FakeWatcher } {
   let watcher: FakeWatcher | null = null;
   return {
     factory: (paths, handlers) => {
-      watcher = new FakeWatcher(paths, handlers);
+      watcher = new FakeWatcher(paths, handlers, ready);
       return watcher;
     },
     get: () => {

@@ -517,6 +517,39 @@ describe('startReloader', () => {
     }
   });
 
+  test('an edit saved before the watcher is ready makes no event, and is reloaded once it is', async () => {
+    const fs = new MemoryFs();
+    fs.write(RULES, ONE_CHAIN);
+    const initial = compileStandIn(RULES, fs.readFileSync, true);
+    assert.ok(initial.ok);
+    let watching = (): void => {};
+    const watchers = fakeWatcherFactory(new Promise<void>((r) => (watching = r)));
+    const clock = new FakeClock();
+    const applied: CompiledRules[] = [];
+    const reloader = startReloader({
+      rulesFile: RULES,
+      initialRules: initial.rules,
+      initialSources: initial.sources,
+      compile: stubCompiler().compile,
+      apply: (rules) => applied.push(rules),
+      selectChain: (r) => selectChain(r, null),
+      clock,
+      log: new RecordingLogger(),
+      watcherFactory: watchers.factory,
+      readFile: fs.readFile,
+      dataLineRegistered: true,
+    });
+    await flush();
+    fs.write(RULES, 'chain main: junk\n'); // the watches are not set yet: no event
+    watching();
+    await reloader.whenIdle();
+    clock.advance(QUIET);
+    await flush();
+    await reloader.whenIdle();
+    assert.equal(applied.length, 1);
+    assert.deepEqual(applied[0]?.chains.get('main')?.steps.map((s) => s.action), [{ kind: 'junk' }]);
+  });
+
   test('a relative rules path: watched absolute, compiled and reported as given', async () => {
     const fs = new MemoryFs();
     fs.write('rules.conf', ONE_CHAIN);
