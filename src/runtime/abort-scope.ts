@@ -19,8 +19,12 @@ export class AbortScope {
 
   private abortedValue = false;
   private reasonValue: unknown = undefined;
-  private listeners: (AbortListener | null)[] | null = null;
+  /** Listeners, and child scopes (aborted with this one: no closure each). Removed ones are null. */
+  private listeners: (AbortListener | AbortScope | null)[] | null = null;
   private controller: AbortController | null = null;
+  /** For a child scope: its parent while it follows it, and its place among the parent's listeners. */
+  private parent: AbortScope | null = null;
+  private slot = -1;
 
   private constructor(private readonly permanent = false) {}
 
@@ -73,7 +77,8 @@ export class AbortScope {
     if (listeners !== null) {
       for (const listener of listeners) {
         try {
-          listener?.(reason);
+          if (listener instanceof AbortScope) listener.abort(reason);
+          else listener?.(reason);
         } catch (error) {
           // Every listener still runs (as with an AbortSignal); the first error surfaces afterwards.
           failure ??= { error };
@@ -84,10 +89,26 @@ export class AbortScope {
     if (failure !== null) throw failure.error;
   }
 
-  /** A scope aborted with this one, and also on its own; `release()` detaches it when done. */
-  child(): { scope: AbortScope; release: () => void } {
+  /** A scope aborted with this one, and also on its own; `release()` it when done with it. */
+  child(): AbortScope {
     const scope = new AbortScope();
-    const release = this.onAbort((reason) => scope.abort(reason));
-    return { scope, release };
+    if (this.abortedValue) {
+      scope.abort(this.reasonValue);
+    } else if (!this.permanent) {
+      const listeners = (this.listeners ??= []);
+      scope.parent = this;
+      scope.slot = listeners.push(scope) - 1;
+    }
+    return scope;
   }
+
+  /** Stop following the parent (a child scope whose work is done). */
+  release(): void {
+    const parent = this.parent;
+    if (parent === null) return;
+    this.parent = null;
+    const listeners = parent.listeners;
+    if (listeners !== null && listeners[this.slot] === this) listeners[this.slot] = null;
+  }
+
 }

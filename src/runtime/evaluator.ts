@@ -219,7 +219,7 @@ class Run {
     const started = this.job.clock.monotonic();
     let outcome: StepOutcome | Promise<StepOutcome>;
     try {
-      outcome = planned.runner.run(new Context(this.job, own.scope));
+      outcome = planned.runner.run(new Context(this.job, own));
     } catch (error) {
       own.release();
       return this.fault(planned.step, error, false);
@@ -237,7 +237,7 @@ class Run {
     i: number,
     planned: PlannedStep,
     outcome: Promise<StepOutcome>,
-    own: { scope: AbortScope; release: () => void } | null,
+    own: AbortScope | null,
     started: number,
   ): void {
     const deadlineMs = planned.deadlineMs ?? 0;
@@ -249,7 +249,7 @@ class Run {
             settled = true;
             const error = new StepTimeoutError(deadlineMs);
             own?.release();
-            own?.scope.abort(error);
+            own?.abort(error);
             this.resume(i, () => this.fault(planned.step, error, true), started);
           })
         : null;

@@ -53,14 +53,17 @@ describe('AbortScope', () => {
     const parent = AbortScope.create();
     const a = parent.child();
     const b = parent.child();
-    b.scope.abort('own');
+    b.abort('own');
     assert.equal(parent.aborted, false, 'a child does not abort its parent');
     const c = parent.child();
     c.release();
+    c.release();
     parent.abort('parent');
-    assert.equal(a.scope.reason, 'parent');
-    assert.equal(b.scope.reason, 'own');
-    assert.equal(c.scope.aborted, false, 'released: no longer follows the parent');
+    assert.equal(a.reason, 'parent');
+    assert.equal(b.reason, 'own');
+    assert.equal(c.aborted, false, 'released: no longer follows the parent');
+    assert.equal(parent.child().reason, 'parent', 'a child of an aborted scope starts aborted');
+    assert.equal(AbortScope.never.child().aborted, false);
   });
 
   test('a throwing listener does not stop the others; its error surfaces afterwards', () => {
