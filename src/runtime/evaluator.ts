@@ -240,7 +240,7 @@ class Run {
     own: AbortScope | null,
     started: number,
   ): void {
-    const deadlineMs = planned.deadlineMs ?? 0;
+    const deadlineMs = planned.selfTimed ? 0 : (planned.deadlineMs ?? 0);
     let settled = false;
     const timer =
       deadlineMs > 0

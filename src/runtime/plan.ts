@@ -17,6 +17,13 @@ export interface PlannedStep {
   readonly runner: StepRunner;
   /** Deadline of one run of the step, or null for steps that always answer synchronously. */
   readonly deadlineMs: number | null;
+  /**
+   * The step ends by a timer of its own (pause): the evaluator sets no
+   * deadline timer for it. Its deadline still counts in the request's
+   * watchdog, which catches a pause that never ends (a bug). One timer less
+   * per paused session matters with thousands paused at once.
+   */
+  readonly selfTimed: boolean;
 }
 
 export interface PhasePlan {
@@ -85,6 +92,7 @@ export function buildPlan(
         step,
         runner: createRunner(step, deps.extras, deps.log),
         deadlineMs: stepDeadlineMs(step, deps.timings),
+        selfTimed: step.action.kind === 'pause',
       }),
     );
     const asyncSteps = steps.filter((s) => s.deadlineMs !== null);

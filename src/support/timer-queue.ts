@@ -113,11 +113,12 @@ export class TimerQueue implements Clock {
     }
   }
 
+  /** Drop the cancelled entries and rebuild the heap in place, in O(n). */
   private compact(): void {
     const live = this.heap.filter((e) => e.fn !== null);
-    this.heap = [];
+    this.heap = live;
     this.cancelled = 0;
-    for (const e of live) this.push(e);
+    for (let i = (live.length >> 1) - 1; i >= 0; i--) this.siftDown(i, live[i] as Entry);
   }
 
   private push(entry: Entry): void {
@@ -137,17 +138,23 @@ export class TimerQueue implements Clock {
     const h = this.heap;
     const last = h.pop();
     if (last === undefined || h.length === 0) return;
-    let i = 0;
+    this.siftDown(0, last);
+  }
+
+  /** Put `entry` at `i` and move it down to its place. */
+  private siftDown(start: number, entry: Entry): void {
+    const h = this.heap;
+    let i = start;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= h.length) break;
       const r = l + 1;
       const child = r < h.length && before(h[r] as Entry, h[l] as Entry) ? r : l;
-      if (!before(h[child] as Entry, last)) break;
+      if (!before(h[child] as Entry, entry)) break;
       h[i] = h[child] as Entry;
       i = child;
     }
-    h[i] = last;
+    h[i] = entry;
   }
 }
 

@@ -74,6 +74,22 @@ describe('TimerQueue', () => {
     assert.equal(base.pending(), 0);
   });
 
+  test('after the heap is compacted (most timers cancelled), the rest still fire in due order', () => {
+    const base = new FakeClock();
+    const q = new TimerQueue(base);
+    const fired: number[] = [];
+    // Due times in a scrambled order; two thirds cancelled, which compacts the heap several times.
+    const dues = Array.from({ length: 3000 }, (_, i) => ((i * 7919) % 3001) + 1);
+    const handles = dues.map((due) => q.setTimer(due, () => fired.push(due)));
+    handles.forEach((h, i) => {
+      if (i % 3 !== 0) h.cancel();
+    });
+    assert.equal(q.size, 1000);
+    base.advance(4000);
+    const expected = dues.filter((_, i) => i % 3 === 0).sort((a, b) => a - b);
+    assert.deepEqual(fired, expected);
+  });
+
   test('100,000 timers stay cheap', () => {
     const base = new FakeClock();
     const q = new TimerQueue(base);
