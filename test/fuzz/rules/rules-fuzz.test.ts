@@ -24,7 +24,7 @@ import { selectChain } from '../../../src/runtime/select-chain.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { HANDSHAKE_68 } from '../protocol/corpus.js';
 import { CountingLogger, fuzzServices, settle } from '../protocol/harness.js';
-import { mutatedRules, seeds } from './corpus.js';
+import { mutatedRules, seeds, TOKENS } from './corpus.js';
 
 const SCALE = Number(process.env['FUZZ_RUNS'] ?? '1');
 const runs = (n: number): number => Math.max(1, Math.round(n * SCALE));
@@ -94,6 +94,20 @@ describe('fuzz: hostile rules files', () => {
       { numRuns: runs(1500), includeErrorInReport: true },
     );
     t.diagnostic(`${compiled + failed} mutated files: ${compiled} compiled, ${failed} refused with located errors`);
+  });
+
+  test('random text and token soup: compile never throws; every diagnostic points inside its file', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 300, unit: 'binary' }),
+          fc.array(fc.constantFrom(...TOKENS), { maxLength: 80 }).map((ts) => ts.join(' ')),
+          fc.array(fc.constantFrom(...TOKENS), { maxLength: 80 }).map((ts) => ts.join('')),
+        ),
+        (text) => checkResult(compileRulesSource(text, RULES_FILE, { readFile }), text),
+      ),
+      { numRuns: runs(1500), includeErrorInReport: true },
+    );
   });
 
   test('compileRulesFile on a path that is a directory, missing, or unreadable: a located error, no throw', () => {

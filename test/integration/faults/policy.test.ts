@@ -115,7 +115,8 @@ chain main =
         others.map((_, i) => (i % 2 === 0 ? 'reject|550 5.7.1 refused by the rules' : 'proceed')),
       );
       const slowest = Math.max(...others.map((o) => o.ms));
-      assert.ok(slowest < 200, `another session waited ${slowest.toFixed(0)} ms behind the hung server`);
+      // Well under the 500 ms the hung request waits: nobody queued behind it.
+      assert.ok(slowest < 400, `another session waited ${slowest.toFixed(0)} ms behind the hung server`);
       const lenient = await live.rcpt('lenient@example.org');
       assert.equal(lenient.decision, 'proceed');
       await server.setMode('dunno');

@@ -66,7 +66,7 @@ describe('postgrey dies with requests in flight', { skip: postgreyUnavailable() 
     const others: Answer[] = [];
     for (let i = 0; i < 10; i++) others.push(await live.rcpt('deny@example.org'));
     assert.ok(others.every((o) => o.decision === 'reject|550 5.7.1 refused by the rules'));
-    assert.ok(Math.max(...others.map((o) => o.ms)) < 200, 'another session waited behind frozen postgrey');
+    assert.ok(Math.max(...others.map((o) => o.ms)) < 500, 'another session waited behind frozen postgrey');
     const killedAt = performance.now();
     // SIGKILL while frozen (Postgrey.kill() would SIGCONT first, letting it answer).
     process.kill(pg.pid ?? 0, 'SIGKILL');
@@ -119,7 +119,7 @@ describe('Redis dies with greylist checks in flight', { skip: findRedisServer() 
     const { sids, answers } = await inFlight(live, 5);
     const others: Answer[] = [];
     for (let i = 0; i < 10; i++) others.push(await live.rcpt('deny@example.org'));
-    assert.ok(Math.max(...others.map((o) => o.ms)) < 200, 'another session waited behind frozen Redis');
+    assert.ok(Math.max(...others.map((o) => o.ms)) < 500, 'another session waited behind frozen Redis');
     // SIGKILL while frozen (RedisServer.stop() would SIGCONT first, letting it answer).
     process.kill(redis.pid ?? 0, 'SIGKILL');
     await redis.stop();
