@@ -4,20 +4,8 @@
  * the code. Notation: W3C-style `::=`, `|`, `?`, `*`, `+`, `( )`; keywords in
  * single quotes; token classes in capitals, defined at the end.
  */
-import {
-  Alternation,
-  Alternative,
-  NonTerminal,
-  Option,
-  Repetition,
-  RepetitionMandatory,
-  RepetitionMandatoryWithSeparator,
-  RepetitionWithSeparator,
-  Rule,
-  Terminal,
-  type IProduction,
-  type TokenType,
-} from 'chevrotain';
+import { Alternation, Alternative, NonTerminal, Option, Repetition, RepetitionMandatory, RepetitionMandatoryWithSeparator, RepetitionWithSeparator, Rule, Terminal } from './chevrotain.js';
+import type { IProduction, Rule as GastRule, TokenType } from 'chevrotain';
 
 type Printed = { readonly text: string; /** True when it needs parentheses inside a sequence or before a suffix. */ readonly compound: boolean };
 
@@ -67,7 +55,7 @@ export interface EbnfOptions {
 }
 
 /** EBNF for `rules` (in the given order), followed by the token classes they use. */
-export function toEbnf(rules: readonly Rule[], options: EbnfOptions): string {
+export function toEbnf(rules: readonly GastRule[], options: EbnfOptions): string {
   const terminals = new Set<TokenType>();
   const width = Math.max(...rules.map((r) => r.name.length));
   const lines: string[] = options.header.map((h) => `(* ${h} *)`);

@@ -4,7 +4,8 @@
  * unterminated string or regex is reported once and then handed to the parser
  * as if it had been closed at the end of its line, so parsing can go on.
  */
-import { Lexer, type IToken, type TokenType } from 'chevrotain';
+import { Lexer } from './chevrotain.js';
+import type { IToken, TokenType } from 'chevrotain';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
 import type { SourceText } from './source.js';
 import {

@@ -4,7 +4,8 @@
  * misspelt keywords, unclosed braces reported at the brace), keeps going after
  * errors, and refuses absurdly deep nesting before the recursive parser sees it.
  */
-import { EOF, type CstNode, type IToken, type TokenType } from 'chevrotain';
+import { EOF } from './chevrotain.js';
+import type { CstNode, IToken, TokenType } from 'chevrotain';
 import { closest, diagnostic, type Diagnostic } from './diagnostics.js';
 import { decodeExpectation, parser } from './parser.js';
 import type { SourceText } from './source.js';

@@ -7,7 +7,8 @@
  * out of chevrotain through the message provider below, which encodes what was
  * expected as data; parse.ts turns that into located diagnostics with hints.
  */
-import { CstParser, type IParserErrorMessageProvider, type TokenType } from 'chevrotain';
+import { CstParser } from './chevrotain.js';
+import type { IParserErrorMessageProvider, TokenType } from 'chevrotain';
 import * as T from './tokens.js';
 
 /** What chevrotain expected where an error happened, as token type names. */

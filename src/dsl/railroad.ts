@@ -4,7 +4,8 @@
  * a CDN; here they are inlined from the installed chevrotain package, so the
  * page works offline and shows exactly the version the parser runs on.
  */
-import { createSyntaxDiagramsCode, type ISerializedGast } from 'chevrotain';
+import { createSyntaxDiagramsCode } from './chevrotain.js';
+import type { ISerializedGast } from 'chevrotain';
 
 /** The files chevrotain's diagram page loads, relative to its `diagrams/` folder. */
 export const DIAGRAM_SCRIPTS = ['vendor/railroad-diagrams.js', 'src/diagrams_builder.js', 'src/diagrams_behavior.js', 'src/main.js'] as const;

@@ -11,13 +11,25 @@
  * rules change, the series of steps that no longer exist are removed, so
  * reloads do not pile up series.
  */
-import client, { type Registry, type RegistryContentType } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../actions/pause-checks.js';
 import type { CompiledChain, CompiledStep, PregreetOptions } from '../dsl/plan.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeObserver } from '../runtime/observer.js';
 import type { StepServiceMetrics } from './instrument.js';
 
-const { Counter, Gauge, Histogram, collectDefaultMetrics } = client;
+type PromClient = typeof import('prom-client');
+let promClient: PromClient | undefined;
+
+/**
+ * prom-client costs about 13 MB of memory once loaded, and metrics are off by
+ * default: it is loaded (it is CommonJS, so synchronously) only when a
+ * FilterMetrics is made, i.e. only with --metrics.
+ */
+function loadPromClient(): PromClient {
+  promClient ??= createRequire(import.meta.url)('prom-client') as PromClient;
+  return promClient;
+}
 
 export const METRIC_PREFIX = 'filter_rules_';
 
@@ -81,6 +93,8 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
   private readonly pauses;
 
   constructor(options: FilterMetricsOptions) {
+    const client = loadPromClient();
+    const { Counter, Gauge, Histogram, collectDefaultMetrics } = client;
     this.chain = options.chain;
     this.registry = new client.Registry<RegistryContentType>();
     this.openMetricsRegistry = new client.Registry<RegistryContentType>();

@@ -8,7 +8,8 @@
  * connection must come back by itself when Redis does.
  */
 import { createHash } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import { AUTO_WHITELIST_COUNT_INTERVAL_MS, type GreylistPolicy, type Verdict } from '../greylist/machine.js';
 import type { Triplet } from '../greylist/triplet.js';
 import { silentLogger, type Logger } from '../support/log.js';
@@ -23,6 +24,18 @@ import {
   type TripletEntry,
 } from './types.js';
 import type { StoreUrl } from './url.js';
+
+type IoRedis = typeof import('ioredis');
+let ioredis: IoRedis | undefined;
+
+/**
+ * ioredis costs about 20 MB of memory once loaded: it is loaded (CommonJS, so
+ * synchronously) only when a Redis store is opened, not by every filter.
+ */
+function loadIoredis(): IoRedis {
+  ioredis ??= createRequire(import.meta.url)('ioredis') as IoRedis;
+  return ioredis;
+}
 
 export type RedisStoreUrl = Extract<StoreUrl, { kind: 'redis' }>;
 
@@ -111,10 +124,11 @@ export class RedisGreylistStore implements GreylistStore {
     };
     if (url.username !== null) common.username = url.username;
     if (url.password !== null) common.password = url.password;
+    const { Redis: RedisClient } = loadIoredis();
     this.redis =
       url.connection.kind === 'tcp'
-        ? new Redis({ ...common, host: url.connection.host, port: url.connection.port })
-        : new Redis({ ...common, path: url.connection.path });
+        ? new RedisClient({ ...common, host: url.connection.host, port: url.connection.port })
+        : new RedisClient({ ...common, path: url.connection.path });
     // Without an 'error' listener ioredis prints every failed reconnect itself.
     this.redis.on('error', (e: Error) => this.markDown(e.message));
     this.redis.on('close', () => this.markDown('connection closed'));
