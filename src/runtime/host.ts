@@ -190,9 +190,9 @@ export class FilterHost {
     if (!plan.ok) return err(plan.error);
     this.current = plan.value;
     this.services.retain(rules);
-    if (this.registration !== null && rules.needsDataLine && !this.registration.filters.includes('data-line')) {
-      this.log.warn({}, 'the new rules add headers, but data-line was not registered at startup: headers will not be added until smtpd restarts');
-    }
+    // Rules that need data-line when it was not registered at startup are
+    // compiled with that knowledge (W008): the reloader logs the warning, with
+    // the rule's location, so it is not repeated here.
     this.log.info({ generation, chain: this.chainName, steps: describeSteps(plan.value.chain) }, 'rules swapped; new sessions use them');
     return ok({ generation, chain: this.chainName });
   }
