@@ -22,33 +22,15 @@ import { replyText } from './harness/dialog.js';
 import { e2eSkipReason, FILTER_MAIN, FILTER_USER, filterRuntime, makeOpenTempDir } from './harness/env.js';
 import { exchangeFor, mailSteps, transcript } from './harness/mail.js';
 import { Smtpd } from './harness/smtpd.js';
+import type { FilterLogRecord } from './harness/smtpd.js';
 import { waitFor } from './harness/wait.js';
 
 const RULES = 'sessions.rules';
 const GREYLIST_DELAY_MS = 1000;
 
-interface LogRecord {
-  readonly level: string;
-  readonly time: string;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
 
-function records(smtpd: Smtpd): LogRecord[] {
-  const out: LogRecord[] = [];
-  for (const line of smtpd.filterLines()) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as LogRecord);
-    } catch {
-      // a partial line still in the pipe
-    }
-  }
-  return out;
-}
-
-function applied(smtpd: Smtpd): LogRecord[] {
-  return records(smtpd).filter((r) => r['event'] === 'reload' && r['outcome'] === 'applied' && r.level === 'info');
+function applied(smtpd: Smtpd): FilterLogRecord[] {
+  return smtpd.filterRecords().filter((r) => r['event'] === 'reload' && r['outcome'] === 'applied' && r.level === 'info');
 }
 
 const skip = e2eSkipReason();
@@ -66,7 +48,7 @@ describe('hot reload in real smtpd: sessions in progress and state', { skip: ski
   }
 
   /** Replaces the rules file the way deploy tools do, and waits for the reload to be applied. */
-  async function reloadTo(steps: readonly string[]): Promise<LogRecord> {
+  async function reloadTo(steps: readonly string[]): Promise<FilterLogRecord> {
     const before = applied(smtpd).length;
     const path = join(smtpd.dir, RULES);
     writeFileSync(`${path}.tmp`, rulesText(steps));

@@ -21,6 +21,7 @@ import { replyText } from './harness/dialog.js';
 import { e2eSkipReason, FILTER_MAIN, filterRuntime } from './harness/env.js';
 import { exchangeFor, mailSteps, transcript } from './harness/mail.js';
 import { Smtpd } from './harness/smtpd.js';
+import type { FilterLogRecord } from './harness/smtpd.js';
 import { waitFor } from './harness/wait.js';
 
 const RULES = 'main.rules';
@@ -48,30 +49,10 @@ function rulesText(k: Knobs): string {
   ].join('\n');
 }
 
-/** A filter log record (the filter logs JSON lines; smtpd prefixes them with `rules: `). */
-interface LogRecord {
-  readonly level: string;
-  readonly time: string;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
-
-function records(smtpd: Smtpd): LogRecord[] {
-  const out: LogRecord[] = [];
-  for (const line of smtpd.filterLines()) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as LogRecord);
-    } catch {
-      // a partial line still in the pipe
-    }
-  }
-  return out;
-}
 
 /** The records of reload passes that did something the admin should see (not the debug "unchanged"). */
-function reloads(smtpd: Smtpd): LogRecord[] {
-  return records(smtpd).filter((r) => r['event'] === 'reload' && r.level !== 'debug' && !(r.level === 'warn' && r['outcome'] === 'applied'));
+function reloads(smtpd: Smtpd): FilterLogRecord[] {
+  return smtpd.filterRecords().filter((r) => r['event'] === 'reload' && r.level !== 'debug' && !(r.level === 'warn' && r['outcome'] === 'applied'));
 }
 
 const skip = e2eSkipReason();
@@ -106,11 +87,11 @@ describe('hot reload in real smtpd: edits reach the next session', { skip: skip 
     smtpd.assertHealthy();
     assert.equal(smtpd.pid, smtpdPid);
     assert.equal(smtpd.filterPid(), filterPid, 'the filter process changed');
-    assert.equal(records(smtpd).filter((r) => r.msg === 'filter-rules starting').length, 1, 'the filter started more than once');
+    assert.equal(smtpd.filterRecords().filter((r) => r.msg === 'filter-rules starting').length, 1, 'the filter started more than once');
   });
 
   /** Waits until there are `count` reload records; returns the newest. */
-  async function reloadNumber(count: number, timeoutMs = 5000): Promise<LogRecord> {
+  async function reloadNumber(count: number, timeoutMs = 5000): Promise<FilterLogRecord> {
     return smtpd.withLog(() =>
       waitFor(() => reloads(smtpd)[count - 1], { timeoutMs, what: `reload log record #${count}`, explain: () => smtpd.logTail() }),
     );
@@ -120,7 +101,7 @@ describe('hot reload in real smtpd: edits reach the next session', { skip: skip 
    * Saves `next` with `save`, waits for the one reload it causes, and checks it was
    * logged within 2 s of the save. Returns the reload record.
    */
-  async function edit(next: Knobs, save: (path: string, text: string) => void | Promise<void>): Promise<LogRecord> {
+  async function edit(next: Knobs, save: (path: string, text: string) => void | Promise<void>): Promise<FilterLogRecord> {
     const before = reloads(smtpd).length;
     const savedAt = Date.now();
     await save(rulesPath, rulesText(next));
@@ -302,13 +283,13 @@ describe('hot reload in real smtpd: edits reach the next session', { skip: skip 
   });
 
   test('a reload adding a rule that needs data-line: applied, and the log says plainly that smtpd needs a restart', async () => {
-    const before = records(smtpd).length;
+    const before = smtpd.filterRecords().length;
     await edit({ ...knobs, extra: [...knobs.extra, 'postgrey unix:/nonexistent/postgrey.sock on-error proceed'] }, (path, text) =>
       writeFileSync(path, text),
     );
     const warn = await smtpd.withLog(() =>
       waitFor(
-        () => records(smtpd).slice(before).find((r) => r['event'] === 'reload' && r.level === 'warn' && r['needsRestart'] === true),
+        () => smtpd.filterRecords().slice(before).find((r) => r['event'] === 'reload' && r.level === 'warn' && r['needsRestart'] === true),
         { timeoutMs: 5000, what: 'the restart warning' },
       ),
     );
@@ -323,7 +304,7 @@ describe('hot reload in real smtpd: edits reach the next session', { skip: skip 
   test('after all that, smtpd and the filter are the ones that started', () => {
     // afterEach checks the pids; here the logs: no lost processor, one start, no restart.
     assert.doesNotMatch(smtpd.log(), /lost processor|exiting/i);
-    const swapped = records(smtpd).filter((r) => r.msg === 'rules swapped; new sessions use them');
+    const swapped = smtpd.filterRecords().filter((r) => r.msg === 'rules swapped; new sessions use them');
     assert.ok(swapped.length >= 10, `only ${swapped.length} swaps`);
   });
 });

@@ -124,6 +124,14 @@ function testEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** A filter log record (the filter logs JSON lines; smtpd prefixes them with `rules: `). */
+export interface FilterLogRecord {
+  readonly level: string;
+  readonly time: string;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
 export class Smtpd {
   readonly dir: string;
   readonly maildir: string;
@@ -248,6 +256,20 @@ export class Smtpd {
       .split('\n')
       .filter((l) => l.startsWith(prefix))
       .map((l) => l.slice(prefix.length));
+  }
+
+  /** The filter's log records (it logs JSON lines); a line still half in the pipe is skipped. */
+  filterRecords(): FilterLogRecord[] {
+    const out: FilterLogRecord[] = [];
+    for (const line of this.filterLines()) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line) as FilterLogRecord);
+      } catch {
+        // a partial line still in the pipe
+      }
+    }
+    return out;
   }
 
   logTail(lines = 60): string {
