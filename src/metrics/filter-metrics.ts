@@ -12,13 +12,14 @@
  * reloads do not pile up series.
  */
 import { createRequire } from 'node:module';
+import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../actions/pause-checks.js';
 import type { CompiledChain, CompiledStep, PregreetOptions } from '../dsl/plan.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeObserver } from '../runtime/observer.js';
 import type { StepServiceMetrics } from './instrument.js';
 
-type PromClient = typeof import('prom-client');
+type PromClient = typeof PromClientModule;
 let promClient: PromClient | undefined;
 
 /**

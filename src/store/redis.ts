@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import type * as IoRedisModule from 'ioredis';
 import type { Redis, RedisOptions } from 'ioredis';
 import { AUTO_WHITELIST_COUNT_INTERVAL_MS, type GreylistPolicy, type Verdict } from '../greylist/machine.js';
 import type { Triplet } from '../greylist/triplet.js';
@@ -25,7 +26,7 @@ import {
 } from './types.js';
 import type { StoreUrl } from './url.js';
 
-type IoRedis = typeof import('ioredis');
+type IoRedis = typeof IoRedisModule;
 let ioredis: IoRedis | undefined;
 
 /**
