@@ -4,7 +4,7 @@
  * function as the running host (so their messages agree).
  */
 import { compileRulesFile, formatDiagnostic, type Diagnostic } from '../dsl/index.js';
-import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
 import { describeSteps } from '../runtime/plan.js';
 import { selectChain } from '../runtime/select-chain.js';
 
@@ -94,28 +94,6 @@ export function runCheck(file: string, chainName: string | null, io: CliIo): num
 }
 
 /**
- * Whether a step may add a header, which takes the message lines (data-line):
- * policy servers can answer PREPEND, `greylist … header` adds one. The same
- * rule as the compiler's `needsDataLine`, per step, to name the steps.
- */
-function addsHeaders(step: CompiledStep): boolean {
-  // A dry-run step never adds a header.
-  if (step.dryRun === true) return false;
-  switch (step.action.kind) {
-    case 'policy':
-      return true;
-    case 'greylist':
-      return step.action.options.header;
-    case 'pause':
-    case 'accept':
-    case 'reject':
-    case 'disconnect':
-    case 'junk':
-      return false;
-  }
-}
-
-/**
  * `check` compiles as a filter starting with the file would, so it never warns
  * that data-line is missing (W008, a reload-time warning). Registration is
  * fixed at startup, though, so say which steps need it: added by a reload to a
@@ -123,7 +101,7 @@ function addsHeaders(step: CompiledStep): boolean {
  * the filter registers data-line when any chain of its file needs it.
  */
 function dataLineNote(rules: CompiledRules): string {
-  const steps = [...rules.chains.values()].flatMap((chain) => chain.steps.filter(addsHeaders).map((step) => ({ chain, step })));
+  const steps = [...rules.chains.values()].flatMap((chain) => chain.steps.filter((step) => step.needsDataLine === true).map((step) => ({ chain, step })));
   if (steps.length === 0) return '';
   const lines = [
     `note: ${steps.length === 1 ? '1 step needs' : `${steps.length} steps need`} the message lines (smtpd's data-line phase), to add headers:`,

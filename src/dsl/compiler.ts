@@ -120,6 +120,7 @@ function compileChain(chain: ChainDecl, predicates: PredicateBuilder): CompiledC
       onError: option(step, 'on-error')?.value ?? 'tempfail',
       dryRun: step.dryRun !== null,
       whenFields: Object.freeze(when === null ? [] : conditionFields(when.condition)),
+      needsDataLine: stepNeedsDataLine(step),
     });
   });
   const stepsByPhase = new Map<RulePhase, readonly CompiledStep[]>();
@@ -139,6 +140,6 @@ export function compile(input: CompileInput): CompiledRules {
   });
   const chains = new Map<string, CompiledChain>();
   for (const c of input.ast.chains) chains.set(c.name.name, compileChain(c, predicates));
-  const needsDataLine = input.ast.chains.some((c) => c.steps.some(stepNeedsDataLine));
+  const needsDataLine = [...chains.values()].some((c) => c.steps.some((s) => s.needsDataLine === true));
   return Object.freeze({ chains, files: Object.freeze([...input.files]), needsDataLine });
 }

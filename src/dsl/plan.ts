@@ -145,6 +145,12 @@ export interface CompiledStep {
    * (steps not built by the compiler).
    */
   readonly whenFields?: readonly ConditionField[];
+  /**
+   * True when the step may add a header (a policy server's PREPEND,
+   * `greylist … header`), which takes smtpd's data-line phase. Decided by the
+   * compiler, the one place that rule lives. Absent means false.
+   */
+  readonly needsDataLine?: boolean;
 }
 
 export interface CompiledChain {
