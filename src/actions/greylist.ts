@@ -8,6 +8,7 @@
  *                        when the step has `header`, once per message)
  *   known / whitelisted→ continue
  *   local-socket session → continue (nothing to greylist: the client is this host)
+ *   no client address, not local → throws (never greylist-free on a guess)
  *   store down, or the store cannot be opened → throws; the runtime applies `on-error`
  *
  * At rcpt-to the recipient under consideration is checked. Moved later
@@ -116,8 +117,14 @@ export function createGreylistRunnerFactory(deps: GreylistRunnerDeps): (step: Co
     async function run(ctx: StepContext): Promise<StepOutcome> {
       if (ctx.signal.aborted) throw new Error('greylist: request aborted before the check');
       const facts = ctx.facts;
-      if (facts.local || facts.src === '') {
+      // Local only when smtpd said so (its `unix:` socket). A missing address
+      // is not "local": greylisting would be skipped for a remote client, so it
+      // is a failure and the step's on-error decides (tempfail by default).
+      if (facts.local) {
         return { type: 'continue', detail: { greylist: 'skipped', reason: 'local session' } };
+      }
+      if (facts.src === '') {
+        throw new Error(`greylist at ${ctx.phase}: the client address is unknown (and the session is not local)`);
       }
       if (facts.mailFrom === null) {
         throw new Error(`greylist at ${ctx.phase}: no envelope sender yet (greylisting runs at rcpt-to or later)`);

@@ -16,7 +16,7 @@ import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../actions/pause-checks.js';
 import type { CompiledChain, CompiledStep, PregreetOptions } from '../dsl/plan.js';
-import type { DecisionEvent, EarlyTalkerEvent, RuntimeObserver } from '../runtime/observer.js';
+import type { DecisionEvent, EarlyTalkerEvent, RuntimeObserver, SessionEvictedEvent, UnknownSessionEvent } from '../runtime/observer.js';
 import type { StepServiceMetrics } from './instrument.js';
 
 type PromClient = typeof PromClientModule;
@@ -92,6 +92,8 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
   private readonly policySeconds;
   private readonly earlyTalkers;
   private readonly pauses;
+  private readonly evictions;
+  private readonly unknownSessions;
 
   constructor(options: FilterMetricsOptions) {
     const client = loadPromClient();
@@ -128,6 +130,18 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
       collect() {
         this.set(self.pausedNow);
       },
+    });
+
+    this.evictions = new Counter({
+      name: name('sessions_evicted_total'),
+      help: 'Sessions forgotten because the session table was full (the least recently active one goes)',
+      registers,
+    });
+    this.unknownSessions = new Counter({
+      name: name('unknown_session_requests_total'),
+      help: 'Requests after connect for a session the filter does not know (evicted, or never seen connecting), answered with a tempfail',
+      labelNames: ['phase'] as const,
+      registers,
     });
 
     this.decisions = new Counter({
@@ -240,6 +254,16 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
 
   onEarlyTalker(_e: EarlyTalkerEvent): void {
     this.earlyTalkers.inc({ detected_by: 'smtpd', action: 'dropped' });
+  }
+
+  onSessionEvicted(_e: SessionEvictedEvent): void {
+    this.evictions.inc();
+  }
+
+  onUnknownSession(e: UnknownSessionEvent): void {
+    this.unknownSessions.inc({ phase: e.request });
+    // Answered too, so it counts among the decisions (no step ran, no duration to speak of).
+    this.decisions.inc({ phase: e.request, decision: e.decision.type });
   }
 
   // --- PauseEvents -----------------------------------------------------------

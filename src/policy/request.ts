@@ -63,9 +63,11 @@ export interface PolicyRequestOptions {
 /**
  * The request attributes for one step run, in Postfix's order.
  *
- * - Sessions on smtpd's local socket (no client address) are described as
- *   Postfix describes non-network clients: localhost / 127.0.0.1. An empty
- *   client_address is never sent: postgrey fails to parse it.
+ * - Sessions on smtpd's local socket (`local`: no client address) are
+ *   described as Postfix describes non-network clients: localhost /
+ *   127.0.0.1. A session that is not local but has no address throws: an
+ *   empty client_address is never sent (postgrey fails to parse it), and
+ *   such a client is never passed off as 127.0.0.1.
  * - client_name is the forward-confirmed name (`unknown` unless fcrdns said
  *   pass); reverse_client_name is the PTR name, `unknown` without one.
  * - recipient is the recipient being decided at rcpt-to; at data and commit
@@ -77,7 +79,13 @@ export function buildPolicyRequest(
   phase: RulePhase,
   options: PolicyRequestOptions = {},
 ): PolicyAttribute[] {
-  const local = facts.local || facts.src === '';
+  const local = facts.local;
+  if (!local && facts.src === '') {
+    // Never describe a remote client as 127.0.0.1 (policy servers whitelist
+    // that), nor send an empty client_address (postgrey cannot parse it). The
+    // runtime turns the throw into the step's on-error decision.
+    throw new Error('policy request: the client address is unknown (and the session is not local)');
+  }
   const clientAddress = local ? '127.0.0.1' : facts.src;
   const clientName = local ? 'localhost' : facts.fcrdns === 'pass' && facts.rdns ? facts.rdns : 'unknown';
   const reverseName = local ? 'localhost' : (facts.rdns ?? 'unknown');

@@ -21,7 +21,7 @@ import { DEFAULT_MAX_LINE_BYTES, LineReader, type LineEncoding } from '../protoc
 import { compareVersions, isReportOf, parseInputLine } from '../protocol/parse.js';
 import type { InputLine, ReportLine } from '../protocol/types.js';
 import { ProtocolWriter, type OutputSink } from '../protocol/writer.js';
-import { systemClock, type Clock, type TimerHandle } from '../support/clock.js';
+import { systemClock, type Clock } from '../support/clock.js';
 import { silentLogger, type Logger } from '../support/log.js';
 import { LogThrottle } from '../support/log-throttle.js';
 import { err, ok, type Result } from '../support/result.js';
@@ -33,10 +33,12 @@ import { RequestHandler } from './requests.js';
 import { PIPELINING_REFUSED, Session, SessionTable, type SessionEndReason } from './sessions.js';
 
 export interface HostLimits extends PlanTimings {
-  /** Session states kept at most (least recently active dropped first). */
+  /**
+   * Session states kept at most; when full, the least recently active is
+   * dropped. Sessions are never dropped for being quiet: smtpd reports nothing
+   * for NOOP, RSET or HELP, so a live session may be silent for long.
+   */
   readonly maxSessions: number;
-  /** A session without any line for this long is forgotten. */
-  readonly sessionIdleMs: number;
   /** Input lines longer than this are dropped (smtpd's longest is ~65.6 KB). */
   readonly maxLineBytes: number;
 }
@@ -44,7 +46,6 @@ export interface HostLimits extends PlanTimings {
 export const DEFAULT_LIMITS: HostLimits = {
   ...DEFAULT_TIMINGS,
   maxSessions: 50_000,
-  sessionIdleMs: 30 * 60_000,
   maxLineBytes: DEFAULT_MAX_LINE_BYTES,
 };
 
@@ -69,8 +70,6 @@ type HostState = 'config' | 'running' | 'closed';
 /** No policy or greylist implementation: those steps answer per their on-error. */
 const NO_SERVICES: StepServices = { factories: {}, retain: () => {}, close: async () => {} };
 
-const PURGE_INTERVAL_MS = 60_000;
-
 export class FilterHost {
   private state: HostState = 'config';
   private readonly clock: TimerQueue;
@@ -84,12 +83,13 @@ export class FilterHost {
   private readonly reader: LineReader;
   private readonly collector = new HandshakeCollector();
   private readonly throttle: LogThrottle;
+  /** Its own budget, so a burst of evictions cannot hide other warnings (or the reverse). */
+  private readonly evictionThrottle: LogThrottle;
   private readonly limits: HostLimits;
   private readonly chainName: string;
   private registration: Registration | null = null;
   private smtpd: SmtpdConfig | null = null;
   private protocol: string | null = null;
-  private purgeTimer: TimerHandle | null = null;
   private readonly observer: RuntimeObserver | undefined;
 
   static create(options: HostOptions): Result<FilterHost, string> {
@@ -116,6 +116,7 @@ export class FilterHost {
     this.chainName = initial.chain.name;
     this.observer = options.observer;
     this.throttle = new LogThrottle(this.clock, this.log);
+    this.evictionThrottle = new LogThrottle(this.clock, this.log);
     this.writer = new ProtocolWriter({
       sink: options.output,
       log: this.log,
@@ -124,8 +125,7 @@ export class FilterHost {
     this.sessions = new SessionTable({
       clock: this.clock,
       maxSessions: this.limits.maxSessions,
-      idleMs: this.limits.sessionIdleMs,
-      onEnd: (session, reason) => this.sessionForgotten(session, reason),
+      onEnd: (session, reason, ageMs) => this.sessionEnded(session, reason, ageMs),
     });
     this.dispatcher = new Dispatcher({ writer: this.writer, clock: this.clock, log: this.log });
     this.requests = new RequestHandler({
@@ -163,7 +163,6 @@ export class FilterHost {
     this.state = 'closed';
     const dangling = this.reader.end();
     if (dangling > 0) this.log.warn({ bytes: dangling }, 'input ended inside a line; ignored');
-    this.purgeTimer?.cancel();
     this.dispatcher.dropAll();
     this.sessions.clear();
     this.clock.clear();
@@ -279,7 +278,6 @@ export class FilterHost {
     for (const out of registrationLines(this.registration)) this.writer.send(out);
     this.writer.flush();
     this.state = 'running';
-    this.schedulePurge();
     if (!this.smtpd.subsystems.includes('smtp-in')) {
       this.log.warn({ subsystems: this.smtpd.subsystems }, 'smtpd does not use this filter for incoming mail (no smtp-in): it will see no traffic');
     }
@@ -343,19 +341,21 @@ export class FilterHost {
     }
   }
 
-  private sessionForgotten(session: Session, reason: SessionEndReason): void {
-    if (reason === 'evicted') {
-      this.throttle.warn({ session: session.id, maxSessions: this.limits.maxSessions }, 'session table full; least recently active session forgotten');
-    } else if (reason === 'expired') {
-      this.log.debug({ session: session.id }, 'idle session forgotten');
+  private sessionEnded(session: Session, reason: SessionEndReason, ageMs: number): void {
+    switch (reason) {
+      case 'evicted':
+        // Its later requests will be tempfailed (requests.ts): say whose, and how old it was.
+        this.evictionThrottle.warn(
+          { session: session.id, client: session.client, ageMs: Math.round(ageMs), maxSessions: this.limits.maxSessions },
+          'session table full; least recently active session forgotten',
+        );
+        this.observer?.onSessionEvicted?.({ sessionId: session.id, client: session.client, ageMs });
+        return;
+      case 'disconnect':
+      case 'replaced':
+      case 'cleared':
+        return;
     }
-  }
-
-  private schedulePurge(): void {
-    this.purgeTimer = this.clock.setTimer(PURGE_INTERVAL_MS, () => {
-      this.sessions.purgeIdle();
-      this.schedulePurge();
-    });
   }
 }
 

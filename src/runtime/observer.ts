@@ -33,6 +33,21 @@ export interface EarlyTalkerEvent {
   readonly paused: boolean;
 }
 
+export interface SessionEvictedEvent {
+  readonly sessionId: string;
+  readonly client: string;
+  /** How long the session had been in the table. */
+  readonly ageMs: number;
+}
+
+export interface UnknownSessionEvent {
+  readonly sessionId: string;
+  /** The filter request answered (`mail-from`, `rcpt-to`, ...). */
+  readonly request: FilterPhase;
+  /** What smtpd was sent: the phase's tempfail. */
+  readonly decision: FilterDecision;
+}
+
 export interface RuntimeObserver {
   /** A step is about to run (its `when` held). */
   onStep?(step: CompiledStep): void;
@@ -40,4 +55,11 @@ export interface RuntimeObserver {
   onDecision?(event: DecisionEvent): void;
   /** smtpd dropped a client that sent several lines before its turn (protocol.md §7.2). */
   onEarlyTalker?(event: EarlyTalkerEvent): void;
+  /** The session table was full: the least recently active session was forgotten. */
+  onSessionEvicted?(event: SessionEvictedEvent): void;
+  /**
+   * A request after connect came for a session the filter does not know
+   * (evicted, or its link-connect never arrived): answered with a tempfail, no rule ran.
+   */
+  onUnknownSession?(event: UnknownSessionEvent): void;
 }

@@ -1,8 +1,16 @@
 /**
- * One filter request → exactly one answer. Finds the session (creating one
- * for a session we never saw connect), applies accept scopes, runs the
- * phase's steps, adapts the decision to the phase, answers through the
- * dispatcher, and writes one log line per decision that is not a plain proceed.
+ * One filter request → exactly one answer. Finds the session, applies accept
+ * scopes, runs the phase's steps, adapts the decision to the phase, answers
+ * through the dispatcher, and writes one log line per decision that is not a
+ * plain proceed.
+ *
+ * A session the table does not know (evicted from a full table, or its
+ * link-connect never arrived) is judged only where the request itself is the
+ * whole story: a connect request carries the client's address and rDNS. At
+ * any later phase its facts (address, rDNS, HELO, sender…) are gone, and
+ * judging without them would make the client look local or nameless (skipped
+ * greylisting, `when not rdns` refusing with a 5xx): such a request gets the
+ * phase's tempfail, and no rule runs.
  */
 import type { FilterDecision } from '../actions/types.js';
 import type { CompiledStep } from '../dsl/plan.js';
@@ -12,6 +20,7 @@ import type { FilterRequestLine } from '../protocol/types.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
+import { LogThrottle } from '../support/log-throttle.js';
 import { streamDataLine } from './data-stream.js';
 import { AbortScope } from './abort-scope.js';
 import { adaptToPhase } from './decisions.js';
@@ -41,7 +50,12 @@ export interface RequestHandlerOptions {
 }
 
 export class RequestHandler {
-  constructor(private readonly o: RequestHandlerOptions) {}
+  /** Unknown sessions come in floods when the table overflows: their log lines are rationed. */
+  private readonly unknownThrottle: LogThrottle;
+
+  constructor(private readonly o: RequestHandlerOptions) {
+    this.unknownThrottle = new LogThrottle(o.clock, o.log);
+  }
 
   handle(request: FilterRequestLine, encoding: 'utf8' | 'latin1'): void {
     if (request.phase === 'data-line') {
@@ -59,7 +73,11 @@ export class RequestHandler {
     let pending: Pending | null = null;
     let answered = false;
     try {
-      const session = this.sessionFor(request);
+      const session = this.sessionFor(request, ref, phase);
+      if (session === null) {
+        answered = true;
+        return;
+      }
       session.beginRequest(phase, request.param);
       const plan = session.plan.phases.get(phase);
       if (plan === undefined || session.isAccepted(phase)) {
@@ -134,16 +152,41 @@ export class RequestHandler {
     }
   }
 
-  private sessionFor(request: FilterRequestLine): Session {
+  /**
+   * The session to judge the request in, or null when the request has been
+   * answered here because the session is unknown. No Session is made for an
+   * unknown session after connect: without one, each of its later requests is
+   * unknown too and tempfailed the same way until link-disconnect, and a flood
+   * of such requests cannot push known sessions out of the table.
+   */
+  private sessionFor(request: FilterRequestLine, ref: RequestRef, phase: RulePhase): Session | null {
     const known = this.o.sessions.get(request.sessionId);
     if (known !== undefined) return known;
-    // Never saw its link-connect (filter restarted mid-session, or the session
-    // fell out of the table): judge it on what the request says.
-    const session = new Session(request.sessionId, this.o.currentPlan());
-    if (request.phase === 'connect') session.applyConnectParam(request.param);
-    this.o.sessions.add(session);
-    this.o.log.warn({ session: request.sessionId, phase: request.phase }, 'request for a session never seen connecting; judged on the request alone');
-    return session;
+    if (request.phase === 'connect') {
+      // The connect request carries rdns and the address (or `local`): as much
+      // as link-connect tells the rules at this phase.
+      const session = new Session(request.sessionId, this.o.currentPlan());
+      session.applyConnectParam(request.param);
+      this.o.sessions.add(session);
+      this.unknownThrottle.warn(
+        { session: request.sessionId, phase: request.phase, client: session.client },
+        'connect request for a session whose link-connect was not seen; judged on the request',
+      );
+      return session;
+    }
+    if (this.o.currentPlan().phases.get(phase) === undefined) {
+      // No step would run at this phase: there is nothing the missing facts could change.
+      this.o.dispatcher.answerNow(ref, PROCEED);
+      return null;
+    }
+    const decision = tempfailDecision(request.phase);
+    this.o.dispatcher.answerNow(ref, decision);
+    this.unknownThrottle.warn(
+      { session: request.sessionId, phase: request.phase, reply: replyOf(decision) },
+      'request for an unknown session (evicted from a full session table, or never seen connecting); answered with a tempfail, no rule ran',
+    );
+    this.o.observer?.onUnknownSession?.({ sessionId: request.sessionId, request: request.phase, decision });
+    return null;
   }
 
   /** Apply the evaluation to the session, log it, and return the decision to send. */

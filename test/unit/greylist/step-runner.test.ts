@@ -138,6 +138,12 @@ describe('greylist step runner', () => {
     assert.deepEqual(await store.stats(0), { triplets: 0, passedTriplets: 0, clients: 0 });
   });
 
+  test('no client address on a session that is not local: a failure (on-error decides), never skipped as local', async () => {
+    const { factory, ctx, store } = setup();
+    await assert.rejects(async () => factory(stepWith()).run(ctx(facts({ local: false, src: '' }))), /client address is unknown/);
+    assert.deepEqual(await store.stats(0), { triplets: 0, passedTriplets: 0, clients: 0 });
+  });
+
   test('moved to data, every recipient is checked; the message waits for the slowest', async () => {
     const { factory, ctx, clock } = setup();
     const runner = factory(stepWith({}, 'data'));

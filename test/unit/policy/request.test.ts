@@ -81,6 +81,10 @@ describe('buildPolicyRequest', () => {
     assert.equal(m.get('reverse_client_name'), 'localhost');
   });
 
+  test('no address on a session that is not local: refused, never sent as 127.0.0.1 or empty', () => {
+    assert.throws(() => buildPolicyRequest(facts({ local: false, src: '', srcPort: null }), 'rcpt-to'), /client address is unknown/);
+  });
+
   test('IPv6 clients are sent bare', () => {
     const m = asMap(buildPolicyRequest(facts({ src: '2001:db8::7' }), 'rcpt-to'));
     assert.equal(m.get('client_address'), '2001:db8::7');

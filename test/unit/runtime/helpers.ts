@@ -16,6 +16,7 @@ import type {
 } from '../../../src/dsl/plan.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
+import type { RuntimeObserver } from '../../../src/runtime/observer.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 
@@ -117,6 +118,7 @@ export interface HarnessOptions {
   readonly services?: StepServices;
   readonly limits?: Partial<HostLimits>;
   readonly handshake?: readonly string[] | null;
+  readonly observer?: RuntimeObserver;
 }
 
 /** A FilterHost on a FakeClock, writing into an array of lines. */
@@ -151,6 +153,7 @@ export class HostHarness {
       schedule: (fn) => fn(),
       ...(options.services !== undefined ? { services: options.services } : {}),
       ...(options.limits !== undefined ? { limits: options.limits } : {}),
+      ...(options.observer !== undefined ? { observer: options.observer } : {}),
     });
     if (!created.ok) throw new Error(created.error);
     this.host = created.value;

@@ -247,11 +247,11 @@ describe('host: faults never become 5xx or silence', () => {
     assert.deepEqual(h.feed(line.request('rcpt-to', 'b@x')), [result('rcpt-to', TEMPFAIL_451)]);
   });
 
-  test('a request for a session never seen connecting still gets an answer, judged on the request', () => {
-    const h = new HostHarness(rules([chain('main', [{ action: disconnect('421 4.7.0 not you'), phase: 'connect', when: when.src('192.0.2.66') }])]));
+  test('a connect request for a session never seen connecting is judged on the request; later phases of unknown ones tempfail', () => {
+    const h = new HostHarness(rules([chain('main', [{ action: disconnect('421 4.7.0 not you'), phase: 'connect', when: when.src('192.0.2.66') }, { action: reject('550 5.7.1 no'), phase: 'helo' }])]));
     assert.deepEqual(h.feed(line.request('connect', '<unknown>|192.0.2.66')), [result('connect', 'disconnect|421 4.7.0 not you')]);
-    assert.deepEqual(h.feed(line.request('helo', 'x', SID2)), [result('helo', 'proceed', SID2)]);
-    assert.equal(h.log.records.filter((r) => /never seen connecting/.test(r.msg ?? '')).length, 2);
+    assert.deepEqual(h.feed(line.request('helo', 'x', SID2)), [result('helo', TEMPFAIL_451, SID2)]);
+    assert.equal(h.log.records.filter((r) => /link-connect was not seen|unknown session/.test(r.msg ?? '')).length, 2);
   });
 
   test('garbage, truncated, invalid UTF-8 and multi-megabyte lines are logged and survived', () => {
