@@ -8,6 +8,8 @@
 //   node bench/tools/inproc.mjs s1 [SESSIONS]   # S1 traffic and rules: CPU µs per session
 //   node bench/tools/inproc.mjs s3 [SESSIONS]   # S3 burst: connects paused 1 s; CPU to take
 //                                               # the burst, lateness of the last answer
+//   node bench/tools/inproc.mjs sessions [N]    # memory of N open sessions (default 50,000):
+//                                               # link-connect, EHLO, MAIL, one RCPT; none ended
 //   DIST=/path/to/other/checkout/dist node bench/tools/inproc.mjs s1   # compare a build
 //
 // Add --cpu-prof (node --cpu-prof bench/tools/inproc.mjs s1) and summarise the
@@ -124,11 +126,54 @@ async function s3(sessions) {
   );
 }
 
+/**
+ * What open sessions cost: `sessions` sessions connect, say EHLO and MAIL FROM
+ * (every request answered, the reports applied) and stay open, as a server
+ * full of slow or idle clients holds them. Heap and RSS are read after a full
+ * GC, before and after; the difference per session is the session table's
+ * cost (Session, its facts, the table entry) plus what V8 keeps around it.
+ */
+async function sessionsMemory(sessions) {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose_gc');
+  const gc = runInNewContext('gc');
+  const registered = new Set(REPORTED_EVENTS);
+  let answers = 0;
+  const h = host(join(REPO, 'bench/rules/realistic.rules'), 'realistic', (c) => {
+    const text = String(c);
+    for (let i = text.indexOf('filter-result|'); i >= 0; i = text.indexOf('filter-result|', i + 1)) answers++;
+  });
+  // 10.x addresses: not in the chain's trusted list, so every step runs and nothing is accepted early.
+  const steps = (n) => s1Session(n, registered).slice(0, 4);
+  await tick();
+  gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const rss0 = process.memoryUsage().rss;
+  for (let base = 0; base < sessions; base += 1000) {
+    const group = [];
+    for (let k = 0; k < 1000 && base + k < sessions; k++) group.push(steps(base + k));
+    for (let step = 0; step < 4; step++) h.feed(Buffer.from(group.map((s) => s[step]).join('')));
+    await tick();
+  }
+  await tick();
+  gc();
+  const heap = process.memoryUsage().heapUsed - heap0;
+  const rss = process.memoryUsage().rss - rss0;
+  const open = h.stats().sessions;
+  console.log(
+    `sessions in-process: ${open} sessions open (link-connect, EHLO, MAIL and one RCPT answered and reported; ${answers} answers): ` +
+      `heap +${(heap / 1e6).toFixed(1)} MB (${(heap / open).toFixed(0)} B per session), ` +
+      `RSS +${(rss / 1e6).toFixed(1)} MB (${(rss / open).toFixed(0)} B per session), RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB in all`,
+  );
+}
+
 const n = Number(nArg ?? (mode === 's3' ? 10_000 : 50_000));
 if (mode === 's1') await s1(n);
 else if (mode === 's3') await s3(n);
+else if (mode === 'sessions') await sessionsMemory(n);
 else {
-  console.error('usage: inproc.mjs s1|s3 [SESSIONS]');
+  console.error('usage: inproc.mjs s1|s3|sessions [SESSIONS]');
   process.exit(2);
 }
 process.exit(0);

@@ -154,6 +154,8 @@ describe('hostile values inside well-formed lines', () => {
       assert.ok(created.ok);
       const host = created.value;
       host.feed(Buffer.from(`${HANDSHAKE_68.join('\n')}\n`));
+      // A known session: an unknown one would be tempfailed without running the rules.
+      host.feed(Buffer.from(`report|0.6|1|smtp-in|link-connect|${SID}|localhost|pass|127.0.0.1:60192|127.0.0.1:2540\n`));
       const started = performance.now();
       host.feed(Buffer.from(`filter|0.6|1|smtp-in|ehlo|${SID}|${TOK.ehlo}|${helo}\n`));
       const ms = performance.now() - started;
@@ -196,11 +198,24 @@ describe('sessions smtpd might confuse us with', () => {
     assert.equal(results(r.output, SID2, TOK.commit).length, 1);
   });
 
-  test('requests for sessions never connected are answered, judged on the request alone', async () => {
+  test('a session never seen in link-connect is judged from its connect request on', async () => {
     const lines = session(SID, { helo: 'aaaa' }).filter((l) => !l.toString('latin1').includes('|link-connect|'));
     const r = await run(lines);
     assert.deepEqual(results(r.output, SID, TOK.ehlo), ['reject|550 5.7.1 nested quantifier matched']);
-    assert.ok((r.log.counts.get('request for a session never seen connecting; judged on the request alone') ?? 0) >= 1);
+    assert.equal(r.log.counts.get('connect request for a session whose link-connect was not seen; judged on the request'), 1);
+  });
+
+  test('requests of a session never connected at all are tempfailed, not judged without its facts', async () => {
+    const lines = session(SID, { helo: 'aaaa' }).filter((l) => !/\|link-connect\||\|connect\|/.test(l.toString('latin1')));
+    const r = await run(lines);
+    const tempfail = 'reject|451 4.3.0 Temporary failure, please try again later';
+    for (const token of [TOK.ehlo, TOK.mail, TOK.rcpt]) assert.deepEqual(results(r.output, SID, token), [tempfail], token);
+    // No step runs at data or commit in these rules: nothing missing could change their answers.
+    assert.deepEqual(results(r.output, SID, TOK.data), ['proceed']);
+    assert.deepEqual(results(r.output, SID, TOK.commit), ['proceed']);
+    // Its message lines are still echoed (smtpd would only send them after a 354, but never swallow one).
+    assert.ok(r.output.includes(`filter-dataline|${SID}|${TOK.line}|.`));
+    assert.ok((r.log.counts.get('request for an unknown session (evicted from a full session table, or never seen connecting); answered with a tempfail, no rule ran') ?? 0) >= 1);
   });
 
   test('a disconnect for a session never connected, and reports before any connect, change nothing', async () => {
@@ -308,7 +323,7 @@ describe('a flood of connects without disconnects', () => {
     await settle();
     assert.equal(f.answers, N, 'every paused connect answered');
     assert.equal(f.host.stats().pending, 0);
-    assert.equal(f.host.stats().timers, 1, 'only the purge timer is left');
+    assert.equal(f.host.stats().timers, 0, 'no timer is left (the host has none of its own)');
     gc();
     const left = (process.memoryUsage().heapUsed - heap0) / N;
     t.diagnostic(`paused connects: ${perRequest.toFixed(0)} bytes of heap per open request, ${left.toFixed(0)} per session once answered`);

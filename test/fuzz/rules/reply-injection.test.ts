@@ -83,6 +83,8 @@ function hostFor(rulesText: string): { host: FilterHost; out: string[] } {
   });
   assert.ok(created.ok);
   created.value.feed(Buffer.from(`${HANDSHAKE_68.join('\n')}\n`));
+  // The session the requests below belong to (an unknown one would be tempfailed without running the rules).
+  created.value.feed(Buffer.from('report|0.6|1|smtp-in|link-connect|3689fe601e5436b4|localhost|pass|127.0.0.1:60192|127.0.0.1:2540\n'));
   return { host: created.value, out };
 }
 

@@ -64,7 +64,7 @@ function rig(stepsChain = chain('main', [
   { action: reject('550 5.7.1 no thanks'), phase: 'helo', when: when.helo('bad.example') },
   { action: POLICY_STEP, phase: 'rcpt-to', onError: 'proceed' },
   { action: GREYLIST_STEP, phase: 'rcpt-to' },
-])) {
+]), limits: { maxSessions?: number } = {}) {
   const clock = new FakeClock();
   let host: FilterHost | null = null;
   let reloads = { applied: 0, rejected: 0 };
@@ -100,6 +100,7 @@ function rig(stepsChain = chain('main', [
     schedule: (fn) => fn(),
     services: running.instrument(base),
     observer: running.metrics,
+    limits,
   });
   if (!created.ok) throw new Error(created.error);
   host = created.value;
@@ -191,6 +192,20 @@ describe('metrics: scraped over HTTP while sessions run', () => {
     const { body } = await get(port);
     assert.equal(sample(body, 'filter_rules_early_talkers_total', { detected_by: 'smtpd', action: 'dropped' }), 1);
     assert.equal(sample(body, 'filter_rules_sessions'), 0);
+  });
+
+  test('a full table counts its evictions; a request of an unknown session counts, with its tempfail among the decisions', async () => {
+    const r = rig(undefined, { maxSessions: 1 });
+    rigs.push(r);
+    const port = await r.port();
+    r.feed(line.connect(SID), line.connect(SID2));
+    r.feed(line.request('helo', 'mx.example.net', SID));
+    assert.ok(r.written.includes(result('helo', 'reject|451 4.3.0 Temporary failure, please try again later')));
+    const { body } = await get(port);
+    assert.equal(sample(body, 'filter_rules_sessions_evicted_total'), 1);
+    assert.equal(sample(body, 'filter_rules_unknown_session_requests_total', { phase: 'helo' }), 1);
+    assert.equal(sample(body, 'filter_rules_decisions_total', { phase: 'helo', decision: 'reject' }), 1);
+    assert.equal(sample(body, 'filter_rules_sessions'), 1);
   });
 
   test('reload outcomes are mirrored from the reloader', async () => {
