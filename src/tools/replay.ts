@@ -205,6 +205,12 @@ export function formatReplay(report: ReplayReport, header: string): string {
   for (const s of report.sessions) {
     if (s.events.length === 0) continue;
     out.push(`session ${s.id} (${s.transcript}${s.client === null ? '' : `, client ${s.client}`})`);
+    const first = s.events[0];
+    if (s.client === null && first?.kind === 'answer' && first.request !== 'connect') {
+      // A transcript that starts mid-session (a rotated --record file): the filter
+      // never judges a session it does not know, so these are tempfails, not rules.
+      out.push(`# ${s.id}: its connect is not in the transcript; the filter answers a session it does not know with a tempfail (no rule runs)`);
+    }
     const rows: string[][] = [];
     for (const e of s.events) {
       switch (e.kind) {

@@ -185,6 +185,7 @@ describe('runOnStreams: stdin follows stdout', () => {
     const output = new FakeOutput();
     const done = runOnStreams(hostOn(output), input, output);
     input.emit('data', Buffer.from('config|subsystem|smtp-in\nconfig|ready\n'));
+    input.emit('data', Buffer.from('report|0.6|1|smtp-in|link-connect|3689fe601e5436b4|localhost|pass|127.0.0.1:60192|127.0.0.1:25\n'));
     await tick();
     assert.deepEqual(input.calls, []);
     output.full = true;

@@ -151,6 +151,7 @@ describe('filter-rules (run mode)', () => {
         child.kill('SIGHUP');
         setTimeout(() => {
           asked = true;
+          child.stdin?.write(`report|0.6|1|smtp-in|link-connect|${SID}|localhost|pass|127.0.0.1:1000|127.0.0.1:25\n`);
           child.stdin?.write(`filter|0.6|1|smtp-in|ehlo|${SID}|1a9c37f9d78d35b9|ok.example\n`);
         }, 300);
       } else if (asked && stdout.includes('filter-result|')) {

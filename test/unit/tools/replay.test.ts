@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { StepServices } from '../../../src/actions/registry.js';
 import { loadRules } from '../../../src/cli/commands.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
-import { runReplay, type ReplayEvent, type ReplaySession, type TranscriptFile } from '../../../src/tools/replay.js';
+import { formatReplay, runReplay, type ReplayEvent, type ReplaySession, type TranscriptFile } from '../../../src/tools/replay.js';
 
 const TRANSCRIPTS = new URL('../../../../test/fixtures/transcripts/smtpd-6.8/', import.meta.url);
 const FIXTURES = new URL('../../../../test/fixtures/tools/', import.meta.url);
@@ -84,6 +84,20 @@ describe('replay of the smtpd 6.8 recordings', () => {
     assert.equal(report.sessions.length, 2, 'the same session id in two runs is two sessions');
     assert.deepEqual(answers(report.sessions[0]), answers(report.sessions[1]));
     assert.equal(report.unanswered, 0);
+  });
+
+  test('a transcript that starts mid-session: that session is tempfailed where rules would run, and the listing says why', async () => {
+    // As after a --record rotation: the session's link-connect and connect request are in the previous file.
+    const all = readFileSync(new URL('01-delivery.txt', TRANSCRIPTS), 'utf8').split('\n');
+    const data = Buffer.from(all.slice(all.findIndex((l) => l.includes('|smtp-in|mail-from|'))).join('\n'));
+    const compiled = compileRulesSource('chain a = reject "550 5.7.1 no rDNS" at mail-from when not rdns\n', 'a.rules');
+    assert.ok(compiled.ok);
+    const chain = compiled.rules.chains.get('a');
+    assert.ok(chain);
+    const report = await runReplay({ rules: compiled.rules, chain }, [{ name: 'rotated.rec', data }], { mode: 'offline', startWallMs: 0 });
+    const got = answers(report.sessions[0]);
+    assert.deepEqual(got[0], ['mail-from', 'reject 451 4.3.0 Temporary failure, please try again later'], 'not 550: the session is unknown, not rDNS-less');
+    assert.match(formatReplay(report, 'x'), /^# 3689fe601e5436b4: its connect is not in the transcript; the filter answers a session it does not know with a tempfail/m);
   });
 
   test('online: the step services are asked, and a header they add is listed', async () => {
