@@ -174,8 +174,10 @@ export class RequestHandler {
       );
       return session;
     }
-    if (this.o.currentPlan().phases.get(phase) === undefined) {
-      // No step would run at this phase: there is nothing the missing facts could change.
+    const steps = this.o.currentPlan().phases.get(phase)?.steps ?? [];
+    if (!steps.some((s) => s.step.dryRun !== true)) {
+      // No step could change the answer at this phase (none, or only dry-run
+      // ones, which never do): there is nothing the missing facts could change.
       this.o.dispatcher.answerNow(ref, PROCEED);
       return null;
     }

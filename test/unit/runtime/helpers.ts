@@ -28,6 +28,7 @@ export interface StepSpec {
   readonly when?: Predicate;
   readonly whenText?: string;
   readonly onError?: OnError;
+  readonly dryRun?: boolean;
 }
 
 /** Build a chain: indexes, spans (line = index + 2) and stepsByPhase as the compiler would. */
@@ -40,6 +41,7 @@ export function chain(name: string, specs: readonly StepSpec[]): CompiledChain {
     whenText: s.when ? (s.whenText ?? 'test condition') : null,
     span: { file: FILE, line: index + 2, column: 5, endLine: index + 2, endColumn: 40 },
     onError: s.onError ?? 'tempfail',
+    ...(s.dryRun === true ? { dryRun: true } : {}),
   }));
   const byPhase = new Map<RulePhase, CompiledStep[]>();
   for (const s of steps) byPhase.set(s.phase, [...(byPhase.get(s.phase) ?? []), s]);

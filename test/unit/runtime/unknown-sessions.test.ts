@@ -112,6 +112,11 @@ describe('requests for unknown sessions', () => {
     assert.deepEqual(h.feed(line.request('data', '', SID2)), [result('data', 'proceed', SID2)]);
   });
 
+  test('a phase with only dry-run steps proceeds (dry-run never changes an answer)', () => {
+    const h = new HostHarness(rules([chain('main', [{ action: reject(NO_RDNS), phase: 'mail-from', dryRun: true }])]));
+    assert.deepEqual(h.feed(line.request('mail-from', 'a@example.net', SID2)), [result('mail-from', 'proceed', SID2)]);
+  });
+
   test('its data lines are echoed, never swallowed', () => {
     const { h } = harness();
     assert.deepEqual(h.feed(line.request('data-line', 'Subject: x', SID2)), [dataline('Subject: x', SID2)]);
