@@ -208,6 +208,12 @@ export class SmtpdSim {
     return this.exit === null;
   }
 
+  /** Resolves when the filter process has exited (by itself or killed). */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.exit !== null) return Promise.resolve(this.exit);
+    return new Promise((res) => this.exitWaiters.push(() => res(this.exit ?? { code: null, signal: null })));
+  }
+
   /** Sends the config lines and waits for `register|ready`. */
   async handshake(timeoutMs = 10_000): Promise<void> {
     for (const line of HANDSHAKE) this.write(line);

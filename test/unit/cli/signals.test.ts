@@ -5,6 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { SIGNAL_EFFECTS, SignalResponder } from '../../../src/cli/signals.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
@@ -14,6 +15,22 @@ function setup(): { responder: SignalResponder; log: RecordingLogger; clock: Fak
   const clock = new FakeClock();
   return { responder: new SignalResponder({ log, clock }), log, clock, reloads: [] };
 }
+
+describe('the entry (src/cli/main.ts)', () => {
+  test('imports only Node.js built-ins before its handlers run (types aside): nothing of ours loads first', () => {
+    const text = readFileSync(new URL('../../../../src/cli/main.ts', import.meta.url), 'utf8');
+    const imports = [...text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+'([^']+)';$/gms)];
+    assert.ok(imports.length > 0, 'no import found: the scan is broken');
+    const loaded = imports.filter((m) => m[1] === undefined).map((m) => m[2]);
+    assert.deepEqual(
+      loaded.filter((from) => !from?.startsWith('node:')),
+      [],
+      'a static import runs before the entry\'s first line',
+    );
+    // Any other form (`import './x.js'`, export ... from) would load a module too.
+    assert.doesNotMatch(text, /^(?:import\s+'|export\s+[^;]*\sfrom\s)/m);
+  });
+});
 
 describe('SignalResponder', () => {
   test('SIGHUP while starting: logged once, then exactly one reload pass once the reloader exists', () => {
