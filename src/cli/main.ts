@@ -11,7 +11,7 @@
  * program's take about 250 ms (the rules compiler, pino, ...): a handler
  * installed there leaves a quarter of a second in which a SIGHUP from a log
  * rotation script stops smtpd. So this module imports nothing of ours
- * statically (test/unit/cli/entry.test.ts checks it), installs its handlers as
+ * statically (test/unit/cli/signals.test.ts checks it), installs its handlers as
  * its first statements, and keeps what arrives until the program attaches.
  *
  * What remains is Node.js's own start (tens of milliseconds from exec to this
