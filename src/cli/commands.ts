@@ -1,5 +1,5 @@
 /**
- * What the CLI does, with its I/O injected (the process wiring is main.ts).
+ * What the CLI does, with its I/O injected (the process wiring is app.ts).
  * `check` and startup compile the same way and pick the chain with the same
  * function as the running host (so their messages agree).
  */

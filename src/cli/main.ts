@@ -1,199 +1,116 @@
 #!/usr/bin/env node
 /**
- * The filter-rules command. The only module that touches process.*: it reads
- * argv, wires stdin/stdout/stderr and signals, and sets the exit code.
+ * The filter-rules executable (package.json "bin", and the path admins put in
+ * smtpd.conf). Its one job is to catch signals before anything else loads,
+ * then load the program (app.ts) and exit with its status.
  *
- * Run mode and bad rules: the filter EXITS (status 1, diagnostics on stderr)
- * when the rules do not compile at startup. smtpd then stops at startup too
- * ("lost processor"), and the admin sees the mistake in the mail log right
- * away, the same way `smtpd -n` refuses a broken smtpd.conf — better than a
- * filter that silently runs no rules. `filter-rules check FILE` finds the same
- * problems before a restart. Later, a bad reload keeps the running rules.
+ * Why first: smtpd exits when its filter exits, and every signal below ends a
+ * Node.js process that has no handler for it (SIGUSR1 instead opens the
+ * inspector, which lets any local user run code as the filter's user). An ES
+ * module runs only after all of its static imports have loaded, and the
+ * program's take about 250 ms (the rules compiler, pino, ...): a handler
+ * installed there leaves a quarter of a second in which a SIGHUP from a log
+ * rotation script stops smtpd. So this module imports nothing of ours
+ * statically (test/unit/cli/signals.test.ts checks it), installs its handlers as
+ * its first statements, and keeps what arrives until the program attaches.
  *
- * Exit: at stdin EOF (smtpd shutting down), promptly, status 0.
+ * What remains is Node.js's own start (tens of milliseconds from exec to this
+ * module's first line), when no JavaScript runs and no signal can be caught:
+ * filter-rules(8) says so.
  */
-import { compileRulesFile } from '../dsl/index.js';
-import { startMetrics } from '../metrics/index.js';
-import { chokidarWatcherFactory, startReloader, type Reloader } from '../reload/index.js';
-import { FilterHost } from '../runtime/host.js';
-import { Recorder } from '../runtime/recorder.js';
-import { describeSteps } from '../runtime/plan.js';
-import { withPauseChecks } from '../runtime/pause-services.js';
-import { createStepServices } from '../runtime/services.js';
-import { selectChain } from '../runtime/select-chain.js';
-import { runOnStreams } from '../runtime/stdio.js';
-import { systemClock } from '../support/clock.js';
-import { checkFileSafety } from '../support/file-safety.js';
-import type { Logger } from '../support/log.js';
-import { createPinoLogger } from '../support/pino-logger.js';
-import { runReplayCommand, runTestCommand } from '../tools/commands.js';
-import { GREYLIST_USAGE, runGreylistAdmin } from '../tools/greylist-admin.js';
-import { parseCliArgs, USAGE, type CliCommand } from './args.js';
-import { loadRules, runCheck, type CliIo } from './commands.js';
-import { packageVersion } from './version.js';
+import { constants } from 'node:os';
 
-const io: CliIo = {
-  out: (text) => void process.stdout.write(text),
-  err: (text) => void process.stderr.write(text),
-};
+/**
+ * Caught from the first line on; what each does is in signals.ts (the man
+ * page's SIGNALS section lists the same). Not here: SIGKILL and SIGSTOP cannot
+ * be caught; SIGPIPE and SIGXFSZ Node.js already ignores; SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL, SIGABRT, SIGTRAP and SIGSYS report a fault of the process
+ * itself; SIGPROF belongs to the profiler (`node --cpu-prof`); SIGXCPU
+ * enforces a CPU limit the admin set; SIGTSTP/SIGTTIN/SIGTTOU stop, they do not end.
+ */
+const CAUGHT = ['SIGHUP', 'SIGUSR1', 'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGPWR', 'SIGVTALRM', 'SIGIO', 'SIGSTKFLT'] as const;
 
-/** Log and keep going: the filter must never exit on its own (smtpd would exit with it). */
-function installCrashGuards(log: Logger): void {
-  process.on('uncaughtException', (error) => {
-    log.error({ err: error.stack ?? error.message }, 'uncaught exception (filter keeps running)');
-  });
-  process.on('unhandledRejection', (reason) => {
-    log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, 'unhandled rejection (filter keeps running)');
-  });
+export type HandledSignal = (typeof CAUGHT)[number];
+
+/** A signal this entry could not catch: not on this platform (SIGPWR on OpenBSD), or refused. */
+export interface UncaughtSignal {
+  readonly signal: HandledSignal;
+  readonly reason: 'absent' | 'refused';
+  readonly detail: string;
 }
 
-async function run(cmd: Extract<CliCommand, { kind: 'run' }>): Promise<number> {
-  const log = createPinoLogger({ level: cmd.logLevel });
-  installCrashGuards(log);
-  // Without a handler SIGHUP would kill the filter, and smtpd with it: install it
-  // first thing, and let it reload once the reloader exists.
-  let onHangup = (): void => log.info({}, 'SIGHUP during startup ignored');
-  process.on('SIGHUP', () => onHangup());
-  const version = packageVersion();
+/** What the program gets from the entry. */
+export interface SignalRelay {
+  readonly caught: readonly HandledSignal[];
+  readonly uncaught: readonly UncaughtSignal[];
+  /**
+   * From now on `listener` gets every caught signal. Those that came before are
+   * passed first, each once with how many times it came, in order of arrival.
+   */
+  attach(listener: (signal: HandledSignal, count: number) => void): void;
+  /**
+   * For the commands (check, test, ...), which a person runs and stops with
+   * Control-C: every caught signal but SIGUSR1 gets its default effect back,
+   * and one that came before (during loading) is raised again so it has it.
+   * SIGUSR1 stays caught and ignored: its default would open the inspector.
+   */
+  release(): void;
+}
 
-  const loaded = loadRules(cmd.rulesFile, cmd.chain);
-  if (!loaded.ok) {
-    io.err(`${loaded.messages.join('\n\n')}\n`);
-    io.err(`filter-rules: ${cmd.rulesFile}: not starting (fix the rules; \`filter-rules check\` shows the same)\n`);
-    return 1;
+function catchSignals(): SignalRelay {
+  // Counts of what came before attach(); a Map keeps the order of first arrival.
+  const early = new Map<HandledSignal, number>();
+  let listener: ((signal: HandledSignal, count: number) => void) | null = null;
+  const caught: HandledSignal[] = [];
+  const uncaught: UncaughtSignal[] = [];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const name = signal as HandledSignal;
+    if (listener !== null) listener(name, 1);
+    else early.set(name, (early.get(name) ?? 0) + 1);
+  };
+  for (const signal of CAUGHT) {
+    // A name this platform lacks would be a plain event that never fires: say so instead.
+    if (!Object.hasOwn(constants.signals, signal)) {
+      uncaught.push({ signal, reason: 'absent', detail: 'not a signal on this platform' });
+      continue;
+    }
+    try {
+      process.on(signal, onSignal);
+      caught.push(signal);
+    } catch (error) {
+      uncaught.push({ signal, reason: 'refused', detail: error instanceof Error ? error.message : String(error) });
+    }
   }
-  for (const w of loaded.warnings) log.warn({ warning: w }, 'rules warning');
-  // Rules files others can write are a way into the mail server: say so at every start.
-  for (const w of checkFileSafety(loaded.rules.files)) log.warn({ file: w.path, mode: w.mode, problem: w.problem }, `${w.path}: ${w.message}`);
-
-  // --record: never fatal; a file that cannot be opened or written is logged and skipped.
-  const recorder = cmd.record === undefined ? null : Recorder.open({ path: cmd.record, log, clock: systemClock, version });
-  // --metrics: off by default; a port that cannot be bound is logged, not fatal.
-  let hostRef: FilterHost | null = null;
-  let reloaderRef: Reloader | null = null;
-  const metrics =
-    cmd.metrics === undefined
-      ? null
-      : startMetrics({
-          listen: cmd.metrics,
-          chain: loaded.chain.name,
-          version,
-          clock: systemClock,
-          log,
-          sources: { sessions: () => hostRef?.stats().sessions ?? 0, reloads: () => reloaderRef?.stats.outcomes ?? {} },
-        });
-  // Pauses with pregreet/pay-once share one socket-table watcher and one memory.
-  const services = withPauseChecks(createStepServices({ clock: systemClock, log }), {
-    clock: systemClock,
-    log,
-    ...(metrics !== null ? { events: metrics.metrics } : {}),
-  });
-  const created = FilterHost.create({
-    rules: loaded.rules,
-    chain: loaded.chain.name,
-    output: recorder === null ? process.stdout : recorder.tee(process.stdout),
-    log,
-    services: metrics === null ? services : metrics.instrument(services),
-    ...(metrics !== null ? { observer: metrics.metrics } : {}),
-  });
-  if (!created.ok) {
-    io.err(`filter-rules: ${cmd.rulesFile}: ${created.error}\n`);
-    return 1;
-  }
-  const host = created.value;
-  hostRef = host;
-  log.info(
-    { version, node: process.version, rulesFile: cmd.rulesFile, files: loaded.rules.files, chain: host.chain, steps: describeSteps(loaded.chain) },
-    'filter-rules starting',
-  );
-
-  // Hot reload: the rules file and its list files are watched; SIGHUP forces a pass.
-  // A bad file keeps the running rules. Chain selection is the host's, so a
-  // reload refuses rules without the running chain in the same words as startup.
-  const reloader = startReloader({
-    rulesFile: cmd.rulesFile,
-    initialRules: loaded.rules,
-    // What startup compiled: an edit saved while starting is reloaded at once.
-    initialSources: loaded.sources,
-    compile: compileRulesFile,
-    selectChain: (rules) => selectChain(rules, host.chain),
-    apply: (rules, chain) => {
-      const swapped = host.swapRules(rules);
-      if (!swapped.ok) throw new Error(swapped.error);
-      metrics?.metrics.rulesApplied(chain);
+  return {
+    caught,
+    uncaught,
+    attach(next) {
+      listener = next;
+      const pending = [...early];
+      early.clear();
+      for (const [signal, count] of pending) next(signal, count);
     },
-    clock: systemClock,
-    log,
-    watcherFactory: chokidarWatcherFactory,
-    // Registration follows the startup rules (see protocol/handshake.ts) and cannot change later.
-    dataLineRegistered: loaded.rules.needsDataLine,
-  });
-  onHangup = () => reloader.trigger('SIGHUP');
-  reloaderRef = reloader;
-
-  if (recorder !== null) process.stdin.on('data', (chunk: Buffer | string) => recorder.input(chunk));
-  await runOnStreams(host, process.stdin, process.stdout);
-  await recorder?.close();
-  await metrics?.close();
-  // Stop watching, but never let a stuck watcher delay the exit smtpd waits for.
-  await Promise.race([reloader.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
-  return 0;
+    release() {
+      listener = null;
+      for (const signal of caught) {
+        if (signal === 'SIGUSR1') continue;
+        // The last listener removed, Node.js restores the default disposition.
+        process.removeListener(signal, onSignal);
+        if (early.delete(signal)) process.kill(process.pid, signal);
+      }
+    },
+  };
 }
 
-async function main(): Promise<number> {
-  const parsed = parseCliArgs(process.argv.slice(2));
-  if (!parsed.ok) {
-    io.err(`filter-rules: ${parsed.error}\n\n${process.argv[2] === 'greylist' ? GREYLIST_USAGE : USAGE}`);
-    return 2;
-  }
-  const cmd = parsed.value;
-  switch (cmd.kind) {
-    case 'help':
-      io.out(cmd.text ?? USAGE);
-      return 0;
-    case 'version':
-      io.out(`filter-rules ${packageVersion()}\n`);
-      return 0;
-    case 'check': {
-      // Also who else could change the rules (run mode logs the same at start).
-      let files: readonly string[] = [cmd.rulesFile];
-      try {
-        files = compileRulesFile(cmd.rulesFile).files;
-      } catch {
-        // runCheck reports it
-      }
-      for (const w of checkFileSafety(files)) io.out(`${w.path}: warning: ${w.message}\n`);
-      return runCheck(cmd.rulesFile, cmd.chain, io);
-    }
-    case 'run':
-      return run(cmd);
-    case 'test':
-    case 'replay': {
-      // Compiled and chosen exactly as the filter does at startup.
-      const loaded = loadRules(cmd.rulesFile, cmd.chain);
-      if (!loaded.ok) {
-        io.err(`${loaded.messages.join('\n\n')}\n`);
-        return 1;
-      }
-      if (loaded.warnings.length > 0) io.err(`${loaded.warnings.join('\n\n')}\n\n`);
-      const toolIo = { ...io, uid: typeof process.getuid === 'function' ? process.getuid() : null };
-      const code = await (cmd.kind === 'test' ? runTestCommand(cmd, loaded, toolIo) : runReplayCommand(cmd, loaded, toolIo));
-      // A pipe is written asynchronously: let a long listing out before process.exit.
-      await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-      return code;
-    }
-    case 'greylist':
-      return runGreylistAdmin(cmd, { io, clock: systemClock });
-  }
+const signals = catchSignals();
+let status: number;
+try {
+  // The one dynamic import of our own code (test/fuzz/security allows exactly this line).
+  const app = await import('./app.js');
+  status = await app.runCli(signals);
+} catch (error) {
+  process.stderr.write(`filter-rules: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  status = 1;
 }
-
-main().then(
-  (code) => {
-    // Exit now, even if a library left a handle open: after stdin EOF smtpd is gone.
-    process.exit(code);
-  },
-  (error: unknown) => {
-    io.err(`filter-rules: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  },
-);
+// Exit now, even if a library left a handle open: after stdin EOF smtpd is gone.
+process.exit(status);

@@ -9,7 +9,7 @@
  *  - hot-reloading any of them into a running filter either applies rules that
  *    compiled, or leaves the running rules exactly as they were: same
  *    generation, same answers to the same session (the reloader with a fake
- *    watcher and clock, applying through host.swapRules as main.ts does).
+ *    watcher and clock, applying through host.swapRules as app.ts does).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

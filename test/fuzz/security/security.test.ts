@@ -1,7 +1,7 @@
 /**
  * Security checks of issue 6:
  *  - rules and list files others can write are warned about, at start (log)
- *    and by `check` (src/support/file-safety.ts, wired in src/cli/main.ts);
+ *    and by `check` (src/support/file-safety.ts, wired in src/cli/app.ts);
  *  - no code runs from rules: the sources contain no eval, no Function
  *    constructor, no child processes, no vm, no dynamic import or require, and
  *    SQL is only ever prepared from constants;
@@ -175,6 +175,8 @@ describe('no code execution from rules', () => {
     { file: 'src/store/redis.ts', match: /this\.redis\.eval\(GREYLIST_LUA,/, why: 'constant Lua script on the Redis server' },
     // chevrotain's own single-file bundle, at a constant path inside the chevrotain package (its exports map hides it).
     { file: 'src/dsl/chevrotain.ts', match: /^const chevrotain = \(await import\(new URL\('', entry\)\.href\)\) as typeof Chevrotain;$/, why: "chevrotain's bundled build" },
+    // The entry catches signals before the program loads, so it can import the program only dynamically (path checked below).
+    { file: 'src/cli/main.ts', match: /^ {2}const app = await import\(''\);$/, why: 'the entry loading the program after its signal handlers' },
   ];
 
   test('no eval, Function, child_process, vm, workers, dynamic import or require anywhere in src/', () => {
@@ -191,6 +193,12 @@ describe('no code execution from rules', () => {
       });
     }
     assert.deepEqual(found, []);
+  });
+
+  test("the entry's one dynamic import is of a constant path: our own app.js", () => {
+    const text = readFileSync(join(SRC, 'cli', 'main.ts'), 'utf8');
+    assert.equal(codeOnly(text).match(/\bimport\s*\(/g)?.length, 1);
+    assert.match(text, /^ {2}const app = await import\('\.\/app\.js'\);$/m);
   });
 
   test('SQL is prepared from constants only (values are bound, never spliced in)', () => {

@@ -114,7 +114,7 @@ export abstract class ProtocolDriver {
   }
 }
 
-/** A FilterHost as main.ts builds it (real clock, real services), driven line by line. */
+/** A FilterHost as app.ts builds it (real clock, real services), driven line by line. */
 export class LiveHost extends ProtocolDriver {
   readonly log = new RecordingLogger();
   readonly host: FilterHost;

@@ -66,7 +66,8 @@ describe('npm pack → npm install -g → filter-rules', { skip, timeout: 15 * 6
   });
 
   test('the tarball holds the build, docs, rules and man pages, not the tests or sources', () => {
-    for (const f of ['package.json', 'README.md', 'dist/src/cli/main.js', 'man/filter-rules.8', 'man/filter-rules.rules.5', 'rules/default.rules', 'grammar/REFERENCE.md']) {
+    // main.js is the bin; it loads app.js (the program) after catching signals.
+    for (const f of ['package.json', 'README.md', 'dist/src/cli/main.js', 'dist/src/cli/app.js', 'man/filter-rules.8', 'man/filter-rules.rules.5', 'rules/default.rules', 'grammar/REFERENCE.md']) {
       assert.ok(files.includes(f), `${f} missing from the package`);
     }
     for (const f of files) {

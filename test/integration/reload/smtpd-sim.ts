@@ -144,6 +144,8 @@ export interface LogRecord {
 export interface SimOptions {
   readonly rulesFile: string;
   readonly args?: readonly string[];
+  /** Options for node itself, before the filter's path (e.g. `--import` of a test hook). */
+  readonly nodeArgs?: readonly string[];
   readonly cwd?: string;
   /**
    * Called with every JSON log line of the filter as it arrives. The sim keeps only
@@ -178,7 +180,7 @@ export class SmtpdSim {
   constructor(options: SimOptions) {
     const env = { ...process.env };
     delete env['NODE_TEST_CONTEXT'];
-    this.child = spawn(process.execPath, [FILTER_MAIN, ...(options.args ?? []), options.rulesFile], {
+    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), FILTER_MAIN, ...(options.args ?? []), options.rulesFile], {
       cwd: options.cwd ?? '/',
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -204,6 +206,12 @@ export class SmtpdSim {
 
   alive(): boolean {
     return this.exit === null;
+  }
+
+  /** Resolves when the filter process has exited (by itself or killed). */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.exit !== null) return Promise.resolve(this.exit);
+    return new Promise((res) => this.exitWaiters.push(() => res(this.exit ?? { code: null, signal: null })));
   }
 
   /** Sends the config lines and waits for `register|ready`. */

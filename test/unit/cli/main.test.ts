@@ -148,12 +148,16 @@ describe('filter-rules (run mode)', () => {
     const r = await runFilter([RULES], [`${HANDSHAKE.join('\n')}\n`], -1, (stdout, child) => {
       if (!hung && stdout.includes('register|ready\n')) {
         hung = true;
-        child.kill('SIGHUP');
-        setTimeout(() => {
+        // Ask once the reload it causes was logged (no fixed wait).
+        let stderr = '';
+        child.stderr?.on('data', (c: Buffer) => {
+          stderr += c.toString('utf8');
+          if (asked || !stderr.includes('rules reloaded (SIGHUP)')) return;
           asked = true;
           child.stdin?.write(`report|0.6|1|smtp-in|link-connect|${SID}|localhost|pass|127.0.0.1:1000|127.0.0.1:25\n`);
           child.stdin?.write(`filter|0.6|1|smtp-in|ehlo|${SID}|1a9c37f9d78d35b9|ok.example\n`);
-        }, 300);
+        });
+        child.kill('SIGHUP');
       } else if (asked && stdout.includes('filter-result|')) {
         child.stdin?.end();
       }
