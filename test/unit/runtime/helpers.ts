@@ -117,6 +117,7 @@ export interface HarnessOptions {
   readonly services?: StepServices;
   readonly limits?: Partial<HostLimits>;
   readonly handshake?: readonly string[] | null;
+  readonly smtpsPorts?: ReadonlySet<number>;
 }
 
 /** A FilterHost on a FakeClock, writing into an array of lines. */
@@ -151,6 +152,7 @@ export class HostHarness {
       schedule: (fn) => fn(),
       ...(options.services !== undefined ? { services: options.services } : {}),
       ...(options.limits !== undefined ? { limits: options.limits } : {}),
+      ...(options.smtpsPorts !== undefined ? { smtpsPorts: options.smtpsPorts } : {}),
     });
     if (!created.ok) throw new Error(created.error);
     this.host = created.value;
