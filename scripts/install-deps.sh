@@ -7,7 +7,9 @@
 # - Debian packages: OpenSMTPD 6.8 (the end-to-end tests run the real smtpd),
 #   postgrey and redis-server (greylisting integration tests), swaks and socat
 #   (SMTP/socket clients), iproute2, util-linux and mount (namespaces, `ss`,
-#   `nsenter`, `runuser`), procps, mandoc (man page checks), and python3/make/g++
+#   `nsenter`, `runuser`), procps, mandoc (man page checks), openssl and libnet-ssleay-perl
+#   (test certificates for TLS listeners; swaks's TLS, only a Recommends of swaks), and
+#   python3/make/g++
 #   in case better-sqlite3 has to be compiled because no prebuilt binary matches.
 #   `apt-get update` runs only when something is missing, so re-runs are fast.
 #   Daemons are not started by the packages' scripts (a policy-rc.d is put in place
@@ -26,7 +28,7 @@ ROOT=$(pwd)
 
 PACKAGES=(
   opensmtpd postgrey swaks socat redis-server
-  iproute2 util-linux mount procps passwd mandoc
+  iproute2 util-linux mount procps passwd mandoc openssl libnet-ssleay-perl
   python3 make g++
 )
 NODE_MIN_MAJOR=20

@@ -10,8 +10,13 @@
  *     chain goes on (smtpd notices the hang-up when it writes the banner).
  *     When the connection cannot be watched (not Linux, the local socket) the
  *     pause is a plain pause.
+ *     On implicit TLS (the session's listener port is an smtps port) the
+ *     client talks first by design, with its TLS ClientHello: there only the
+ *     hang-up half of the watch applies, bytes are not early talk
+ *     (implicit-tls.ts says why it goes by port).
  *   - pay-once: a client address that waited through the whole pause (quiet
- *     and connected, with pregreet) skips this pause for the given time. The
+ *     and connected, with pregreet) skips this pause for the given time; on
+ *     implicit TLS, where quiet cannot be seen, waiting earns nothing. The
  *     memory is shared by every pause step and survives reloads: it lives in
  *     the factory, which the CLI creates once.
  *
@@ -26,6 +31,7 @@ import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import type { Endpoints } from '../support/proc-net-tcp.js';
 import type { ConnectionEvent, WatchHandle } from '../support/proc-net-tcp-watch.js';
+import { DEFAULT_SMTPS_PORTS, isImplicitTls } from './implicit-tls.js';
 import { alreadyWaitedMs, createPauseRunner, onAbort, StepAbortedError, type PauseStep } from './pause.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
@@ -86,6 +92,8 @@ export interface PauseRunnerDeps {
   /** Shared by every pause step, across reloads. */
   readonly payOnce: PayOnceMemory;
   readonly events?: PauseEvents;
+  /** Listener ports with implicit TLS (smtps), where pregreet's early-talk check does not apply. Default {465}. */
+  readonly smtpsPorts?: ReadonlySet<number>;
 }
 
 function endpointsOf(ctx: StepContext): Endpoints | null {
@@ -98,7 +106,10 @@ function endpointsOf(ctx: StepContext): Endpoints | null {
 export function createPauseRunnerFactory(deps: PauseRunnerDeps): (step: PauseStep) => StepRunner {
   const log = deps.log.child({ step: 'pause' });
   const events = deps.events ?? {};
+  const smtpsPorts = deps.smtpsPorts ?? DEFAULT_SMTPS_PORTS;
   let warnedNoWatcher = false;
+  // Said once per port (at most one per smtps port): why pregreet lets those sessions talk.
+  const toldImplicitTls = new Set<number>();
 
   return (step) => {
     const { durationMs, pregreet, payOnceMs } = step.action;
@@ -122,6 +133,15 @@ export function createPauseRunnerFactory(deps: PauseRunnerDeps): (step: PauseSte
         return { type: 'continue', detail: { pausedMs: durationMs } };
       }
       const endpoints = pregreet === undefined ? null : endpointsOf(ctx);
+      // The ClientHello waits in the receive queue during the pause: not early talk.
+      const implicitTls = pregreet !== undefined && isImplicitTls(ctx.facts, smtpsPorts);
+      if (implicitTls && ctx.facts.destPort !== null && !toldImplicitTls.has(ctx.facts.destPort)) {
+        toldImplicitTls.add(ctx.facts.destPort);
+        log.info(
+          { rule, port: ctx.facts.destPort },
+          'pregreet is not applied on this port: implicit TLS (smtps), where the client speaks first (its TLS hello); the pause runs, a hang-up still ends it',
+        );
+      }
       const started = ctx.clock.monotonic();
       events.started?.(step);
 
@@ -143,8 +163,8 @@ export function createPauseRunnerFactory(deps: PauseRunnerDeps): (step: PauseSte
         const timer = ctx.clock.setTimer(durationMs - waited, () => {
           if (settled) return;
           const ms = finish('waited');
-          if (payOnceMs !== undefined && client !== '' && !talked) deps.payOnce.remember(client, payOnceMs);
-          resolve({ type: 'continue', detail: talked ? { pausedMs: ms, pregreet: 'logged' } : { pausedMs: ms } });
+          if (payOnceMs !== undefined && client !== '' && !talked && !implicitTls) deps.payOnce.remember(client, payOnceMs);
+          resolve({ type: 'continue', detail: talked ? { pausedMs: ms, pregreet: 'logged' } : implicitTls ? { pausedMs: ms, pregreet: 'implicit-tls' } : { pausedMs: ms } });
         });
         // Called at once when already aborted: the timer is cancelled before it can fire.
         unsubscribe = onAbort(ctx, (reason) => {
@@ -160,6 +180,10 @@ export function createPauseRunnerFactory(deps: PauseRunnerDeps): (step: PauseSte
             const who = { session: ctx.facts.sessionId, client: `${endpoints.src}:${endpoints.srcPort}`, rule };
             switch (event.kind) {
               case 'talked': {
+                if (implicitTls) {
+                  log.debug({ ...who, bytes: event.bytes }, 'bytes before the banner on implicit TLS (the TLS hello): not early talk');
+                  return;
+                }
                 talked = true;
                 events.earlyTalker?.(step, pregreet.action, event.bytes);
                 if (pregreet.action === 'log') {

@@ -13,6 +13,7 @@
  *
  * Exit: at stdin EOF (smtpd shutting down), promptly, status 0.
  */
+import { DEFAULT_SMTPS_PORTS } from '../actions/implicit-tls.js';
 import { compileRulesFile } from '../dsl/index.js';
 import { startMetrics } from '../metrics/index.js';
 import { chokidarWatcherFactory, startReloader, type Reloader } from '../reload/index.js';
@@ -90,9 +91,11 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
           sources: { sessions: () => hostRef?.stats().sessions ?? 0, reloads: () => reloaderRef?.stats.outcomes ?? {} },
         });
   // Pauses with pregreet/pay-once share one socket-table watcher and one memory.
+  const smtpsPorts = cmd.smtpsPorts === undefined ? undefined : new Set(cmd.smtpsPorts);
   const services = withPauseChecks(createStepServices({ clock: systemClock, log }), {
     clock: systemClock,
     log,
+    ...(smtpsPorts !== undefined ? { smtpsPorts } : {}),
     ...(metrics !== null ? { events: metrics.metrics } : {}),
   });
   const created = FilterHost.create({
@@ -102,6 +105,7 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
     log,
     services: metrics === null ? services : metrics.instrument(services),
     ...(metrics !== null ? { observer: metrics.metrics } : {}),
+    ...(smtpsPorts !== undefined ? { smtpsPorts } : {}),
   });
   if (!created.ok) {
     io.err(`filter-rules: ${cmd.rulesFile}: ${created.error}\n`);
@@ -110,7 +114,15 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
   const host = created.value;
   hostRef = host;
   log.info(
-    { version, node: process.version, rulesFile: cmd.rulesFile, files: loaded.rules.files, chain: host.chain, steps: describeSteps(loaded.chain) },
+    {
+      version,
+      node: process.version,
+      rulesFile: cmd.rulesFile,
+      files: loaded.rules.files,
+      chain: host.chain,
+      steps: describeSteps(loaded.chain),
+      smtpsPorts: [...(smtpsPorts ?? DEFAULT_SMTPS_PORTS)],
+    },
     'filter-rules starting',
   );
 

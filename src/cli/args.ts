@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../support/pino-logger.js';
 import { err, ok, type Result } from '../support/result.js';
+import { parseSmtpsPorts } from '../actions/implicit-tls.js';
 import { parseListenAddress, type ListenAddress } from '../metrics/listen-address.js';
 import { parseReplayArgs, parseTestArgs, type ReplayCommand, type TestCommand } from '../tools/args.js';
 import { GREYLIST_USAGE, parseGreylistArgs, type GreylistCommand } from '../tools/greylist-admin.js';
@@ -23,13 +24,16 @@ export type CliCommand =
       readonly record?: string;
       /** `--metrics [HOST:]PORT`: serve Prometheus metrics there (absent: off). */
       readonly metrics?: ListenAddress;
+      /** `--smtps-ports LIST`: listener ports with implicit TLS, sorted (absent: 465; empty: none). */
+      readonly smtpsPorts?: readonly number[];
     }
   | TestCommand
   | ReplayCommand
   | GreylistCommand;
 
 export const USAGE = `usage:
-  filter-rules [--chain NAME] [--log-level LEVEL] [--record FILE] [--metrics [HOST:]PORT] RULES-FILE
+  filter-rules [--chain NAME] [--log-level LEVEL] [--record FILE] [--metrics [HOST:]PORT]
+               [--smtps-ports PORTS] RULES-FILE
       run as an OpenSMTPD filter (smtpd.conf: filter "rules" proc-exec "... RULES-FILE")
   filter-rules check [--chain NAME] RULES-FILE
       check a rules file; print every problem; exit 0 when it is valid
@@ -49,6 +53,9 @@ options:
                       FILE must be writable by smtpd's filter user; rotated to FILE.1 at 64 MiB
   --metrics [HOST:]PORT  serve Prometheus/OpenMetrics metrics at http://HOST:PORT/metrics
                       (HOST defaults to 127.0.0.1; a port that cannot be bound is logged, not fatal)
+  --smtps-ports PORTS ports of smtpd's smtps (implicit TLS) listeners, comma-separated, or none
+                      (default: 465): there the client speaks first (TLS), so pregreet does not
+                      count its bytes as early talk
 
 test session options (defaults: a well-behaved client):
   --src IP            client address (203.0.113.7)
@@ -88,6 +95,7 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
         'log-level': { type: 'string' },
         record: { type: 'string' },
         metrics: { type: 'string' },
+        'smtps-ports': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -119,6 +127,13 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
     if (!listen.ok) return err(listen.error);
     metrics = listen.value;
   }
+  let smtpsPorts: readonly number[] | undefined;
+  if (values['smtps-ports'] !== undefined) {
+    if (isCheck) return err('--smtps-ports is an option of the running filter, not of check');
+    const ports = parseSmtpsPorts(values['smtps-ports']);
+    if (!ports.ok) return err(ports.error);
+    smtpsPorts = ports.value;
+  }
   if (isCheck) return ok({ kind: 'check', rulesFile, chain });
   return ok({
     kind: 'run',
@@ -127,5 +142,6 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
     logLevel: level,
     ...(values.record !== undefined ? { record: values.record } : {}),
     ...(metrics !== undefined ? { metrics } : {}),
+    ...(smtpsPorts !== undefined ? { smtpsPorts } : {}),
   });
 }

@@ -158,6 +158,26 @@ class Checker {
       placed.push({ step, phase, index });
     });
     this.checkReachable(placed);
+    this.checkPregreetOnSmtps(chain);
+  }
+
+  /**
+   * On an smtps listener the client speaks first (its TLS hello), so the
+   * filter does not apply pregreet there (src/actions/implicit-tls.ts). The
+   * rules cannot know which listener a chain serves, except from what the
+   * author called it: a chain named for smtps is the one clear signal. (A
+   * warning on every pregreet would be noise: most chains serve port 25.)
+   */
+  checkPregreetOnSmtps(chain: ChainDecl): void {
+    if (!namesImplicitTls(chain.name.name)) return;
+    for (const step of chain.steps) {
+      const o = step.options.find((x) => x.kind === 'pregreet');
+      if (o === undefined) continue;
+      this.add('W009', o.keywordSpan, `chain "${chain.name.name}" is named for an smtps (implicit TLS) listener, where the client speaks first (its TLS hello): the filter does not apply \`pregreet\` there, so this pause runs without the early-talker check`, {
+        related: [{ span: chain.name.span, message: 'the chain is named here' }],
+        hint: 'remove `pregreet` from this chain; the filter skips it on the ports given with --smtps-ports (default 465)',
+      });
+    }
   }
 
   /** Steps an unconditional accept, reject or disconnect keeps from ever running. */
@@ -455,6 +475,13 @@ function hides(kind: 'accept' | 'reject' | 'disconnect', tp: RulePhase, ti: numb
     case 'accept':
       return tp !== 'rcpt-to';
   }
+}
+
+/** `smtps`, `submissions` (RFC 8314's name for port 465) or `465` as a word of a chain name (`smtps-in`, `mx_465`). */
+const IMPLICIT_TLS_NAME = /(?:^|[^a-z0-9])(?:smtps|submissions|465)(?:$|[^a-z0-9])/i;
+
+export function namesImplicitTls(chainName: string): boolean {
+  return IMPLICIT_TLS_NAME.test(chainName);
 }
 
 export function check(input: CheckInput): Diagnostic[] {

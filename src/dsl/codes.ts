@@ -60,6 +60,7 @@ export const CODES = {
   W006: { severity: 'warning', title: 'non-ASCII text in an SMTP reply' },
   W007: { severity: 'warning', title: 'step can never run' },
   W008: { severity: 'warning', title: 'rules need message lines; smtpd restart required' },
+  W009: { severity: 'warning', title: '`pregreet` in a chain for an smtps (implicit TLS) listener' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

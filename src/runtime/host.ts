@@ -8,6 +8,7 @@
  * logged and skipped, a bug while handling a line is logged, and a request
  * still gets its answer (see RequestHandler). It stops only at EOF (`end`).
  */
+import { DEFAULT_SMTPS_PORTS } from '../actions/implicit-tls.js';
 import type { StepServices } from '../actions/registry.js';
 import type { CompiledRules } from '../dsl/plan.js';
 import {
@@ -31,6 +32,7 @@ import type { RuntimeObserver } from './observer.js';
 import { buildPlan, describeSteps, DEFAULT_TIMINGS, type ActivePlan, type PlanTimings } from './plan.js';
 import { RequestHandler } from './requests.js';
 import { PIPELINING_REFUSED, Session, SessionTable, type SessionEndReason } from './sessions.js';
+import { SmtpsPortCheck } from './smtps-check.js';
 
 export interface HostLimits extends PlanTimings {
   /**
@@ -63,6 +65,8 @@ export interface HostOptions {
   readonly schedule?: (fn: () => void) => void;
   /** Told about steps, decisions and early talkers (metrics). */
   readonly observer?: RuntimeObserver;
+  /** Listener ports with implicit TLS (--smtps-ports), to check against the reports; default {465}. */
+  readonly smtpsPorts?: ReadonlySet<number>;
 }
 
 type HostState = 'config' | 'running' | 'closed';
@@ -91,6 +95,7 @@ export class FilterHost {
   private smtpd: SmtpdConfig | null = null;
   private protocol: string | null = null;
   private readonly observer: RuntimeObserver | undefined;
+  private readonly smtpsCheck: SmtpsPortCheck;
 
   static create(options: HostOptions): Result<FilterHost, string> {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -117,6 +122,7 @@ export class FilterHost {
     this.observer = options.observer;
     this.throttle = new LogThrottle(this.clock, this.log);
     this.evictionThrottle = new LogThrottle(this.clock, this.log);
+    this.smtpsCheck = new SmtpsPortCheck(options.smtpsPorts ?? DEFAULT_SMTPS_PORTS, this.log);
     this.writer = new ProtocolWriter({
       sink: options.output,
       log: this.log,
@@ -336,8 +342,13 @@ export class FilterHost {
         if (dropped > 0) this.log.info({ session: id, dropped }, 'session ended with a request open; no answer sent');
         return;
       }
-      default:
-        this.sessions.get(id)?.applyReport(event);
+      default: {
+        const session = this.sessions.get(id);
+        if (session === undefined) return;
+        const knew = session.implicitTls !== null;
+        session.applyReport(event);
+        if (!knew && session.implicitTls !== null) this.smtpsCheck.observe(session);
+      }
     }
   }
 

@@ -19,6 +19,8 @@ export interface PauseServiceDeps {
   readonly watcher?: Partial<Pick<SocketWatcherOptions, 'read' | 'intervalMs'>>;
   /** Platform: the socket tables exist on Linux only. Default process.platform. */
   readonly platform?: string;
+  /** Listener ports with implicit TLS (--smtps-ports); default {465}. */
+  readonly smtpsPorts?: ReadonlySet<number>;
 }
 
 export function withPauseChecks(services: StepServices, deps: PauseServiceDeps): StepServices {
@@ -36,6 +38,7 @@ export function withPauseChecks(services: StepServices, deps: PauseServiceDeps):
     log: deps.log,
     watcher,
     payOnce: new PayOnceMemory(deps.clock),
+    ...(deps.smtpsPorts !== undefined ? { smtpsPorts: deps.smtpsPorts } : {}),
     ...(deps.events !== undefined ? { events: deps.events } : {}),
   });
   return {

@@ -36,6 +36,12 @@ export class Session {
   helo: string | null = null;
   heloMethod: 'HELO' | 'EHLO' | null = null;
   tls: string | null = null;
+  /**
+   * Did TLS come before any HELO (an smtps listener: true) or HELO before any
+   * TLS (a plain listener: false)? Null until one of them was reported.
+   * See smtps-check.ts.
+   */
+  implicitTls: boolean | null = null;
   authUser: string | null = null;
 
   /** The current transaction, from tx-begin to tx-reset. */
@@ -89,10 +95,12 @@ export class Session {
         return;
       }
       case 'link-identify':
+        this.implicitTls ??= false;
         this.helo = event.identity;
         this.heloMethod = event.method === 'HELO' || event.method === 'EHLO' ? event.method : null;
         return;
       case 'link-tls':
+        this.implicitTls ??= true;
         this.tls = event.tls;
         return;
       case 'link-auth':

@@ -129,3 +129,18 @@ export function filterRuntime(): FilterRuntime {
   };
   return cached;
 }
+
+/**
+ * OpenSMTPD 7.8 built by ../shared/opensmtpd/build.sh (TLS works there; Debian's 6.8
+ * fails every handshake with OpenSSL 3). `SMTPD_78` names another binary; the queue
+ * is the build's PREFIX/queue. When it is not there, the reason to skip: tests that need
+ * it skip, under CI too (nothing installs it yet; adding 7.8 to the suite is another item).
+ */
+export function smtpd78(): { readonly binary: string; readonly queueDir: string } | { readonly skip: string } {
+  const binary = process.env['SMTPD_78'] ?? '/opt/opensmtpd-7.8/sbin/smtpd';
+  const queueDir = join(dirname(dirname(binary)), 'queue');
+  if (!existsSync(binary) || !existsSync(queueDir)) {
+    return { skip: `no OpenSMTPD 7.8 at ${binary} (build it with ../shared/opensmtpd/build.sh, or set SMTPD_78)` };
+  }
+  return { binary, queueDir };
+}

@@ -69,6 +69,17 @@ export interface SmtpdOptions {
    * fatal: smtpd queues sessions until the filter is ready). Default: any `rules:` line.
    */
   readonly readyLog?: RegExp;
+  /**
+   * Another smtpd than Debian's (e.g. 7.8 from ../shared/opensmtpd/build.sh): its binary,
+   * and its compiled-in queue directory, which gets a tmpfs of its own inside the mount
+   * namespace (as /var/spool/smtpd does for Debian's). Default: `smtpd` from PATH.
+   */
+  readonly smtpd?: { readonly binary: string; readonly queueDir: string };
+  /**
+   * More smtpd.conf lines (pki, tables, further `listen on …` lines), given the work
+   * directory; they go before the harness's own listen lines.
+   */
+  readonly extraConfig?: (workDir: string) => readonly string[];
 }
 
 export interface DeliveredMessage {
@@ -109,12 +120,13 @@ mount --bind "$W/hosts" /etc/hosts
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=0755 tmpfs /var/spool
 mkdir -m 0711 /var/spool/smtpd
+if [ -n "$QUEUE" ]; then mount -t tmpfs -o mode=0711 tmpfs "$QUEUE"; fi
 printf '%s\n' "$BINDS" | while IFS='|' read -r src dst; do
   [ -n "$src" ] || continue
   mkdir -p "$dst"
   mount --bind "$src" "$dst"
 done
-exec smtpd -d -f "$W/smtpd.conf"
+exec "$SMTPD" -d -f "$W/smtpd.conf"
 `;
 
 function testEnv(): NodeJS.ProcessEnv {
@@ -218,6 +230,7 @@ export class Smtpd {
     if (opts.ipv6 === true) listen.push(`listen on ::1 port ${port} filter "${FILTER_NAME}"`);
     const conf = [
       `filter "${FILTER_NAME}" proc-exec "${confCommand(filterArgv)}"`,
+      ...(opts.extraConfig?.(dir) ?? []),
       ...listen,
       `action "local" maildir "${maildir}"`,
       'match from any for any action "local"',
@@ -229,7 +242,13 @@ export class Smtpd {
     const namespaces = opts.netns === undefined ? ['unshare', '-m', '-n'] : ['nsenter', '-t', String(opts.netns.pid), '-n', '--', 'unshare', '-m'];
     const child = spawn('setpriv', ['--pdeathsig', 'KILL', ...namespaces, 'sh', '-c', SETUP, 'sh', dir], {
       cwd: dir,
-      env: { ...testEnv(), NETS: (opts.loopbackNets ?? []).join(' '), BINDS: binds.join('\n') },
+      env: {
+        ...testEnv(),
+        NETS: (opts.loopbackNets ?? []).join(' '),
+        BINDS: binds.join('\n'),
+        SMTPD: opts.smtpd?.binary ?? 'smtpd',
+        QUEUE: opts.smtpd?.queueDir ?? '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new Smtpd(dir, port, child, filterArgv);

@@ -25,6 +25,21 @@ describe('parseCliArgs', () => {
     assert.equal(parseCliArgs(['./check']).ok && parseCliArgs(['./check']).ok, true);
   });
 
+  test('--smtps-ports: the implicit-TLS listener ports of the running filter (absent: the default, 465)', () => {
+    assert.deepEqual(parseCliArgs(['--smtps-ports', '10465,465', 'r.rules']), {
+      ok: true,
+      value: { kind: 'run', rulesFile: 'r.rules', chain: null, logLevel: 'info', smtpsPorts: [465, 10465] },
+    });
+    assert.deepEqual(parseCliArgs(['--smtps-ports=none', 'r.rules']), {
+      ok: true,
+      value: { kind: 'run', rulesFile: 'r.rules', chain: null, logLevel: 'info', smtpsPorts: [] },
+    });
+    const bad = parseCliArgs(['--smtps-ports', '465,smtps', 'r.rules']);
+    assert.ok(!bad.ok && /"smtps" is not a port/.test(bad.error));
+    const check = parseCliArgs(['check', '--smtps-ports', '465', 'r.rules']);
+    assert.ok(!check.ok && /option of the running filter/.test(check.error));
+  });
+
   test('help and version win over everything else', () => {
     assert.deepEqual(parseCliArgs(['--help']), { ok: true, value: { kind: 'help' } });
     assert.deepEqual(parseCliArgs(['-h', 'x']), { ok: true, value: { kind: 'help' } });

@@ -68,6 +68,11 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
   ['reject hides only its own phase', 'chain c = reject "550 no" at helo then junk when mail-from ~ /x/', []],
   ['accept at rcpt-to leaves data alone', 'chain c = accept at rcpt-to then pause 1s at data', []],
   ['a conditional accept hides nothing', 'chain c = accept when src in { 10.0.0.0/8 } then pause 1s', []],
+  ['pregreet in a chain named smtps', 'chain smtps = pause 1s pregreet disconnect', ['W009']],
+  ['pregreet in a chain named for 465', 'chain mx_465 = pause 1s pregreet log', ['W009']],
+  ['pregreet in a chain named submissions-in', 'chain submissions-in = accept when src in { 10.0.0.0/8 } then pause 1s pregreet disconnect', ['W009']],
+  ['a pause without pregreet in an smtps chain', 'chain smtps = pause 1s pay-once 1d', []],
+  ['pregreet in other chains', 'chain inbound = pause 1s pregreet disconnect\nchain submission = pause 1s pregreet disconnect\nchain mx4650 = pause 1s pregreet log\nchain smtpsecure = pause 1s pregreet log', []],
 ];
 
 describe('checker', () => {
@@ -108,6 +113,15 @@ describe('checker', () => {
     assert.equal(d?.code, 'E015');
     assert.deepEqual([d?.span.line, d?.span.column], [1, 22]);
     assert.deepEqual([d?.related?.[0]?.span.line, d?.related?.[0]?.span.column], [2, 30]);
+  });
+
+  test('W009 points at `pregreet`, with the chain name as the related place', () => {
+    const r = compile('chain smtps =\n    pause 3s pregreet disconnect');
+    assert.ok(r.ok);
+    const w = r.warnings.find((d) => d.code === 'W009');
+    assert.deepEqual([w?.span.line, w?.span.column], [2, 14]);
+    assert.deepEqual([w?.related?.[0]?.span.line, w?.related?.[0]?.span.column], [1, 7]);
+    assert.match(w?.hint ?? '', /--smtps-ports/);
   });
 
   test('an impossible `at` points at the `at` and at the field that needs the later phase', () => {

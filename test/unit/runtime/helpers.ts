@@ -121,6 +121,7 @@ export interface HarnessOptions {
   readonly limits?: Partial<HostLimits>;
   readonly handshake?: readonly string[] | null;
   readonly observer?: RuntimeObserver;
+  readonly smtpsPorts?: ReadonlySet<number>;
 }
 
 /** A FilterHost on a FakeClock, writing into an array of lines. */
@@ -156,6 +157,7 @@ export class HostHarness {
       ...(options.services !== undefined ? { services: options.services } : {}),
       ...(options.limits !== undefined ? { limits: options.limits } : {}),
       ...(options.observer !== undefined ? { observer: options.observer } : {}),
+      ...(options.smtpsPorts !== undefined ? { smtpsPorts: options.smtpsPorts } : {}),
     });
     if (!created.ok) throw new Error(created.error);
     this.host = created.value;

@@ -6,31 +6,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/support/clock.js';
-import { rowKeys, type Endpoints, type TableName } from '../../../src/support/proc-net-tcp.js';
+import type { Endpoints, TableName } from '../../../src/support/proc-net-tcp.js';
 import { SocketTableWatcher, type ConnectionEvent } from '../../../src/support/proc-net-tcp-watch.js';
-
-const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
-
-const conn = (n: number): Endpoints => ({ src: `127.0.0.${n}`, srcPort: 40000 + n, dest: '127.0.0.1', destPort: 2525 });
-
-/** A fake kernel: rows per connection, rendered as /proc/net/tcp text on each read. */
-class FakeTables {
-  readonly rows = new Map<number, { st: number; rx: number }>();
-  reads: TableName[] = [];
-  fail: Error | null = null;
-  read = async (table: TableName): Promise<string | null> => {
-    this.reads.push(table);
-    if (this.fail !== null) throw this.fail;
-    if (table === 'tcp6') return `${HEADER}\n`;
-    const lines = [HEADER];
-    let i = 0;
-    for (const [n, r] of this.rows) {
-      const key = rowKeys(conn(n))?.tcp ?? '';
-      lines.push(`${String(i++).padStart(4)}: ${key} ${r.st.toString(16).toUpperCase().padStart(2, '0')} 00000000:${r.rx.toString(16).toUpperCase().padStart(8, '0')} 00:00000000 00000000   102        0 1 1 0 20 4 30 10 -1`);
-    }
-    return `${lines.join('\n')}\n`;
-  };
-}
+import { conn, FakeTables } from './fake-tables.js';
 
 /** Let the watcher's awaited reads finish. */
 const settle = () => new Promise<void>((r) => setImmediate(r));
