@@ -84,6 +84,21 @@ else
   added_policy=0
 fi
 
+# OpenSMTPD 7.8 (filter protocol 0.7; STARTTLS/AUTH work with OpenSSL 3): the second real
+# smtpd of the end-to-end suite, built from the source tarball in ../shared/opensmtpd
+# (idempotent; about 40 s the first time). Without that folder (outside the project's CI)
+# the 7.8 tests skip and say why; under CI a missing build is an error, so they never skip there.
+SHARED_BUILD=$ROOT/../shared/opensmtpd/build.sh
+if [ -f "$SHARED_BUILD" ]; then
+  say "OpenSMTPD 7.8: $SHARED_BUILD"
+  smtpd78=$("${SUDO[@]}" bash "$SHARED_BUILD" | tail -n 1)
+  say "OpenSMTPD 7.8 at $smtpd78"
+elif [ "${CI:-}" = true ]; then
+  die "CI: ../shared/opensmtpd/build.sh not found; the smtpd 7.8 tests need it"
+else
+  say "OpenSMTPD 7.8: ../shared/opensmtpd/build.sh not found; the smtpd 7.8 tests will skip"
+fi
+
 # Node.js: a precondition (Debian 12's own nodejs is 18, too old).
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
   || die "Node.js >= ${NODE_MIN_MAJOR}.${NODE_MIN_MINOR} with npm is required (e.g. from nodejs.org or NodeSource); not found in PATH"
