@@ -178,17 +178,17 @@ export function evaluateThen(job: EvaluationJob, later: EvaluationCallbacks): Ev
 /** A step is running asynchronously; the Run resumes when it settles. */
 const WAITING = Symbol('waiting');
 
-/**
- * One evaluation. Asynchronous steps are followed with callbacks on the
- * step's promise and a deadline timer, and resume the same loop: one promise
- * per evaluation (the one `evaluate` returns), not a chain per step.
- */
 /** A deferral armed in this phase, and the step that armed it. */
 interface Armed {
   readonly reply: string;
   readonly step: CompiledStep;
 }
 
+/**
+ * One evaluation. Asynchronous steps are followed with callbacks on the
+ * step's promise and a deadline timer, and resume the same loop: one promise
+ * per evaluation (the one `evaluate` returns), not a chain per step.
+ */
 class Run {
   private faults: StepFault[] | null = null;
   /** Armed by DEFER_IF_PERMIT: answered instead of a permit. The first one is kept, as Postfix does. */
