@@ -5,11 +5,13 @@
 #   bash scripts/install-deps.sh
 #
 # - Debian packages: OpenSMTPD 6.8 (the end-to-end tests run the real smtpd),
-#   postgrey and redis-server (greylisting integration tests), swaks and socat
-#   (SMTP/socket clients), iproute2, util-linux and mount (namespaces, `ss`,
-#   `nsenter`, `runuser`), procps, mandoc (man page checks), openssl and libnet-ssleay-perl
-#   (test certificates for TLS listeners; swaks's TLS, only a Recommends of swaks), and
-#   python3/make/g++
+#   postgrey and redis-server (greylisting integration tests), postfwd (a second,
+#   independent Postfix policy server, for the access(5) differential test; it
+#   depends on perl modules only, not on postfix), swaks and socat (SMTP/socket
+#   clients), iproute2, util-linux and mount (namespaces, `ss`, `nsenter`,
+#   `runuser`), procps, mandoc (man page checks), openssl and libnet-ssleay-perl
+#   (test certificates for TLS listeners; swaks's TLS, only a Recommends of swaks),
+#   and python3/make/g++
 #   in case better-sqlite3 has to be compiled because no prebuilt binary matches.
 #   `apt-get update` runs only when something is missing, so re-runs are fast.
 #   Daemons are not started by the packages' scripts (a policy-rc.d is put in place
@@ -27,7 +29,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 PACKAGES=(
-  opensmtpd postgrey swaks socat redis-server
+  opensmtpd postgrey postfwd swaks socat redis-server
   iproute2 util-linux mount procps passwd mandoc openssl libnet-ssleay-perl
   python3 make g++
 )

@@ -3,6 +3,10 @@
  * delegation server about the session and turn its answer into a step
  * outcome (see src/policy/action.ts for the access(5) mapping).
  *
+ * OK/RELAY/PERMIT/all digits accept (for accept's scope at this phase);
+ * DEFER_IF_PERMIT / DEFER_IF_REJECT arm a deferral the evaluator resolves at
+ * the end of the phase; PREPEND adds a sanitised header.
+ *
  * Failures (server down, slow, garbled, or an action we cannot act on) are
  * thrown as PolicyError; the runtime turns a throw into the step's on-error
  * decision (`tempfail` by default, or `proceed`). Answers other than DUNNO
@@ -115,28 +119,39 @@ class PolicyStepRunner implements StepRunner {
     const shown = printableText(answer.action ?? '').slice(0, MAX_LOGGED_ANSWER);
     const detail: StepDetail = { policyServer: this.server, answer: shown, latencyMs };
     const fields = { session: ctx.facts.sessionId, answer: shown, latencyMs };
-    const verdict = interpretPolicyAction(answer.action);
+    const verdict = interpretPolicyAction(answer.action, { invalidUtf8: answer.invalidUtf8.includes('action') });
 
     switch (verdict.kind) {
       case 'dunno':
         this.log.debug(fields, 'policy answer');
         return { type: 'continue', detail };
       case 'permit':
+        // Postfix's OK ends the restriction list with a permit: here, the phase (for accept's scope).
         this.log.info(fields, 'policy answer');
-        return { type: 'continue', detail };
+        return { type: 'accept', detail };
       case 'reject':
         this.log.info({ ...fields, reply: verdict.reply }, 'policy answer');
         return { type: 'decide', decision: { type: 'reject', reply: verdict.reply }, detail };
       case 'disconnect':
         this.log.info({ ...fields, reply: verdict.reply }, 'policy answer');
         return { type: 'decide', decision: { type: 'disconnect', reply: verdict.reply }, detail };
+      case 'defer-if-permit':
+        this.log.info({ ...fields, reply: verdict.reply }, 'policy answer');
+        return { type: 'arm', deferral: { when: 'if-permit', reply: verdict.reply }, detail };
+      case 'defer-if-reject':
+        this.log.info({ ...fields, reply: verdict.reply }, 'policy answer');
+        return { type: 'arm', deferral: { when: 'if-reject', reply: verdict.reply }, detail };
       case 'prepend':
         if (ctx.phase === 'commit') {
           // The message is already through data-line: no header can be added any more.
           this.log.warn(fields, 'policy answer PREPEND at commit: too late to add a header, ignored');
           return { type: 'continue', detail };
         }
-        this.log.info(fields, 'policy answer');
+        if (verdict.fixed.length > 0) {
+          this.log.warn({ ...fields, header: verdict.header, fixed: verdict.fixed }, 'policy answer PREPEND sanitised (control characters replaced by spaces, or cut to 998 octets)');
+        } else {
+          this.log.info(fields, 'policy answer');
+        }
         return { type: 'continue', addHeaders: [verdict.header], detail };
       case 'log':
         this.log[verdict.level]({ ...fields, action: verdict.keyword, text: verdict.text }, 'policy answer');

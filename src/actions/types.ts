@@ -22,7 +22,23 @@ export type StepOutcome =
   /** `accept`: end the chain for the scope of this phase (session, transaction or recipient). */
   | { readonly type: 'accept'; readonly detail?: StepDetail }
   /** Decisive: answer smtpd with this decision and end the phase. */
-  | { readonly type: 'decide'; readonly decision: FilterDecision; readonly detail?: StepDetail };
+  | { readonly type: 'decide'; readonly decision: FilterDecision; readonly detail?: StepDetail }
+  /**
+   * Not decisive by itself (Postfix's DEFER_IF_PERMIT / DEFER_IF_REJECT): go
+   * on with the next step, with a deferral armed for the rest of this phase
+   * (the evaluator applies it; see src/policy/action.ts for the semantics).
+   */
+  | { readonly type: 'arm'; readonly deferral: Deferral; readonly detail?: StepDetail };
+
+/**
+ * An armed deferral. `if-permit`: answer `reply` instead if the phase would
+ * let the command through. `if-reject`: answer `reply` instead of a later
+ * 5xx refusal. `reply` is a full `4xx` reply line.
+ */
+export interface Deferral {
+  readonly when: 'if-permit' | 'if-reject';
+  readonly reply: string;
+}
 
 /** Extra facts a step reports for the decision's log line (server answer, latency, ...). */
 export type StepDetail = Readonly<Record<string, string | number | boolean | null>>;

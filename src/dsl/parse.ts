@@ -32,7 +32,7 @@ function describeToken(name: string): string {
     case 'REGEX':
       return 'a regex /.../';
     case 'ADDRESS':
-      return 'an address (unix:/path or tcp:host:port)';
+      return 'an address (unix:/path, tcp:host:port or inet:host:port)';
     case 'NUMBER':
       return 'a number or duration';
     case 'ITEM':

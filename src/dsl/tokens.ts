@@ -96,8 +96,14 @@ export const SingleQuotedString = createToken({ name: 'SingleQuotedString', patt
 export const RegexLiteral = createToken({ name: 'RegexLiteral', pattern: /\/(?:[^/\\\r\n]|\\[^\r\n])*\/[A-Za-z]*/, label: 'REGEX' });
 export const UnterminatedRegex = createToken({ name: 'UnterminatedRegex', pattern: /\/(?:[^/\\\r\n]|\\[^\r\n])*\\?/, label: 'REGEX' });
 
-/** `unix:/path` or `tcp:host:port` / `tcp:[v6]:port`, as one token (quoted strings work too). */
-export const SocketAddress = createToken({ name: 'SocketAddress', pattern: /(?:unix|tcp):[^\s,{}()"#]*/, label: 'ADDRESS' });
+/**
+ * `unix:/path`, `tcp:host:port` / `tcp:[v6]:port` or Postfix's `inet:host:port`,
+ * as one token (quoted strings work too). Any `word:…` is lexed as an address
+ * (outside lists nothing else has a colon), so that the checker can say what
+ * is wrong with `tpc:…` or `local:…` in one located error with a hint, not
+ * three lexer errors about a stray ":".
+ */
+export const SocketAddress = createToken({ name: 'SocketAddress', pattern: /[A-Za-z][A-Za-z0-9+.-]*:[^\s,{}()"#]*/, label: 'ADDRESS' });
 
 /** Durations (`3s`, `500ms`) and counts (`24`) share one token; the checker reads them. */
 export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /[0-9][A-Za-z0-9_.]*/, label: 'NUMBER' });

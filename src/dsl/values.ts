@@ -7,6 +7,7 @@
 import { parseStoreUrl } from '../store/url.js';
 import type { PolicyAddress } from './plan.js';
 import { parseIp } from '../support/net.js';
+import { closest } from './diagnostics.js';
 
 export interface Problem {
   readonly message: string;
@@ -60,7 +61,9 @@ export function formatDuration(ms: number): string {
 }
 
 const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
-const ADDRESS_HINT = 'write unix:/absolute/path, tcp:host:port or tcp:[ipv6]:port';
+const ADDRESS_HINT = 'write unix:/absolute/path, tcp:host:port (inet:host:port, as in Postfix, is the same) or tcp:[ipv6]:port';
+/** Postfix spells TCP policy servers `inet:host:port` (check_policy_service inet:127.0.0.1:10023): an alias of `tcp:`. */
+const SCHEMES = ['unix', 'tcp', 'inet'] as const;
 
 function parsePort(text: string, whole: string): Parsed<number> {
   if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
@@ -69,7 +72,10 @@ function parsePort(text: string, whole: string): Parsed<number> {
   return good(Number(text));
 }
 
-/** `unix:/path`, `tcp:host:port`, `tcp:[v6]:port`. */
+/**
+ * `unix:/path`, `tcp:host:port`, `tcp:[v6]:port`; `inet:` is Postfix's name
+ * for `tcp:` and gives the same address (printed back as `tcp:`).
+ */
 export function parsePolicyAddress(text: string): Parsed<PolicyAddress> {
   if (text.startsWith('unix:')) {
     const path = text.slice(5);
@@ -77,8 +83,8 @@ export function parsePolicyAddress(text: string): Parsed<PolicyAddress> {
     if (/[\0\r\n]/.test(path)) return bad(`"${text}" contains a control character`);
     return good({ kind: 'unix', path });
   }
-  if (text.startsWith('tcp:')) {
-    const rest = text.slice(4);
+  if (text.startsWith('tcp:') || text.startsWith('inet:')) {
+    const rest = text.slice(text.indexOf(':') + 1);
     let host: string;
     let portText: string;
     if (rest.startsWith('[')) {
@@ -99,6 +105,12 @@ export function parsePolicyAddress(text: string): Parsed<PolicyAddress> {
     const port = parsePort(portText, text);
     if (!port.ok) return port;
     return good({ kind: 'tcp', host, port: port.value });
+  }
+  const colon = text.indexOf(':');
+  const scheme = colon > 0 ? text.slice(0, colon) : null;
+  const near = scheme === null ? null : closest(scheme, SCHEMES);
+  if (scheme !== null && near !== null) {
+    return bad(`"${text}" is not a policy server address (unknown kind "${scheme}:")`, `did you mean "${near}${text.slice(colon)}"?`);
   }
   return bad(`"${text}" is not a policy server address`, ADDRESS_HINT);
 }

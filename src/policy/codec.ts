@@ -21,12 +21,17 @@ export interface PolicyAnswer {
   readonly attributes: readonly PolicyAttribute[];
   /** Null when the server ended its answer without an `action=` line. */
   readonly action: string | null;
+  /**
+   * Names of the attributes whose value was not valid UTF-8 (decoded with
+   * U+FFFD in `attributes` and `action`); usually empty.
+   */
+  readonly invalidUtf8: readonly string[];
 }
 
 export type PolicyDecodeError =
   /** A line that is not `name=value` (postgrey would ignore it; Postfix fails the request). */
   | { readonly code: 'garbage'; readonly line: string }
-  /** More than `maxAnswerLength` characters without the empty line that ends an answer. */
+  /** More than `maxAnswerLength` bytes without the empty line that ends an answer. */
   | { readonly code: 'too-long'; readonly length: number };
 
 export type PolicyDecoded =
@@ -60,23 +65,36 @@ export function encodePolicyRequest(attributes: readonly PolicyAttribute[]): str
 }
 
 export interface PolicyAnswerDecoderOptions {
-  /** Cap on one answer, in characters, counting the unfinished line. Default 8192. */
+  /** Cap on one answer, in bytes, counting the unfinished line. Default 8192. */
   readonly maxAnswerLength?: number;
 }
 
 export const DEFAULT_MAX_ANSWER_LENGTH = 8192;
+
+const NO_NAMES: readonly string[] = Object.freeze([]);
 
 /**
  * Incremental answer reader. Feed it chunks; it returns the answers (and at
  * most one error) completed by each chunk. After an error the stream is out
  * of sync for good, so the decoder stops and returns nothing more: the
  * connection must be discarded.
+ *
+ * Lines are split as bytes (a newline byte never occurs inside a UTF-8
+ * sequence) and each line is decoded on its own, strictly first: a value
+ * whose bytes are not UTF-8 is still decoded (with U+FFFD for the bad bytes,
+ * so the answer can be logged and acted on), but its attribute is named in
+ * `invalidUtf8`, so that a PREPEND made of such bytes is refused rather than
+ * put into a header with U+FFFD in it (see action.ts).
  */
 export class PolicyAnswerDecoder {
   private readonly maxAnswerLength: number;
-  private readonly utf8 = new TextDecoder('utf-8');
-  private partial = '';
+  private readonly strict = new TextDecoder('utf-8', { fatal: true });
+  private readonly lenient = new TextDecoder('utf-8');
+  /** Bytes of the unfinished line (copies: callers may reuse their buffers). */
+  private partial: Uint8Array[] = [];
+  private partialLength = 0;
   private attributes: PolicyAttribute[] = [];
+  private invalidUtf8: string[] | null = null;
   private answerLength = 0;
   private failed = false;
 
@@ -88,7 +106,7 @@ export class PolicyAnswerDecoder {
 
   /** True while an answer has started but not ended (bytes or attributes pending). */
   get midAnswer(): boolean {
-    return !this.failed && (this.partial !== '' || this.attributes.length > 0);
+    return !this.failed && (this.partialLength > 0 || this.attributes.length > 0);
   }
 
   /** True once the stream was found out of sync. */
@@ -98,14 +116,16 @@ export class PolicyAnswerDecoder {
 
   push(chunk: string | Uint8Array): PolicyDecoded[] {
     if (this.failed) return [];
-    const text = typeof chunk === 'string' ? chunk : this.utf8.decode(chunk, { stream: true });
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     const out: PolicyDecoded[] = [];
     let start = 0;
     for (;;) {
-      const nl = text.indexOf('\n', start);
+      const nl = bytes.indexOf(0x0a, start);
       if (nl < 0) break;
-      const line = this.partial + text.slice(start, nl);
-      this.partial = '';
+      const piece = bytes.subarray(start, nl);
+      const line = this.partialLength === 0 ? piece : Buffer.concat([...this.partial, piece]);
+      this.partial = [];
+      this.partialLength = 0;
       start = nl + 1;
       const item = this.line(line);
       if (item) {
@@ -113,37 +133,54 @@ export class PolicyAnswerDecoder {
         if (item.type === 'error') return out;
       }
     }
-    this.partial += text.slice(start);
-    if (this.answerLength + this.partial.length > this.maxAnswerLength) {
-      out.push(this.fail({ code: 'too-long', length: this.answerLength + this.partial.length }));
+    if (start < bytes.length) {
+      this.partial.push(bytes.slice(start));
+      this.partialLength += bytes.length - start;
+    }
+    if (this.answerLength + this.partialLength > this.maxAnswerLength) {
+      out.push(this.fail({ code: 'too-long', length: this.answerLength + this.partialLength }));
     }
     return out;
   }
 
-  private line(raw: string): PolicyDecoded | null {
+  private line(raw: Uint8Array): PolicyDecoded | null {
     // Tolerate CRLF, as postgrey itself does when reading requests.
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === '') {
+    const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, raw.length - 1) : raw;
+    if (bytes.length === 0) {
       const attributes = this.attributes;
+      const invalidUtf8 = this.invalidUtf8 ?? NO_NAMES;
       this.attributes = [];
+      this.invalidUtf8 = null;
       this.answerLength = 0;
       const action = attributes.find(([name]) => name === 'action');
-      return { type: 'answer', answer: { attributes, action: action ? action[1] : null } };
+      return { type: 'answer', answer: { attributes, action: action ? action[1] : null, invalidUtf8 } };
     }
     this.answerLength += raw.length + 1;
     if (this.answerLength > this.maxAnswerLength) {
       return this.fail({ code: 'too-long', length: this.answerLength });
     }
+    let line: string;
+    let valid = true;
+    try {
+      line = this.strict.decode(bytes);
+    } catch {
+      line = this.lenient.decode(bytes);
+      valid = false;
+    }
     const eq = line.indexOf('=');
     if (eq <= 0) return this.fail({ code: 'garbage', line: line.slice(0, 200) });
-    this.attributes.push([line.slice(0, eq), line.slice(eq + 1)]);
+    const name = line.slice(0, eq);
+    this.attributes.push([name, line.slice(eq + 1)]);
+    if (!valid) (this.invalidUtf8 ??= []).push(name);
     return null;
   }
 
   private fail(error: PolicyDecodeError): PolicyDecoded {
     this.failed = true;
-    this.partial = '';
+    this.partial = [];
+    this.partialLength = 0;
     this.attributes = [];
+    this.invalidUtf8 = null;
     return { type: 'error', error };
   }
 }
@@ -154,6 +191,6 @@ export function describeDecodeError(error: PolicyDecodeError): string {
     case 'garbage':
       return `not a name=value line: ${JSON.stringify(error.line)}`;
     case 'too-long':
-      return `answer longer than the cap (${error.length} characters without an end)`;
+      return `answer longer than the cap (${error.length} bytes without an end)`;
   }
 }

@@ -13,6 +13,7 @@
  */
 import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, StepAction } from '../dsl/plan.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS } from '../dsl/values.js';
+import { formatPolicyAddress } from '../policy/address.js';
 
 export type StepField = 'action' | 'phase' | 'when' | 'onError' | 'dryRun';
 
@@ -145,8 +146,8 @@ export function describeAction(action: StepAction): string {
     case 'disconnect':
       return `${action.kind} ${JSON.stringify(action.reply)}`;
     case 'policy': {
-      const address = action.options.address;
-      const where = address.kind === 'unix' ? `unix:${address.path}` : `${address.host}:${address.port}`;
+      // The canonical spelling (`inet:` is printed as `tcp:`, IPv6 in brackets), as the rules can write it.
+      const where = formatPolicyAddress(action.options.address);
       const timeout = action.options.timeoutMs === POLICY_DEFAULT_TIMEOUT_MS ? '' : ` timeout ${action.options.timeoutMs}ms`;
       return `${action.options.flavor} ${where}${timeout}`;
     }

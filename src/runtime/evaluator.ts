@@ -6,6 +6,14 @@
  *  - `accept` ends the phase with proceed (the caller applies the scope);
  *  - a throw, a rejection or a missed step deadline becomes the step's
  *    on-error: `tempfail` decides the phase's tempfail, `proceed` goes on;
+ *  - `arm` (a policy server's DEFER_IF_PERMIT / DEFER_IF_REJECT) goes on with
+ *    a deferral armed for the rest of this phase, resolved where the phase
+ *    ends (`finish`): an armed if-permit answers its 450 instead of a permit
+ *    (the end of the chain, an accept, junk); an armed if-reject answers its
+ *    450 instead of a later 5xx reject or disconnect; both armed end the
+ *    phase at once with the if-permit reply. Postfix's defer_if_permit /
+ *    defer_if_reject; the mapping is written down in src/policy/action.ts.
+ *    Armed states live in one Run: they never reach another phase or request;
  *  - after the last step: proceed;
  *  - a `dry-run` step is evaluated but never acts: what it would have done
  *    (or its failure) is noted in `dryRuns` and the chain goes on as if its
@@ -14,7 +22,7 @@
  * Synchronous fast path: as long as steps answer synchronously the result is
  * returned synchronously — no promise, no timer, no abort scope of its own.
  */
-import type { FilterDecision, StepContext, StepDetail, StepOutcome } from '../actions/types.js';
+import type { Deferral, FilterDecision, StepContext, StepDetail, StepOutcome } from '../actions/types.js';
 import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
 import { tempfailDecision } from '../protocol/format.js';
 import type { FilterPhase, RulePhase } from '../protocol/phases.js';
@@ -33,12 +41,15 @@ export interface DryRunHit {
   readonly step: CompiledStep;
   /**
    * `pause`: would have waited; `continue`: would not have ended the phase;
-   * `accept`/`decide`: would have ended it (see `decision`); `error`: the
-   * step failed, which in dry-run never tempfails.
+   * `accept`/`decide`: would have ended it (see `decision`); `arm`: would
+   * have armed `deferral` (it was not armed); `error`: the step failed,
+   * which in dry-run never tempfails.
    */
-  readonly would: 'pause' | 'continue' | 'accept' | 'decide' | 'error';
+  readonly would: 'pause' | 'continue' | 'accept' | 'decide' | 'arm' | 'error';
   /** The decision it would have sent, for `decide`. */
   readonly decision: FilterDecision | null;
+  /** The deferral it would have armed, for `arm`. */
+  readonly deferral?: Deferral;
   /** Headers it would have added. */
   readonly addHeaders: readonly string[];
   /** What the step reported (server answer, latency, pause length, …). */
@@ -65,6 +76,21 @@ export interface Evaluation {
   readonly facts: SessionFacts;
   /** How long `step` took when it answered asynchronously (a server's or store's latency); null otherwise. */
   readonly stepMs: number | null;
+  /** An armed deferral replaced the phase's outcome (then `step` is the step that armed it); null otherwise. */
+  readonly deferred: DeferredOutcome | null;
+}
+
+/** What an armed deferral overruled, for the decision's log line. */
+export interface DeferredOutcome {
+  readonly by: Deferral['when'];
+  /**
+   * What the phase would have answered: `proceed` (end of the chain),
+   * `accept`, `junk`, a reject/disconnect reply, or `skipped` (both kinds
+   * armed: the rest of the phase did not run).
+   */
+  readonly instead: string;
+  /** The step whose outcome was overruled; null at the end of the chain or when skipped. */
+  readonly insteadStep: CompiledStep | null;
 }
 
 export interface EvaluationJob {
@@ -152,6 +178,12 @@ export function evaluateThen(job: EvaluationJob, later: EvaluationCallbacks): Ev
 /** A step is running asynchronously; the Run resumes when it settles. */
 const WAITING = Symbol('waiting');
 
+/** A deferral armed in this phase, and the step that armed it. */
+interface Armed {
+  readonly reply: string;
+  readonly step: CompiledStep;
+}
+
 /**
  * One evaluation. Asynchronous steps are followed with callbacks on the
  * step's promise and a deadline timer, and resume the same loop: one promise
@@ -159,6 +191,10 @@ const WAITING = Symbol('waiting');
  */
 class Run {
   private faults: StepFault[] | null = null;
+  /** Armed by DEFER_IF_PERMIT: answered instead of a permit. The first one is kept, as Postfix does. */
+  private ifPermit: Armed | null = null;
+  /** Armed by DEFER_IF_REJECT: answered instead of a later 5xx. */
+  private ifReject: Armed | null = null;
   private dryRuns: DryRunHit[] | null = null;
   private addHeaders: string[] | null = null;
   private detail: Record<string, string | number | boolean | null> | null = null;
@@ -293,10 +329,12 @@ class Run {
   /** Apply a step's outcome: the final Evaluation if it ends the phase, null to go on. */
   private apply(step: CompiledStep, outcome: StepOutcome): Evaluation | null {
     if (step.dryRun === true) {
+      // Reported only: a dry-run step's deferral is never armed.
       this.noteDryRun({
         step,
         would: outcome.type,
         decision: outcome.type === 'decide' ? outcome.decision : null,
+        ...(outcome.type === 'arm' ? { deferral: outcome.deferral } : {}),
         addHeaders: outcome.type === 'continue' ? (outcome.addHeaders ?? NONE) : NONE,
         detail: outcome.detail ?? {},
         error: null,
@@ -314,6 +352,21 @@ class Run {
         return this.finish('accept', PROCEED, step, null);
       case 'decide':
         return this.finish('decide', outcome.decision, step, null);
+      case 'arm': {
+        const armed: Armed = { reply: outcome.deferral.reply, step };
+        if (outcome.deferral.when === 'if-permit') this.ifPermit ??= armed;
+        else this.ifReject ??= armed;
+        if (this.ifPermit !== null && this.ifReject !== null) {
+          // Nothing later can permit (if-permit answers) or bounce (if-reject
+          // answers): Postfix's generic_checks stops the list here too.
+          return this.evaluation('decide', { type: 'reject', reply: this.ifPermit.reply }, this.ifPermit.step, null, {
+            by: 'if-permit',
+            instead: 'skipped',
+            insteadStep: null,
+          });
+        }
+        return null;
+      }
     }
   }
 
@@ -333,7 +386,30 @@ class Run {
     }
   }
 
+  /** The phase ends with `decision`, unless a deferral armed in it overrules that. */
   private finish(kind: Evaluation['kind'], decision: FilterDecision, step: CompiledStep | null, f: StepFault | null): Evaluation {
+    if (this.ifPermit !== null && letsThrough(kind, decision)) {
+      const instead = kind === 'accept' ? 'accept' : decision.type;
+      return this.evaluation('decide', { type: 'reject', reply: this.ifPermit.reply }, this.ifPermit.step, f, { by: 'if-permit', instead, insteadStep: step });
+    }
+    if (this.ifReject !== null && isPermanentRefusal(decision)) {
+      // A plain reject even for a 5xx disconnect: Postfix sends the deferral as the reply, and keeps the session.
+      return this.evaluation('decide', { type: 'reject', reply: this.ifReject.reply }, this.ifReject.step, f, {
+        by: 'if-reject',
+        instead: `${decision.type} ${decision.reply}`,
+        insteadStep: step,
+      });
+    }
+    return this.evaluation(kind, decision, step, f, null);
+  }
+
+  private evaluation(
+    kind: Evaluation['kind'],
+    decision: FilterDecision,
+    step: CompiledStep | null,
+    f: StepFault | null,
+    deferred: DeferredOutcome | null,
+  ): Evaluation {
     return {
       kind,
       decision,
@@ -345,12 +421,32 @@ class Run {
       dryRuns: this.dryRuns ?? NONE_DRY,
       facts: this.job.facts,
       stepMs: null,
+      deferred,
     };
   }
 
   private noteDryRun(hit: DryRunHit): void {
     (this.dryRuns ??= []).push(hit);
   }
+}
+
+/** Whether the phase's outcome lets the command through: what DEFER_IF_PERMIT defers. */
+function letsThrough(kind: Evaluation['kind'], decision: FilterDecision): boolean {
+  if (kind === 'accept') return true;
+  switch (decision.type) {
+    case 'proceed':
+    case 'junk':
+    case 'rewrite':
+      return true;
+    case 'reject':
+    case 'disconnect':
+      return false;
+  }
+}
+
+/** A 5xx refusal: what DEFER_IF_REJECT turns into its 450. */
+function isPermanentRefusal(decision: FilterDecision): decision is Extract<FilterDecision, { reply: string }> {
+  return (decision.type === 'reject' || decision.type === 'disconnect') && decision.reply.startsWith('5');
 }
 
 /** The deciding step answered asynchronously after `ms`. */

@@ -61,7 +61,11 @@ export function ruleOf(step: CompiledStep): string {
   return `${step.span.file}:${step.span.line}`;
 }
 
-/** What a dry-run step would have done, in one word: `pause`, `proceed`, `accept`, `reject`, `junk`, …, or `error`. */
+/**
+ * What a dry-run step would have done, in one word: `pause`, `proceed`,
+ * `accept`, `reject`, `junk`, …, `defer-if-permit`/`defer-if-reject` (would
+ * have armed that deferral), or `error`.
+ */
 export function wouldHave(hit: DryRunHit): string {
   switch (hit.would) {
     case 'pause':
@@ -72,6 +76,8 @@ export function wouldHave(hit: DryRunHit): string {
       return 'proceed';
     case 'decide':
       return hit.decision?.type ?? 'proceed';
+    case 'arm':
+      return hit.deferral?.when === 'if-reject' ? 'defer-if-reject' : 'defer-if-permit';
   }
 }
 
@@ -81,6 +87,7 @@ export function wouldAct(hit: DryRunHit): boolean {
     case 'pause':
     case 'accept':
     case 'decide':
+    case 'arm':
       return true;
     case 'continue':
       return hit.addHeaders.length > 0;
@@ -103,7 +110,7 @@ export interface ExplainContext {
 export function logDryRuns(log: Logger, context: ExplainContext, evaluation: Evaluation): void {
   for (const hit of evaluation.dryRuns) {
     const would = wouldHave(hit);
-    const reply = hit.decision === null ? null : replyOf(hit.decision);
+    const reply = hit.decision !== null ? replyOf(hit.decision) : (hit.deferral?.reply ?? null);
     const fields = {
       ...context,
       rule: ruleOf(hit.step),

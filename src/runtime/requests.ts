@@ -16,11 +16,13 @@ import type { FilterDecision } from '../actions/types.js';
 import type { CompiledStep } from '../dsl/plan.js';
 import { tempfailDecision } from '../protocol/format.js';
 import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
+import { printableText } from '../policy/action.js';
 import type { FilterRequestLine } from '../protocol/types.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { LogThrottle } from '../support/log-throttle.js';
+import { sanitizeHeaderLine } from '../support/mail-header.js';
 import { streamDataLine } from './data-stream.js';
 import { AbortScope } from './abort-scope.js';
 import { adaptToPhase } from './decisions.js';
@@ -235,6 +237,14 @@ export class RequestHandler {
           ms,
           ...(adapted.note !== null ? { note: adapted.note } : {}),
           ...(evaluation.fault !== null ? { fault: evaluation.fault.error } : {}),
+          // An armed DEFER_IF_PERMIT / DEFER_IF_REJECT answered: what it overruled, and where that came from.
+          ...(evaluation.deferred !== null
+            ? {
+                deferred: evaluation.deferred.by === 'if-permit' ? 'DEFER_IF_PERMIT' : 'DEFER_IF_REJECT',
+                instead: evaluation.deferred.instead,
+                ...(evaluation.deferred.insteadStep !== null ? { insteadRule: where(evaluation.deferred.insteadStep) } : {}),
+              }
+            : {}),
           // Explain: the condition that held and the values it read; the step's own latency.
           ...explainStep(evaluation.step, evaluation.facts),
           ...(evaluation.stepMs !== null ? { stepMs: evaluation.stepMs } : {}),
@@ -248,9 +258,17 @@ export class RequestHandler {
   }
 
   private keepHeaders(session: Session, phase: RulePhase, headers: readonly string[]): void {
-    const clean = headers.filter((h) => h !== '' && !/[\r\n\0]/.test(h));
-    if (clean.length !== headers.length) {
-      this.o.log.error({ session: session.id, phase }, 'header lines with CR, LF or NUL dropped');
+    // Every header from a step goes through the one sanitiser, whatever the
+    // step did already: nothing unsafe reaches the data-line stream.
+    const clean: string[] = [];
+    for (const h of headers) {
+      const r = sanitizeHeaderLine(h);
+      if (!r.ok) {
+        this.o.log.error({ session: session.id, phase, header: printableText(h).slice(0, 200), err: r.error }, 'header line dropped');
+        continue;
+      }
+      if (r.value.fixed.length > 0) this.o.log.warn({ session: session.id, phase, header: r.value.line.slice(0, 200), fixed: r.value.fixed }, 'header line sanitised');
+      clean.push(r.value.line);
     }
     if (!this.o.dataLineRegistered()) {
       this.o.log.warn(

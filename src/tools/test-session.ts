@@ -261,7 +261,10 @@ class SessionRun {
     const dryRuns = records.filter((r) => r.msg === 'dry-run');
     const failures = records.filter((r) => r.msg === 'step failed');
     const ran = conditions.filter((c) => c.held !== false);
-    const last = ran.at(-1);
+    // The step the decision names (an armed DEFER_IF_PERMIT decides after later
+    // steps ran); the last step that ran when the line names none.
+    const named = decision === undefined ? undefined : ran.findLast((c) => ruleOf(c.step) === field(decision, 'rule') && c.step.action.kind === field(decision, 'step'));
+    const last = named ?? ran.at(-1);
     let dryIndex = 0;
     return steps.map((step): StepRow => {
       const seen = conditions.find((c) => c.step.index === step.index);

@@ -256,6 +256,11 @@ export class PolicyServerProcess {
     return [...this.output.matchAll(/^request (\d+)$/gm)].length;
   }
 
+  /** Where a server started on `tcp:PORT` listens (`tcp:127.0.0.1:N`); null for a unix socket. */
+  get tcpAddress(): string | null {
+    return /^listening (tcp:\S+)$/m.exec(this.output)?.[1] ?? null;
+  }
+
   async setMode(mode: string): Promise<void> {
     const before = [...this.output.matchAll(/^mode /gm)].length;
     this.child.stdin.write(`${mode}\n`);

@@ -4,18 +4,24 @@
  *
  *   node policy-server-main.js SOCKET MODE
  *
- * It listens on the unix socket SOCKET and answers every request (attributes
- * ending with an empty line) according to MODE; a line on stdin changes the
- * mode. It prints `listening` once it accepts connections and `request N`
- * for every complete request it read, so the test can act at that moment.
+ * It listens on the unix socket SOCKET (mode 0666, so that smtpd's filter user
+ * can connect too), or on 127.0.0.1 when SOCKET is `tcp:PORT` (0: any free
+ * port), and answers every request (attributes ending with an empty line)
+ * according to MODE; a line on stdin changes the mode. It prints `listening`
+ * (for TCP: `listening tcp:127.0.0.1:PORT`) once it accepts connections and
+ * `request N` for every complete request it read, so the test can act at
+ * that moment.
  *
  * Modes: dunno, defer, hang (never answers), garbage (an HTTP error page),
  * binary (bytes that are no text), half-close (half a line, then closes),
  * half-hang (half a line, then nothing), flood (an endless line),
- * inject (an action with CR/LF and a forged protocol line in it), slow (DUNNO after 2 s).
+ * inject (an action with CR/LF and a forged protocol line in it), slow (DUNNO after 2 s),
+ * hex:HEX (`action=` and then the bytes HEX, for answers that are not UTF-8 or
+ * hold control characters); anything else is sent as `action=MODE`.
  */
 import { createServer, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 
 const [socketPath, initialMode] = process.argv.slice(2);
@@ -72,11 +78,16 @@ function answer(socket: Socket): void {
       setTimeout(() => socket.writable && socket.write('action=DUNNO\n\n'), 2000);
       return;
     default:
+      if (mode.startsWith('hex:')) {
+        socket.write(Buffer.concat([Buffer.from('action='), Buffer.from(mode.slice(4), 'hex'), Buffer.from('\n\n')]));
+        return;
+      }
       socket.write(`action=${mode}\n\n`);
   }
 }
 
-rmSync(socketPath, { force: true });
+const tcp = /^tcp:([0-9]+)$/.exec(socketPath);
+if (tcp === null) rmSync(socketPath, { force: true });
 const server = createServer((socket) => {
   sockets.add(socket);
   socket.on('close', () => sockets.delete(socket));
@@ -93,4 +104,13 @@ const server = createServer((socket) => {
     }
   });
 });
-server.listen(socketPath, () => process.stdout.write('listening\n'));
+if (tcp !== null) {
+  server.listen(Number(tcp[1]), '127.0.0.1', () => {
+    process.stdout.write(`listening tcp:127.0.0.1:${(server.address() as AddressInfo).port}\n`);
+  });
+} else {
+  server.listen(socketPath, () => {
+    chmodSync(socketPath, 0o666);
+    process.stdout.write('listening\n');
+  });
+}

@@ -31,6 +31,10 @@ const CASES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
   ['tcp without port', 'chain c = policy tcp:localhost', ['E024']],
   ['tcp port out of range', 'chain c = policy tcp:localhost:70000', ['E024']],
   ['bare IPv6 host', 'chain c = policy tcp:::1:10023', ['E024']],
+  ['inet is tcp', 'chain c = policy inet:127.0.0.1:10023', []],
+  ['inet without port', 'chain c = policy inet:localhost', ['E024']],
+  ['a typo in the kind of address: one error', 'chain c = policy tpc:127.0.0.1:10023', ['E024']],
+  ['an unknown kind of address: one error', 'chain c = policy local:/run/p.sock', ['E024']],
   ['bad store', 'chain c = greylist store "/var/lib/x.db"', ['E025']],
   ['relative sqlite store', 'chain c = greylist store "sqlite:x.db"', ['E025']],
   ['delay not shorter than retry window', 'chain c = greylist delay 1h retry-window 30m', ['E026']],
@@ -96,6 +100,27 @@ describe('checker', () => {
     assert.ok(!r.ok);
     const e = r.diagnostics.find((d) => d.code === 'E010');
     assert.equal(e?.hint, 'did you mean "trusted"?');
+  });
+
+  test('a typo in a policy address kind is one error on the whole address, with the corrected address as the hint', () => {
+    for (const [written, hint] of [
+      ['tpc:127.0.0.1:10023', 'did you mean "tcp:127.0.0.1:10023"?'],
+      ['inte:127.0.0.1:10023', 'did you mean "inet:127.0.0.1:10023"?'],
+      ['unx:/run/p.sock', 'did you mean "unix:/run/p.sock"?'],
+    ] as const) {
+      const r = compile(`chain c = policy ${written}`);
+      assert.ok(!r.ok);
+      assert.equal(r.diagnostics.length, 1, written);
+      const e = r.diagnostics[0];
+      assert.equal(e?.code, 'E024');
+      assert.equal(e?.span.column, 18);
+      assert.equal(e?.span.endColumn, 18 + written.length);
+      assert.equal(e?.hint, hint);
+    }
+    // Nothing close: the hint lists the forms, inet included.
+    const far = compile('chain c = policy local:/run/p.sock');
+    assert.ok(!far.ok);
+    assert.match(far.diagnostics[0]?.hint ?? '', /unix:\/absolute\/path, tcp:host:port \(inet:host:port/);
   });
 
   test('duplicates point at both definitions', () => {

@@ -1,4 +1,5 @@
 import { describe, test } from 'node:test';
+import { describeStep, diffRules, isEmptyDiff } from '../../../src/reload/diff.js';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { compileRulesFile, compileRulesSource } from '../../../src/dsl/index.js';
@@ -106,6 +107,25 @@ describe('compiler', () => {
     assert.equal(chain.steps[1]?.onError, 'proceed');
     assert.deepEqual(chain.steps[2]?.action, { kind: 'policy', options: { flavor: 'postgrey', address: { kind: 'tcp', host: 'localhost', port: 10023 }, timeoutMs: 2000 } });
     assert.equal(chain.steps[2]?.phase, 'mail-from');
+  });
+
+  test("inet:HOST:PORT (Postfix's spelling) is tcp:HOST:PORT: the same plan, described as tcp:", () => {
+    for (const [inet, tcp] of [
+      ['policy inet:127.0.0.1:10023', 'policy tcp:127.0.0.1:10023'],
+      ['postgrey inet:[::1]:10023 timeout 500ms at mail-from', 'postgrey tcp:[::1]:10023 timeout 500ms at mail-from'],
+      ['policy "inet:localhost:10023"', 'policy "tcp:localhost:10023"'],
+    ] as const) {
+      const a = onlyChain(compileOk(`chain c = ${inet}`));
+      const b = onlyChain(compileOk(`chain c = ${tcp}`));
+      assert.deepEqual(
+        a.steps.map((s) => [s.action, s.phase, s.onError]),
+        b.steps.map((s) => [s.action, s.phase, s.onError]),
+        inet,
+      );
+      assert.ok(isEmptyDiff(diffRules(compileOk(`chain c = ${inet}`), compileOk(`chain c = ${tcp}`))), `${inet}: a reload between the two changes nothing`);
+      assert.deepEqual(a.steps.map(describeStep), b.steps.map(describeStep));
+      assert.match(describeStep(a.steps[0]!), / tcp:/);
+    }
   });
 
   test('greylist: defaults, and every option', () => {

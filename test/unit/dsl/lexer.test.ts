@@ -46,6 +46,15 @@ describe('lexer', () => {
     ]);
   });
 
+  test("Postfix's inet: and any other word: are one address token too (the checker judges the kind)", () => {
+    assert.deepEqual(kinds('policy inet:127.0.0.1:10023 policy tpc:127.0.0.1:1'), [
+      'Policy:policy',
+      'SocketAddress:inet:127.0.0.1:10023',
+      'Policy:policy',
+      'SocketAddress:tpc:127.0.0.1:1',
+    ]);
+  });
+
   test('inside braces, addresses, ranges and patterns are single items', () => {
     assert.deepEqual(kinds('{ 127.0.0.0/8, ::1, ::ffff:192.0.2.1, *.example.com, .example.net, a@b.c, "" }'), [
       'LBrace:{',

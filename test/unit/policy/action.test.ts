@@ -15,11 +15,10 @@ function recordedAction(name: string): string | null {
 }
 
 describe('interpretPolicyAction on recorded postgrey answers', () => {
-  test('first triplet: DEFER_IF_PERMIT becomes 450 4.7.1 with the server text', () => {
+  test('first triplet: DEFER_IF_PERMIT arms 450 4.7.1 with the server text', () => {
     assert.deepEqual(interpretPolicyAction(recordedAction('first-triplet')), {
-      kind: 'reject',
+      kind: 'defer-if-permit',
       reply: '450 4.7.1 Greylisted, see http://postgrey.schweikert.ch/help/rcpt.example.html',
-      temporary: true,
       keyword: 'DEFER_IF_PERMIT',
     });
   });
@@ -28,6 +27,7 @@ describe('interpretPolicyAction on recorded postgrey answers', () => {
     assert.deepEqual(interpretPolicyAction(recordedAction('after-delay')), {
       kind: 'prepend',
       header: 'X-Greylist: delayed 3 seconds by postgrey-1.37 at vm; Wed, 25 Nov 2026 20:28:14 UTC',
+      fixed: [],
     });
   });
 
@@ -39,9 +39,10 @@ describe('interpretPolicyAction on recorded postgrey answers', () => {
 });
 
 describe('interpretPolicyAction: access(5) actions', () => {
+  /** The reply of a reject, or of an armed deferral. */
   const reject = (action: string): string => {
     const v = interpretPolicyAction(action);
-    assert.ok(v.kind === 'reject', `${action} → ${v.kind}`);
+    assert.ok(v.kind === 'reject' || v.kind === 'defer-if-permit' || v.kind === 'defer-if-reject', `${action} → ${v.kind}`);
     return v.reply;
   };
 
@@ -104,9 +105,18 @@ describe('interpretPolicyAction: access(5) actions', () => {
     assert.deepEqual(interpretPolicyAction('INFO spf=pass'), { kind: 'log', level: 'info', keyword: 'INFO', text: 'spf=pass' });
   });
 
-  test('DEFER_IF_REJECT cannot defer a later step: logged', () => {
-    const v = interpretPolicyAction('DEFER_IF_REJECT 4.7.1 temp dns error');
-    assert.equal(v.kind, 'log');
+  test('DEFER_IF_PERMIT and DEFER_IF_REJECT arm a 450 (DSN and text as Postfix: var_map_defer_code, 4.7.1, "Service unavailable")', () => {
+    assert.deepEqual(interpretPolicyAction('DEFER_IF_REJECT 4.4.3 temp dns error'), {
+      kind: 'defer-if-reject',
+      reply: '450 4.4.3 temp dns error',
+      keyword: 'DEFER_IF_REJECT',
+    });
+    assert.deepEqual(interpretPolicyAction('defer_if_reject'), { kind: 'defer-if-reject', reply: '450 4.7.1 Service unavailable', keyword: 'DEFER_IF_REJECT' });
+    assert.deepEqual(interpretPolicyAction('DEFER_IF_PERMIT 5.7.1 greylisted'), {
+      kind: 'defer-if-permit',
+      reply: '450 4.7.1 greylisted',
+      keyword: 'DEFER_IF_PERMIT',
+    });
   });
 
   test('post-queue actions have no filter equivalent: logged at warn', () => {
@@ -117,11 +127,38 @@ describe('interpretPolicyAction: access(5) actions', () => {
   });
 
   test('PREPEND needs a header', () => {
-    assert.deepEqual(interpretPolicyAction('PREPEND Received-SPF: pass (x)'), { kind: 'prepend', header: 'Received-SPF: pass (x)' });
+    assert.deepEqual(interpretPolicyAction('PREPEND Received-SPF: pass (x)'), { kind: 'prepend', header: 'Received-SPF: pass (x)', fixed: [] });
     for (const a of ['PREPEND', 'PREPEND no colon here', 'PREPEND : empty name', 'PREPEND Bad Name: x']) {
       const v = interpretPolicyAction(a);
       assert.ok(v.kind === 'log' && v.level === 'warn', a);
     }
+  });
+
+  test('PREPEND: controls other than HTAB become spaces (VT, FF, ESC, CR, DEL, C1); HTAB and UTF-8 stay', () => {
+    assert.deepEqual(interpretPolicyAction('PREPEND X-Test: a\x0bb\x0cc\x1b[1md\re\x7ff\u0085g\u009bh\ti ünï'), {
+      kind: 'prepend',
+      header: 'X-Test: a b c [1md e f g h\ti ünï',
+      fixed: ['controls'],
+    });
+  });
+
+  test('PREPEND longer than 998 octets is cut there, at a character boundary', () => {
+    const v = interpretPolicyAction(`PREPEND X-Long: ${'é'.repeat(600)}`);
+    assert.ok(v.kind === 'prepend');
+    assert.deepEqual(v.fixed, ['cut']);
+    assert.ok(Buffer.byteLength(v.header) <= 998 && Buffer.byteLength(v.header) >= 997);
+    assert.ok(!v.header.includes('\ufffd'));
+  });
+
+  test('PREPEND whose bytes were not UTF-8 is refused (logged), not added with U+FFFD', () => {
+    const v = interpretPolicyAction('PREPEND X-Test: M\ufffdller', { invalidUtf8: true });
+    assert.ok(v.kind === 'log' && v.level === 'warn' && /not valid UTF-8/.test(v.text));
+    // A real U+FFFD sent as valid UTF-8 is text like any other.
+    assert.equal(interpretPolicyAction('PREPEND X-Test: M\ufffdller').kind, 'prepend');
+  });
+
+  test('OK, RELAY, PERMIT and digits are permit (the step accepts)', () => {
+    assert.deepEqual(interpretPolicyAction('OK whitelisted'), { kind: 'permit', keyword: 'OK' });
   });
 
   test('anything else is invalid (the step on-error applies)', () => {

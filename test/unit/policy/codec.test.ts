@@ -124,6 +124,26 @@ describe('PolicyAnswerDecoder edge cases', () => {
     assert.deepEqual(actions(d.push(bytes.subarray(cut))), ['REJECT Zugriff verweigert für dich']);
   });
 
+  test('bytes that are not UTF-8: decoded (U+FFFD) but named in invalidUtf8, per attribute and per answer', () => {
+    const d = new PolicyAnswerDecoder();
+    const bad = Buffer.concat([Buffer.from('reason=ok\naction=PREPEND X-A: M'), Buffer.from([0xfc]), Buffer.from('ller\n\naction=DUNNO\n\n')]);
+    const [first, second] = d.push(bad);
+    assert.ok(first && first.type === 'answer' && second && second.type === 'answer');
+    assert.equal(first.answer.action, 'PREPEND X-A: M\ufffdller');
+    assert.deepEqual(first.answer.invalidUtf8, ['action']);
+    assert.deepEqual(second.answer.invalidUtf8, [], 'the next answer starts clean');
+  });
+
+  test('valid UTF-8 (a real U+FFFD included) is not flagged, however it is chunked', () => {
+    const bytes = Buffer.from('action=PREPEND X-A: \ufffd für\n\n', 'utf8');
+    const d = new PolicyAnswerDecoder();
+    const out: PolicyDecoded[] = [];
+    for (const b of bytes) out.push(...d.push(Uint8Array.of(b)));
+    assert.ok(out[0]?.type === 'answer');
+    assert.deepEqual(out[0].answer.invalidUtf8, []);
+    assert.equal(out[0].answer.action, 'PREPEND X-A: \ufffd für');
+  });
+
   test('action among other attributes; the first action wins; order kept', () => {
     const d = new PolicyAnswerDecoder();
     const [item] = d.push('reason=spf\naction=PREPEND Received-SPF: pass\nextra=1\naction=REJECT\n\n');

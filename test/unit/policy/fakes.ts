@@ -44,8 +44,9 @@ export class FakeSocket extends EventEmitter implements PolicySocket {
     this.emit('connect');
   }
 
-  answer(text: string): void {
-    this.emit('data', Buffer.from(text, 'utf8'));
+  /** Text is sent as UTF-8; bytes as they are (answers that are not UTF-8). */
+  answer(text: string | Uint8Array): void {
+    this.emit('data', typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text));
   }
 
   /** The server closes its end. */

@@ -163,11 +163,11 @@ describe('the request postgrey was recorded answering', () => {
     assert.equal(encodePolicyRequest(buildPolicyRequest(facts(), 'rcpt-to')), recordedExchange.request);
   });
 
-  test("and postgrey's answer to it becomes 450 4.2.0", () => {
+  test("and postgrey's answer to it arms 450 4.2.0 (DEFER_IF_PERMIT)", () => {
     const [item] = new PolicyAnswerDecoder().push(recordedExchange.answer);
     assert.ok(item && item.type === 'answer');
     const v = interpretPolicyAction(item.answer.action);
-    assert.ok(v.kind === 'reject');
+    assert.ok(v.kind === 'defer-if-permit');
     assert.equal(v.reply, '450 4.2.0 Greylisted, see http://postgrey.schweikert.ch/help/rcpt.example.html');
   });
 });

@@ -60,12 +60,12 @@ async function outcomeOf(p: StepOutcome | Promise<StepOutcome>): Promise<StepOut
 }
 
 describe('policy step runner', () => {
-  test('first triplet (recorded DEFER_IF_PERMIT) → temporary reject with the server text', async () => {
+  test('first triplet (recorded DEFER_IF_PERMIT) → a 450 with the server text, armed for the rest of the phase', async () => {
     const { run, net, log } = setup((s) => s.answer(recorded.answers['first-triplet']!));
     const out = await outcomeOf(run());
     assert.deepEqual(out, {
-      type: 'decide',
-      decision: { type: 'reject', reply: '450 4.7.1 Greylisted, see http://postgrey.schweikert.ch/help/rcpt.example.html' },
+      type: 'arm',
+      deferral: { when: 'if-permit', reply: '450 4.7.1 Greylisted, see http://postgrey.schweikert.ch/help/rcpt.example.html' },
       detail: {
         policyServer: 'unix:/run/postgrey/postgrey.sock',
         answer: 'DEFER_IF_PERMIT Greylisted, see http://postgrey.schweikert.ch/help/rcpt.example.html',
@@ -127,6 +127,47 @@ describe('policy step runner', () => {
     const out2 = await outcomeOf(b.run());
     assert.ok(out2.type === 'decide');
     assert.deepEqual(out2.decision, { type: 'disconnect', reply: '421 4.7.0 too many' });
+  });
+
+  test('OK, RELAY, PERMIT and all digits → accept (Postfix: the restriction list ends with a permit)', async () => {
+    for (const action of ['OK', 'RELAY whitelisted', 'permit', '1732550400']) {
+      const { run, log } = setup((s) => s.answer(`action=${action}\n\n`));
+      const out = await outcomeOf(run());
+      assert.equal(out.type, 'accept', action);
+      assert.equal(out.detail?.['answer'], action);
+      assert.ok(log.records.some((r) => r.level === 'info' && r.msg === 'policy answer'), action);
+    }
+  });
+
+  test('DEFER_IF_REJECT → arm: a later 5xx becomes this 450', async () => {
+    const { run } = setup((s) => s.answer('action=DEFER_IF_REJECT 4.7.0 DNS lookup failed\n\n'));
+    const out = await outcomeOf(run());
+    assert.ok(out.type === 'arm');
+    assert.deepEqual(out.deferral, { when: 'if-reject', reply: '450 4.7.0 DNS lookup failed' });
+  });
+
+  test('PREPEND with control characters → the header with spaces for them, warned', async () => {
+    const { run, log } = setup((s) => s.answer('action=PREPEND X-Test: a\x0bb\x0cc\x1b[31md\x7fe\n\n'));
+    const out = await outcomeOf(run());
+    assert.ok(out.type === 'continue');
+    assert.deepEqual(out.addHeaders, ['X-Test: a b c [31md e']);
+    const w = log.records.find((r) => r.level === 'warn');
+    assert.match(w?.msg ?? '', /sanitised/);
+    assert.deepEqual(w?.fields['fixed'], ['controls']);
+  });
+
+  test('PREPEND whose bytes are not UTF-8 → no header (never U+FFFD in a header), warned; other actions unaffected', async () => {
+    const bytes = Buffer.concat([Buffer.from('action=PREPEND X-Test: M'), Buffer.from([0xfc]), Buffer.from('ller\n\n')]);
+    const { run, log } = setup((s) => s.answer(bytes));
+    const out = await outcomeOf(run());
+    assert.ok(out.type === 'continue');
+    assert.equal(out.addHeaders, undefined);
+    const w = log.records.find((r) => r.level === 'warn');
+    assert.match(String(w?.fields['text']), /not valid UTF-8, ignored/);
+    const reject = Buffer.concat([Buffer.from('action=REJECT M'), Buffer.from([0xfc]), Buffer.from('ller\n\n')]);
+    const b = setup((s) => s.answer(reject));
+    const out2 = await outcomeOf(b.run());
+    assert.ok(out2.type === 'decide' && out2.decision.type === 'reject');
   });
 
   test('WARN → continue, logged at warn with the text', async () => {

@@ -128,7 +128,7 @@ describe('describeStep', () => {
     assert.equal(describeStep(step({ action: reject('550 5.7.1 "no"'), phase: 'helo' }, 0)), 'reject "550 5.7.1 \\"no\\"" @helo');
     assert.equal(describeStep(step({ action: postgrey(5000), phase: 'rcpt-to', onError: 'proceed' }, 0)), 'postgrey unix:/run/postgrey.sock timeout 5000ms @rcpt-to on-error proceed');
     const tcp: StepAction = { kind: 'policy', options: { flavor: 'policy', address: { kind: 'tcp', host: '127.0.0.1', port: 10023 }, timeoutMs: 2000 } };
-    assert.equal(describeStep(step({ action: tcp, phase: 'rcpt-to' }, 0)), 'policy 127.0.0.1:10023 @rcpt-to');
+    assert.equal(describeStep(step({ action: tcp, phase: 'rcpt-to' }, 0)), 'policy tcp:127.0.0.1:10023 @rcpt-to');
     assert.equal(describeStep(step({ action: { kind: 'disconnect', reply: '421 bye' } }, 0)), 'disconnect "421 bye" @connect');
   });
 

@@ -300,6 +300,22 @@ describe('host: data-line', () => {
     assert.deepEqual(h.feed(line.request('data-line', 'Received: from x')), [dataline('Received: from x')]);
   });
 
+  test('every header a step adds goes through the one sanitiser: controls become spaces, a non-header is dropped, logged', () => {
+    const raw = fakePolicy(() => ({ type: 'continue', addHeaders: ['X-Raw: a\x0bb\x0cc\x1bd\re\nf\x00g', 'not a header', `X-Long: ${'y'.repeat(2000)}`] }));
+    const h = new HostHarness(rules([chain('main', [{ action: policy(), phase: 'rcpt-to' }])], true), { services: raw });
+    h.feed(line.connect());
+    h.feed(line.request('mail-from', 'a@x'));
+    h.feed(line.request('rcpt-to', 'b@x'));
+    h.feed(line.request('data'));
+    const out = h.feed(line.request('data-line', 'Received: from x'));
+    assert.deepEqual(out.slice(0, 1), [dataline('X-Raw: a b c d e f g')]);
+    assert.equal(out.length, 3);
+    assert.equal(out[1], dataline(`X-Long: ${'y'.repeat(990)}`), 'cut to 998 octets');
+    assert.equal(out[2], dataline('Received: from x'));
+    assert.ok(h.log.records.some((r) => r.level === 'error' && r.msg === 'header line dropped'));
+    assert.ok(h.log.records.some((r) => r.level === 'warn' && r.msg === 'header line sanitised'));
+  });
+
   test('8-bit lines that are not UTF-8 are echoed byte for byte', () => {
     const h = new HostHarness(rules([chain('main', [])], true));
     h.feed(line.connect());

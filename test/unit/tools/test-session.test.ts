@@ -134,7 +134,7 @@ describe('filter-rules test', () => {
     const services = policyServices(async (rcpt) => {
       await new Promise((resolve) => setTimeout(resolve, 30));
       return rcpt === 'grey@example.com'
-        ? { type: 'decide', decision: { type: 'reject', reply: '450 4.2.0 Greylisted' }, detail: { answer: 'DEFER_IF_PERMIT Greylisted', latencyMs: 30 } }
+        ? { type: 'arm', deferral: { when: 'if-permit', reply: '450 4.2.0 Greylisted' }, detail: { answer: 'DEFER_IF_PERMIT Greylisted', latencyMs: 30 } }
         : { type: 'continue', detail: { answer: 'DUNNO', latencyMs: 30 } };
     });
     const r = await run('chain a =\n  pause 10s\n  then policy unix:/run/p.sock timeout 1s\n', { rcptTo: ['grey@example.com', 'b@example.com'] }, services);
@@ -143,6 +143,19 @@ describe('filter-rules test', () => {
     assert.match(grey?.rows[0]?.result ?? '', /^policy answered DEFER_IF_PERMIT Greylisted \(\d+ ms\) → reject 450 4\.2\.0 Greylisted$/);
     assert.equal(ok?.answer, 'proceed');
     assert.match(ok?.rows[0]?.result ?? '', /^policy answered DUNNO/);
+  });
+
+  test('online: an armed DEFER_IF_PERMIT decides after later steps ran: the row that decided is the policy step', async () => {
+    const services = policyServices(async () => ({
+      type: 'arm',
+      deferral: { when: 'if-permit', reply: '450 4.2.0 Greylisted' },
+      detail: { answer: 'DEFER_IF_PERMIT Greylisted', latencyMs: 1 },
+    }));
+    const r = await run('chain a =\n  policy unix:/run/p.sock timeout 1s\n  then pause 1s at rcpt-to\n', {}, services);
+    const rows = phase(r, 'rcpt-to')?.rows ?? [];
+    assert.equal(phase(r, 'rcpt-to')?.answer, 'reject 450 4.2.0 Greylisted');
+    assert.match(rows[0]?.result ?? '', /→ reject 450 4\.2\.0 Greylisted$/);
+    assert.doesNotMatch(rows[1]?.result ?? '', /reject/);
   });
 
   test('online: a failing server shows its error and the on-error that applied', async () => {
