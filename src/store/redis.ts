@@ -227,9 +227,14 @@ export class RedisGreylistStore implements GreylistStore {
     this.redis.recoverFromFatalError(error, error, { offlineQueue: false });
   }
 
-  /** Resolves when the connection is ready to send on; see ConnectionGate for when it waits and when it fails at once. */
+  /**
+   * null when a command can be sent now (what ioredis requires: 'ready' and a
+   * writable socket; the status stays 'ready' for a moment after the socket
+   * was destroyed); else the gate's promise: see ConnectionGate for when it
+   * waits and when it fails at once.
+   */
   private usable(onAbort?: AbortSubscription): Promise<void> | null {
-    return this.redis.status === 'ready' ? null : this.gate.whenReady(onAbort);
+    return this.redis.status === 'ready' && this.redis.stream.writable ? null : this.gate.whenReady(onAbort);
   }
 
   /** Resolves when connected (for startup checks and tests); rejects after `timeoutMs`. */

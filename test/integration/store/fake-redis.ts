@@ -8,6 +8,7 @@
  *   huge-bulk    `$2000000000` and then payload bytes, as fast as the socket takes them
  *   endless-line `+` and then bytes without a line end
  *   wide-array   `*200000` (a promise within 1 MiB) and then 100-byte bulk strings
+ *   not-resp     an HTTP error page, as a web server on the Redis port would
  *
  * A hostile reply streams until the client drops the connection (or 4 GB);
  * `hostile` records, per reply, the bytes the socket accepted and whether
@@ -15,7 +16,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
-export type FakeRedisMode = 'greylist' | 'huge-bulk' | 'endless-line' | 'wide-array';
+export type FakeRedisMode = 'greylist' | 'huge-bulk' | 'endless-line' | 'wide-array' | 'not-resp';
 
 export interface HostileReply {
   readonly mode: FakeRedisMode;
@@ -140,6 +141,9 @@ export class FakeRedis {
         socket.write(`*4\r\n${bulk('greylist')}${bulk('new')}${bulk(delay)}${bulk(now)}`);
         return false;
       }
+      case 'not-resp':
+        socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+        return false;
       case 'huge-bulk':
         this.stream(socket, '$2000000000\r\n', () => FILL);
         return true;
