@@ -142,7 +142,7 @@ export class RedisGreylistStore implements GreylistStore {
     const clock = options.clock ?? systemClock;
     this.outageLog = new LogThrottle(clock, this.log, 10, 60_000);
     this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
-    // Validated here, with the option's name, rather than on the first connection.
+    // Validated now (the meter throws on a bad cap), not at the first connection.
     new RespReplyMeter(this.maxReplyBytes);
     this.gate = new ConnectionGate({ clock, maxWaitMs: options.connectWaitMs ?? 2000, maxWaiting: options.maxWaiting ?? 1000 });
     const maxDelay = options.maxReconnectDelayMs ?? 1000;
@@ -150,7 +150,8 @@ export class RedisGreylistStore implements GreylistStore {
       db: url.db,
       connectTimeout: options.connectTimeoutMs ?? 2000,
       commandTimeout: options.commandTimeoutMs ?? 1000,
-      // Fail at once while disconnected instead of queueing: the SMTP client is waiting.
+      // No offline queue: it has no bound and would hold checks while Redis is down (the
+      // SMTP client is waiting). The ConnectionGate decides which checks may wait, and how long.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       // A command that timed out has already been answered for; do not replay it later.
@@ -176,8 +177,9 @@ export class RedisGreylistStore implements GreylistStore {
       this.markDown('connection closed');
     });
     this.redis.on('end', () => this.gate.close());
-    // 'connect': the socket is up and ioredis's parser listens on it; AUTH,
-    // SELECT and the ready check are on their way, their replies not read yet.
+    // 'connect' (one per connection): ioredis emits it on process.nextTick from
+    // the socket's connect handler, which attached its parser and sent AUTH,
+    // SELECT and the ready check; no reply can have been read before it.
     this.redis.on('connect', () => this.meterReplies(this.redis.stream));
     this.redis.on('ready', () => {
       this.gate.ready();
@@ -201,6 +203,7 @@ export class RedisGreylistStore implements GreylistStore {
    */
   private meterReplies(stream: Socket): void {
     const meter = new RespReplyMeter(this.maxReplyBytes);
+    // ioredis 5 has exactly one by now, its parser (a plain listener, not `once`).
     const listeners = stream.listeners('data') as ((chunk: Buffer) => void)[];
     stream.removeAllListeners('data');
     stream.on('data', (chunk: Buffer) => {
