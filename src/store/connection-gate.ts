@@ -9,8 +9,11 @@
  *
  *   - a connection is being made and nothing has failed yet (at start, or
  *     after a working connection closed cleanly, e.g. Redis's idle `timeout`):
- *     the command waits for 'ready', in a small bounded list, at most
- *     `maxWaitMs` and no longer than its caller's abort (the step's deadline);
+ *     the command waits for 'ready', in a small bounded list, no longer than
+ *     its caller's abort (the step's deadline) and only within the first
+ *     `maxWaitMs` of the making: a connection that takes longer (a host that
+ *     drops SYNs, a Redis still loading its data) counts as down, so checks
+ *     then fail at once instead of each waiting `maxWaitMs`;
  *   - a connection attempt failed (refused, timed out, reset, dropped by us)
  *     and none has succeeded since: Redis is down, the command fails at once.
  *
@@ -52,6 +55,10 @@ const reasonText = (reason: unknown): string => (reason instanceof Error ? reaso
 export class ConnectionGate {
   private stateValue: GateState = 'connecting';
   private lastFailure = 'not connected yet';
+  /** When the current 'connecting' began (clock.monotonic()). */
+  private connectingSince: number;
+  /** A wait timed out in this making: the window is over (timers and the clock may disagree by a millisecond). */
+  private windowOver = false;
   private readonly waiters = new Set<Waiter>();
   private readonly clock: Clock;
   private readonly maxWaitMs: number;
@@ -64,6 +71,7 @@ export class ConnectionGate {
     this.clock = options.clock;
     this.maxWaitMs = options.maxWaitMs;
     this.maxWaiting = options.maxWaiting;
+    this.connectingSince = this.clock.monotonic();
   }
 
   get state(): GateState {
@@ -78,19 +86,27 @@ export class ConnectionGate {
   /**
    * The caller found the connection not ready. Resolves when it is (waiting
    * while a connection is being made); rejects at once when Redis is down,
-   * the gate is closed or too many commands wait already; rejects when
-   * `maxWaitMs` passes or `onAbort` fires first.
+   * the making has lasted `maxWaitMs` already, the gate is closed or too
+   * many commands wait; rejects when the making reaches `maxWaitMs` or
+   * `onAbort` fires first.
    */
   whenReady(onAbort?: AbortSubscription): Promise<void> {
+    let leftMs: number;
     switch (this.stateValue) {
       case 'down':
         return Promise.reject(new Error(`not connected (${this.lastFailure})`));
       case 'closed':
         return Promise.reject(new Error('the store is closed'));
       case 'connecting':
+        leftMs = this.windowOver ? 0 : this.connectingSince + this.maxWaitMs - this.clock.monotonic();
+        break;
       case 'ready':
+        // ioredis changed its status before its event reached us: the close is on its way.
+        leftMs = this.maxWaitMs;
         break;
     }
+    const slow = `not connected after ${this.maxWaitMs} ms (connecting)`;
+    if (leftMs <= 0) return Promise.reject(new Error(slow));
     if (this.waiters.size >= this.maxWaiting) {
       return Promise.reject(new Error(`not connected yet, and ${this.waiters.size} commands already wait for the connection`));
     }
@@ -98,7 +114,10 @@ export class ConnectionGate {
       const waiter: Waiter = {
         resolve,
         reject,
-        timer: this.clock.setTimer(this.maxWaitMs, () => this.drop(waiter, new Error(`not connected after ${this.maxWaitMs} ms (connecting)`))),
+        timer: this.clock.setTimer(leftMs, () => {
+          if (this.stateValue === 'connecting') this.windowOver = true;
+          this.drop(waiter, new Error(slow));
+        }),
         unsubscribe: () => {},
       };
       this.waiters.add(waiter);
@@ -133,6 +152,8 @@ export class ConnectionGate {
     switch (this.stateValue) {
       case 'ready':
         this.stateValue = 'connecting';
+        this.connectingSince = this.clock.monotonic();
+        this.windowOver = false;
         return;
       case 'connecting':
         this.failed('connection closed before it was ready');

@@ -216,26 +216,28 @@ describe('RedisGreylistStore (real redis-server)', { skip: available ? false : '
     const s = openRedis(server.url(5, freshPrefix()), new RecordingLogger(), { connectWaitMs: 300, maxWaiting: 2 });
     const t = triplet('192.0.2.10', 'a@example.org', 'b@example.net');
     try {
-      let abort: ((reason: unknown) => void) | null = null;
-      const aborted = s.check(t, POLICY, T0, {
-        onAbort: (l) => {
-          abort = l;
-          return () => (abort = null);
-        },
-      });
-      const waiting = s.check(t, POLICY, T0);
-      // Two wait already: the third is refused without waiting.
-      const third = s.check(t, POLICY, T0);
-      assert.match(await settledAs(third), /check failed: not connected yet, and 2 commands already wait for the connection/);
-      assert.equal(await settledAs(waiting), 'pending');
-      assert.ok(abort !== null, 'the check subscribed to its caller’s abort');
-      (abort as (reason: unknown) => void)(new Error('step deadline of 11000 ms passed'));
-      await assert.rejects(aborted, /check failed: gave up waiting for the connection: step deadline of 11000 ms passed/);
-      await assert.rejects(waiting, /check failed: not connected after 300 ms \(connecting\)/);
-    } finally {
-      server.resume();
-    }
-    try {
+      try {
+        let abort: ((reason: unknown) => void) | null = null;
+        const aborted = s.check(t, POLICY, T0, {
+          onAbort: (l) => {
+            abort = l;
+            return () => (abort = null);
+          },
+        });
+        const waiting = s.check(t, POLICY, T0);
+        // Two wait already: the third is refused without waiting.
+        const third = s.check(t, POLICY, T0);
+        assert.match(await settledAs(third), /check failed: not connected yet, and 2 commands already wait for the connection/);
+        assert.equal(await settledAs(waiting), 'pending');
+        assert.ok(abort !== null, 'the check subscribed to its caller’s abort');
+        (abort as (reason: unknown) => void)(new Error('step deadline of 11000 ms passed'));
+        await assert.rejects(aborted, /check failed: gave up waiting for the connection: step deadline of 11000 ms passed/);
+        await assert.rejects(waiting, /check failed: not connected after 300 ms \(connecting\)/);
+        // Still not ready: later checks do not wait again.
+        assert.match(await settledAs(s.check(t, POLICY, T0)), /check failed: not connected after 300 ms \(connecting\)/);
+      } finally {
+        server.resume();
+      }
       // Once it answers, the same store recovers.
       assert.equal((await eventually(5000, () => s.check(t, POLICY, T0))).action, 'greylist');
     } finally {

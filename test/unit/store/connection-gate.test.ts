@@ -94,14 +94,32 @@ describe('ConnectionGate', () => {
     assert.equal(await state(g.whenReady()), 'not connected (read ECONNRESET)');
   });
 
-  test('a wait is bounded by maxWaitMs', async () => {
+  test('waits end maxWaitMs into the making; after that, commands fail at once until ready', async () => {
     const { g, clock } = gate(500);
     const a = g.whenReady();
-    clock.advance(499);
+    clock.advance(300);
+    // A later command waits only for the rest of the window.
+    const b = g.whenReady();
+    clock.advance(199);
     assert.equal(await state(a), 'pending');
+    assert.equal(await state(b), 'pending');
     clock.advance(1);
     assert.equal(await state(a), 'not connected after 500 ms (connecting)');
+    assert.equal(await state(b), 'not connected after 500 ms (connecting)');
     assert.equal(g.waiting, 0);
+    // Still connecting (a Redis loading its data, SYNs dropped): no more waiting.
+    assert.equal(await state(g.whenReady()), 'not connected after 500 ms (connecting)');
+    clock.advance(10_000);
+    assert.equal(await state(g.whenReady()), 'not connected after 500 ms (connecting)');
+    assert.equal(clock.pending(), 0);
+    g.ready();
+    // The next clean close opens a new window.
+    g.closed();
+    const c = g.whenReady();
+    clock.advance(499);
+    assert.equal(await state(c), 'pending');
+    g.ready();
+    assert.equal(await state(c), 'resolved');
   });
 
   test("a wait ends with its caller's abort (the step's deadline), and unsubscribes when it ends otherwise", async () => {
