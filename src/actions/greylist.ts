@@ -28,6 +28,7 @@ import type { GreylistStores } from '../store/registry.js';
 import type { RulePhase } from '../protocol/phases.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
+import { onAbort } from './pause.js';
 import type { StepContext, StepDetail, StepOutcome, StepRunner } from './types.js';
 
 export interface GreylistRunnerDeps {
@@ -142,7 +143,9 @@ export function createGreylistRunnerFactory(deps: GreylistRunnerDeps): (step: Co
       if (!store.ok) throw new Error(store.error);
 
       const now = Math.floor(ctx.clock.now());
-      const verdicts = await Promise.all(triplets.map((t) => store.value.check(t, policy, now)));
+      // A store that has to wait (Redis still connecting) waits no longer than this step may.
+      const checkOptions = { onAbort: (listener: (reason: unknown) => void) => onAbort(ctx, listener) };
+      const verdicts = await Promise.all(triplets.map((t) => store.value.check(t, policy, now, checkOptions)));
       const first = triplets[0] as Triplet;
       const base: StepDetail = { network: first.network, sender: first.sender };
 

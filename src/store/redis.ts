@@ -5,18 +5,28 @@
  * Failure behaviour is the point of the options below: when Redis is down or
  * hung, a check must fail within about a second (the runtime then applies the
  * step's `on-error`), never queue up behind a dead connection, and the
- * connection must come back by itself when Redis does.
+ * connection must come back by itself when Redis does. While a connection is
+ * being made (at start, after a clean close) and nothing has failed yet, a
+ * check waits for it instead, in a small bounded list (connection-gate.ts).
+ * And a reply is never buffered past `maxReplyBytes` (resp-meter.ts): a
+ * hostile or broken server cannot make the filter hold gigabytes.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as IoRedisModule from 'ioredis';
 import type { Redis, RedisOptions } from 'ioredis';
+import type { Socket } from 'node:net';
 import { AUTO_WHITELIST_COUNT_INTERVAL_MS, type GreylistPolicy, type Verdict } from '../greylist/machine.js';
 import type { Triplet } from '../greylist/triplet.js';
+import { systemClock, type Clock } from '../support/clock.js';
 import { silentLogger, type Logger } from '../support/log.js';
+import { LogThrottle } from '../support/log-throttle.js';
+import { ConnectionGate, type AbortSubscription } from './connection-gate.js';
 import { GREYLIST_LUA } from './redis-script.js';
+import { RespReplyMeter, type MeterVerdict } from './resp-meter.js';
 import {
   StoreError,
+  type CheckOptions,
   type ClientEntry,
   type GreylistStore,
   type ListOptions,
@@ -48,7 +58,21 @@ export interface RedisStoreOptions {
   readonly commandTimeoutMs?: number;
   /** Upper bound of the reconnect back-off. Default 1000 ms. */
   readonly maxReconnectDelayMs?: number;
+  /**
+   * Largest reply accepted, in bytes; a larger one drops the connection (the
+   * commands waiting on it fail, the client reconnects). Default 1 MiB: the
+   * replies we ask for are small (the script's verdict, an admin page of keys).
+   */
+  readonly maxReplyBytes?: number;
+  /** Longest a command waits for a connection being made. Default 2000 ms (the connect timeout's default). */
+  readonly connectWaitMs?: number;
+  /** Commands that may wait for a connection at once; more fail at once. Default 1000. */
+  readonly maxWaiting?: number;
+  /** Timers for the waits. Default the system clock. */
+  readonly clock?: Clock;
 }
+
+export const DEFAULT_MAX_REPLY_BYTES = 1024 * 1024;
 
 const LUA_SHA = createHash('sha1').update(GREYLIST_LUA).digest('hex');
 
@@ -101,20 +125,33 @@ export class RedisGreylistStore implements GreylistStore {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly log: Logger;
+  private readonly gate: ConnectionGate;
+  private readonly maxReplyBytes: number;
+  /** A server that keeps failing (refusing, sending huge replies) is not allowed to flood the log. */
+  private readonly outageLog: LogThrottle;
   private closed = false;
-  /** True while we have logged the connection as down, so each outage is logged once. */
+  /** True while the connection is down, so each outage is logged once. */
   private down = false;
+  /** Whether this outage's warning was logged (not throttled): only then is the recovery. */
+  private downLogged = false;
 
   constructor(url: RedisStoreUrl, description: string, options: RedisStoreOptions = {}) {
     this.description = description;
     this.prefix = url.prefix;
     this.log = (options.log ?? silentLogger).child({ store: description });
+    const clock = options.clock ?? systemClock;
+    this.outageLog = new LogThrottle(clock, this.log, 10, 60_000);
+    this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+    // Validated now (the meter throws on a bad cap), not at the first connection.
+    new RespReplyMeter(this.maxReplyBytes);
+    this.gate = new ConnectionGate({ clock, maxWaitMs: options.connectWaitMs ?? 2000, maxWaiting: options.maxWaiting ?? 1000 });
     const maxDelay = options.maxReconnectDelayMs ?? 1000;
     const common: RedisOptions = {
       db: url.db,
       connectTimeout: options.connectTimeoutMs ?? 2000,
       commandTimeout: options.commandTimeoutMs ?? 1000,
-      // Fail at once while disconnected instead of queueing: the SMTP client is waiting.
+      // No offline queue: it has no bound and would hold checks while Redis is down (the
+      // SMTP client is waiting). The ConnectionGate decides which checks may wait, and how long.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       // A command that timed out has already been answered for; do not replay it later.
@@ -131,19 +168,76 @@ export class RedisGreylistStore implements GreylistStore {
         ? new RedisClient({ ...common, host: url.connection.host, port: url.connection.port })
         : new RedisClient({ ...common, path: url.connection.path });
     // Without an 'error' listener ioredis prints every failed reconnect itself.
-    this.redis.on('error', (e: Error) => this.markDown(e.message));
-    this.redis.on('close', () => this.markDown('connection closed'));
+    this.redis.on('error', (e: Error) => {
+      this.gate.failed(e.message);
+      this.markDown(e.message);
+    });
+    this.redis.on('close', () => {
+      this.gate.closed();
+      this.markDown('connection closed');
+    });
+    this.redis.on('end', () => this.gate.close());
+    // 'connect' (one per connection): ioredis emits it on process.nextTick from
+    // the socket's connect handler, which attached its parser and sent AUTH,
+    // SELECT and the ready check; no reply can have been read before it.
+    this.redis.on('connect', () => this.meterReplies(this.redis.stream));
     this.redis.on('ready', () => {
+      this.gate.ready();
       if (!this.down) return;
       this.down = false;
-      this.log.info({}, 'greylist store reachable again');
+      if (this.downLogged) this.log.info({}, 'greylist store reachable again');
     });
   }
 
   private markDown(reason: string): void {
     if (this.down || this.closed) return;
     this.down = true;
-    this.log.warn({ err: reason }, 'greylist store unreachable; checks fail until it is back');
+    this.downLogged = this.outageLog.warn({ err: reason }, 'greylist store unreachable; checks fail until it is back');
+  }
+
+  /**
+   * Put a RespReplyMeter in front of the socket's 'data' listeners (ioredis's
+   * parser, added when the socket connected), so no byte of a reply that
+   * cannot fit `maxReplyBytes` reaches the parser, which would buffer it all.
+   * ioredis has no option for this.
+   */
+  private meterReplies(stream: Socket): void {
+    const meter = new RespReplyMeter(this.maxReplyBytes);
+    // ioredis 5 has exactly one by now, its parser (a plain listener, not `once`).
+    const listeners = stream.listeners('data') as ((chunk: Buffer) => void)[];
+    stream.removeAllListeners('data');
+    stream.on('data', (chunk: Buffer) => {
+      const verdict = meter.push(chunk);
+      if (verdict.kind === 'ok') {
+        for (const l of listeners) l.call(stream, chunk);
+        return;
+      }
+      this.refuseReply(stream, verdict);
+    });
+  }
+
+  private refuseReply(stream: Socket, verdict: Exclude<MeterVerdict, { kind: 'ok' }>): void {
+    if (stream.destroyed) return;
+    const why =
+      verdict.kind === 'too-large'
+        ? `Redis sent a reply of more than ${this.maxReplyBytes} bytes (the cap)`
+        : `Redis sent something that is not a reply (${verdict.detail})`;
+    const error = new Error(`${why}; connection dropped`);
+    // Stop reading now; then what redis-parser's own fatal errors do: fail the
+    // commands sent on this connection with the reason, emit 'error' (so the
+    // gate fails fast until the next connection is ready), and reconnect.
+    stream.destroy();
+    this.redis.recoverFromFatalError(error, error, { offlineQueue: false });
+  }
+
+  /**
+   * null when a command can be sent now (what ioredis requires: 'ready' and a
+   * writable socket; the status stays 'ready' for a moment after the socket
+   * was destroyed); else the gate's promise: see ConnectionGate for when it
+   * waits and when it fails at once.
+   */
+  private usable(onAbort?: AbortSubscription): Promise<void> | null {
+    return this.redis.status === 'ready' && this.redis.stream.writable ? null : this.gate.whenReady(onAbort);
   }
 
   /** Resolves when connected (for startup checks and tests); rejects after `timeoutMs`. */
@@ -180,7 +274,7 @@ export class RedisGreylistStore implements GreylistStore {
     return `${this.prefix}c:${client}`;
   }
 
-  async check(triplet: Triplet, policy: GreylistPolicy, now: number): Promise<Verdict> {
+  async check(triplet: Triplet, policy: GreylistPolicy, now: number, options: CheckOptions = {}): Promise<Verdict> {
     this.assertOpen();
     const keys = [this.tripletKey(triplet.key), this.clientKey(triplet.client)];
     const args = [
@@ -194,6 +288,8 @@ export class RedisGreylistStore implements GreylistStore {
     args.push(triplet.network, triplet.sender, triplet.recipient);
     let reply: unknown;
     try {
+      const wait = this.usable(options.onAbort);
+      if (wait !== null) await wait;
       try {
         reply = await this.redis.evalsha(LUA_SHA, 2, ...keys, ...args);
       } catch (e) {
@@ -241,6 +337,7 @@ export class RedisGreylistStore implements GreylistStore {
   async listTriplets(options: ListOptions): Promise<ListPage<TripletEntry>> {
     this.assertOpen();
     try {
+      await this.usable();
       const { keys, cursor } = await this.scanPage('t', options);
       const hashes = await this.hashes(keys);
       const items: TripletEntry[] = [];
@@ -267,6 +364,7 @@ export class RedisGreylistStore implements GreylistStore {
   async listClients(options: ListOptions): Promise<ListPage<ClientEntry>> {
     this.assertOpen();
     try {
+      await this.usable();
       const { keys, cursor } = await this.scanPage('c', options);
       const hashes = await this.hashes(keys);
       const items: ClientEntry[] = [];
@@ -284,6 +382,7 @@ export class RedisGreylistStore implements GreylistStore {
   async deleteTriplet(key: string): Promise<boolean> {
     this.assertOpen();
     try {
+      await this.usable();
       return (await this.redis.del(this.tripletKey(key))) > 0;
     } catch (e) {
       throw this.fail('delete', e);
@@ -293,6 +392,7 @@ export class RedisGreylistStore implements GreylistStore {
   async deleteClient(client: string): Promise<boolean> {
     this.assertOpen();
     try {
+      await this.usable();
       return (await this.redis.del(this.clientKey(client))) > 0;
     } catch (e) {
       throw this.fail('delete', e);
@@ -331,6 +431,7 @@ export class RedisGreylistStore implements GreylistStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.gate.close();
     if (this.redis.status === 'ready') {
       try {
         await this.redis.quit();

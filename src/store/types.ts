@@ -47,11 +47,21 @@ export interface StoreStats {
   readonly clients: number;
 }
 
+/** How a caller bounds a check beyond the store's own timeouts. */
+export interface CheckOptions {
+  /**
+   * Subscribes to the caller's abort (the step's deadline, the session gone);
+   * returns an unsubscribe. A store that waits before it can ask (Redis while
+   * its connection is being made) stops waiting then.
+   */
+  readonly onAbort?: (listener: (reason: unknown) => void) => () => void;
+}
+
 export interface GreylistStore {
   /** The store's URL with any password hidden, for logs and messages. */
   readonly description: string;
   /** Decide on one triplet at wall time `now` and record it. Rejects on store failure. */
-  check(triplet: Triplet, policy: GreylistPolicy, now: number): Promise<Verdict>;
+  check(triplet: Triplet, policy: GreylistPolicy, now: number, options?: CheckOptions): Promise<Verdict>;
   /** Delete up to `limit` records expired at `now`; resolves to how many were deleted. */
   purgeExpired(now: number, limit: number): Promise<number>;
   /** Admin: stored triplets (expired ones too, until purged), in no promised order. */

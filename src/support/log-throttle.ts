@@ -18,7 +18,8 @@ export class LogThrottle {
     private readonly windowMs = 60_000,
   ) {}
 
-  warn(fields: object, msg: string): void {
+  /** Logs unless this window's limit is reached; true when it logged. */
+  warn(fields: object, msg: string): boolean {
     const now = this.clock.monotonic();
     if (now - this.windowStart >= this.windowMs) {
       if (this.suppressed > 0) {
@@ -31,8 +32,9 @@ export class LogThrottle {
     if (this.inWindow < this.limit) {
       this.inWindow++;
       this.log.warn(fields, msg);
-    } else {
-      this.suppressed++;
+      return true;
     }
+    this.suppressed++;
+    return false;
   }
 }

@@ -14,7 +14,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -22,7 +22,7 @@ import { compileRulesSource } from '../../../src/dsl/index.js';
 import { FilterHost } from '../../../src/runtime/host.js';
 import { runOnStreams } from '../../../src/runtime/stdio.js';
 import { CountingOracle } from '../../fuzz/protocol/oracle.js';
-import { waitFor } from './live.js';
+import { rssMb, waitFor } from './live.js';
 
 const MAIN = new URL('../../../src/cli/main.js', import.meta.url).pathname;
 const SESSIONS = 10_000;
@@ -33,11 +33,6 @@ const PAUSE_MS = 3000;
 const FLOOD_LINES = 1000;
 
 const sid = (i: number): string => (0x7000000000000000n + BigInt(i)).toString(16);
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) / 1024;
-}
 
 describe('backpressure: smtpd stops reading our answers', () => {
   test(`${SESSIONS.toLocaleString('en')} sessions in flight and a data-line flood: bounded memory, everything answered after the reader resumes`, { timeout: 120_000 }, async (t) => {

@@ -4,7 +4,7 @@
  * policy server process that misbehaves on demand, and polling helpers.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import { FilterHost } from '../../../src/runtime/host.js';
@@ -25,10 +25,24 @@ export type Phase = keyof typeof TOKENS;
 
 export const TEMPFAIL = 'reject|451 4.3.0 Temporary failure, please try again later';
 
+/** What smtpd 6.8 sends a filter first; the filter registers after `config|ready`. */
+export const HANDSHAKE: readonly string[] = ['config|smtpd-version|6.8.0p2', 'config|smtp-session-timeout|300', 'config|subsystem|smtp-in', 'config|ready'];
+
+export interface Request {
+  readonly sid: string;
+  readonly phase: Phase;
+  readonly param: string;
+}
+
 export interface Answer {
   readonly decision: string;
   /** Milliseconds from the request to its answer. */
   readonly ms: number;
+}
+
+/** The report smtpd sends when a client connects, before any request of that session. */
+export function linkConnectLine(sid: string, src = '192.0.2.10'): string {
+  return `report|0.6|1.0|smtp-in|link-connect|${sid}|mx.example.net|pass|${src}:40000|127.0.0.1:25`;
 }
 
 let sessionCounter = 0;
@@ -69,23 +83,36 @@ export abstract class ProtocolDriver {
   }
 
   protected handshake(): void {
-    this.feed('config|smtpd-version|6.8.0p2', 'config|smtp-session-timeout|300', 'config|subsystem|smtp-in', 'config|ready');
+    this.feed(...HANDSHAKE);
   }
 
   /** Send one request; resolves with its answer (never rejects: a missing answer hangs the test, which has a timeout). */
   ask(sid: string, phase: Phase, param: string): Promise<Answer> {
-    const key = `${sid}|${TOKENS[phase]}`;
-    if (this.waiters.has(key)) throw new Error(`request ${key} already open`);
-    return new Promise((resolve) => {
-      this.waiters.set(key, { started: performance.now(), resolve });
-      this.feed(`filter|0.6|${(Date.now() / 1000).toFixed(6)}|smtp-in|${phase}|${sid}|${TOKENS[phase]}|${param}`);
+    const [answer] = this.askAll([{ sid, phase, param }]);
+    return answer as Promise<Answer>;
+  }
+
+  /**
+   * Send `before` and then the requests in ONE write, without waiting for
+   * answers (as a busy smtpd's lines arrive: several in one read); their
+   * answers, in order.
+   */
+  askAll(requests: readonly Request[], before: readonly string[] = []): Promise<Answer>[] {
+    const started = performance.now();
+    const answers = requests.map(({ sid, phase }) => {
+      const key = `${sid}|${TOKENS[phase]}`;
+      if (this.waiters.has(key)) throw new Error(`request ${key} already open`);
+      return new Promise<Answer>((resolve) => this.waiters.set(key, { started, resolve }));
     });
+    const stamp = (Date.now() / 1000).toFixed(6);
+    this.feed(...before, ...requests.map(({ sid, phase, param }) => `filter|0.6|${stamp}|smtp-in|${phase}|${sid}|${TOKENS[phase]}|${param}`));
+    return answers;
   }
 
   /** link-connect, connect, EHLO and MAIL FROM, answered; the session is ready for RCPT. */
   async open(sid: string, opts: { src?: string; from?: string } = {}): Promise<void> {
     const src = opts.src ?? '192.0.2.10';
-    this.feed(`report|0.6|1.0|smtp-in|link-connect|${sid}|mx.example.net|pass|${src}:40000|127.0.0.1:25`);
+    this.feed(linkConnectLine(sid, src));
     await this.ask(sid, 'connect', `mx.example.net|${src}`);
     await this.ask(sid, 'ehlo', 'mx.example.net');
     const from = opts.from ?? 'alice@example.net';
@@ -178,13 +205,23 @@ export class CliFilter extends ProtocolDriver {
 
   /** Spawn and wait until it registered (its `register|ready`). */
   static async start(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliFilter> {
+    const f = CliFilter.spawn(argv, env);
+    f.handshake();
+    await f.registered();
+    return f;
+  }
+
+  /** Spawn without a word to it: the caller sends the handshake (see HANDSHAKE), e.g. in one write with requests. */
+  static spawn(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliFilter {
     const [cmd, ...args] = argv;
     if (cmd === undefined) throw new Error('empty argv');
-    const f = new CliFilter(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env }));
-    f.handshake();
-    await waitFor(() => f.written.includes('register|ready') || f.exit !== null, 15_000, 'the filter to register');
-    if (f.exit !== null) throw new Error(`the filter exited at startup (${JSON.stringify(f.exit)}):\n${f.stderr}`);
-    return f;
+    return new CliFilter(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env }));
+  }
+
+  /** Resolves once the filter wrote `register|ready`; throws if it exited first. */
+  async registered(): Promise<void> {
+    await waitFor(() => this.written.includes('register|ready') || this.exit !== null, 15_000, 'the filter to register');
+    if (this.exit !== null) throw new Error(`the filter exited at startup (${JSON.stringify(this.exit)}):\n${this.stderr}`);
   }
 
   feed(...lines: string[]): void {
@@ -282,6 +319,12 @@ export class PolicyServerProcess {
   get socketFileExists(): boolean {
     return existsSync(this.socket);
   }
+}
+
+/** A process's resident memory in MB, from /proc. */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
 }
 
 /** Poll `probe` every 20 ms until it is truthy; throws after `timeoutMs`. */

@@ -5,14 +5,24 @@
  * once, sessions that do not need the service keep flowing meanwhile, and the
  * filter uses the service again when it comes back — without a restart.
  *
+ * And the real filter process started with its first requests in the same
+ * write as smtpd's handshake, before its Redis connection is up: they wait
+ * for the connection (a greylist answer, not a store failure), unless Redis
+ * is really down (then on-error, at once).
+ *
  * (test/e2e/greylist covers a killed, missing and hung postgrey or Redis
  * between requests, in real smtpd; this covers requests in flight.)
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Postgrey, postgreyUnavailable } from '../policy/postgrey.js';
 import { findRedisServer, RedisServer } from '../store/redis-server.js';
-import { LiveHost, newSessionId, TEMPFAIL, waitFor, type Answer } from './live.js';
+import { CliFilter, HANDSHAKE, linkConnectLine, LiveHost, newSessionId, TEMPFAIL, waitFor, type Answer } from './live.js';
+
+const MAIN = new URL('../../../src/cli/main.js', import.meta.url).pathname;
 
 const POSTGREY_DEFER = /^reject\|450 4\.\d\.\d Greylisted, see http:\/\/postgrey/;
 const GREYLISTED = /^reject\|451 4\.7\.1 Greylisted, please try again in \d+ seconds?$/;
@@ -145,5 +155,95 @@ describe('Redis dies with greylist checks in flight', { skip: findRedisServer() 
       return GREYLISTED.test((await live.rcpt(t.rcpt, { from: t.from })).decision);
     }, 15_000, 'the store to reconnect');
     assert.deepEqual(live.problems(), []);
+  });
+});
+
+describe('Redis at start: requests in the same write as the handshake, before the connection is up', { skip: findRedisServer() === null ? 'redis-server is not installed' : false }, () => {
+  let redis: RedisServer;
+  let dir: string;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    dir = mkdtempSync(join(tmpdir(), 'filter-rules-redis-start-'));
+  });
+  after(async () => {
+    await redis?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Start the real filter and write the handshake, a connect report, MAIL FROM
+   * and RCPT TO in one write: the filter reads them all at once, in the
+   * milliseconds after its start when the Redis connection is being made.
+   */
+  async function startWithRequests(store: string): Promise<{ filter: CliFilter; mailFrom: Answer; rcptTo: Answer }> {
+    const rules = join(dir, 'greylist.rules');
+    writeFileSync(rules, `chain main =\n    greylist delay 1s store "${store}" when rcpt-to ~ /^strict/\n`);
+    const filter = CliFilter.spawn([process.execPath, MAIN, rules]);
+    try {
+      const t = fresh();
+      const sid = newSessionId();
+      const [mailFrom, rcptTo] = filter.askAll(
+        [
+          { sid, phase: 'mail-from', param: t.from },
+          { sid, phase: 'rcpt-to', param: t.rcpt },
+        ],
+        [...HANDSHAKE, linkConnectLine(sid)],
+      );
+      await filter.registered();
+      return { filter, mailFrom: await (mailFrom as Promise<Answer>), rcptTo: await (rcptTo as Promise<Answer>) };
+    } catch (e) {
+      filter.kill();
+      throw e;
+    }
+  }
+
+  /** The filter's log line of the rcpt-to decision, once written. */
+  async function rcptDecision(filter: CliFilter): Promise<{ stepMs?: number; fault?: string; [k: string]: unknown }> {
+    await filter.waitForLog(/^decision$/);
+    const line = filter.logs().find((l) => l.msg === 'decision' && l.phase === 'rcpt-to');
+    assert.ok(line !== undefined, filter.stderrText());
+    return line as { stepMs?: number; fault?: string };
+  }
+
+  test('Redis up: the first check waits for the connection and gets the greylist answer, start after start', async (t) => {
+    const waited: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const { filter, mailFrom, rcptTo } = await startWithRequests(redis.url(6));
+      try {
+        assert.equal(mailFrom.decision, 'proceed');
+        // Not TEMPFAIL (`451 4.3.0`, the store failing because it was not connected yet).
+        assert.match(rcptTo.decision, GREYLISTED, `start ${round + 1}`);
+        const decision = await rcptDecision(filter);
+        assert.equal(decision.fault, undefined);
+        waited.push(Number(decision.stepMs));
+        assert.deepEqual(filter.invalidLines(), []);
+        assert.equal((await filter.end()).code, 0);
+      } finally {
+        filter.kill();
+      }
+    }
+    t.diagnostic(`the first check took ${waited.map((ms) => ms.toFixed(1)).join(', ')} ms (waiting for the connection included)`);
+  });
+
+  test('Redis down (nothing listens): the first check gets on-error at once (refused, not a wait), and so do the next', async () => {
+    const { filter, rcptTo } = await startWithRequests('redis://127.0.0.1:1/0');
+    try {
+      assert.equal(rcptTo.decision, TEMPFAIL);
+      // Why it failed: the refused connection, not a wait that ran out; measured by the filter itself.
+      const decision = await rcptDecision(filter);
+      assert.match(String(decision.fault), /check failed: not connected \(connect ECONNREFUSED 127\.0\.0\.1:1\)$/);
+      assert.ok(Number(decision.stepMs) < 1000, `the step took ${decision.stepMs} ms`);
+      for (let i = 0; i < 3; i++) {
+        const t = fresh();
+        const a = await filter.rcpt(t.rcpt, { from: t.from });
+        assert.equal(a.decision, TEMPFAIL);
+        // Well under the 2 s a check may wait for a connection being made.
+        assert.ok(a.ms < 1000, `answered after ${a.ms.toFixed(0)} ms`);
+      }
+      assert.deepEqual(filter.invalidLines(), []);
+    } finally {
+      filter.kill();
+    }
   });
 });

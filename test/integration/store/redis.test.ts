@@ -7,10 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { openStore } from '../../../src/store/open.js';
-import { RedisGreylistStore } from '../../../src/store/redis.js';
+import { RedisGreylistStore, type RedisStoreOptions } from '../../../src/store/redis.js';
 import type { GreylistStore } from '../../../src/store/types.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 import { allClients, defineStoreContract, POLICY, T0, triplet } from '../../unit/store/store-contract.js';
+import { FakeRedis, type FakeRedisMode } from './fake-redis.js';
 import { findRedisServer, RedisServer } from './redis-server.js';
 
 const MIN = 60_000;
@@ -18,8 +19,8 @@ const available = findRedisServer() !== null;
 let server: RedisServer;
 let prefixes = 0;
 
-function openRedis(url: string, log = new RecordingLogger()): RedisGreylistStore {
-  const r = openStore(url, { log, redis: { connectTimeoutMs: 500, commandTimeoutMs: 500, maxReconnectDelayMs: 200 } });
+function openRedis(url: string, log = new RecordingLogger(), extra: Omit<RedisStoreOptions, 'log'> = {}): RedisGreylistStore {
+  const r = openStore(url, { log, redis: { connectTimeoutMs: 500, commandTimeoutMs: 500, maxReconnectDelayMs: 200, ...extra } });
   if (!r.ok) throw new Error(r.error);
   assert.ok(r.value instanceof RedisGreylistStore);
   return r.value;
@@ -37,6 +38,17 @@ async function openReady(url: string, log?: RecordingLogger): Promise<RedisGreyl
 }
 
 const freshPrefix = (): string => `t${process.pid}-${++prefixes}:`;
+
+/** Where a promise stands once pending I/O callbacks and microtasks have run: 'pending', 'resolved' or its error. */
+async function settledAs(p: Promise<unknown>): Promise<string> {
+  let out = 'pending';
+  p.then(
+    () => (out = 'resolved'),
+    (e: unknown) => (out = e instanceof Error ? e.message : String(e)),
+  );
+  await new Promise((r) => setImmediate(r));
+  return out;
+}
 
 /** Poll `fn` until it resolves, for at most `ms`. */
 async function eventually<T>(ms: number, fn: () => Promise<T>): Promise<T> {
@@ -181,6 +193,58 @@ describe('RedisGreylistStore (real redis-server)', { skip: available ? false : '
     await again.close();
   });
 
+  test('checks issued right after open, before the connection is up, wait for it and get their verdicts', async () => {
+    for (let round = 0; round < 5; round++) {
+      // No whenReady: the client connects in the background, so these are sent while it does.
+      const s = openRedis(server.url(5, freshPrefix()));
+      try {
+        const verdicts = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => s.check(triplet('192.0.2.10', `a${i}@example.org`, 'b@example.net'), POLICY, T0)),
+        );
+        assert.deepEqual(
+          verdicts.map((v) => v.action),
+          verdicts.map(() => 'greylist'),
+        );
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test('Redis hung at start (accepts, never answers): waits end at connectWaitMs, at the caller’s abort, and past maxWaiting at once', async () => {
+    server.pause();
+    const s = openRedis(server.url(5, freshPrefix()), new RecordingLogger(), { connectWaitMs: 300, maxWaiting: 2 });
+    const t = triplet('192.0.2.10', 'a@example.org', 'b@example.net');
+    try {
+      try {
+        let abort: ((reason: unknown) => void) | null = null;
+        const aborted = s.check(t, POLICY, T0, {
+          onAbort: (l) => {
+            abort = l;
+            return () => (abort = null);
+          },
+        });
+        const waiting = s.check(t, POLICY, T0);
+        // Two wait already: the third is refused without waiting.
+        const third = s.check(t, POLICY, T0);
+        assert.match(await settledAs(third), /check failed: not connected yet, and 2 commands already wait for the connection/);
+        assert.equal(await settledAs(waiting), 'pending');
+        assert.ok(abort !== null, 'the check subscribed to its caller’s abort');
+        (abort as (reason: unknown) => void)(new Error('step deadline of 11000 ms passed'));
+        await assert.rejects(aborted, /check failed: gave up waiting for the connection: step deadline of 11000 ms passed/);
+        await assert.rejects(waiting, /check failed: not connected after 300 ms \(connecting\)/);
+        // Still not ready: later checks do not wait again.
+        assert.match(await settledAs(s.check(t, POLICY, T0)), /check failed: not connected after 300 ms \(connecting\)/);
+      } finally {
+        server.resume();
+      }
+      // Once it answers, the same store recovers.
+      assert.equal((await eventually(5000, () => s.check(t, POLICY, T0))).action, 'greylist');
+    } finally {
+      await s.close();
+    }
+  });
+
   test('an unreachable Redis at start is not an open error; checks fail until it answers', async () => {
     const r = openStore('redis://127.0.0.1:1/0', { redis: { connectTimeoutMs: 200, commandTimeoutMs: 200, maxReconnectDelayMs: 100 } });
     assert.ok(r.ok);
@@ -193,6 +257,66 @@ describe('RedisGreylistStore (real redis-server)', { skip: available ? false : '
       await s.close();
     }
   });
+});
+
+describe('RedisGreylistStore against a hostile server (a fake Redis)', () => {
+  let fake: FakeRedis;
+  before(async () => {
+    fake = await FakeRedis.start();
+  });
+  after(async () => {
+    await fake?.stop();
+  });
+
+  const t = triplet('192.0.2.10', 'a@example.org', 'b@example.net');
+  const TOO_LARGE = 'Redis sent a reply of more than 1048576 bytes (the cap); connection dropped';
+  const cases: [FakeRedisMode, string][] = [
+    ['huge-bulk', TOO_LARGE],
+    ['endless-line', TOO_LARGE],
+    ['wide-array', TOO_LARGE],
+    ['not-resp', 'Redis sent something that is not a reply (reply type byte 0x48); connection dropped'],
+  ];
+  for (const [mode, reason] of cases) {
+    test(`${mode}: the check fails with the reason, the connection is dropped, and the store is used again once the server behaves`, async () => {
+      fake.mode = 'greylist';
+      const log = new RecordingLogger();
+      const s = await openReady(fake.url(), log);
+      try {
+        assert.equal((await s.check(t, POLICY, T0)).action, 'greylist');
+        const connections = fake.connections;
+        fake.mode = mode;
+        await assert.rejects(s.check(t, POLICY, T0), (e: unknown) => {
+          assert.ok(e instanceof Error);
+          assert.equal(e.message, `greylist store ${fake.url()}: check failed: ${reason}`);
+          return true;
+        });
+        // Down until the reconnect (100 ms on): checks fail at once, with the reason. (On a
+        // machine slow enough to reconnect first, the check gets the next hostile reply.)
+        await assert.rejects(s.check(t, POLICY, T0), (e: unknown) => {
+          assert.ok(e instanceof Error);
+          const prefix = `greylist store ${fake.url()}: check failed: `;
+          assert.ok([`${prefix}not connected (${reason})`, `${prefix}${reason}`].includes(e.message), e.message);
+          return true;
+        });
+        if (mode !== 'not-resp') {
+          const reply = fake.hostile.at(-1);
+          assert.ok(reply !== undefined && reply.mode === mode);
+          await eventually(5000, async () => assert.ok(reply.droppedByClient, 'the client dropped the connection'));
+          // What the kernel's socket buffers took, beyond the 1 MiB the store read: a few MB, not 2 GB.
+          assert.ok(reply.written < 32 * 1024 * 1024, `the server wrote ${reply.written} bytes before the drop`);
+        }
+        assert.ok(
+          log.records.some((r) => r.level === 'warn' && r.fields.err === reason),
+          'the outage is logged with the reason',
+        );
+        fake.mode = 'greylist';
+        assert.equal((await eventually(5000, () => s.check(t, POLICY, T0))).action, 'greylist');
+        assert.ok(fake.connections > connections, 'reconnected');
+      } finally {
+        await s.close();
+      }
+    });
+  }
 });
 
 /** A plain ioredis client for inspecting keys. */

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { createGreylistRunnerFactory } from '../../../src/actions/greylist.js';
 import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
 import type { CompiledStep, GreylistStepOptions, SessionFacts } from '../../../src/dsl/plan.js';
+import type { Verdict } from '../../../src/greylist/machine.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
 import { MemoryGreylistStore } from '../../../src/store/memory.js';
 import { GreylistStores } from '../../../src/store/registry.js';
-import { StoreError } from '../../../src/store/types.js';
+import { StoreError, type GreylistStore } from '../../../src/store/types.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 import { err, ok } from '../../../src/support/result.js';
@@ -185,6 +186,28 @@ describe('greylist step runner', () => {
     await assert.rejects(Promise.resolve(runner.run(ctx(facts({ mailFrom: null })))), /no envelope sender/);
     await assert.rejects(Promise.resolve(runner.run(ctx(facts({ rcptTo: null, recipients: [] }), 'data'))), /no recipient/);
     await assert.rejects(Promise.resolve(runner.run(ctx(facts({ src: 'bogus' })))), /"bogus" is not an IP address/);
+  });
+
+  test("the store gets the step's abort: a check that waits (Redis still connecting) ends with the step's deadline", async () => {
+    const { factory, ctx, store } = setup();
+    // A store that can only wait, as Redis does for a connection being made.
+    (store as GreylistStore).check = (_t, _p, _now, options) =>
+      new Promise<Verdict>((_, reject) => {
+        assert.ok(options?.onAbort !== undefined, 'the step passes an abort subscription');
+        options.onAbort((reason) => reject(new StoreError('memory:test', `check failed: gave up waiting: ${String(reason)}`)));
+      });
+    const runner = factory(stepWith());
+    // With the runtime's cheap callback…
+    let fire: ((reason: unknown) => void) | null = null;
+    const cheap = runner.run({ ...ctx(facts()), onAbort: (l) => ((fire = l), () => (fire = null)) });
+    assert.ok(fire !== null);
+    (fire as (reason: unknown) => void)('step deadline of 11000 ms passed');
+    await assert.rejects(Promise.resolve(cheap), /gave up waiting: step deadline of 11000 ms passed/);
+    // …and with the AbortSignal alone.
+    const controller = new AbortController();
+    const signalled = runner.run({ ...ctx(facts()), signal: controller.signal });
+    controller.abort('session gone');
+    await assert.rejects(Promise.resolve(signalled), /gave up waiting: session gone/);
   });
 
   test('a client reaching the auto-whitelist count is logged once', async () => {
