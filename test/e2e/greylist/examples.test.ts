@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { compileRulesFile, compileRulesSource, formatCompileResult, type CompileResult } from '../../../src/dsl/index.js';
+import { markdownRulesBlocks as rulesBlocks, markdownSection } from '../../unit/dsl/doc-examples.js';
 import { PROJECT_ROOT } from '../harness/env.js';
 
 const EXAMPLES = join(PROJECT_ROOT, 'examples');
@@ -25,11 +26,6 @@ const smtpdMissing = spawnSync('sh', ['-c', 'command -v smtpd'], { stdio: 'ignor
 function assertClean(r: CompileResult, what: string): void {
   assert.ok(r.ok, `${what} does not compile:\n${formatCompileResult(r)}`);
   assert.deepEqual(r.warnings, [], `${what} warns:\n${formatCompileResult(r)}`);
-}
-
-/** Fenced blocks of a Markdown text that are whole rules files (they define a chain). */
-function rulesBlocks(markdown: string): string[] {
-  return [...markdown.matchAll(/^```[a-z]*\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? '').filter((b) => /^chain [a-z]/m.test(b));
 }
 
 /** The argv of every `proc-exec "…"` in an smtpd.conf text. */
@@ -98,10 +94,9 @@ describe('examples/', () => {
 describe('README.md, section Greylisting', () => {
   test('every rules block compiles without warnings', () => {
     const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
-    const start = readme.indexOf('\n## Greylisting\n');
-    assert.ok(start >= 0, 'no Greylisting section');
-    const end = readme.indexOf('\n## ', start + 1);
-    const blocks = rulesBlocks(readme.slice(start, end < 0 ? undefined : end));
+    const section = markdownSection(readme, 'Greylisting');
+    assert.ok(section !== null, 'no Greylisting section');
+    const blocks = rulesBlocks(section);
     assert.ok(blocks.length >= 3, `only ${blocks.length} rules blocks`);
     for (const text of blocks) assertClean(compileRulesSource(text, 'README.md', { readFile: () => '' }), text);
   });

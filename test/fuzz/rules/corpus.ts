@@ -5,17 +5,18 @@
  * half-written file caught by the reloader) could produce.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
-function walk(dir: string): string[] {
+/** Every `.rules` file under `dir` (absolute paths), depth first, in name order. */
+export function rulesFilesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...walk(p));
+    if (statSync(p).isDirectory()) out.push(...rulesFilesUnder(p));
     else if (name.endsWith('.rules')) out.push(p);
   }
   return out;
@@ -31,10 +32,27 @@ let cached: readonly Seed[] | null = null;
 
 export function seeds(): readonly Seed[] {
   if (cached !== null) return cached;
-  const files = ['rules', 'examples', join('bench', 'rules'), join('test', 'fixtures', 'rules')].flatMap((d) => walk(join(ROOT, d)));
+  const files = ['rules', 'examples', join('bench', 'rules'), join('test', 'fixtures', 'rules')].flatMap((d) => rulesFilesUnder(join(ROOT, d)));
   cached = files.map((f) => ({ name: relative(ROOT, f), text: readFileSync(f, 'utf8') }));
   if (cached.length < 10) throw new Error(`expected the shipped rules files, found ${cached.length}`);
   return cached;
+}
+
+/** Where a mutated file claims to live: list paths in it resolve against this. */
+export const FUZZ_RULES_FILE = '/etc/mail/fuzz/antispam.rules';
+
+/** List files a mutated file may name; anything else does not exist. Hostile contents on purpose. */
+export const FUZZ_LIST_FILES: Readonly<Record<string, string>> = {
+  '/etc/passwd': 'root:x:0:0:root:/root:/bin/bash\n\0\xff\r\n::1\n10.0.0.0/8 # ok\n',
+  [join(dirname(FUZZ_RULES_FILE), 'lists/blocked.txt')]: 'bulk@spam.example\n"" \n.example.org\n\u2028\n1.2.3.4/99\n',
+  [join(dirname(FUZZ_RULES_FILE), 'relative.db')]: '',
+};
+
+/** The compiler's readFile over FUZZ_LIST_FILES (the same for the fuzz test and the frozen mutation corpus). */
+export function fuzzReadFile(path: string): string {
+  const text = FUZZ_LIST_FILES[resolve(path)];
+  if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+  return text;
 }
 
 /** Pieces of the language and of hostile text, for insertions. */

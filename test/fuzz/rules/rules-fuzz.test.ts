@@ -13,7 +13,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { compileRulesFile, compileRulesSource, formatDiagnostic, type CompileResult, type Diagnostic } from '../../../src/dsl/index.js';
 import type { SourceSpan } from '../../../src/dsl/plan.js';
@@ -24,25 +24,11 @@ import { selectChain } from '../../../src/runtime/select-chain.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { HANDSHAKE_68 } from '../protocol/corpus.js';
 import { CountingLogger, fuzzServices, settle } from '../protocol/harness.js';
-import { mutatedRules, seeds, TOKENS } from './corpus.js';
+import { FUZZ_LIST_FILES, FUZZ_RULES_FILE as RULES_FILE, fuzzReadFile as readFile, mutatedRules, seeds, TOKENS } from './corpus.js';
 
 const SCALE = Number(process.env['FUZZ_RUNS'] ?? '1');
 const runs = (n: number): number => Math.max(1, Math.round(n * SCALE));
 
-const RULES_FILE = '/etc/mail/fuzz/antispam.rules';
-
-/** List files a mutated file may name; anything else does not exist. Hostile contents on purpose. */
-const LIST_FILES: Readonly<Record<string, string>> = {
-  '/etc/passwd': 'root:x:0:0:root:/root:/bin/bash\n\0\xff\r\n::1\n10.0.0.0/8 # ok\n',
-  [join(dirname(RULES_FILE), 'lists/blocked.txt')]: 'bulk@spam.example\n"" \n.example.org\n\u2028\n1.2.3.4/99\n',
-  [join(dirname(RULES_FILE), 'relative.db')]: '',
-};
-
-function readFile(path: string): string {
-  const text = LIST_FILES[resolve(path)];
-  if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
-  return text;
-}
 
 function lines(text: string): string[] {
   return text.split(/\r\n|\r|\n/);
@@ -149,7 +135,7 @@ describe('fuzz: hot reload of hostile rules files', () => {
     const counts = { applied: 0, kept: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(fc.oneof(mutatedRules, mutatedRules.map((m) => ({ ...m, text: m.text.replace(/chain [a-z-]+/, 'chain main') }))), { minLength: 1, maxLength: 4 }), async (edits) => {
-        const files = new Map<string, string>([[RULES_FILE, startRules], ...Object.entries(LIST_FILES)]);
+        const files = new Map<string, string>([[RULES_FILE, startRules], ...Object.entries(FUZZ_LIST_FILES)]);
         const clock = new FakeClock();
         const log = new CountingLogger();
         const out: string[] = [];

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { compileRulesFile, compileRulesSource, formatCompileResult } from '../../../src/dsl/index.js';
+import { referenceExamples } from './doc-examples.js';
 import { projectRoot } from './helpers.js';
 
 function rulesFiles(dir: string): string[] {
@@ -45,8 +46,7 @@ describe('shipped rules files compile', () => {
 
   test('every rules example in grammar/REFERENCE.md compiles without warnings', () => {
     const reference = readFileSync(join(projectRoot, 'grammar/REFERENCE.md'), 'utf8');
-    const blocks = [...reference.matchAll(/```\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
-    const examples = blocks.filter((b) => /^chain [a-z]/m.test(b) && !b.includes('...'));
+    const examples = referenceExamples(reference);
     assert.ok(examples.length >= 5, `found ${examples.length} examples`);
     for (const text of examples) {
       const r = compileRulesSource(text, 'REFERENCE.md', { readFile: () => '' });

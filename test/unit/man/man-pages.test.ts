@@ -14,6 +14,7 @@ import { compileRulesSource } from '../../../src/dsl/index.js';
 import { CODES } from '../../../src/dsl/codes.js';
 import { KEYWORDS } from '../../../src/dsl/tokens.js';
 import { FilterMetrics, METRIC_PREFIX } from '../../../src/metrics/filter-metrics.js';
+import { manExamples } from '../dsl/doc-examples.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const read = (rel: string): string => readFileSync(join(root, rel), 'utf8');
@@ -85,9 +86,7 @@ describe('man pages', () => {
 
   test('the rules examples in filter-rules.rules(5) compile without warnings', () => {
     const page = read(PAGE5);
-    const blocks = [...page.matchAll(/^\.Bd -literal -offset indent\n([\s\S]*?)^\.Ed$/gm)]
-      .map((m) => (m[1] ?? '').replace(/\\e/g, '\\'))
-      .filter((b) => /^(chain|list|#)/m.test(b));
+    const blocks = manExamples(page);
     assert.ok(blocks.length >= 4, `found ${blocks.length} example blocks`);
     for (const block of blocks) {
       const r = compileRulesSource(block, 'example.rules', { readFile: () => '' });
