@@ -122,7 +122,7 @@ async function s3(sessions) {
   console.log(
     `S3 in-process: ${sessions} connects taken in ${took.toFixed(0)} ms (${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU), ` +
       `${answers} answers, the last ${(lastAt - sentAt - 1000).toFixed(0)} ms after its due time, ` +
-      `RSS ${(rssAfterBurst / 1e6).toFixed(0)} MB after the burst, ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB after the answers`,
+      `RSS ${(rssAfterBurst / 1e6).toFixed(1)} MB after the burst, ${(process.memoryUsage().rss / 1e6).toFixed(1)} MB after the answers`,
   );
 }
 
