@@ -11,6 +11,7 @@
 //   node bench/tools/inproc.mjs sessions [N]    # memory of N open sessions (default 50,000):
 //                                               # link-connect, EHLO, MAIL, one RCPT; none ended
 //   DIST=/path/to/other/checkout/dist node bench/tools/inproc.mjs s1   # compare a build
+//   (bench/tools/compare.mjs runs all three for two builds, interleaved, and tabulates them)
 //
 // Add --cpu-prof (node --cpu-prof bench/tools/inproc.mjs s1) and summarise the
 // profile with bench/tools/cpuprofile-top.mjs.
