@@ -10,15 +10,15 @@
  * recipient does not, no accepted recipient means no DATA, a disconnect ends
  * everything. Pauses are not waited for.
  */
-import type { StepServices } from '../actions/registry.js';
-import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
-import { RULE_PHASES, type FilterPhase, type RulePhase } from '../protocol/phases.js';
-import { conditionValues, ruleOf, type ExplainValue } from '../runtime/explain.js';
-import type { LogRecord } from '../support/log.js';
-import { FilterDriver, type ServiceMode } from './driver.js';
-import type { SyntheticSession } from './synthetic-session.js';
-import { DEFAULT_HANDSHAKE } from './transcript.js';
-import { answerText, duration, parseResultLine, printable, ruleRef, stepText, table, truncate, type ResultLine } from './text.js';
+import type { StepServices } from '../../actions/registry.js';
+import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
+import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../protocol/phases.js';
+import { conditionValues, ruleOf, type ExplainValue } from '../../runtime/explain.js';
+import type { LogRecord } from '../../support/log.js';
+import { FilterDriver, type ServiceMode } from '../driver.js';
+import type { SyntheticSession } from '../synthetic-session.js';
+import { DEFAULT_HANDSHAKE } from '../transcript.js';
+import { answerText, duration, parseResultLine, printable, ruleRef, stepText, table, truncate, type ResultLine } from '../text.js';
 
 export interface LoadedRulesInput {
   readonly rules: CompiledRules;
