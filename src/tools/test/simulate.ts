@@ -1,9 +1,10 @@
 /**
  * `filter-rules test`: one synthetic SMTP session through the rules, phase by
  * phase, as smtpd would present it to the filter (the protocol lines of
- * smtpd 6.8), run by the real filter host (see driver.ts). The report says,
- * for every step of every phase, whether its condition held (with the values
- * it read) and what the step did, then what smtpd was answered.
+ * smtpd 6.8), run by the real filter host (see driver.ts). What it collects,
+ * for every step of every phase, is whether its condition held (with the
+ * values it read) and what the step did, then what smtpd was answered;
+ * report.ts turns that into text.
  *
  * The session follows smtpd: a refused HELO or MAIL FROM ends it (smtpd
  * answers the next commands with 503 and never asks the filter), a refused
@@ -18,7 +19,7 @@ import type { LogRecord } from '../../support/log.js';
 import { FilterDriver, type ServiceMode } from '../driver.js';
 import type { SyntheticSession } from '../synthetic-session.js';
 import { DEFAULT_HANDSHAKE } from '../transcript.js';
-import { answerText, duration, parseResultLine, printable, ruleRef, stepText, table, truncate, type ResultLine } from '../text.js';
+import { answerText, duration, parseResultLine, printable, type ResultLine } from '../text.js';
 
 export interface LoadedRulesInput {
   readonly rules: CompiledRules;
@@ -389,67 +390,4 @@ function runText(step: CompiledStep, run: FilterDriver['runs'][number], failure:
   const said = answer !== null ? ` answered ${printable(answer)}` : verdict !== null ? `: ${verdict}` : ` ${run.outcome.type}`;
   const headers = run.outcome.type === 'continue' && run.outcome.addHeaders !== undefined && run.outcome.addHeaders.length > 0 ? ', adds a header' : '';
   return `${what}${said} (${run.ms} ms${headers})`;
-}
-
-// --- the report as text ---------------------------------------------------------
-
-function valuesText(values: Readonly<Record<string, ExplainValue>> | null): string {
-  if (values === null) return '';
-  return Object.entries(values)
-    .map(([k, v]) => `${k}=${v === null ? '(none)' : Array.isArray(v) ? v.join(',') : printable(v as string)}`)
-    .join(' ');
-}
-
-function conditionText(row: StepRow): string {
-  switch (row.condition) {
-    case 'none':
-      return '(none)';
-    case 'not reached':
-      return '';
-    case 'true':
-    case 'false': {
-      const values = valuesText(row.values);
-      return values === '' ? row.condition : `${row.condition} (${truncate(values, 40)})`;
-    }
-  }
-}
-
-const STEP_WIDTH = 72;
-
-export function formatTestReport(report: TestReport, sources: ReadonlyMap<string, string>): string {
-  const s = report.session;
-  const out: string[] = [];
-  out.push(`filter-rules test: ${report.rulesFile}, chain "${report.chain}"`);
-  out.push(
-    `session: client ${s.src} (rdns ${s.rdns ?? 'none'}, fcrdns ${s.fcrdns}), EHLO ${printable(s.helo)}, ` +
-      `MAIL FROM <${printable(s.mailFrom)}>, RCPT TO ${s.rcptTo.map((r) => `<${printable(r)}>`).join(' ')}`,
-  );
-  out.push(
-    report.mode === 'offline'
-      ? 'policy servers and greylist stores: not asked (--offline); pauses: not waited'
-      : 'policy servers and greylist stores: asked (greylisting records this triplet; --offline stubs them); pauses: not waited',
-  );
-  out.push('');
-  const rows: string[][] = [['PHASE', 'STEP', 'CONDITION', 'RESULT']];
-  for (const p of report.phases) {
-    const label = truncate(p.param === null ? p.request : `${p.request} ${printable(p.param)}`, 32);
-    let first = true;
-    const phaseCell = (): string => {
-      const cell = first ? label : '';
-      first = false;
-      return cell;
-    };
-    if (p.note !== null) rows.push([phaseCell(), `(${p.note})`, '', '']);
-    for (const row of p.rows) {
-      const step = truncate(`${ruleRef(row.step)} ${stepText(row.step, sources)}`, STEP_WIDTH);
-      rows.push([phaseCell(), step, conditionText(row), row.condition === 'not reached' ? '(not reached)' : row.result]);
-    }
-    if (p.answer !== '') rows.push([phaseCell(), '=> answer to smtpd', '', p.answer]);
-  }
-  out.push(...table(rows));
-  out.push('');
-  out.push(`outcome: ${report.outcome}`);
-  if (report.headersAdded.length > 0) out.push(`headers added: ${report.headersAdded.map(printable).join(' | ')}`);
-  if (report.wouldHave > 0) out.push(`dry-run steps that would have acted: ${report.wouldHave}`);
-  return `${out.join('\n')}\n`;
 }
