@@ -60,6 +60,9 @@ export const CODES = {
   W006: { severity: 'warning', title: 'non-ASCII text in an SMTP reply' },
   W007: { severity: 'warning', title: 'step can never run' },
   W008: { severity: 'warning', title: 'rules need message lines; smtpd restart required' },
+  // files (the rules file or a list file), refused before their content is used
+  E060: { severity: 'error', title: 'not a regular file' },
+  E061: { severity: 'error', title: 'file too large' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

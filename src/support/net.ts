@@ -4,6 +4,7 @@
  * IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is folded to IPv4 everywhere, so a
  * dual-stack listener's view of an IPv4 client matches IPv4 entries.
  */
+import { Pacer, runToEnd, type Work } from './work.js';
 
 export type IpFamily = 4 | 6;
 
@@ -165,23 +166,80 @@ export function formatCidr(range: CidrRange): string {
   return `${formatIp({ family: range.family, value: range.network })}/${range.prefix}`;
 }
 
+/**
+ * The order of `keys` (indices, ascending by key; equal keys keep their order):
+ * a bottom-up merge sort that yields every few hundred moves, so a million
+ * ranges are sorted in slices (see support/work.ts). Keys are numbers for IPv4,
+ * which compare much faster than bigints.
+ */
+export function* sortedOrder<T extends number | bigint>(keys: readonly T[], pacer: Pacer = new Pacer()): Work<Uint32Array> {
+  const n = keys.length;
+  let from = new Uint32Array(n);
+  for (let i = 0; i < n; i++) from[i] = i;
+  const key = (i: number): T => keys[i] as T;
+  // Short runs by insertion sort, then merges of doubling width.
+  const RUN = 32;
+  for (let lo = 0; lo < n; lo += RUN) {
+    const hi = Math.min(lo + RUN, n);
+    for (let i = lo + 1; i < hi; i++) {
+      const x = from[i] ?? 0;
+      const k = key(x);
+      let j = i - 1;
+      while (j >= lo && key(from[j] ?? 0) > k) {
+        from[j + 1] = from[j] ?? 0;
+        j--;
+      }
+      from[j + 1] = x;
+    }
+    if (pacer.tick()) yield;
+  }
+  let to = new Uint32Array(n);
+  for (let width = RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      for (let k = lo; k < hi; k++) {
+        const a = from[i] ?? 0;
+        const b = from[j] ?? 0;
+        if (j >= hi || (i < mid && !(key(b) < key(a)))) {
+          to[k] = a;
+          i++;
+        } else {
+          to[k] = b;
+          j++;
+        }
+        if (pacer.tick()) yield;
+      }
+    }
+    [from, to] = [to, from];
+  }
+  return from;
+}
+
 /** Sorted, merged, inclusive [start, end] ranges of one family, searched by bisection. */
 class RangeList {
   private readonly starts: bigint[] = [];
   private readonly ends: bigint[] = [];
 
-  constructor(ranges: ReadonlyArray<readonly [bigint, bigint]>) {
-    const sorted = [...ranges].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [s, e] of sorted) {
-      const last = this.ends.length - 1;
-      const lastEnd = this.ends[last];
+  /** `starts[i]`..`ends[i]` in `order` (ascending starts). */
+  static *build(starts: readonly bigint[], ends: readonly bigint[], order: Uint32Array, pacer: Pacer): Work<RangeList> {
+    const list = new RangeList();
+    for (const i of order) {
+      const s = starts[i] ?? 0n;
+      const e = ends[i] ?? 0n;
+      const last = list.ends.length - 1;
+      const lastEnd = list.ends[last];
       if (lastEnd !== undefined && s <= lastEnd + 1n) {
-        if (e > lastEnd) this.ends[last] = e;
+        if (e > lastEnd) list.ends[last] = e;
       } else {
-        this.starts.push(s);
-        this.ends.push(e);
+        list.starts.push(s);
+        list.ends.push(e);
       }
+      if (pacer.tick()) yield;
     }
+    return list;
   }
 
   has(v: bigint): boolean {
@@ -203,18 +261,49 @@ class RangeList {
   }
 }
 
+/** Both families' ranges, sorted and merged: what IpSet.build hands to the constructor. */
+class PreparedRanges {
+  constructor(
+    readonly v4: RangeList,
+    readonly v6: RangeList,
+  ) {}
+}
+
+function* prepareRanges(ranges: readonly CidrRange[], pacer: Pacer): Work<PreparedRanges> {
+  const v4: { keys: number[]; starts: bigint[]; ends: bigint[] } = { keys: [], starts: [], ends: [] };
+  const v6: { keys: bigint[]; starts: bigint[]; ends: bigint[] } = { keys: [], starts: [], ends: [] };
+  for (const r of ranges) {
+    const end = r.network + (1n << BigInt(BITS[r.family] - r.prefix)) - 1n;
+    if (r.family === 4) {
+      v4.keys.push(Number(r.network));
+      v4.starts.push(r.network);
+      v4.ends.push(end);
+    } else {
+      v6.keys.push(r.network);
+      v6.starts.push(r.network);
+      v6.ends.push(end);
+    }
+    if (pacer.tick()) yield;
+  }
+  const list4 = yield* RangeList.build(v4.starts, v4.ends, yield* sortedOrder(v4.keys, pacer), pacer);
+  const list6 = yield* RangeList.build(v6.starts, v6.ends, yield* sortedOrder(v6.keys, pacer), pacer);
+  return new PreparedRanges(list4, list6);
+}
+
 /** A set of CIDR ranges; membership is O(log n). */
 export class IpSet {
   private readonly v4: RangeList;
   private readonly v6: RangeList;
 
-  constructor(ranges: readonly CidrRange[]) {
-    const byFamily = (family: IpFamily): Array<readonly [bigint, bigint]> =>
-      ranges
-        .filter((r) => r.family === family)
-        .map((r) => [r.network, r.network + (1n << BigInt(BITS[family] - r.prefix)) - 1n] as const);
-    this.v4 = new RangeList(byFamily(4));
-    this.v6 = new RangeList(byFamily(6));
+  /** Sorts and merges `ranges` at once; `IpSet.build` does the same in slices. */
+  constructor(ranges: readonly CidrRange[] | PreparedRanges) {
+    const prepared = ranges instanceof PreparedRanges ? ranges : runToEnd(prepareRanges(ranges, new Pacer()));
+    this.v4 = prepared.v4;
+    this.v6 = prepared.v6;
+  }
+
+  static *build(ranges: readonly CidrRange[], pacer: Pacer = new Pacer()): Work<IpSet> {
+    return new IpSet(yield* prepareRanges(ranges, pacer));
   }
 
   get isEmpty(): boolean {
