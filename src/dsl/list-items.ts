@@ -8,7 +8,7 @@
  * to get both). Mail addresses: a full address matches exactly; a domain
  * pattern matches the domain part. A trailing dot on a domain is ignored.
  */
-import { IpSet, parseCidr, parseIp, parseIpv4, parseIpv6, type CidrRange } from '../support/net.js';
+import { IpSetBuilder, parseCidr, parseIp, parseIpv4, parseIpv6, type CidrRange, type IpSet } from '../support/net.js';
 import { Pacer, type Work } from '../support/work.js';
 
 export type ItemValue =
@@ -199,7 +199,7 @@ export interface ListIndex {
 
 /** Collects items one at a time; `finish` sorts the address ranges (in slices). */
 export class ListIndexBuilder {
-  private readonly ranges: CidrRange[] = [];
+  private readonly ips = new IpSetBuilder();
   private readonly domains = new DomainSet();
   private readonly addresses = new Set<string>();
   private nullSender = false;
@@ -207,7 +207,7 @@ export class ListIndexBuilder {
   add(v: ItemValue): void {
     switch (v.kind) {
       case 'ip':
-        this.ranges.push(v.range);
+        this.ips.add(v.range);
         break;
       case 'domain':
         this.domains.add(v.domain, v.subdomains);
@@ -222,7 +222,7 @@ export class ListIndexBuilder {
   }
 
   *finish(pacer: Pacer = new Pacer()): Work<ListIndex> {
-    const ips = yield* IpSet.build(this.ranges, pacer);
+    const ips = yield* this.ips.finish(pacer);
     return { ips, domains: this.domains, addresses: this.addresses, nullSender: this.nullSender };
   }
 }

@@ -138,7 +138,12 @@ class HotReloader implements Reloader {
   private lastOutcome: ReloadOutcomeKind | null = null;
   private lastAppliedAt: number | null = null;
 
-  constructor(private readonly options: ReloaderOptions) {
+  /** The options, less initialSources: the startup texts (a list file can be 64 MiB) are let go once hashed. */
+  private readonly options: Omit<ReloaderOptions, 'initialSources'>;
+
+  constructor(allOptions: ReloaderOptions) {
+    const { initialSources, ...options } = allOptions;
+    this.options = options;
     if (options.rulesFile === '') throw new TypeError('startReloader: rulesFile must not be empty');
     this.rulesFile = resolve(options.rulesFile);
     const rulesFile = this.rulesFile;
@@ -165,7 +170,7 @@ class HotReloader implements Reloader {
       onError: (error) =>
         options.log.warn({ event: 'reload-watch', err: error }, `file watcher error: ${error.message} (SIGHUP still reloads)`),
     });
-    this.ready = this.hashInitialFiles(options.initialSources);
+    this.ready = this.hashInitialFiles(initialSources);
   }
 
   /**

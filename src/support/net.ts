@@ -172,10 +172,13 @@ export function formatCidr(range: CidrRange): string {
  * ranges are sorted in slices (see support/work.ts). Keys are numbers for IPv4,
  * which compare much faster than bigints.
  */
-export function* sortedOrder<T extends number | bigint>(keys: readonly T[], pacer: Pacer = new Pacer()): Work<Uint32Array> {
+export function* sortedOrder<T extends number | bigint>(keys: ArrayLike<T>, pacer: Pacer = new Pacer()): Work<Uint32Array> {
   const n = keys.length;
   let from = new Uint32Array(n);
-  for (let i = 0; i < n; i++) from[i] = i;
+  for (let i = 0; i < n; i++) {
+    from[i] = i;
+    if (pacer.tick()) yield;
+  }
   const key = (i: number): T => keys[i] as T;
   // Short runs by insertion sort, then merges of doubling width.
   const RUN = 32;
@@ -218,14 +221,66 @@ export function* sortedOrder<T extends number | bigint>(keys: readonly T[], pace
   return from;
 }
 
-/** Sorted, merged, inclusive [start, end] ranges of one family, searched by bisection. */
-class RangeList {
+/**
+ * Sorted, merged, inclusive [start, end] ranges of one family, searched by
+ * bisection. IPv4 ranges are held as doubles in typed arrays (exact for 32-bit
+ * values, allocated in one piece, compared fast); IPv6 as bigints.
+ */
+interface RangeList {
+  readonly size: number;
+  has(v: bigint): boolean;
+}
+
+class V4Ranges implements RangeList {
+  constructor(
+    private readonly starts: Float64Array,
+    private readonly ends: Float64Array,
+  ) {}
+
+  /** Ranges `starts[i]`..`ends[i]`, merged in `order` (ascending starts). */
+  static *build(starts: Float64Array, ends: Float64Array, order: Uint32Array, pacer: Pacer): Work<V4Ranges> {
+    const s = new Float64Array(order.length);
+    const e = new Float64Array(order.length);
+    let n = 0;
+    for (const i of order) {
+      const start = starts[i] ?? 0;
+      const end = ends[i] ?? 0;
+      const lastEnd = e[n - 1] ?? -2;
+      if (n > 0 && start <= lastEnd + 1) {
+        if (end > lastEnd) e[n - 1] = end;
+      } else {
+        s[n] = start;
+        e[n++] = end;
+      }
+      if (pacer.tick()) yield;
+    }
+    return new V4Ranges(s.slice(0, n), e.slice(0, n));
+  }
+
+  get size(): number {
+    return this.starts.length;
+  }
+
+  has(value: bigint): boolean {
+    const v = Number(value);
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (v < (this.starts[mid] ?? 0)) hi = mid - 1;
+      else if (v > (this.ends[mid] ?? -1)) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+}
+
+class V6Ranges implements RangeList {
   private readonly starts: bigint[] = [];
   private readonly ends: bigint[] = [];
 
-  /** `starts[i]`..`ends[i]` in `order` (ascending starts). */
-  static *build(starts: readonly bigint[], ends: readonly bigint[], order: Uint32Array, pacer: Pacer): Work<RangeList> {
-    const list = new RangeList();
+  static *build(starts: readonly bigint[], ends: readonly bigint[], order: Uint32Array, pacer: Pacer): Work<V6Ranges> {
+    const list = new V6Ranges();
     for (const i of order) {
       const s = starts[i] ?? 0n;
       const e = ends[i] ?? 0n;
@@ -242,6 +297,10 @@ class RangeList {
     return list;
   }
 
+  get size(): number {
+    return this.starts.length;
+  }
+
   has(v: bigint): boolean {
     let lo = 0;
     let hi = this.starts.length - 1;
@@ -255,13 +314,9 @@ class RangeList {
     }
     return false;
   }
-
-  get size(): number {
-    return this.starts.length;
-  }
 }
 
-/** Both families' ranges, sorted and merged: what IpSet.build hands to the constructor. */
+/** Both families' ranges, sorted and merged: what IpSetBuilder hands to the IpSet constructor. */
 class PreparedRanges {
   constructor(
     readonly v4: RangeList,
@@ -269,25 +324,46 @@ class PreparedRanges {
   ) {}
 }
 
-function* prepareRanges(ranges: readonly CidrRange[], pacer: Pacer): Work<PreparedRanges> {
-  const v4: { keys: number[]; starts: bigint[]; ends: bigint[] } = { keys: [], starts: [], ends: [] };
-  const v6: { keys: bigint[]; starts: bigint[]; ends: bigint[] } = { keys: [], starts: [], ends: [] };
-  for (const r of ranges) {
-    const end = r.network + (1n << BigInt(BITS[r.family] - r.prefix)) - 1n;
-    if (r.family === 4) {
-      v4.keys.push(Number(r.network));
-      v4.starts.push(r.network);
-      v4.ends.push(end);
-    } else {
-      v6.keys.push(r.network);
-      v6.starts.push(r.network);
-      v6.ends.push(end);
+/**
+ * Collects ranges one at a time, then sorts and merges them (in slices). IPv4
+ * goes straight into typed arrays, so a million addresses are two buffers, not
+ * a million objects for the garbage collector to copy around while they pile up.
+ */
+export class IpSetBuilder {
+  private starts4: Float64Array = new Float64Array(64);
+  private ends4: Float64Array = new Float64Array(64);
+  private n4 = 0;
+  private readonly starts6: bigint[] = [];
+  private readonly ends6: bigint[] = [];
+
+  add(r: CidrRange): void {
+    if (r.family === 6) {
+      this.starts6.push(r.network);
+      this.ends6.push(r.network + (1n << BigInt(128 - r.prefix)) - 1n);
+      return;
     }
-    if (pacer.tick()) yield;
+    if (this.n4 === this.starts4.length) {
+      this.starts4 = grow(this.starts4);
+      this.ends4 = grow(this.ends4);
+    }
+    const start = Number(r.network);
+    this.starts4[this.n4] = start;
+    this.ends4[this.n4++] = start + 2 ** (32 - r.prefix) - 1;
   }
-  const list4 = yield* RangeList.build(v4.starts, v4.ends, yield* sortedOrder(v4.keys, pacer), pacer);
-  const list6 = yield* RangeList.build(v6.starts, v6.ends, yield* sortedOrder(v6.keys, pacer), pacer);
-  return new PreparedRanges(list4, list6);
+
+  *finish(pacer: Pacer = new Pacer()): Work<IpSet> {
+    const starts4 = this.starts4.subarray(0, this.n4);
+    const ends4 = this.ends4.subarray(0, this.n4);
+    const v4 = yield* V4Ranges.build(starts4, ends4, yield* sortedOrder(starts4, pacer), pacer);
+    const v6 = yield* V6Ranges.build(this.starts6, this.ends6, yield* sortedOrder(this.starts6, pacer), pacer);
+    return new IpSet(new PreparedRanges(v4, v6));
+  }
+}
+
+function grow(a: Float64Array): Float64Array {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 /** A set of CIDR ranges; membership is O(log n). */
@@ -295,15 +371,18 @@ export class IpSet {
   private readonly v4: RangeList;
   private readonly v6: RangeList;
 
-  /** Sorts and merges `ranges` at once; `IpSet.build` does the same in slices. */
+  /** Sorts and merges `ranges` at once; IpSetBuilder does the same in slices. */
   constructor(ranges: readonly CidrRange[] | PreparedRanges) {
-    const prepared = ranges instanceof PreparedRanges ? ranges : runToEnd(prepareRanges(ranges, new Pacer()));
-    this.v4 = prepared.v4;
-    this.v6 = prepared.v6;
-  }
-
-  static *build(ranges: readonly CidrRange[], pacer: Pacer = new Pacer()): Work<IpSet> {
-    return new IpSet(yield* prepareRanges(ranges, pacer));
+    if (ranges instanceof PreparedRanges) {
+      this.v4 = ranges.v4;
+      this.v6 = ranges.v6;
+      return;
+    }
+    const b = new IpSetBuilder();
+    for (const r of ranges) b.add(r);
+    const built = runToEnd(b.finish());
+    this.v4 = built.v4;
+    this.v6 = built.v6;
   }
 
   get isEmpty(): boolean {
