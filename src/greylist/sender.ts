@@ -38,7 +38,7 @@ function perlSplitEquals(s: string): string[] {
 }
 
 /** The SRS rewrite with its volatile fields dropped; the prefix comes out as `srs0=`/`srs1=` after lower-casing. */
-function unwrapSrs(user: string): string {
+export function unwrapSrs(user: string): string {
   const srs0 = /^srs0[=+-][^=]*=[^=]*=(.+)$/i.exec(user);
   if (srs0) return `srs0=${srs0[1] ?? ''}`;
   const srs1 = /^srs1[=+-][^=]*=([^=]+)=[=+-][^=]*=[^=]*=(.+)$/i.exec(user);

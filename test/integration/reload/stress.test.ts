@@ -25,6 +25,7 @@ import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { mulberry32 } from '../../support/random.js';
 import { loadTranscripts, SmtpdSim, type LogRecord, type PlayedSession } from './smtpd-sim.js';
 
 /** Concurrent sessions. */
@@ -43,17 +44,6 @@ async function within<T>(promise: Promise<T>, ms: number, message: () => string)
   } finally {
     clearTimeout(timer);
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Rules version `gen`: every phase after connect answers with a reply naming it. */
