@@ -4,6 +4,7 @@
  */
 import { err, ok, type Result } from '../support/result.js';
 import { formatIp, networkOf, parseIp, type NetworkPrefixes } from './ip.js';
+import { lowerAscii } from './lower.js';
 import { normalizeSender } from './sender.js';
 
 export interface Triplet {
@@ -11,9 +12,9 @@ export interface Triplet {
   readonly client: string;
   /** Client network after masking (`192.0.2.0`, `2001:db8::`). */
   readonly network: string;
-  /** Normalized envelope sender, lower case; "" for the null sender. */
+  /** Normalized envelope sender, lower case (ASCII); "" for the null sender. */
   readonly sender: string;
-  /** Recipient, lower case. */
+  /** Recipient, lower case (ASCII). */
   readonly recipient: string;
   /** `network/sender/recipient`, postgrey's key layout, lower case. */
   readonly key: string;
@@ -30,7 +31,8 @@ export function buildTriplet(input: TripletInput, prefixes: NetworkPrefixes): Re
   if (!ip) return err(`client address ${JSON.stringify(input.src)} is not an IP address`);
   const network = networkOf(ip, prefixes);
   const sender = normalizeSender(input.mailFrom);
-  const recipient = input.rcptTo.toLowerCase();
+  // postgrey keys the recipient as given, lower-cased (A–Z only): no +extension folding.
+  const recipient = lowerAscii(input.rcptTo);
   return ok({
     client: formatIp(ip),
     network,

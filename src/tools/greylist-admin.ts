@@ -24,6 +24,7 @@ import { compileRulesFile, formatCompileDiagnostic, type CompileResult } from '.
 import type { CompiledRules, GreylistStepOptions } from '../dsl/plan.js';
 import { GREYLIST_DEFAULTS } from '../dsl/values.js';
 import { formatIp, networkOf, parseIp } from '../greylist/ip.js';
+import { lowerAscii } from '../greylist/lower.js';
 import { normalizeSender } from '../greylist/sender.js';
 import { openStore } from '../store/open.js';
 import type { ClientEntry, GreylistStore, ListPage, TripletEntry } from '../store/types.js';
@@ -376,7 +377,7 @@ export function parseDeleteTarget(arg: string, prefixes: { ipv4Prefix: number; i
   const network = parseIp(arg.slice(0, first));
   if (network === null) return err(`"${arg}": "${arg.slice(0, first)}" is not an address or network`);
   const sender = normalizeSender(arg.slice(first + 1, last));
-  const recipient = arg.slice(last + 1).toLowerCase();
+  const recipient = lowerAscii(arg.slice(last + 1));
   return ok({ kind: 'triplet', key: `${networkOf(network, prefixes)}/${sender}/${recipient}`, written: arg });
 }
 

@@ -29,6 +29,12 @@ test('IPv6 and IPv4-mapped clients', () => {
   assert.equal(mapped.value.network, '192.0.2.0');
 });
 
+test('the recipient is lower-cased in ASCII only and keeps its +extension, as postgrey keys it', () => {
+  const r = buildTriplet({ src: '192.0.2.77', mailFrom: 'a@b.example', rcptTo: 'ÅSA+Lists@Example.NET' }, prefixes);
+  assert.ok(r.ok);
+  assert.equal(r.value.recipient, 'Åsa+lists@example.net');
+});
+
 test('a non-IP client is an error value naming it', () => {
   const r = buildTriplet({ src: 'local', mailFrom: 'x@y.example', rcptTo: 'a@b.example' }, prefixes);
   assert.deepEqual(r, { ok: false, error: 'client address "local" is not an IP address' });
