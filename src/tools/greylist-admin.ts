@@ -20,7 +20,7 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { compileRulesFile, formatDiagnostic, type CompileResult } from '../dsl/index.js';
+import { compileRulesFile, formatCompileDiagnostic, type CompileResult } from '../dsl/index.js';
 import type { CompiledRules, GreylistStepOptions } from '../dsl/plan.js';
 import { GREYLIST_DEFAULTS } from '../dsl/values.js';
 import { formatIp, networkOf, parseIp } from '../greylist/ip.js';
@@ -219,7 +219,7 @@ export async function runGreylistAdmin(cmd: GreylistCommand, deps: GreylistAdmin
   const { io } = deps;
   const compiled = (deps.compile ?? compileRulesFile)(cmd.rulesFile);
   if (!compiled.ok) {
-    const show = (d: Parameters<typeof formatDiagnostic>[0]): string => formatDiagnostic(d, (p) => compiled.sources.get(p));
+    const show = (d: Parameters<typeof formatCompileDiagnostic>[1]): string => formatCompileDiagnostic(compiled, d);
     io.err(`${compiled.diagnostics.map(show).join('\n\n')}\n${cmd.rulesFile}: invalid rules; fix them first (\`filter-rules check\`)\n`);
     return 1;
   }
