@@ -8,6 +8,7 @@ import { parseStoreUrl } from '../store/url.js';
 import type { PolicyAddress } from './plan.js';
 import { parseIp } from '../support/net.js';
 import { closest } from './diagnostics.js';
+import { UNIT_MS } from '../support/units.js';
 
 export interface Problem {
   readonly message: string;
@@ -19,7 +20,6 @@ export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok
 const good = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = (message: string, hint?: string): Parsed<never> => ({ ok: false, problem: hint === undefined ? { message } : { message, hint } });
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION_HINT = 'durations are a whole number and a unit: 500ms, 3s, 5m, 2h, 35d';
 
 /** `500ms`, `3s`, `5m`, `2h`, `35d` → milliseconds. */
@@ -51,14 +51,8 @@ export function parseCount(text: string): Parsed<number> {
   return good(Number(text));
 }
 
-/** Human form of a duration in milliseconds, for messages. */
-export function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm', 's'] as const) {
-    const f = UNIT_MS[unit] ?? 1;
-    if (ms >= f && ms % f === 0) return `${ms / f}${unit}`;
-  }
-  return `${ms}ms`;
-}
+/** Moved to support/units.ts; re-exported while the checker and tools still import it from here (issue 11: until stage 13). */
+export { formatDuration } from '../support/units.js';
 
 const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
 const ADDRESS_HINT = 'write unix:/absolute/path, tcp:host:port (inet:host:port, as in Postfix, is the same) or tcp:[ipv6]:port';

@@ -4,7 +4,7 @@
  * string is also the key under which clients are pooled, so one address
  * written two ways (`tcp:[::1]:1` vs the same parsed value) shares a pool.
  */
-import type { PolicyAddress } from '../dsl/plan.js';
+import type { PolicyAddress } from '../model/address.js';
 import { err, ok, type Result } from '../support/result.js';
 
 export type { PolicyAddress };

@@ -20,7 +20,7 @@
  *
  * Time comes from the injected Clock, sockets from the injected connector.
  */
-import type { PolicyAddress } from '../dsl/plan.js';
+import type { PolicyAddress } from '../model/address.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { formatPolicyAddress } from './address.js';

@@ -6,7 +6,8 @@
  * more. Runners look their client up on every run, so a session still
  * running under the old rules simply gets a fresh client if it needs one.
  */
-import type { CompiledRules, PolicyAddress } from '../dsl/plan.js';
+import type { PolicyAddress } from '../model/address.js';
+import type { CompiledRules } from '../model/plan.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { formatPolicyAddress } from './address.js';

@@ -4,10 +4,10 @@
  * never reach stdout. Callers that get an error send `fallbackFor(...)` instead
  * (the writer does this; see writer.ts).
  */
-import type { FilterDecision } from '../actions/types.js';
+import type { FilterDecision } from '../model/decision.js';
+import { isFilterPhase, isReportEventName, type FilterPhase } from '../model/phases.js';
 import { err, ok, type Result } from '../support/result.js';
 import { isHex16 } from './parse.js';
-import { isFilterPhase, isReportEventName, type FilterPhase } from './phases.js';
 import type { OutputLine } from './types.js';
 
 /** `[45]xy`, a space, then text without control characters (tab allowed). */
