@@ -29,7 +29,7 @@ import { checkFileSafety } from '../support/file-safety.js';
 import type { Logger } from '../support/log.js';
 import { createPinoLogger } from '../support/pino-logger.js';
 import { runReplayCommand, runTestCommand } from '../tools/commands.js';
-import { GREYLIST_USAGE, runGreylistAdmin } from '../tools/greylist-admin.js';
+import { GREYLIST_USAGE, runGreylistAdmin } from '../tools/greylist/commands.js';
 import { parseCliArgs, USAGE, type CliCommand } from './args.js';
 import { loadRules, runCheck, type CliIo } from './commands.js';
 import type { SignalRelay } from './main.js';

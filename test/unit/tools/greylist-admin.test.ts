@@ -19,7 +19,7 @@ import {
   runGreylistAdmin,
   selectStore,
   table,
-} from '../../../src/tools/greylist-admin.js';
+} from '../../../src/tools/greylist/commands.js';
 import { defineAdminScenario, rulesFor } from './greylist-admin-scenario.js';
 
 function compiled(source: string): CompiledRules {

@@ -20,16 +20,16 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { compileRulesFile, formatDiagnostic, type CompileResult } from '../dsl/index.js';
-import type { CompiledRules, GreylistStepOptions } from '../dsl/plan.js';
-import { GREYLIST_DEFAULTS } from '../dsl/values.js';
-import { formatIp, networkOf, parseIp } from '../greylist/ip.js';
-import { normalizeSender } from '../greylist/sender.js';
-import { openStore } from '../store/open.js';
-import type { ClientEntry, GreylistStore, ListPage, TripletEntry } from '../store/types.js';
-import { parseStoreUrl, redactStoreUrl } from '../store/url.js';
-import type { Clock } from '../support/clock.js';
-import { err, ok, type Result } from '../support/result.js';
+import { compileRulesFile, formatDiagnostic, type CompileResult } from '../../dsl/index.js';
+import type { CompiledRules, GreylistStepOptions } from '../../dsl/plan.js';
+import { GREYLIST_DEFAULTS } from '../../dsl/values.js';
+import { formatIp, networkOf, parseIp } from '../../greylist/ip.js';
+import { normalizeSender } from '../../greylist/sender.js';
+import { openStore } from '../../store/open.js';
+import type { ClientEntry, GreylistStore, ListPage, TripletEntry } from '../../store/types.js';
+import { parseStoreUrl, redactStoreUrl } from '../../store/url.js';
+import type { Clock } from '../../support/clock.js';
+import { err, ok, type Result } from '../../support/result.js';
 
 export type GreylistAction = 'list' | 'delete' | 'stats';
 
