@@ -13,170 +13,23 @@
  *          auto-whitelist records (an IP address)
  *   stats  [--json]
  *
- * Everything with effects is injected (compile, open, clock, output), so the
- * commands are tested against real SQLite and Redis stores and in memory.
+ * The arguments are parsed in args.ts and what they name is chosen in
+ * select.ts; this module runs the commands. Everything with effects is
+ * injected (compile, open, clock, output), so the commands are tested against
+ * real SQLite and Redis stores and in memory.
  * Opening never creates anything: a SQLite file that does not exist yet is
  * reported, not created (a file created by root would lock the filter out).
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { compileRulesFile, formatDiagnostic, type CompileResult } from '../../dsl/index.js';
-import type { CompiledRules, GreylistStepOptions } from '../../dsl/plan.js';
 import { GREYLIST_DEFAULTS } from '../../dsl/values.js';
-import { formatIp, networkOf, parseIp } from '../../greylist/ip.js';
-import { normalizeSender } from '../../greylist/sender.js';
 import { openStore } from '../../store/open.js';
 import type { ClientEntry, GreylistStore, ListPage, TripletEntry } from '../../store/types.js';
 import { parseStoreUrl, redactStoreUrl } from '../../store/url.js';
 import type { Clock } from '../../support/clock.js';
 import { err, ok, type Result } from '../../support/result.js';
-
-export type GreylistAction = 'list' | 'delete' | 'stats';
-
-export interface GreylistCommand {
-  readonly kind: 'greylist';
-  readonly action: GreylistAction;
-  readonly rulesFile: string;
-  readonly chain: string | null;
-  /** `--store URL`: this store instead of the one in the rules. */
-  readonly store: string | null;
-  /** list: which tables. */
-  readonly show: 'both' | 'triplets' | 'clients';
-  /** list: rows per table at most; null for all. */
-  readonly limit: number | null;
-  readonly json: boolean;
-  /** list: texts to look for; delete: keys and client addresses. */
-  readonly args: readonly string[];
-}
-
-export const GREYLIST_USAGE = `usage:
-  filter-rules greylist list   [OPTIONS] [--triplets|--clients] [--limit N] [--json] RULES-FILE [TEXT...]
-  filter-rules greylist delete [OPTIONS] RULES-FILE KEY|CLIENT...
-  filter-rules greylist stats  [OPTIONS] [--json] RULES-FILE
-
-  The store is the one the rules' greylist step uses (store "URL").
-  KEY is NETWORK/SENDER/RECIPIENT as \`list\` shows it; CLIENT is an IP address
-  (its auto-whitelist record).
-
-options:
-  --chain NAME   look only at this chain's greylist steps
-  --store URL    use this store (sqlite:/path or redis://host:port/db) instead
-  --triplets, --clients   list only that table
-  --limit N      list at most N rows per table (default 1000; 0: all)
-  --json         one JSON object per line
-`;
-
-export const DEFAULT_LIST_LIMIT = 1000;
-
-const ACTIONS: readonly GreylistAction[] = ['list', 'delete', 'stats'];
-
-/** The arguments after `greylist`. */
-export function parseGreylistArgs(argv: readonly string[]): Result<GreylistCommand, string> {
-  const [action, ...rest] = argv;
-  if (action === undefined || !(ACTIONS as readonly string[]).includes(action)) {
-    return err(`greylist: expected list, delete or stats${action === undefined ? '' : `, not "${action}"`}`);
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        chain: { type: 'string' },
-        store: { type: 'string' },
-        limit: { type: 'string' },
-        json: { type: 'boolean' },
-        triplets: { type: 'boolean' },
-        clients: { type: 'boolean' },
-      },
-    });
-  } catch (error) {
-    return err(`greylist ${action}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const { values, positionals } = parsed;
-  const act = action as GreylistAction;
-  const [rulesFile, ...args] = positionals;
-  if (rulesFile === undefined) return err(`greylist ${act}: missing RULES-FILE`);
-  if (values.chain === '') return err('--chain needs a name');
-  if (values.store !== undefined) {
-    const url = parseStoreUrl(values.store);
-    if (!url.ok) return err(`--store: ${url.error}`);
-  }
-  if (act !== 'list' && (values.limit !== undefined || values.triplets === true || values.clients === true)) {
-    return err(`greylist ${act}: --limit, --triplets and --clients are options of list`);
-  }
-  if (act === 'delete' && values.json === true) return err('greylist delete: --json is an option of list and stats');
-  if (values.triplets === true && values.clients === true) return err('greylist list: --triplets or --clients, not both');
-  let limit: number | null = DEFAULT_LIST_LIMIT;
-  if (values.limit !== undefined) {
-    if (!/^[0-9]{1,9}$/.test(values.limit)) return err(`--limit must be a whole number, not "${values.limit}"`);
-    limit = Number(values.limit) === 0 ? null : Number(values.limit);
-  }
-  if (act === 'delete' && args.length === 0) return err('greylist delete: name at least one KEY (network/sender/recipient) or CLIENT address');
-  if (act === 'stats' && args.length > 0) return err(`greylist stats: unexpected argument "${args[0] ?? ''}"`);
-  return ok({
-    kind: 'greylist',
-    action: act,
-    rulesFile,
-    chain: values.chain ?? null,
-    store: values.store ?? null,
-    show: values.triplets === true ? 'triplets' : values.clients === true ? 'clients' : 'both',
-    limit,
-    json: values.json === true,
-    args,
-  });
-}
-
-// --- which store ---------------------------------------------------------------
-
-/** A greylist step that uses a store, for messages and its settings. */
-export interface StoreUse {
-  readonly url: string;
-  readonly chain: string;
-  readonly index: number;
-  readonly where: string;
-  readonly options: GreylistStepOptions;
-}
-
-export function greylistStepsOf(rules: CompiledRules, chain: string | null): StoreUse[] {
-  const out: StoreUse[] = [];
-  for (const c of rules.chains.values()) {
-    if (chain !== null && c.name !== chain) continue;
-    for (const s of c.steps) {
-      if (s.action.kind !== 'greylist') continue;
-      out.push({ url: s.action.options.store, chain: c.name, index: s.index, where: `${s.span.file}:${s.span.line}`, options: s.action.options });
-    }
-  }
-  return out;
-}
-
-export interface SelectedStore {
-  readonly url: string;
-  /** The steps using it (empty for a --store the rules do not name). */
-  readonly uses: readonly StoreUse[];
-}
-
-/** The store to work on: --store, or the one store the greylist steps name. */
-export function selectStore(rules: CompiledRules, chain: string | null, store: string | null): Result<SelectedStore, string> {
-  if (chain !== null && !rules.chains.has(chain)) {
-    return err(`no chain "${chain}" in the rules (chains: ${[...rules.chains.keys()].join(', ') || 'none'})`);
-  }
-  const steps = greylistStepsOf(rules, chain);
-  if (store !== null) return ok({ url: store, uses: steps.filter((s) => s.url === store) });
-  const urls = [...new Set(steps.map((s) => s.url))];
-  if (urls.length === 0) {
-    return err(`no greylist step${chain === null ? '' : ` in chain "${chain}"`}: name the store with --store URL`);
-  }
-  if (urls.length > 1) {
-    const list = urls.map((u) => `  ${redactStoreUrl(u)} (${steps.filter((s) => s.url === u).map((s) => s.where).join(', ')})`).join('\n');
-    return err(`the greylist steps use ${urls.length} stores; pick one with --store URL or --chain NAME:\n${list}`);
-  }
-  const url = urls[0] as string;
-  return ok({ url, uses: steps });
-}
-
-// --- running -------------------------------------------------------------------
+import type { GreylistCommand } from './args.js';
+import { parseDeleteTarget, selectStore, type SelectedStore } from './select.js';
 
 export interface AdminIo {
   readonly out: (text: string) => void;
@@ -354,30 +207,6 @@ async function list(store: GreylistStore, sel: SelectedStore, cmd: GreylistComma
   }
   if (out.length > 0) deps.io.out(`${out.join('\n')}\n`);
   return 0;
-}
-
-export type DeleteTarget =
-  | { readonly kind: 'client'; readonly client: string }
-  | { readonly kind: 'triplet'; readonly key: string; readonly written: string };
-
-/**
- * What a `delete` argument names: an IP address is a client record; anything
- * else is `NETWORK/SENDER/RECIPIENT`, normalised as the filter builds keys
- * (client address → its network, sender tags folded, lower case).
- */
-export function parseDeleteTarget(arg: string, prefixes: { ipv4Prefix: number; ipv6Prefix: number }): Result<DeleteTarget, string> {
-  const ip = parseIp(arg);
-  if (ip !== null) return ok({ kind: 'client', client: formatIp(ip) });
-  const first = arg.indexOf('/');
-  const last = arg.lastIndexOf('/');
-  if (first < 0 || last === first) {
-    return err(`"${arg}" is neither a client address nor a triplet NETWORK/SENDER/RECIPIENT`);
-  }
-  const network = parseIp(arg.slice(0, first));
-  if (network === null) return err(`"${arg}": "${arg.slice(0, first)}" is not an address or network`);
-  const sender = normalizeSender(arg.slice(first + 1, last));
-  const recipient = arg.slice(last + 1).toLowerCase();
-  return ok({ kind: 'triplet', key: `${networkOf(network, prefixes)}/${sender}/${recipient}`, written: arg });
 }
 
 async function remove(store: GreylistStore, sel: SelectedStore, cmd: GreylistCommand, deps: GreylistAdminDeps): Promise<number> {

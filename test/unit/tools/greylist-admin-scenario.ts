@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { GreylistPolicy } from '../../../src/greylist/machine.js';
 import { buildTriplet } from '../../../src/greylist/triplet.js';
 import type { GreylistStore } from '../../../src/store/types.js';
-import { openStoreForAdmin, parseGreylistArgs, runGreylistAdmin } from '../../../src/tools/greylist/commands.js';
+import { parseGreylistArgs } from '../../../src/tools/greylist/args.js';
+import { openStoreForAdmin, runGreylistAdmin } from '../../../src/tools/greylist/commands.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

@@ -11,15 +11,9 @@ import { parseCliArgs } from '../../../src/cli/args.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import type { CompiledRules } from '../../../src/dsl/plan.js';
 import { openStore } from '../../../src/store/open.js';
-import {
-  formatTime,
-  openStoreForAdmin,
-  parseDeleteTarget,
-  parseGreylistArgs,
-  runGreylistAdmin,
-  selectStore,
-  table,
-} from '../../../src/tools/greylist/commands.js';
+import { parseGreylistArgs } from '../../../src/tools/greylist/args.js';
+import { formatTime, openStoreForAdmin, runGreylistAdmin, table } from '../../../src/tools/greylist/commands.js';
+import { parseDeleteTarget, selectStore } from '../../../src/tools/greylist/select.js';
 import { defineAdminScenario, rulesFor } from './greylist-admin-scenario.js';
 
 function compiled(source: string): CompiledRules {
