@@ -4,8 +4,8 @@
  * steps using it, and the record a `delete` argument names. Pure.
  */
 import type { CompiledRules, GreylistStepOptions } from '../../dsl/plan.js';
-import { formatIp, networkOf, parseIp } from '../../greylist/ip.js';
-import { normalizeSender } from '../../greylist/sender.js';
+import { formatIp, parseIp, type NetworkPrefixes } from '../../greylist/ip.js';
+import { tripletFromKey } from '../../greylist/triplet.js';
 import { redactStoreUrl } from '../../store/url.js';
 import { err, ok, type Result } from '../../support/result.js';
 
@@ -62,19 +62,19 @@ export type DeleteTarget =
 /**
  * What a `delete` argument names: an IP address is a client record; anything
  * else is `NETWORK/SENDER/RECIPIENT`, normalised as the filter builds keys
- * (client address → its network, sender tags folded, lower case).
+ * (client address → its network, sender tags folded, lower case), by the
+ * triplet module that builds them.
  */
-export function parseDeleteTarget(arg: string, prefixes: { ipv4Prefix: number; ipv6Prefix: number }): Result<DeleteTarget, string> {
+export function parseDeleteTarget(arg: string, prefixes: NetworkPrefixes): Result<DeleteTarget, string> {
   const ip = parseIp(arg);
   if (ip !== null) return ok({ kind: 'client', client: formatIp(ip) });
-  const first = arg.indexOf('/');
-  const last = arg.lastIndexOf('/');
-  if (first < 0 || last === first) {
-    return err(`"${arg}" is neither a client address nor a triplet NETWORK/SENDER/RECIPIENT`);
+  const triplet = tripletFromKey(arg, prefixes);
+  if (triplet.ok) return ok({ kind: 'triplet', key: triplet.value.key, written: arg });
+  const why = triplet.error;
+  switch (why.kind) {
+    case 'not-a-key':
+      return err(`"${arg}" is neither a client address nor a triplet NETWORK/SENDER/RECIPIENT`);
+    case 'bad-network':
+      return err(`"${arg}": "${why.network}" is not an address or network`);
   }
-  const network = parseIp(arg.slice(0, first));
-  if (network === null) return err(`"${arg}": "${arg.slice(0, first)}" is not an address or network`);
-  const sender = normalizeSender(arg.slice(first + 1, last));
-  const recipient = arg.slice(last + 1).toLowerCase();
-  return ok({ kind: 'triplet', key: `${networkOf(network, prefixes)}/${sender}/${recipient}`, written: arg });
 }
