@@ -12,6 +12,7 @@ import { fillTemplate } from '../lib/scenarios/s2-greylist.mjs';
 import { rotate, unexpectedDecisions } from '../lib/scenarios/common.mjs';
 import { shellLine } from '../lib/subjects.mjs';
 import { parseArgs } from '../run.mjs';
+import { compareRows, DEFAULT_SIZES, parseCompareArgs, parseInproc, renderComparison } from '../lib/compare.mjs';
 
 test('median of odd and even samples ignores missing values', () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -144,4 +145,50 @@ test('SVG chart: one bar per compared row, target tick, escaped text, well-forme
   assert.doesNotMatch(svg, /<x>/);
   assert.equal((svg.match(/<rect /g) ?? []).length, 2); // background + one bar
   assert.match(svg, /fill="#2e7d32"/); // met: green
+});
+
+// What inproc.mjs prints (bench/tools/inproc.mjs), one line per scenario.
+const INPROC_OUT = {
+  s1: 'S1 in-process: 24.1 µs CPU per session (30.2 µs wall), 2154 B in and 325 B out per session\n',
+  s3: 'S3 in-process: 10000 connects taken in 120 ms (131 ms CPU), 10000 answers, the last 4 ms after its due time, RSS 81.5 MB after the burst, 85.0 MB after the answers\n',
+  sessions:
+    'sessions in-process: 50000 sessions open (link-connect, EHLO, MAIL and one RCPT answered and reported; 200000 answers): heap +203.4 MB (4068 B per session), RSS +978.4 MB (19568 B per session), RSS 1050 MB in all\n',
+};
+
+test('compare.mjs arguments: both builds required, runs, scenarios and sizes', () => {
+  const a = parseCompareArgs(['--base', '/tmp/b/dist', '--head', 'dist']);
+  assert.deepEqual(a, { base: '/tmp/b/dist', head: 'dist', runs: 9, modes: ['s1', 's3', 'sessions'], sizes: DEFAULT_SIZES });
+  const b = parseCompareArgs(['--head', 'h', '--base', 'b', '--runs', '3', '--only', 'sessions,S1', '--s1', '500']);
+  assert.deepEqual([b.runs, b.modes, b.sizes.s1, b.sizes.s3], [3, ['s1', 'sessions'], 500, 10_000]);
+  assert.throws(() => parseCompareArgs(['--base', 'b']), /--base and --head are required\nusage:/);
+  assert.throws(() => parseCompareArgs(['--base', 'b', '--head', 'h', '--runs', '0']), /unknown or incomplete argument --runs/);
+  assert.throws(() => parseCompareArgs(['--base', '--head', 'h']), /unknown or incomplete argument --base/);
+  assert.throws(() => parseCompareArgs(['--base', 'b', '--head', 'h', '--only', 's2']), /unknown scenario s2/);
+});
+
+test("compare.mjs reads inproc.mjs's lines, and refuses a run that did not do what was asked", () => {
+  assert.deepEqual(parseInproc('s1', INPROC_OUT.s1, 50_000), { 's1.cpu': 24.1, 's1.wall': 30.2 });
+  assert.deepEqual(parseInproc('s3', INPROC_OUT.s3, 10_000), { 's3.took': 120, 's3.cpu': 131, 's3.late': 4, 's3.rssBurst': 81.5, 's3.rssAnswered': 85 });
+  assert.deepEqual(parseInproc('sessions', INPROC_OUT.sessions, 50_000), { 'sessions.heap': 4068, 'sessions.rss': 19568 });
+  // The whole-MB RSS inproc.mjs printed before still reads.
+  assert.equal(parseInproc('s3', INPROC_OUT.s3.replace('81.5 MB', '82 MB'), 10_000)['s3.rssBurst'], 82);
+  assert.throws(() => parseInproc('s3', INPROC_OUT.s3.replace('10000 answers', '9999 answers'), 10_000), /9999 answers to 10000 connects/);
+  assert.throws(() => parseInproc('sessions', INPROC_OUT.sessions, 1000), /50000 sessions open, expected 1000/);
+  assert.throws(() => parseInproc('s1', 'Error: boom\n', 50_000), /no result line/);
+});
+
+test('compare.mjs table: medians with ranges, ratio and difference of the medians, per-round ratios', () => {
+  const base = [{ 's1.cpu': 20, 's1.wall': 30 }, { 's1.cpu': 22, 's1.wall': 30 }, { 's1.cpu': 21, 's1.wall': 33 }];
+  const head = [{ 's1.cpu': 21, 's1.wall': 30 }, { 's1.cpu': 22, 's1.wall': 33 }, { 's1.cpu': 23.1, 's1.wall': 30 }];
+  const [cpu, wall] = compareRows(['s1'], base, head);
+  assert.deepEqual(cpu.base, { median: 21, min: 20, max: 22, n: 3 });
+  assert.deepEqual(cpu.head, { median: 22, min: 21, max: 23.1, n: 3 });
+  assert.equal(cpu.ratio, 22 / 21);
+  assert.equal(cpu.diff, 1);
+  assert.deepEqual(cpu.pairs, { min: 1, max: 1.1 });
+  assert.equal(wall.diff, 0);
+  const lines = renderComparison([cpu, wall]).split('\n');
+  assert.match(lines[0], /base median \(min–max\) +head median \(min–max\) +head\/base +head−base +per-round head\/base$/);
+  assert.match(lines[1], /^\* S1 CPU per session \(µs\) +21\.0 \(20\.0–22\.0\) +22\.0 \(21\.0–23\.1\) +1\.048 +\+1\.0 +1\.000–1\.100$/);
+  assert.match(lines[2], /^ {2}S1 wall time per session \(µs\) .* ±0\.0 +0\.909–1\.100$/);
 });

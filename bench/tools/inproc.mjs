@@ -11,6 +11,7 @@
 //   node bench/tools/inproc.mjs sessions [N]    # memory of N open sessions (default 50,000):
 //                                               # link-connect, EHLO, MAIL, one RCPT; none ended
 //   DIST=/path/to/other/checkout/dist node bench/tools/inproc.mjs s1   # compare a build
+//   (bench/tools/compare.mjs runs all three for two builds, interleaved, and tabulates them)
 //
 // Add --cpu-prof (node --cpu-prof bench/tools/inproc.mjs s1) and summarise the
 // profile with bench/tools/cpuprofile-top.mjs.
@@ -122,7 +123,7 @@ async function s3(sessions) {
   console.log(
     `S3 in-process: ${sessions} connects taken in ${took.toFixed(0)} ms (${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU), ` +
       `${answers} answers, the last ${(lastAt - sentAt - 1000).toFixed(0)} ms after its due time, ` +
-      `RSS ${(rssAfterBurst / 1e6).toFixed(0)} MB after the burst, ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB after the answers`,
+      `RSS ${(rssAfterBurst / 1e6).toFixed(1)} MB after the burst, ${(process.memoryUsage().rss / 1e6).toFixed(1)} MB after the answers`,
   );
 }
 

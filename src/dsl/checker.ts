@@ -10,7 +10,8 @@ import type { Code } from './codes.js';
 import { didYouMean, diagnostic, type Diagnostic, type RelatedSpan } from './diagnostics.js';
 import { ACTION_PHASES, isEarlier, stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import { misfit, type ListUse } from './list-items.js';
-import { resolveInline, type ResolvedItem, type ResolvedList, type ResolveResult } from './lists.js';
+import { EMPTY_LIST, resolveInline, type Located, type ResolvedList, type ResolveResult } from './lists.js';
+import { itemShape } from './redact.js';
 import type { SourceSpan } from './plan.js';
 import { formatDuration, GREYLIST_DEFAULTS, parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems, type Parsed } from './values.js';
 
@@ -85,7 +86,7 @@ class Checker {
   }
 
   resolved(decl: ListDecl): ResolvedList {
-    return this.input.lists.byDecl.get(decl) ?? { items: [], file: null };
+    return this.input.lists.byDecl.get(decl) ?? EMPTY_LIST;
   }
 
   checkHasChains(): void {
@@ -111,18 +112,41 @@ class Checker {
     }
   }
 
-  /** Malformed items, ranges with host bits, empty inline lists. */
+  /**
+   * Malformed items, ranges with host bits, empty inline lists. Items of list
+   * files are described without their text (see redact.ts); at most
+   * MAX_LOCATED of each are located, then one diagnostic counts the rest.
+   */
   checkListItems(list: ResolvedList, inline: InlineList | null): void {
-    for (const item of list.items) {
+    const inFile = list.file !== null;
+    for (const item of list.invalid.shown) {
       const v = item.value;
-      if (v.kind === 'invalid') this.add('E014', item.span, v.message, { hint: v.hint });
-      else if (v.kind === 'ip' && v.range.hostBitsSet) {
+      if (inFile) this.add('E014', item.span, `malformed list item ${itemShape(item.text)}: it ${v.reason}`, { hint: v.reasonHint });
+      else this.add('E014', item.span, v.message, { hint: v.hint });
+    }
+    this.addHidden('E014', list.invalid, 'malformed items');
+    for (const item of list.hostBits.shown) {
+      const v = item.value;
+      if (v.kind !== 'ip') continue;
+      if (inFile) {
+        this.add('W003', item.span, `address range ${itemShape(item.text)} has host bits set, so it matches more addresses than written`, {
+          hint: 'write the network address (host bits zero), or drop the prefix length to match one address',
+        });
+      } else {
         this.add('W003', item.span, `"${item.text}" has host bits set; it matches all of ${formatCidr(v.range)}`, { hint: `write ${formatCidr(v.range)}, or drop the prefix length to match one address` });
       }
     }
+    this.addHidden('W003', list.hostBits, 'address ranges with host bits set');
     if (inline !== null && inline.items.length === 0) {
       this.add('W002', inline.span, 'this list is empty, so `in` it is never true');
     }
+  }
+
+  /** `N more … are not shown one by one`, at the first of them, when some were left out. */
+  private addHidden(code: Code, located: Located, what: string): void {
+    if (located.firstHidden === null) return;
+    const rest = located.count - located.shown.length;
+    this.add(code, located.firstHidden, `${rest} more ${what} in this list from here on (only the first ${located.shown.length} are shown one by one)`);
   }
 
   checkListUses(): void {
@@ -134,14 +158,22 @@ class Checker {
     }
   }
 
-  /** Items that make no sense for `use in LIST`. */
-  checkFit(items: readonly ResolvedItem[], use: ListUse, useSpan: SourceSpan | null): void {
-    for (const item of items) {
-      if (item.value.kind === 'invalid') continue;
-      const problem = misfit(item.value, use);
+  /** Items that make no sense for `use in LIST`: decided per kind of item, located for the first few of each. */
+  checkFit(list: ResolvedList, use: ListUse, useSpan: SourceSpan | null): void {
+    const related = useSpan === null ? [] : [{ span: useSpan, message: `the list is used with \`${use} in\` here` }];
+    for (const located of list.kinds.values()) {
+      const sample = located.shown[0];
+      if (sample === undefined) continue;
+      const problem = misfit(sample.value, use);
       if (problem === null) continue;
-      const related = useSpan === null ? [] : [{ span: useSpan, message: `the list is used with \`${use} in\` here` }];
-      this.add('E015', item.span, `"${item.text}" is ${problem.what}, but \`${use} in\` compares ${problem.wants}`, { hint: problem.hint, related });
+      for (const item of located.shown) {
+        const subject = list.file === null ? `"${item.text}"` : `list item ${itemShape(item.text)}`;
+        this.add('E015', item.span, `${subject} is ${problem.what}, but \`${use} in\` compares ${problem.wants}`, { hint: problem.hint, related });
+      }
+      if (located.firstHidden !== null) {
+        const rest = located.count - located.shown.length;
+        this.add('E015', located.firstHidden, `${rest} more items of this list from here on are ${problem.what} too (only the first ${located.shown.length} are shown one by one)`, { related });
+      }
     }
   }
 
@@ -377,7 +409,7 @@ class Checker {
     if (list.kind === 'inline') {
       const resolved = resolveInline(list);
       this.checkListItems(resolved, list);
-      this.checkFit(resolved.items, use, null);
+      this.checkFit(resolved, use, null);
       return;
     }
     const decl = this.listsByName.get(list.name.name);
@@ -392,7 +424,7 @@ class Checker {
     }
     if (!uses.has(use)) {
       uses.set(use, list.name.span);
-      this.checkFit(this.resolved(decl).items, use, list.name.span);
+      this.checkFit(this.resolved(decl), use, list.name.span);
     }
   }
 

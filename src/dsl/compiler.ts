@@ -7,7 +7,7 @@
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
 import type { Action, ChainDecl, Condition, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
 import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
-import type { ResolvedList } from './lists.js';
+import { EMPTY_LIST, type ResolvedList } from './lists.js';
 import type { CompiledChain, CompiledRules, CompiledStep, ConditionField, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
 import { conditionText, PredicateBuilder } from './predicates.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, PREGREET_DEFAULT_REPLY, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
@@ -136,7 +136,7 @@ export function compile(input: CompileInput): CompiledRules {
   for (const l of input.ast.lists) if (!listsByName.has(l.name.name)) listsByName.set(l.name.name, l);
   const predicates = new PredicateBuilder({
     listsByName,
-    resolved: (decl) => input.resolved.get(decl) ?? { items: [], file: null },
+    resolved: (decl) => input.resolved.get(decl) ?? EMPTY_LIST,
   });
   const chains = new Map<string, CompiledChain>();
   for (const c of input.ast.chains) chains.set(c.name.name, compileChain(c, predicates));

@@ -3,25 +3,33 @@
  * greylisting with real stores. Both keep their shared state (connections,
  * open stores) across reloads; `retain` tells them which rules are current.
  */
-import { createGreylistRunnerFactory } from '../actions/greylist.js';
+import { createGreylistRunnerFactory, type GreylistRunnerDeps } from '../actions/greylist.js';
 import { createPolicyService } from '../actions/policy.js';
 import type { StepServices } from '../actions/registry.js';
-import { GreylistStores, storeUrlsOf } from '../store/registry.js';
+import type { PolicyConnector } from '../policy/connection.js';
+import type { PolicyClientSettings } from '../policy/registry.js';
+import { GreylistStores, storeUrlsOf, type GreylistStoresOptions } from '../store/registry.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 
 export interface ServiceDeps {
   readonly clock: Clock;
   readonly log: Logger;
+  /** Stand-ins for tests (the runtime goldens): a scripted policy server, an in-memory store. Default: the real ones. */
+  readonly policy?: { readonly connect?: PolicyConnector; readonly settings?: PolicyClientSettings };
+  readonly greylist?: {
+    readonly open?: GreylistStoresOptions['open'];
+  } & Partial<Pick<GreylistRunnerDeps, 'hostname' | 'version' | 'utcOffsetMinutes'>>;
 }
 
 export function createStepServices(deps: ServiceDeps): StepServices {
-  const policy = createPolicyService({ clock: deps.clock, log: deps.log });
-  const stores = new GreylistStores({ clock: deps.clock, log: deps.log });
+  const { open, ...header } = deps.greylist ?? {};
+  const policy = createPolicyService({ clock: deps.clock, log: deps.log, ...deps.policy });
+  const stores = new GreylistStores({ clock: deps.clock, log: deps.log, ...(open !== undefined ? { open } : {}) });
   return {
     factories: {
       policy: policy.factory,
-      greylist: createGreylistRunnerFactory({ clock: deps.clock, log: deps.log, stores }),
+      greylist: createGreylistRunnerFactory({ clock: deps.clock, log: deps.log, stores, ...header }),
     },
     retain(rules) {
       policy.retain(rules);

@@ -21,7 +21,7 @@
  * reported, not created (a file created by root would lock the filter out).
  */
 import { existsSync } from 'node:fs';
-import { compileRulesFile, formatDiagnostic, type CompileResult } from '../../dsl/index.js';
+import { compileRulesFile, formatCompileDiagnostic, type CompileResult } from '../../dsl/index.js';
 import { GREYLIST_DEFAULTS } from '../../dsl/values.js';
 import { openStore } from '../../store/open.js';
 import type { ClientEntry, GreylistStore, ListPage, TripletEntry } from '../../store/types.js';
@@ -72,7 +72,7 @@ export async function runGreylistAdmin(cmd: GreylistCommand, deps: GreylistAdmin
   const { io } = deps;
   const compiled = (deps.compile ?? compileRulesFile)(cmd.rulesFile);
   if (!compiled.ok) {
-    const show = (d: Parameters<typeof formatDiagnostic>[0]): string => formatDiagnostic(d, (p) => compiled.sources.get(p));
+    const show = (d: Parameters<typeof formatCompileDiagnostic>[1]): string => formatCompileDiagnostic(compiled, d);
     io.err(`${compiled.diagnostics.map(show).join('\n\n')}\n${cmd.rulesFile}: invalid rules; fix them first (\`filter-rules check\`)\n`);
     return 1;
   }

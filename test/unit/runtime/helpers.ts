@@ -122,12 +122,15 @@ export interface HarnessOptions {
   readonly handshake?: readonly string[] | null;
   readonly observer?: RuntimeObserver;
   readonly smtpsPorts?: ReadonlySet<number>;
+  /** The clock and logger the host uses; given when services must share them (default: fresh ones). */
+  readonly clock?: FakeClock;
+  readonly log?: RecordingLogger;
 }
 
 /** A FilterHost on a FakeClock, writing into an array of lines. */
 export class HostHarness {
-  readonly clock = new FakeClock();
-  readonly log = new RecordingLogger();
+  readonly clock: FakeClock;
+  readonly log: RecordingLogger;
   readonly host: FilterHost;
   /** Every line written, in order (bytes shown as latin1 when a chunk came as bytes). */
   readonly written: string[] = [];
@@ -137,6 +140,8 @@ export class HostHarness {
   private partial = '';
 
   constructor(compiled: CompiledRules, options: HarnessOptions = {}) {
+    this.clock = options.clock ?? new FakeClock();
+    this.log = options.log ?? new RecordingLogger();
     const created = FilterHost.create({
       rules: compiled,
       chain: options.chain ?? null,
