@@ -8,8 +8,8 @@ import type { FilterDecision } from '../actions/types.js';
 import { err, ok, type Result } from '../support/result.js';
 import { isHex16 } from './parse.js';
 import { isFilterPhase, isReportEventName, type FilterPhase } from './phases.js';
-import { SMTPD_RULE, tempfailDecision } from './smtpd-rules.js';
 import type { OutputLine } from './types.js';
+import { SMTPD_RULE, tempfailDecision } from './smtpd-rules.js';
 
 // Moved to smtpd-rules.ts (issue 11 stage 4c); re-exported until stage 13 for code in flight.
 export { TEMPFAIL_TEXT, tempfailDecision } from './smtpd-rules.js';

@@ -13,8 +13,8 @@
  * Synchronous evaluations call `answerNow` and never create a Pending.
  */
 import type { FilterDecision } from '../actions/types.js';
+import { tempfailDecision } from '../protocol/format.js';
 import type { FilterPhase } from '../protocol/phases.js';
-import { tempfailDecision } from '../protocol/smtpd-rules.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';

@@ -24,8 +24,8 @@
  */
 import type { Deferral, FilterDecision, StepContext, StepDetail, StepOutcome } from '../actions/types.js';
 import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
+import { tempfailDecision } from '../protocol/format.js';
 import type { FilterPhase, RulePhase } from '../protocol/phases.js';
-import { tempfailDecision } from '../protocol/smtpd-rules.js';
 import type { Clock } from '../support/clock.js';
 import type { AbortScope } from './abort-scope.js';
 import type { PlannedStep } from './plan.js';

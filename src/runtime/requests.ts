@@ -14,8 +14,8 @@
  */
 import type { FilterDecision } from '../actions/types.js';
 import type { CompiledStep } from '../dsl/plan.js';
+import { tempfailDecision } from '../protocol/format.js';
 import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
-import { adaptToPhase, tempfailDecision } from '../protocol/smtpd-rules.js';
 import { printableText } from '../policy/action.js';
 import type { FilterRequestLine } from '../protocol/types.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
@@ -25,6 +25,7 @@ import { LogThrottle } from '../support/log-throttle.js';
 import { sanitizeHeaderLine } from '../support/mail-header.js';
 import { streamDataLine } from './data-stream.js';
 import { AbortScope } from './abort-scope.js';
+import { adaptToPhase } from '../protocol/smtpd-rules.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
 import { explainStep, logDryRuns } from './explain.js';
