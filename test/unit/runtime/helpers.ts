@@ -14,7 +14,9 @@ import type {
   SessionFacts,
   StepAction,
 } from '../../../src/dsl/plan.js';
+import { configLines, filterLine, reportLine, reportLineOf, SMTPD_68 } from '../../../src/protocol/lines.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
+import type { Envelope } from '../../../src/protocol/types.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
 import type { RuntimeObserver } from '../../../src/runtime/observer.js';
 import { FakeClock } from '../../../src/support/clock.js';
@@ -78,13 +80,7 @@ export const when = {
   src: (address: string): Predicate => (f: SessionFacts) => f.src === address,
 };
 
-export const SMTPD_68_CONFIG = [
-  'config|smtpd-version|6.8.0p2',
-  'config|smtp-session-timeout|300',
-  'config|subsystem|smtp-in',
-  'config|admd|vm',
-  'config|ready',
-];
+export const SMTPD_68_CONFIG = configLines({ ...SMTPD_68, admd: 'vm' });
 
 export const SID = '3689fe601e5436b4';
 export const SID2 = '3689fe69138f0c10';
@@ -100,15 +96,17 @@ export const TOKEN = {
   commit: '1a9c3800f98076e9',
 } as const;
 
-/** Protocol lines as smtpd 6.8 writes them, for one session. */
+/** What smtpd 6.8 starts a line of the session with, stamped at `timestamp` (seconds). */
+const head = (sessionId: string, timestamp: number): Envelope => ({ version: '0.6', timestamp, subsystem: 'smtp-in', sessionId });
+
+/** Protocol lines as smtpd 6.8 writes them, for one session. `report` takes the event's parameters as written. */
 export const line = {
   connect: (sid = SID, src = '127.0.0.1:60192', rdns = 'localhost') =>
-    `report|0.6|1795635326.076777|smtp-in|link-connect|${sid}|${rdns}|pass|${src}|127.0.0.1:2540`,
-  disconnect: (sid = SID) => `report|0.6|1795635326.082345|smtp-in|link-disconnect|${sid}`,
-  report: (event: string, sid = SID, params?: string) =>
-    `report|0.6|1795635326.077000|smtp-in|${event}|${sid}${params === undefined ? '' : `|${params}`}`,
+    reportLine({ ...head(sid, 1795635326.076777), event: { type: 'link-connect', rdns, fcrdns: 'pass', src, dest: '127.0.0.1:2540' } }),
+  disconnect: (sid = SID) => reportLine({ ...head(sid, 1795635326.082345), event: { type: 'link-disconnect' } }),
+  report: (event: string, sid = SID, params?: string) => reportLineOf(head(sid, 1795635326.077), event, params ?? null),
   request: (phase: keyof typeof TOKEN, param = '', sid = SID) =>
-    `filter|0.6|1795635326.076808|smtp-in|${phase}|${sid}|${TOKEN[phase]}|${param}`,
+    filterLine({ ...head(sid, 1795635326.076808), phase, token: TOKEN[phase], param }),
 };
 
 export const result = (phase: keyof typeof TOKEN, decision: string, sid = SID) =>
