@@ -16,7 +16,7 @@ import type { FilterDecision } from '../actions/types.js';
 import type { CompiledStep } from '../dsl/plan.js';
 import { tempfailDecision } from '../protocol/format.js';
 import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
-import { printableText } from '../policy/action.js';
+import { printableText } from '../support/printable.js';
 import type { FilterRequestLine } from '../protocol/types.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock } from '../support/clock.js';
