@@ -14,7 +14,7 @@
  * Exit: at stdin EOF (smtpd shutting down), promptly, status 0.
  */
 import { DEFAULT_SMTPS_PORTS } from '../actions/implicit-tls.js';
-import { compileRulesFile } from '../dsl/index.js';
+import { compileRulesFile, compileRulesFileAsync } from '../dsl/index.js';
 import { startMetrics } from '../metrics/index.js';
 import { chokidarWatcherFactory, startReloader, type Reloader } from '../reload/index.js';
 import { FilterHost } from '../runtime/host.js';
@@ -29,7 +29,8 @@ import { checkFileSafety } from '../support/file-safety.js';
 import type { Logger } from '../support/log.js';
 import { createPinoLogger } from '../support/pino-logger.js';
 import { runReplayCommand, runTestCommand } from '../tools/commands.js';
-import { GREYLIST_USAGE, runGreylistAdmin } from '../tools/greylist-admin.js';
+import { GREYLIST_USAGE } from '../tools/greylist/args.js';
+import { runGreylistAdmin } from '../tools/greylist/commands.js';
 import { parseCliArgs, USAGE, type CliCommand } from './args.js';
 import { loadRules, runCheck, type CliIo } from './commands.js';
 import type { SignalRelay } from './main.js';
@@ -134,7 +135,8 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
     initialRules: loaded.rules,
     // What startup compiled: an edit saved while starting is reloaded at once.
     initialSources: loaded.sources,
-    compile: compileRulesFile,
+    // In slices: requests are answered while a big list file is compiled.
+    compile: compileRulesFileAsync,
     selectChain: (rules) => selectChain(rules, host.chain),
     apply: (rules, chain) => {
       const swapped = host.swapRules(rules);

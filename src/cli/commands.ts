@@ -3,7 +3,7 @@
  * `check` and startup compile the same way and pick the chain with the same
  * function as the running host (so their messages agree).
  */
-import { compileRulesFile, formatDiagnostic, type Diagnostic } from '../dsl/index.js';
+import { compileRulesFile, formatCompileDiagnostic, type Diagnostic } from '../dsl/index.js';
 import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
 import { describeSteps } from '../runtime/plan.js';
 import { selectChain } from '../runtime/select-chain.js';
@@ -35,7 +35,7 @@ export type LoadedRules =
     }
   | { readonly ok: false; readonly messages: readonly string[] };
 
-/** Compile a rules file; problems come back formatted (`file:line:col: error[code]: …` + code frame). */
+/** Compile a rules file; problems come back formatted (`file:line:col: error[code]: …` + code frame in the rules file). */
 export function compileFile(file: string): CompiledFile {
   let compiled;
   try {
@@ -44,7 +44,8 @@ export function compileFile(file: string): CompiledFile {
     return { ok: false, messages: [`${file}: cannot compile the rules: ${error instanceof Error ? error.message : String(error)}`] };
   }
   const sources = compiled.sources;
-  const show = (d: Diagnostic): string => formatDiagnostic(d, (path) => sources.get(path));
+  // List files' lines are never shown (they may hold secrets): see formatCompileDiagnostic.
+  const show = (d: Diagnostic): string => formatCompileDiagnostic(compiled, d);
   if (!compiled.ok) return { ok: false, messages: compiled.diagnostics.map(show) };
   return { ok: true, rules: compiled.rules, warnings: compiled.warnings.map(show), sources };
 }

@@ -3,6 +3,7 @@
  * All of them run, so one pass reports every semantic problem in the file.
  */
 import { rulePhaseOrder, type RulePhase } from '../protocol/phases.js';
+import { decisionAt, smtpdRuleAt, type DecisionType, type SmtpdRuleId } from '../protocol/smtpd-rules.js';
 import { formatCidr } from '../support/net.js';
 import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../support/regex.js';
 import type { Action, ActionKind, ChainDecl, Condition, InlineList, ListDecl, NumberLit, RulesFile, Step, StepOption, StepOptionKind } from './ast.js';
@@ -10,7 +11,8 @@ import type { Code } from './codes.js';
 import { didYouMean, diagnostic, type Diagnostic, type RelatedSpan } from './diagnostics.js';
 import { ACTION_PHASES, isEarlier, stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import { misfit, type ListUse } from './list-items.js';
-import { resolveInline, type ResolvedItem, type ResolvedList, type ResolveResult } from './lists.js';
+import { EMPTY_LIST, resolveInline, type Located, type ResolvedList, type ResolveResult } from './lists.js';
+import { itemShape } from './redact.js';
 import type { SourceSpan } from './plan.js';
 import { formatDuration, GREYLIST_DEFAULTS, parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems, type Parsed } from './values.js';
 
@@ -46,6 +48,42 @@ const GREYLIST_OPTIONS: readonly StepOptionKind[] = [
   'store',
   'header',
 ];
+
+/**
+ * The decisions a step of each kind takes by itself, as its keyword says: what
+ * smtpd's rules (protocol/smtpd-rules.ts) are checked against. A policy
+ * server's or the greylist's answers are theirs, adapted at run time.
+ */
+const DECIDES: { readonly [K in ActionKind]: readonly DecisionType[] } = {
+  pause: [],
+  accept: [],
+  reject: ['reject'],
+  disconnect: ['disconnect'],
+  junk: ['junk'],
+  postgrey: [],
+  policy: [],
+  greylist: [],
+};
+
+/**
+ * What the checker says of a step whose decision meets one of smtpd's rules at
+ * the step's phase. Keyed by rule, so a new rule needs its diagnostic.
+ * `showAt`: point at the `at` that placed the step there.
+ */
+const SMTPD_RULE_DIAGNOSTICS: { readonly [Id in SmtpdRuleId]: { readonly code: Code; readonly message: string; readonly hint: string; readonly showAt: boolean } } = {
+  'reject-at-connect': {
+    code: 'W005',
+    message: 'smtpd cannot reject a client before the banner; this reject is compiled as a disconnect',
+    hint: 'write `disconnect` to say so, or add `at helo` to reject the HELO instead',
+    showAt: false,
+  },
+  'junk-at-commit': {
+    code: 'E040',
+    message: '`junk` cannot run at commit: smtpd exits when a filter junks a message after DATA',
+    hint: 'junk at data (or earlier) instead',
+    showAt: true,
+  },
+};
 
 /** Which options each step kind takes. */
 export const OPTIONS_FOR: Readonly<Record<ActionKind, readonly StepOptionKind[]>> = {
@@ -85,7 +123,7 @@ class Checker {
   }
 
   resolved(decl: ListDecl): ResolvedList {
-    return this.input.lists.byDecl.get(decl) ?? { items: [], file: null };
+    return this.input.lists.byDecl.get(decl) ?? EMPTY_LIST;
   }
 
   checkHasChains(): void {
@@ -111,18 +149,41 @@ class Checker {
     }
   }
 
-  /** Malformed items, ranges with host bits, empty inline lists. */
+  /**
+   * Malformed items, ranges with host bits, empty inline lists. Items of list
+   * files are described without their text (see redact.ts); at most
+   * MAX_LOCATED of each are located, then one diagnostic counts the rest.
+   */
   checkListItems(list: ResolvedList, inline: InlineList | null): void {
-    for (const item of list.items) {
+    const inFile = list.file !== null;
+    for (const item of list.invalid.shown) {
       const v = item.value;
-      if (v.kind === 'invalid') this.add('E014', item.span, v.message, { hint: v.hint });
-      else if (v.kind === 'ip' && v.range.hostBitsSet) {
+      if (inFile) this.add('E014', item.span, `malformed list item ${itemShape(item.text)}: it ${v.reason}`, { hint: v.reasonHint });
+      else this.add('E014', item.span, v.message, { hint: v.hint });
+    }
+    this.addHidden('E014', list.invalid, 'malformed items');
+    for (const item of list.hostBits.shown) {
+      const v = item.value;
+      if (v.kind !== 'ip') continue;
+      if (inFile) {
+        this.add('W003', item.span, `address range ${itemShape(item.text)} has host bits set, so it matches more addresses than written`, {
+          hint: 'write the network address (host bits zero), or drop the prefix length to match one address',
+        });
+      } else {
         this.add('W003', item.span, `"${item.text}" has host bits set; it matches all of ${formatCidr(v.range)}`, { hint: `write ${formatCidr(v.range)}, or drop the prefix length to match one address` });
       }
     }
+    this.addHidden('W003', list.hostBits, 'address ranges with host bits set');
     if (inline !== null && inline.items.length === 0) {
       this.add('W002', inline.span, 'this list is empty, so `in` it is never true');
     }
+  }
+
+  /** `N more … are not shown one by one`, at the first of them, when some were left out. */
+  private addHidden(code: Code, located: Located, what: string): void {
+    if (located.firstHidden === null) return;
+    const rest = located.count - located.shown.length;
+    this.add(code, located.firstHidden, `${rest} more ${what} in this list from here on (only the first ${located.shown.length} are shown one by one)`);
   }
 
   checkListUses(): void {
@@ -134,14 +195,22 @@ class Checker {
     }
   }
 
-  /** Items that make no sense for `use in LIST`. */
-  checkFit(items: readonly ResolvedItem[], use: ListUse, useSpan: SourceSpan | null): void {
-    for (const item of items) {
-      if (item.value.kind === 'invalid') continue;
-      const problem = misfit(item.value, use);
+  /** Items that make no sense for `use in LIST`: decided per kind of item, located for the first few of each. */
+  checkFit(list: ResolvedList, use: ListUse, useSpan: SourceSpan | null): void {
+    const related = useSpan === null ? [] : [{ span: useSpan, message: `the list is used with \`${use} in\` here` }];
+    for (const located of list.kinds.values()) {
+      const sample = located.shown[0];
+      if (sample === undefined) continue;
+      const problem = misfit(sample.value, use);
       if (problem === null) continue;
-      const related = useSpan === null ? [] : [{ span: useSpan, message: `the list is used with \`${use} in\` here` }];
-      this.add('E015', item.span, `"${item.text}" is ${problem.what}, but \`${use} in\` compares ${problem.wants}`, { hint: problem.hint, related });
+      for (const item of located.shown) {
+        const subject = list.file === null ? `"${item.text}"` : `list item ${itemShape(item.text)}`;
+        this.add('E015', item.span, `${subject} is ${problem.what}, but \`${use} in\` compares ${problem.wants}`, { hint: problem.hint, related });
+      }
+      if (located.firstHidden !== null) {
+        const rest = located.count - located.shown.length;
+        this.add('E015', located.firstHidden, `${rest} more items of this list from here on are ${problem.what} too (only the first ${located.shown.length} are shown one by one)`, { related });
+      }
     }
   }
 
@@ -186,7 +255,8 @@ class Checker {
       // A dry-run step never ends anything: the chain goes on after it.
       if (whenOf(p.step) !== null || p.step.dryRun !== null) return [];
       const k = p.step.action.kind;
-      const kind = k === 'reject' && p.phase === 'connect' ? 'disconnect' : k;
+      // What ends the chain is what smtpd makes of it: a reject at connect is a disconnect.
+      const kind = k === 'reject' ? decisionAt(k, p.phase) : k;
       return kind === 'accept' || kind === 'reject' || kind === 'disconnect' ? [{ ...p, kind }] : [];
     });
     for (const p of placed) {
@@ -377,7 +447,7 @@ class Checker {
     if (list.kind === 'inline') {
       const resolved = resolveInline(list);
       this.checkListItems(resolved, list);
-      this.checkFit(resolved.items, use, null);
+      this.checkFit(resolved, use, null);
       return;
     }
     const decl = this.listsByName.get(list.name.name);
@@ -392,7 +462,7 @@ class Checker {
     }
     if (!uses.has(use)) {
       uses.set(use, list.name.span);
-      this.checkFit(this.resolved(decl).items, use, list.name.span);
+      this.checkFit(this.resolved(decl), use, list.name.span);
     }
   }
 
@@ -414,15 +484,13 @@ class Checker {
         });
       }
     }
-    if (kind === 'junk' && sp.phase === 'commit') {
-      this.add('E040', step.action.span, '`junk` cannot run at commit: smtpd exits when a filter junks a message after DATA', {
-        related: at === null ? [] : [{ span: at.span, message: 'the step is placed at commit here' }],
-        hint: 'junk at data (or earlier) instead',
-      });
-    }
-    if (kind === 'reject' && sp.phase === 'connect') {
-      this.add('W005', step.action.span, 'smtpd cannot reject a client before the banner; this reject is compiled as a disconnect', {
-        hint: 'write `disconnect` to say so, or add `at helo` to reject the HELO instead',
+    for (const decision of DECIDES[kind]) {
+      const rule = smtpdRuleAt(decision, sp.phase);
+      if (rule === null) continue;
+      const said = SMTPD_RULE_DIAGNOSTICS[rule.id];
+      this.add(said.code, step.action.span, said.message, {
+        related: said.showAt && at !== null ? [{ span: at.span, message: `the step is placed at ${sp.phase} here` }] : [],
+        hint: said.hint,
       });
     }
     return sp.phase;

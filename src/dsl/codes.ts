@@ -61,6 +61,9 @@ export const CODES = {
   W007: { severity: 'warning', title: 'step can never run' },
   W008: { severity: 'warning', title: 'rules need message lines; smtpd restart required' },
   W009: { severity: 'warning', title: '`pregreet` in a chain for an smtps (implicit TLS) listener' },
+  // files (the rules file or a list file), refused before their content is used
+  E060: { severity: 'error', title: 'not a regular file' },
+  E061: { severity: 'error', title: 'file too large' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

@@ -3,17 +3,21 @@
  * check → compile. Pure except for `readFile`, which is injected (tests use an
  * in-memory map). User mistakes come back as diagnostics; only bugs throw.
  *
+ * The pipeline is a `Work` (support/work.ts): run straight through at startup
+ * and by the commands, in slices by the reloader.
+ *
  * Syntax errors (lexing, parsing) stop the pipeline before the semantic
  * checks, so a broken file gets syntax errors only; a file that parses gets
  * every semantic problem at once.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { readRulesFileSync } from '../support/read-file.js';
+import { DEFAULT_SLICE_MS, Pacer, runInSlices, runToEnd, type Work } from '../support/work.js';
 import { check } from './checker.js';
 import { compile } from './compiler.js';
 import { formatDiagnostic, isError, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { lex } from './lexer.js';
-import { errnoText, resolveLists } from './lists.js';
+import { readFailure, resolveListsWork, type ReadFile } from './lists.js';
 import { parse } from './parse.js';
 import type { CompiledRules } from './plan.js';
 import { SourceText } from './source.js';
@@ -22,10 +26,15 @@ import { toAst } from './to-ast.js';
 export type { Diagnostic, RelatedSpan, Severity } from './diagnostics.js';
 export { formatDiagnostic } from './diagnostics.js';
 export { CODES, type Code } from './codes.js';
+export type { ReadFile } from './lists.js';
 
 export interface CompileOptions {
-  /** Reads a file as UTF-8; throws a NodeJS.ErrnoException on failure. Default: fs.readFileSync. */
-  readonly readFile?: (path: string) => string;
+  /**
+   * Reads a file as UTF-8 (`role`: the rules file or a list file, which have
+   * different size limits); throws a NodeJS.ErrnoException or a FileRefused on
+   * failure. Default: readRulesFileSync (support/read-file.ts).
+   */
+  readonly readFile?: ReadFile;
   /**
    * True when the running filter registered data-line at startup. When false and the
    * rules need message lines, compiling still succeeds but adds a diagnostic saying the
@@ -34,10 +43,23 @@ export interface CompileOptions {
   readonly dataLineRegistered?: boolean;
 }
 
+/** How compileRulesFileAsync paces itself. */
+export interface SliceCompileOptions extends CompileOptions {
+  /** Monotonic ms (the reloader's clock). */
+  readonly now: () => number;
+  /** Longest stretch without giving the event loop back. Default DEFAULT_SLICE_MS. */
+  readonly sliceMs?: number;
+  /** Gives the event loop back (default: setImmediate); tests count or control the pauses. */
+  readonly pause?: () => Promise<void>;
+  /** Stops the compile at its next pause (a reload pass past its time limit). */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Both outcomes also carry `files` (the rules file and every list file it names,
- * absolute, to watch even after a failed reload) and `sources` (the texts read,
- * by the file name diagnostics use, for formatDiagnostic).
+ * absolute, to watch even after a failed reload), `sources` (the texts read, by
+ * the file name diagnostics use) and `listFiles` (which of those names are list
+ * files: their lines are never shown, see formatCompileDiagnostic).
  */
 export type CompileResult =
   | {
@@ -46,40 +68,65 @@ export type CompileResult =
       readonly warnings: readonly Diagnostic[];
       readonly files: readonly string[];
       readonly sources: ReadonlyMap<string, string>;
+      readonly listFiles: ReadonlySet<string>;
     }
   | {
       readonly ok: false;
       readonly diagnostics: readonly Diagnostic[];
       readonly files: readonly string[];
       readonly sources: ReadonlyMap<string, string>;
+      readonly listFiles: ReadonlySet<string>;
     };
 
-const defaultReadFile = (path: string): string => readFileSync(path, 'utf8');
+const defaultReadFile: ReadFile = readRulesFileSync;
 
 /** Compile a rules file from disk (list files are read relative to it). */
 export function compileRulesFile(path: string, options: CompileOptions = {}): CompileResult {
+  return runToEnd(compileFileWork(path, options));
+}
+
+/**
+ * The same compile, giving the event loop back every `sliceMs` while it works
+ * through list items (the reloader's: requests keep being answered while a big
+ * list is compiled). Rejects with the signal's reason when aborted.
+ */
+export function compileRulesFileAsync(path: string, options: SliceCompileOptions): Promise<CompileResult> {
+  return runInSlices(compileFileWork(path, options), {
+    now: options.now,
+    sliceMs: options.sliceMs ?? DEFAULT_SLICE_MS,
+    ...(options.pause !== undefined ? { pause: options.pause } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  });
+}
+
+function* compileFileWork(path: string, options: CompileOptions): Work<CompileResult> {
   const readFile = options.readFile ?? defaultReadFile;
   let text: string;
   try {
-    text = readFile(path);
+    text = readFile(path, 'rules');
   } catch (e) {
     const span = { file: path, line: 1, column: 1, endLine: 1, endColumn: 1 };
-    const d: Diagnostic = { severity: 'error', code: 'E008', message: `cannot read rules file "${path}": ${errnoText(e)}`, span };
-    return { ok: false, diagnostics: [d], files: [resolve(path)], sources: new Map() };
+    return { ok: false, diagnostics: [readFailure(e, 'rules file', path, span, 'E008')], files: [resolve(path)], sources: new Map(), listFiles: new Set() };
   }
-  return compileRulesSource(text, path, options);
+  return yield* compileSourceWork(text, path, options);
 }
 
 /** Compile rules given as text; `file` names it in diagnostics and anchors relative list paths. */
 export function compileRulesSource(sourceText: string, file: string, options: CompileOptions = {}): CompileResult {
+  return runToEnd(compileSourceWork(sourceText, file, options));
+}
+
+function* compileSourceWork(sourceText: string, file: string, options: CompileOptions): Work<CompileResult> {
   const readFile = options.readFile ?? defaultReadFile;
   // A byte-order mark is invisible in editors; drop it rather than call it an unexpected character.
   const text = sourceText.startsWith('\uFEFF') ? sourceText.slice(1) : sourceText;
   const source = new SourceText(file, text);
   const sources = new Map<string, string>([[file, text]]);
   const files = [resolve(file)];
-  const fail = (diagnostics: readonly Diagnostic[]): CompileResult => ({ ok: false, diagnostics: sortDiagnostics(diagnostics), files, sources });
+  const listFiles = new Set<string>();
+  const fail = (diagnostics: readonly Diagnostic[]): CompileResult => ({ ok: false, diagnostics: sortDiagnostics(diagnostics), files, sources, listFiles });
 
+  // The rules file is small (MAX_BYTES.rules): lexed and parsed in one go.
   const lexed = lex(source);
   const parsed = parse(lexed.tokens, source);
   const syntax = [...lexed.diagnostics, ...parsed.diagnostics];
@@ -88,8 +135,10 @@ export function compileRulesSource(sourceText: string, file: string, options: Co
   // Problems inside literals (string escapes) leave the tree whole: keep checking.
   const built = toAst(parsed.cst, source);
 
-  const lists = resolveLists(built.ast, readFile);
+  // The stage that grows with the lists, and the only one that pauses.
+  const lists = yield* resolveListsWork(built.ast, readFile, new Pacer());
   for (const f of lists.files) {
+    listFiles.add(f);
     const abs = resolve(f);
     if (!files.includes(abs)) files.push(abs);
   }
@@ -103,11 +152,21 @@ export function compileRulesSource(sourceText: string, file: string, options: Co
   if (semantic.some(isError)) return fail(semantic);
 
   const rules = compile({ ast: built.ast, resolved: lists.byDecl, files });
-  return { ok: true, rules, warnings: sortDiagnostics(semantic), files, sources };
+  return { ok: true, rules, warnings: sortDiagnostics(semantic), files, sources, listFiles };
+}
+
+/**
+ * One diagnostic of a result as people read it. Code frames come from the rules
+ * file only: a list file's lines never reach the output or the log (a list path
+ * can name a file with secrets in it); its diagnostics say line, column and the
+ * item's redacted shape instead (see redact.ts).
+ */
+export function formatCompileDiagnostic(result: CompileResult, d: Diagnostic): string {
+  return formatDiagnostic(d, (f) => (result.listFiles.has(f) ? undefined : result.sources.get(f)));
 }
 
 /** Every diagnostic of a result, formatted and separated by blank lines (what `check` prints). */
 export function formatCompileResult(result: CompileResult): string {
   const diagnostics = result.ok ? result.warnings : result.diagnostics;
-  return diagnostics.map((d) => formatDiagnostic(d, (f) => result.sources.get(f))).join('\n\n');
+  return diagnostics.map((d) => formatCompileDiagnostic(result, d)).join('\n\n');
 }

@@ -8,7 +8,8 @@
  * to get both). Mail addresses: a full address matches exactly; a domain
  * pattern matches the domain part. A trailing dot on a domain is ignored.
  */
-import { IpSet, parseCidr, parseIp, type CidrRange } from '../support/net.js';
+import { IpSetBuilder, parseCidr, parseIp, parseIpv4, parseIpv6, type CidrRange, type IpSet } from '../support/net.js';
+import { Pacer, type Work } from '../support/work.js';
 
 export type ItemValue =
   | { readonly kind: 'ip'; readonly range: CidrRange }
@@ -16,7 +17,21 @@ export type ItemValue =
   | { readonly kind: 'address'; readonly address: string }
   | { readonly kind: 'null-sender' };
 
-export type Classified = ItemValue | { readonly kind: 'invalid'; readonly message: string; readonly hint?: string };
+/**
+ * A malformed item, said two ways: `message`/`hint` quote the item (inline
+ * lists: the rules file's own text), `reason`/`reasonHint` never do (items of
+ * list files, whose lines must not reach the log: the file may be a secret).
+ */
+export interface InvalidItem {
+  readonly kind: 'invalid';
+  readonly message: string;
+  readonly hint?: string;
+  /** What is wrong, without the item's text: `contains white space`. */
+  readonly reason: string;
+  readonly reasonHint?: string;
+}
+
+export type Classified = ItemValue | InvalidItem;
 
 /** How a list is used: the field on the left of `in`. */
 export type ListUse = 'src' | 'rdns' | 'helo' | 'mail-from' | 'rcpt-to';
@@ -30,27 +45,50 @@ function normalizeDomain(text: string): string | null {
   return d.split('.').every((l) => l.length <= 63 && LABEL.test(l)) ? d : null;
 }
 
-function invalid(message: string, hint?: string): Classified {
-  return hint === undefined ? { kind: 'invalid', message } : { kind: 'invalid', message, hint };
+function invalid(message: string, reason: string, hints: { hint?: string; reasonHint?: string } = {}): InvalidItem {
+  const out: { -readonly [K in keyof InvalidItem]: InvalidItem[K] } = { kind: 'invalid', message, reason };
+  if (hints.hint !== undefined) out.hint = hints.hint;
+  if (hints.reasonHint !== undefined) out.reasonHint = hints.reasonHint;
+  return out;
+}
+
+/** parseCidr's complaint about `text`, without the text. */
+function cidrReason(text: string): string {
+  const slash = text.indexOf('/');
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  if (addr.includes('%')) return 'has a zone id (%...), which address ranges do not allow';
+  const family = addr.includes(':') ? 6 : 4;
+  if ((family === 6 ? parseIpv6(addr) : parseIpv4(addr)) === null) {
+    return slash < 0 ? `is not a valid IPv${family} address` : `does not start with a valid IPv${family} address`;
+  }
+  return `has a prefix length that is not a number from 0 to ${family === 4 ? 32 : 128}`;
 }
 
 /** What `text` is as a list item. `quoted` items may be `""` (the null sender). */
 export function classifyItem(text: string, quoted: boolean): Classified {
-  if (text === '') return quoted ? { kind: 'null-sender' } : invalid('empty list item');
-  if (/\s/.test(text)) return invalid(`"${text}" contains white space`);
+  if (text === '') return quoted ? { kind: 'null-sender' } : invalid('empty list item', 'is empty');
+  if (/\s/.test(text)) return invalid(`"${text}" contains white space`, 'contains white space');
   const at = text.lastIndexOf('@');
   if (at >= 0) {
     const local = text.slice(0, at);
     const domain = normalizeDomain(text.slice(at + 1));
     if (local === '') {
-      return invalid(`"${text}" has no local part`, `write ${text.slice(1)} to match every address at that domain`);
+      return invalid(`"${text}" has no local part`, 'has no local part (nothing before "@")', {
+        hint: `write ${text.slice(1)} to match every address at that domain`,
+        reasonHint: 'drop the "@" to match every address at that domain',
+      });
     }
-    if (domain === null) return invalid(`"${text}" is not a valid mail address: "${text.slice(at + 1)}" is not a domain`);
+    if (domain === null) {
+      return invalid(
+        `"${text}" is not a valid mail address: "${text.slice(at + 1)}" is not a domain`,
+        'is not a valid mail address: what follows the last "@" is not a domain',
+      );
+    }
     return { kind: 'address', address: `${local.toLowerCase()}@${domain}` };
   }
   if (text.includes(':') || /^[0-9./]+$/.test(text)) {
     const range = parseCidr(text);
-    if (typeof range === 'string') return invalid(range);
+    if (typeof range === 'string') return invalid(range, cidrReason(text));
     return { kind: 'ip', range };
   }
   let rest = text;
@@ -63,10 +101,13 @@ export function classifyItem(text: string, quoted: boolean): Classified {
     subdomains = true;
   }
   if (rest.includes('*')) {
-    return invalid(`"${text}": only a leading "*." is supported as a wildcard`, 'use a regex (~ /.../) for other patterns');
+    const hint = 'use a regex (~ /.../) for other patterns';
+    return invalid(`"${text}": only a leading "*." is supported as a wildcard`, 'has a "*" that is not a leading "*."', { hint, reasonHint: hint });
   }
   const domain = normalizeDomain(rest);
-  if (domain === null) return invalid(`"${text}" is not an IP address, address range, domain or mail address`);
+  if (domain === null) {
+    return invalid(`"${text}" is not an IP address, address range, domain or mail address`, 'is not an IP address, address range, domain or mail address');
+  }
   return { kind: 'domain', domain, subdomains };
 }
 
@@ -115,7 +156,7 @@ export function misfit(v: ItemValue, use: ListUse): { what: string; wants: strin
 }
 
 /** Exact domains plus strict-subdomain suffixes; a lookup costs one probe per label. */
-class DomainSet {
+export class DomainSet {
   private readonly exact = new Set<string>();
   /** Stored with their leading dot: `.example.com`. */
   private readonly suffixes = new Set<string>();
@@ -144,29 +185,51 @@ function hostKey(name: string): string {
 /** A value matcher for one use of a list. Null input (field unknown) never matches. */
 export type ValueMatcher = (value: string | null) => boolean;
 
-/** Build the matcher for `items` used with `use in`. Items that do not fit were already reported. */
-export function buildMatcher(items: readonly ItemValue[], use: ListUse): ValueMatcher {
-  const ranges: CidrRange[] = [];
-  const domains = new DomainSet();
-  const addresses = new Set<string>();
-  let nullSender = false;
-  for (const v of items) {
+/**
+ * The valid items of one list, ready to match: built once per list, whatever
+ * it is used with (items that do not fit a use make the rules fail to compile,
+ * so they never need leaving out).
+ */
+export interface ListIndex {
+  readonly ips: IpSet;
+  readonly domains: DomainSet;
+  readonly addresses: ReadonlySet<string>;
+  readonly nullSender: boolean;
+}
+
+/** Collects items one at a time; `finish` sorts the address ranges (in slices). */
+export class ListIndexBuilder {
+  private readonly ips = new IpSetBuilder();
+  private readonly domains = new DomainSet();
+  private readonly addresses = new Set<string>();
+  private nullSender = false;
+
+  add(v: ItemValue): void {
     switch (v.kind) {
       case 'ip':
-        ranges.push(v.range);
+        this.ips.add(v.range);
         break;
       case 'domain':
-        domains.add(v.domain, v.subdomains);
+        this.domains.add(v.domain, v.subdomains);
         break;
       case 'address':
-        addresses.add(v.address);
+        this.addresses.add(v.address);
         break;
       case 'null-sender':
-        nullSender = true;
+        this.nullSender = true;
         break;
     }
   }
-  const ips = new IpSet(ranges);
+
+  *finish(pacer: Pacer = new Pacer()): Work<ListIndex> {
+    const ips = yield* this.ips.finish(pacer);
+    return { ips, domains: this.domains, addresses: this.addresses, nullSender: this.nullSender };
+  }
+}
+
+/** The matcher for a list's items used with `use in`. */
+export function matcherFor(index: ListIndex, use: ListUse): ValueMatcher {
+  const { ips, domains, addresses, nullSender } = index;
   switch (use) {
     case 'src':
       return (value) => value !== null && value !== '' && ips.hasText(value);

@@ -3,27 +3,60 @@
  * `file "PATH"` lists read through the injected readFile (one item per line,
  * `#` comments, blank lines ignored; relative paths resolve against the rules
  * file's directory). The only I/O of the pipeline happens here, injected.
+ *
+ * A list file can hold millions of items, so this is the one stage whose cost
+ * grows with them, and it does all the per-item work in one pass that can be
+ * run in slices (a `Work`, see support/work.ts): classify each item, add it to
+ * the list's match index, and keep the few items worth a diagnostic (the
+ * malformed ones, ranges with host bits, and samples of each kind of item, for
+ * the checker's "does not fit how the list is used"). The later stages only see
+ * those: their cost does not grow with the list.
  */
 import { dirname, isAbsolute, join } from 'node:path';
+import { FileRefused, type FileRole } from '../support/read-file.js';
+import { Pacer, runToEnd, type Work } from '../support/work.js';
 import type { InlineList, ListDecl, RulesFile } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
-import { classifyItem, type Classified } from './list-items.js';
+import { classifyItem, describeItem, ListIndexBuilder, type Classified, type InvalidItem, type ItemValue, type ListIndex } from './list-items.js';
 import type { SourceSpan } from './plan.js';
-import { SourceText } from './source.js';
 
-export interface ResolvedItem {
+export interface ResolvedItem<V extends Classified = Classified> {
   readonly text: string;
   readonly span: SourceSpan;
-  readonly value: Classified;
+  readonly value: V;
 }
+
+/**
+ * Items of one kind (or one problem) in a list: how many, the first ones with
+ * their places, and where the first one not kept is. At most MAX_LOCATED are
+ * kept: a wrong file given as a list (a CSV, /etc/passwd) must not turn into a
+ * million diagnostics in the mail log.
+ */
+export interface Located<V extends Classified = Classified> {
+  readonly count: number;
+  readonly shown: readonly ResolvedItem<V>[];
+  /** The place of the first item past `shown`, or null when all are shown. */
+  readonly firstHidden: SourceSpan | null;
+}
+
+export const MAX_LOCATED = 20;
 
 export interface ResolvedList {
-  readonly items: readonly ResolvedItem[];
   /** The list file as displayed in diagnostics (joined to the rules file's directory); null for inline lists. */
   readonly file: string | null;
+  /** Items in the list, valid or not. */
+  readonly count: number;
+  readonly invalid: Located<InvalidItem>;
+  /** Address ranges with host bits set (`192.0.2.5/24`). */
+  readonly hostBits: Located<ItemValue>;
+  /** Valid items by what they are (`a domain`, `an address range`, … from describeItem). */
+  readonly kinds: ReadonlyMap<string, Located<ItemValue>>;
+  /** The valid items, ready to match. */
+  readonly index: ListIndex;
 }
 
-export type ReadFile = (path: string) => string;
+/** How the pipeline reads files: the text, or a thrown error (an errno error, or FileRefused). */
+export type ReadFile = (path: string, role: FileRole) => string;
 
 export interface ResolveResult {
   /** One entry per declaration, in declaration order (duplicates included). */
@@ -35,8 +68,56 @@ export interface ResolveResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
+/** Collects one Located as items go by; spans are only made for the items kept. */
+class Locator<V extends Classified> {
+  count = 0;
+  readonly shown: ResolvedItem<V>[] = [];
+  firstHidden: SourceSpan | null = null;
+
+  note(text: string, value: V, span: () => SourceSpan): void {
+    this.count++;
+    if (this.shown.length < MAX_LOCATED) this.shown.push({ text, value, span: span() });
+    else if (this.firstHidden === null) this.firstHidden = span();
+  }
+}
+
+/** Everything a list is made into, item by item. */
+class ListBuilder {
+  private count = 0;
+  private readonly invalid = new Locator<InvalidItem>();
+  private readonly hostBits = new Locator<ItemValue>();
+  private readonly kinds = new Map<string, Locator<ItemValue>>();
+  private readonly index = new ListIndexBuilder();
+
+  constructor(private readonly file: string | null) {}
+
+  add(text: string, value: Classified, span: () => SourceSpan): void {
+    this.count++;
+    if (value.kind === 'invalid') {
+      this.invalid.note(text, value, span);
+      return;
+    }
+    this.index.add(value);
+    if (value.kind === 'ip' && value.range.hostBitsSet) this.hostBits.note(text, value, span);
+    const what = describeItem(value);
+    let kind = this.kinds.get(what);
+    if (kind === undefined) {
+      kind = new Locator<ItemValue>();
+      this.kinds.set(what, kind);
+    }
+    kind.note(text, value, span);
+  }
+
+  *finish(pacer: Pacer): Work<ResolvedList> {
+    const index = yield* this.index.finish(pacer);
+    return { file: this.file, count: this.count, invalid: this.invalid, hostBits: this.hostBits, kinds: this.kinds, index };
+  }
+}
+
 export function resolveInline(list: InlineList): ResolvedList {
-  return { items: list.items.map((i) => ({ text: i.text, span: i.span, value: classifyItem(i.text, i.quoted) })), file: null };
+  const b = new ListBuilder(null);
+  for (const i of list.items) b.add(i.text, classifyItem(i.text, i.quoted), () => i.span);
+  return runToEnd(b.finish(new Pacer()));
 }
 
 /** `ENOENT: no such file or directory, open '/x'` → `no such file or directory (ENOENT)`. */
@@ -50,36 +131,67 @@ export function errnoText(e: unknown): string {
   return String(e);
 }
 
-/** Items of a list file: one per line, `#` starts a comment, `""` is the null sender. */
-export function parseListFile(source: SourceText): ResolvedItem[] {
-  const items: ResolvedItem[] = [];
-  const text = source.text;
-  const terminator = /\r\n|\r|\n/g;
+/**
+ * The diagnostic for a file that could not be read, at `span`: E060/E061 when
+ * the reader refused it, `otherCode` (E008, E013) for the system's errors.
+ */
+export function readFailure(e: unknown, what: 'rules file' | 'list file', path: string, span: SourceSpan, otherCode: 'E008' | 'E013'): Diagnostic {
+  if (e instanceof FileRefused) {
+    const { reason } = e;
+    switch (reason.kind) {
+      case 'not-regular':
+        return diagnostic('E060', span, `${what} "${path}" cannot be used: ${e.message}`, {
+          hint: `a ${what} must be a regular file (or a symlink to one): a FIFO, device or directory could block the filter or never end`,
+        });
+      case 'too-large':
+        return diagnostic('E061', span, `${what} "${path}" is too large: ${e.message}`, {
+          hint: what === 'list file' ? 'split it into several list files' : 'move big item lists into list files (`list NAME = file "PATH"`)',
+        });
+    }
+  }
+  return diagnostic(otherCode, span, `cannot read ${what} "${path}": ${errnoText(e)}`);
+}
+
+const TERMINATOR = /\r\n|\r|\n/g;
+
+/**
+ * Items of a list file: one per line, `#` starts a comment, `""` is the null
+ * sender. Positions are counted here as lines go by (1-based, columns in UTF-16
+ * units, the same terminators as SourceText) rather than by indexing the text.
+ */
+export function* parseListFile(file: string, text: string, pacer: Pacer = new Pacer()): Work<ResolvedList> {
+  const b = new ListBuilder(file);
+  const terminator = new RegExp(TERMINATOR);
   let lineStart = 0;
+  let lineNo = 1;
   for (;;) {
     const m = terminator.exec(text);
     const lineEnd = m === null ? text.length : m.index;
     const line = text.slice(lineStart, lineEnd);
     const hash = line.indexOf('#');
     const content = hash < 0 ? line : line.slice(0, hash);
-    const lead = content.length - content.trimStart().length;
     const item = content.trim();
     if (item !== '') {
-      const start = lineStart + lead;
+      const column = content.length - content.trimStart().length + 1;
       const quoted = item.length >= 2 && item.startsWith('"') && item.endsWith('"');
       const itemText = quoted ? item.slice(1, -1) : item;
-      items.push({ text: itemText, span: source.span(start, start + item.length), value: classifyItem(itemText, quoted) });
+      const at = lineNo;
+      b.add(itemText, classifyItem(itemText, quoted), () => ({ file, line: at, column, endLine: at, endColumn: column + item.length }));
     }
+    if (pacer.tick()) yield;
     if (m === null) break;
     lineStart = m.index + m[0].length;
+    lineNo++;
   }
-  return items;
+  return yield* b.finish(pacer);
 }
 
-export function resolveLists(ast: RulesFile, readFile: ReadFile): ResolveResult {
+export function* resolveListsWork(ast: RulesFile, readFile: ReadFile, pacer: Pacer = new Pacer()): Work<ResolveResult> {
   const byDecl = new Map<ListDecl, ResolvedList>();
   const files: string[] = [];
   const sources = new Map<string, string>();
+  /** A file named by two declarations is read and parsed once. */
+  const parsed = new Map<string, ResolvedList>();
   const diagnostics: Diagnostic[] = [];
   const baseDir = dirname(ast.file);
   for (const decl of ast.lists) {
@@ -91,22 +203,40 @@ export function resolveLists(ast: RulesFile, readFile: ReadFile): ResolveResult 
     const written = body.path.value;
     if (written === '') {
       diagnostics.push(diagnostic('E013', body.path.span, 'the list file name is empty'));
-      byDecl.set(decl, { items: [], file: null });
+      byDecl.set(decl, EMPTY_LIST);
       continue;
     }
     const shown = isAbsolute(written) ? written : join(baseDir, written);
     if (!files.includes(shown)) files.push(shown);
+    const done = parsed.get(shown);
+    if (done !== undefined) {
+      byDecl.set(decl, done);
+      continue;
+    }
     let text: string;
     try {
-      text = sources.get(shown) ?? readFile(shown);
+      text = readFile(shown, 'list');
     } catch (e) {
-      diagnostics.push(diagnostic('E013', body.path.span, `cannot read list file "${shown}": ${errnoText(e)}`));
-      byDecl.set(decl, { items: [], file: shown });
+      diagnostics.push(readFailure(e, 'list file', shown, body.path.span, 'E013'));
+      byDecl.set(decl, emptyList(shown));
       continue;
     }
     sources.set(shown, text);
-    byDecl.set(decl, { items: parseListFile(new SourceText(shown, text)), file: shown });
+    const list = yield* parseListFile(shown, text, pacer);
+    parsed.set(shown, list);
+    byDecl.set(decl, list);
   }
   return { byDecl, files, sources, diagnostics };
 }
 
+/** Resolve every list at once (no pauses). */
+export function resolveLists(ast: RulesFile, readFile: ReadFile): ResolveResult {
+  return runToEnd(resolveListsWork(ast, readFile));
+}
+
+/** A list without items (its file could not be read, or the checker looks up a list it does not know). */
+export function emptyList(file: string | null): ResolvedList {
+  return runToEnd(new ListBuilder(file).finish(new Pacer()));
+}
+
+export const EMPTY_LIST: ResolvedList = emptyList(null);

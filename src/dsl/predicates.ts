@@ -5,7 +5,7 @@
  */
 import { compileRegex } from '../support/regex.js';
 import type { Condition, Field, ListDecl, ListRef } from './ast.js';
-import { buildMatcher, type ItemValue, type ListUse, type ValueMatcher } from './list-items.js';
+import { matcherFor, type ListUse, type ValueMatcher } from './list-items.js';
 import { resolveInline, type ResolvedList } from './lists.js';
 import type { Predicate, SessionFacts } from './plan.js';
 
@@ -49,7 +49,7 @@ export class PredicateBuilder {
   constructor(private readonly env: PredicateEnv) {}
 
   private listMatcher(ref: ListRef, use: ListUse): ValueMatcher {
-    if (ref.kind === 'inline') return buildMatcher(validItems(resolveInline(ref)), use);
+    if (ref.kind === 'inline') return matcherFor(resolveInline(ref).index, use);
     const decl = this.env.listsByName.get(ref.name.name);
     // The checker has rejected undefined lists; never matching is the safe reading anyway.
     if (decl === undefined) return () => false;
@@ -60,7 +60,7 @@ export class PredicateBuilder {
     }
     let m = byUse.get(use);
     if (m === undefined) {
-      m = buildMatcher(validItems(this.env.resolved(decl)), use);
+      m = matcherFor(this.env.resolved(decl).index, use);
       byUse.set(use, m);
     }
     return m;
@@ -102,12 +102,6 @@ export class PredicateBuilder {
       }
     }
   }
-}
-
-function validItems(list: ResolvedList): ItemValue[] {
-  const out: ItemValue[] = [];
-  for (const i of list.items) if (i.value.kind !== 'invalid') out.push(i.value);
-  return out;
 }
 
 /** Canonical text of a condition, for logs: `src in trusted`, `not (a or b)`. */

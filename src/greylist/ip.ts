@@ -15,7 +15,9 @@ export type { IpAddress } from '../support/net.js';
  * Parse a client address as smtpd reports it (no port). Accepts brackets, an
  * `IPv6:` tag and a zone suffix defensively. IPv4-mapped IPv6
  * (`::ffff:a.b.c.d`) is the IPv4 client it stands for, so it groups with the
- * same /24 as plain IPv4.
+ * same /24 as plain IPv4 and shares its auto-whitelist record. (postgrey
+ * differs: NetAddr::IP calls it IPv6, and its /64 is `::`, one network for
+ * every mapped client. Ours is what the address means.)
  */
 export function parseIp(text: string): IpAddress | null {
   let s = text.trim();

@@ -21,6 +21,19 @@
  *  - expiry: a passed triplet and a client live until max-age after their
  *    last update; a triplet that never passed lives until first-seen +
  *    retry-window (postgrey's nightly maintenance rules, applied exactly here).
+ *
+ * test/integration/greylist/postgrey-differential.test.ts feeds a seeded
+ * stream to this machine (through the step and SQLite) and to a real
+ * postgrey and requires the same decision each time. Where we differ on
+ * purpose (README, "Built-in greylisting"):
+ *  - "passed" is stored. postgrey re-derives it from the stored times
+ *    (last - first >= delay), so a first-seen in the future (clock set back,
+ *    skewed MX hosts) or a longer delay after a config change greylists a
+ *    passed triplet again; here it stays passed.
+ *  - expiry is applied at each look-up; postgrey's clean-up runs at night
+ *    (02:00-07:00, once a day), so it may keep an entry up to a day longer.
+ *  - milliseconds, not postgrey's whole seconds: a retry passes once the
+ *    delay has fully elapsed (postgrey may pass one up to a second early).
  */
 
 export interface GreylistPolicy {

@@ -3,22 +3,31 @@
  *
  * Mailing lists and bounce-address schemes put a fresh tag into every
  * sender, which would make every message a "new" triplet and greylist it
- * forever. Postgrey (do_sender_substitutions) folds those tags away; we do the
- * same, in the same order, plus SRS, which postgrey leaves alone:
+ * forever. Postgrey 1.37 (do_sender_substitutions) folds those tags away; we
+ * do exactly the same, in the same order, plus SRS, which postgrey leaves
+ * alone:
  *
  *   1. SRS (our addition): `SRS0=HHH=TT=orig.example=user@fwd` → `srs0=orig.example=user@fwd`
  *      and `SRS1=HHH=fwd1==HHH=TT=orig=user@fwd2` → `srs1=fwd1==orig=user@fwd2`: hash and
  *      timestamp change daily, the forwarder and the original sender do not.
- *   2. BATV `prvs=TAG=user` (or the swapped `prvs=user=TAG`) → `user`.
+ *      Recognised in any case (forwarders write `SRS0`). Postgrey keys the whole
+ *      address, so it greylists an SRS sender again when the forwarder's day changes.
+ *   2. BATV `prvs=TAG=user` (or the swapped `prvs=user=TAG`) → `user`, where TAG
+ *      starts with 10 characters `[0-9a-z]`. As in postgrey, both are matched on
+ *      the address as sent, before lower-casing: `PRVS=…` is not BATV, and an
+ *      upper-case tag is not a tag (the other part then decides, see unwrapBatv).
  *   3. Drop a `+extension` (VERP on lists).
- *   4. Every stand-alone number (`\b\d+\b`) → `#`.
+ *   4. Every stand-alone number (`\b\d+\b`, ASCII digits) → `#`.
+ *   5. ASCII lower case, as postgrey's `lc` on the key (it sees bytes, so it
+ *      lower-cases A–Z only; `Ö` stays `Ö`, as it does in postgrey).
  *
- * The result is lower case (postgrey lower-cases the whole key). We lower-case
- * first, so `PRVS=` and upper-case tags are recognised too. The null sender
- * and addresses without `@` are returned as they are (lower-cased).
+ * The null sender and addresses without `@` keep only step 5.
+ * test/integration/greylist/postgrey-differential.test.ts runs postgrey's own
+ * Perl function over a generated corpus and compares it with this one.
  */
+import { lowerAscii } from './lower.js';
 
-/** BATV tag-val as postgrey recognises it: 10 characters `[0-9a-z]` (K DDD SSSSSS). */
+/** BATV tag-val as postgrey recognises it: 10 characters `[0-9a-z]` (K DDD SSSSSS), case-sensitive. */
 const BATV_TAG = /^[0-9a-z]{10}/;
 
 /** Perl's `split(/=/, $s)`: trailing empty fields are dropped. */
@@ -28,35 +37,40 @@ function perlSplitEquals(s: string): string[] {
   return parts;
 }
 
-function unwrapSrs(user: string): string {
-  const srs0 = /^srs0[=+-][^=]*=[^=]*=(.+)$/.exec(user);
+/** The SRS rewrite with its volatile fields dropped; the prefix comes out as `srs0=`/`srs1=` after lower-casing. */
+export function unwrapSrs(user: string): string {
+  const srs0 = /^srs0[=+-][^=]*=[^=]*=(.+)$/i.exec(user);
   if (srs0) return `srs0=${srs0[1] ?? ''}`;
-  const srs1 = /^srs1[=+-][^=]*=([^=]+)=[=+-][^=]*=[^=]*=(.+)$/.exec(user);
+  const srs1 = /^srs1[=+-][^=]*=([^=]+)=[=+-][^=]*=[^=]*=(.+)$/i.exec(user);
   if (srs1) return `srs1=${srs1[1] ?? ''}==${srs1[2] ?? ''}`;
   return user;
 }
 
 function unwrapBatv(user: string): string {
+  // postgrey: `$user =~ /^prvs=/`, no /i, on the address as sent.
   if (!user.startsWith('prvs=')) return user;
   const parts = perlSplitEquals(user);
   if (parts.length !== 3) return user;
   const a = parts[1] ?? '';
   const b = parts[2] ?? '';
   if (BATV_TAG.test(a) && !BATV_TAG.test(b)) return b;
+  // The swapped order. Also what an upper-case tag before a long lower-case
+  // user gives: `prvs=0123ABCDEF=someuser1234` → `0123ABCDEF`, as in postgrey.
   if (BATV_TAG.test(b) && !BATV_TAG.test(a)) return a;
-  // Ambiguous: postgrey "throws a coin, picks the standard" order prvs=tag=user.
+  // Neither or both look like a tag: postgrey "throws a coin, picks the
+  // standard" order prvs=tag=user.
   return b;
 }
 
 export function normalizeSender(address: string): string {
-  const lower = address.toLowerCase();
-  const at = lower.indexOf('@');
-  if (at < 0) return lower;
-  const domain = lower.slice(at + 1);
-  let user = lower.slice(0, at);
+  // postgrey: split(/@/, $addr, 2), so the first @ splits.
+  const at = address.indexOf('@');
+  if (at < 0) return lowerAscii(address);
+  const domain = address.slice(at + 1);
+  let user = address.slice(0, at);
   user = unwrapSrs(user);
   user = unwrapBatv(user);
   user = user.replace(/\+.*/s, '');
   user = user.replace(/\b\d+\b/g, '#');
-  return `${user}@${domain}`;
+  return lowerAscii(`${user}@${domain}`);
 }

@@ -38,7 +38,7 @@ export const METRIC_PREFIX = 'filter_rules_';
 export interface MetricsSources {
   /** Sessions the filter knows now. */
   readonly sessions?: () => number;
-  /** Reload passes by outcome (applied, unchanged, rejected, refused, missing), since start. */
+  /** Reload passes by outcome (applied, unchanged, rejected, refused, missing, failed, abandoned), since start. */
   readonly reloads?: () => Readonly<Record<string, number>>;
 }
 
@@ -213,7 +213,7 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
 
     new Counter({
       name: name('reloads_total'),
-      help: 'Rules reload passes by outcome: applied, unchanged, rejected (the new rules do not compile), refused, missing',
+      help: 'Rules reload passes by outcome: applied, unchanged, rejected (the new rules do not compile), refused, missing, failed (internal error), abandoned (past the time limit)',
       labelNames: ['result'] as const,
       registers,
       collect() {

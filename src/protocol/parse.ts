@@ -3,8 +3,8 @@
  * ParseProblem. Never throws. Fields are split with a maximum count, because
  * only the last field of a payload may contain `|` (protocol.md §3).
  */
+import { FILTER_PHASES, REPORT_EVENTS, type FilterPhase } from '../model/phases.js';
 import { err, ok, type Result } from '../support/result.js';
-import { FILTER_PHASES, REPORT_EVENTS, type FilterPhase } from './phases.js';
 import type { ConnectParam, Endpoint, InputLine, ParseProblem, ReportEvent } from './types.js';
 
 /** Endpoint moved to types.ts with the events that carry it; this re-export goes in stage 13. */

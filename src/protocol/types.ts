@@ -4,8 +4,8 @@
  * parse.ts, serialising and validation in format.ts; nothing here does I/O.
  * Field order and quirks follow /work/shared/protocol.md (§2, §4, §5).
  */
-import type { FilterDecision } from '../actions/types.js';
-import type { FilterPhase, ReportEventName } from './phases.js';
+import type { FilterDecision } from '../model/decision.js';
+import type { FilterPhase, ReportEventName } from '../model/phases.js';
 
 /** `config|KEY|VALUE` during the handshake (keys are open-ended: unknown ones are kept, then ignored). */
 export interface ConfigLine {

@@ -4,7 +4,7 @@
  * message testable and keeps the levels consistent:
  *   applied → info (+ one warn record for warnings / restart needed)
  *   unchanged → debug (info when someone asked: SIGHUP, or the file came back)
- *   missing → warn, rejected / refused / failed → error.
+ *   missing → warn, rejected / refused / failed / abandoned → error.
  */
 import { basename } from 'node:path';
 import type { Logger } from '../support/log.js';
@@ -44,7 +44,9 @@ export type ReloadOutcome =
       readonly firstError: string;
     })
   | (Base & { readonly kind: 'refused'; readonly compileMs: number; readonly message: string })
-  | (Base & { readonly kind: 'failed'; readonly stage: 'compile' | 'apply'; readonly error: Error });
+  | (Base & { readonly kind: 'failed'; readonly stage: 'compile' | 'apply'; readonly error: Error })
+  /** Past the pass's time limit: stopped (or left to finish unheard), nothing applied. */
+  | (Base & { readonly kind: 'abandoned'; readonly limitMs: number });
 
 export type ReloadOutcomeKind = ReloadOutcome['kind'];
 
@@ -107,6 +109,12 @@ export function logOutcome(log: Logger, outcome: ReloadOutcome): void {
       log.error(
         { ...base, compileMs: outcome.compileMs, problem: outcome.message },
         `rules reload refused (${outcome.reason}): ${outcome.message}; ${KEEP}`,
+      );
+      return;
+    case 'abandoned':
+      log.error(
+        { ...base, limitMs: outcome.limitMs },
+        `rules reload abandoned (${outcome.reason}): not done after ${outcome.limitMs / 1000} s (a file that does not finish reading, or a compile that slow); ${KEEP}; the next change or SIGHUP starts a new reload`,
       );
       return;
     case 'failed':

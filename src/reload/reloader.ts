@@ -5,15 +5,19 @@
  *
  * Everything with side effects is injected: the watcher (chokidar in
  * production, a fake in tests), the clock, file reads, the compiler and the
- * apply callback. The only CPU work done on the event loop is the compile
- * itself; files are read asynchronously before it.
+ * apply callback. Files are read asynchronously (support/read-file.ts: regular
+ * files only, size-limited) and hashed in slices; the compile gives the event
+ * loop back every few ms while it works through list items (the production
+ * compiler is compileRulesFileAsync), so requests are answered during a reload
+ * of a million-line list. A pass has a time limit (scheduler.ts): a pass past it
+ * is abandoned and logged, applies nothing, and the next change or SIGHUP runs.
  */
 import { resolve } from 'node:path';
-import { readFile as fsReadFile } from 'node:fs/promises';
 import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
 import { formatCompileResult, type CompileResult, type Diagnostic } from '../dsl/index.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
+import { readRulesFile } from '../support/read-file.js';
 import type { Result } from '../support/result.js';
 import { diffRules } from './diff.js';
 import { logOutcome, type ReloadOutcome, type ReloadOutcomeKind } from './outcome.js';
@@ -28,11 +32,21 @@ import type { Watcher, WatcherFactory } from './watcher.js';
  */
 export type ChainSelector = (rules: CompiledRules) => Result<CompiledChain, string>;
 
-/** The compiler as the reloader calls it; `compileRulesFile` from src/dsl fits. */
+/**
+ * The compiler as the reloader calls it: `compileRulesFileAsync` from src/dsl
+ * (in slices, stops when `signal` fires), or `compileRulesFile` (in one go).
+ */
 export type ReloadCompile = (
   path: string,
-  options: { readonly readFile: (path: string) => string; readonly dataLineRegistered: boolean },
-) => CompileResult;
+  options: {
+    readonly readFile: (path: string) => string;
+    readonly dataLineRegistered: boolean;
+    /** The clock's monotonic ms, for slicing. */
+    readonly now: () => number;
+    /** Fires when the pass is abandoned (time limit): stop at the next slice. */
+    readonly signal: AbortSignal;
+  },
+) => CompileResult | Promise<CompileResult>;
 
 export interface ReloaderOptions {
   readonly rulesFile: string;
@@ -52,7 +66,7 @@ export interface ReloaderOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly watcherFactory: WatcherFactory;
-  /** Default: fs.promises.readFile as UTF-8. */
+  /** Default: readRulesFile (support/read-file.ts), with the rules file's or a list file's size limit. */
   readonly readFile?: AsyncReadFile;
   /** Whether data-line was registered at startup (registration cannot change later). */
   readonly dataLineRegistered: boolean;
@@ -60,6 +74,8 @@ export interface ReloaderOptions {
   readonly quietMs?: number;
   /** Longest a burst of events can postpone a reload. Default 2000 ms. */
   readonly maxWaitMs?: number;
+  /** Time limit of one pass (read, compile, apply). Default DEFAULT_PASS_LIMIT_MS (scheduler.ts). */
+  readonly passLimitMs?: number;
 }
 
 export interface ReloadStats {
@@ -89,8 +105,6 @@ export const DEFAULT_MAX_WAIT_MS = 2000;
 /** Compile rounds per pass: each round may discover list files that were not read yet. */
 const MAX_COMPILE_ROUNDS = 4;
 
-const readUtf8: AsyncReadFile = (path) => fsReadFile(path, 'utf8');
-
 export function startReloader(options: ReloaderOptions): Reloader {
   return new HotReloader(options);
 }
@@ -119,22 +133,32 @@ class HotReloader implements Reloader {
     rejected: 0,
     refused: 0,
     failed: 0,
+    abandoned: 0,
   };
   private lastOutcome: ReloadOutcomeKind | null = null;
   private lastAppliedAt: number | null = null;
 
-  constructor(private readonly options: ReloaderOptions) {
+  /** The options, less initialSources: the startup texts (a list file can be 64 MiB) are let go once hashed. */
+  private readonly options: Omit<ReloaderOptions, 'initialSources'>;
+
+  constructor(allOptions: ReloaderOptions) {
+    const { initialSources, ...options } = allOptions;
+    this.options = options;
     if (options.rulesFile === '') throw new TypeError('startReloader: rulesFile must not be empty');
     this.rulesFile = resolve(options.rulesFile);
-    this.readFile = options.readFile ?? readUtf8;
+    const rulesFile = this.rulesFile;
+    // Which limit applies is known by the path: the rules file's, or a list file's.
+    this.readFile = options.readFile ?? ((path) => readRulesFile(path, resolve(path) === rulesFile ? 'rules' : 'list'));
     this.current = options.initialRules;
     this.watched = this.watchSetFor(options.initialRules);
     this.scheduler = new ReloadScheduler({
       clock: options.clock,
       quietMs: options.quietMs ?? DEFAULT_QUIET_MS,
       maxWaitMs: options.maxWaitMs ?? Math.max(DEFAULT_MAX_WAIT_MS, options.quietMs ?? 0),
-      run: (request) => this.pass(request),
+      run: (request, signal) => this.pass(request, signal),
       onPassError: (error) => this.options.log.error({ event: 'reload', err: error }, 'reload pass crashed'),
+      ...(options.passLimitMs !== undefined ? { passLimitMs: options.passLimitMs } : {}),
+      onPassAbandoned: (request, limitMs) => this.record({ kind: 'abandoned', reason: reasonOf(request), limitMs }),
     });
     // The watcher starts before the initial hashing: an edit made meanwhile still
     // produces an event, and its pass waits for `ready`.
@@ -146,7 +170,7 @@ class HotReloader implements Reloader {
       onError: (error) =>
         options.log.warn({ event: 'reload-watch', err: error }, `file watcher error: ${error.message} (SIGHUP still reloads)`),
     });
-    this.ready = this.hashInitialFiles(options.initialSources);
+    this.ready = this.hashInitialFiles(initialSources);
   }
 
   /**
@@ -193,29 +217,42 @@ class HotReloader implements Reloader {
     };
   }
 
-  private async pass(request: PassRequest): Promise<void> {
+  private async pass(request: PassRequest, signal: AbortSignal): Promise<void> {
     await this.ready;
-    if (this.closed) return;
+    if (this.closed || signal.aborted) return;
     const reason = reasonOf(request);
     let outcome: ReloadOutcome;
     try {
-      outcome = await this.reload(request, reason);
+      outcome = await this.reload(request, reason, signal);
     } catch (e) {
+      // Abandoned (the compile stopped at the signal): the scheduler logged it.
+      if (signal.aborted) return;
       // A bug in the compiler (it should return diagnostics, not throw) or in the
       // snapshot: the filter keeps running on the current rules.
       outcome = { kind: 'failed', reason, stage: 'compile', error: e instanceof Error ? e : new Error(String(e)) };
     }
     // Closed mid-pass: nothing was applied (see reload); say nothing.
     if (this.closed && outcome.kind !== 'applied') return;
+    // Abandoned, and only now done: nothing was applied (see reload); it was logged then.
+    if (signal.aborted && outcome.kind !== 'applied') return;
+    this.record(outcome);
+  }
+
+  private record(outcome: ReloadOutcome): void {
     this.passes++;
     this.outcomes[outcome.kind]++;
     this.lastOutcome = outcome.kind;
     logOutcome(this.options.log, outcome);
   }
 
-  private async reload(request: PassRequest, reason: string): Promise<ReloadOutcome> {
+  /** After every await: a pass abandoned meanwhile must change nothing. */
+  private stale(signal: AbortSignal): boolean {
+    return this.closed || signal.aborted;
+  }
+
+  private async reload(request: PassRequest, reason: string, signal: AbortSignal): Promise<ReloadOutcome> {
     const snapshot = await Snapshot.read(this.watched, this.readFile);
-    if (this.closed) return { kind: 'unchanged', reason, forced: request.forced, afterMissing: false };
+    if (this.stale(signal)) return { kind: 'unchanged', reason, forced: request.forced, afterMissing: false };
 
     // A deleted rules file is almost always the first half of delete+create (or
     // a deploy in progress): wait for it rather than report a compile error.
@@ -229,7 +266,9 @@ class HotReloader implements Reloader {
       return { kind: 'unchanged', reason, forced: false, afterMissing };
     }
 
-    const { result, compileMs, read } = await this.compile(snapshot);
+    const compiled = await this.compile(snapshot, signal);
+    if (compiled === null || this.stale(signal)) return { kind: 'unchanged', reason, forced: request.forced, afterMissing };
+    const { result, compileMs, read } = compiled;
     this.attemptedFingerprint = snapshot.fingerprint();
     const filesChanged = changedFiles(this.appliedFingerprint, snapshot.fingerprint());
 
@@ -257,7 +296,7 @@ class HotReloader implements Reloader {
       this.setWatched(union(this.watched, [...read, ...result.files]));
       return { kind: 'refused', reason, compileMs, message: selected.error };
     }
-    if (this.closed) return { kind: 'unchanged', reason, forced: request.forced, afterMissing };
+    if (this.stale(signal)) return { kind: 'unchanged', reason, forced: request.forced, afterMissing };
 
     try {
       this.options.apply(rules, selected.value);
@@ -292,8 +331,8 @@ class HotReloader implements Reloader {
    * name a file not watched so far) fails that round; it is read and the compile
    * runs again, so every byte compiled was read asynchronously and hashed.
    */
-  private async compile(snapshot: Snapshot): Promise<{ result: CompileResult; compileMs: number; read: Set<string> }> {
-    const { clock } = this.options;
+  private async compile(snapshot: Snapshot, signal: AbortSignal): Promise<{ result: CompileResult; compileMs: number; read: Set<string> } | null> {
+    const { clock, log } = this.options;
     let compileMs = 0;
     for (let round = 1; ; round++) {
       const read = new Set<string>();
@@ -302,17 +341,21 @@ class HotReloader implements Reloader {
         (p) => read.add(p),
         (p) => misses.add(p),
       );
+      log.debug({ event: 'reload-compile', round, bytes: snapshot.size() }, 'reload: files read, compiling');
       const start = clock.monotonic();
       // The path as given, so diagnostics name the file as `check` and startup do.
-      const result = this.options.compile(this.options.rulesFile, {
+      const result = await this.options.compile(this.options.rulesFile, {
         readFile,
         dataLineRegistered: this.options.dataLineRegistered,
+        now: () => clock.monotonic(),
+        signal,
       });
       compileMs += clock.monotonic() - start;
       if (misses.size === 0 || round === MAX_COMPILE_ROUNDS) {
         return { result, compileMs: Math.round(compileMs * 10) / 10, read };
       }
       await snapshot.add(misses);
+      if (this.stale(signal)) return null;
     }
   }
 

@@ -11,6 +11,13 @@
  *
  * A burst is cut off after `maxWaitMs` so a file rewritten continuously (a log
  * accidentally used as a list?) still gets reloaded now and then.
+ *
+ * A pass has a time limit (`passLimitMs`): one that is not done by then is
+ * abandoned — its AbortSignal fires, `onPassAbandoned` is told, and the machine
+ * goes on as if it had ended, so a pass stuck on a read that never returns (a
+ * hung network file system) cannot keep every later save and SIGHUP waiting.
+ * Whatever the abandoned pass does afterwards must check the signal (the
+ * reloader then neither applies nor logs anything).
  */
 import type { Clock, TimerHandle } from '../support/clock.js';
 
@@ -30,8 +37,26 @@ export interface SchedulerOptions {
   readonly quietMs: number;
   readonly maxWaitMs: number;
   /** One pass. Must not reject; if it does, `onPassError` gets the error and the machine goes on. */
-  readonly run: (request: PassRequest) => Promise<void>;
+  readonly run: (request: PassRequest, signal: AbortSignal) => Promise<void>;
   readonly onPassError: (error: unknown) => void;
+  /** Longest a pass may run before it is abandoned. Default DEFAULT_PASS_LIMIT_MS. */
+  readonly passLimitMs?: number;
+  /** A pass reached the time limit (its signal has fired); the next one may start. */
+  readonly onPassAbandoned?: (request: PassRequest, limitMs: number) => void;
+}
+
+/**
+ * Two minutes: a list file at its size limit (64 MiB) compiles in well under
+ * that on a loaded 2-core machine; only a read that never returns gets there.
+ */
+export const DEFAULT_PASS_LIMIT_MS = 120_000;
+
+/** The reason an abandoned pass's signal carries. */
+export class PassTimeLimit extends Error {
+  constructor(readonly limitMs: number) {
+    super(`reload pass not done after ${limitMs} ms`);
+    this.name = 'PassTimeLimit';
+  }
 }
 
 export class ReloadScheduler {
@@ -46,8 +71,12 @@ export class ReloadScheduler {
   private due = false;
   private closed = false;
 
+  private readonly passLimitMs: number;
+
   constructor(private readonly options: SchedulerOptions) {
     const { quietMs, maxWaitMs } = options;
+    this.passLimitMs = options.passLimitMs ?? DEFAULT_PASS_LIMIT_MS;
+    if (!(this.passLimitMs > 0)) throw new RangeError(`passLimitMs must be a number > 0, got ${options.passLimitMs}`);
     if (!Number.isFinite(quietMs) || quietMs < 0) throw new RangeError(`quietMs must be a finite number >= 0, got ${quietMs}`);
     if (!Number.isFinite(maxWaitMs) || maxWaitMs < quietMs) {
       throw new RangeError(`maxWaitMs must be a finite number >= quietMs (${quietMs}), got ${maxWaitMs}`);
@@ -115,7 +144,21 @@ export class ReloadScheduler {
     this.forced = false;
     this.burstStart = null;
     this.due = false;
-    this.running = this.runOne(request).then(() => {
+    const controller = new AbortController();
+    let limit: TimerHandle | null = null;
+    const abandoned = new Promise<void>((resolve) => {
+      limit = this.options.clock.setTimer(this.passLimitMs, () => {
+        controller.abort(new PassTimeLimit(this.passLimitMs));
+        try {
+          this.options.onPassAbandoned?.(request, this.passLimitMs);
+        } finally {
+          resolve();
+        }
+      });
+    });
+    const finished = this.runOne(request, controller.signal).then(() => limit?.cancel());
+    // Whichever comes first ends the pass for the machine; the other is ignored.
+    this.running = Promise.race([finished, abandoned]).then(() => {
       this.running = null;
       if (this.closed || !this.due) return;
       this.due = false;
@@ -128,9 +171,9 @@ export class ReloadScheduler {
     });
   }
 
-  private async runOne(request: PassRequest): Promise<void> {
+  private async runOne(request: PassRequest, signal: AbortSignal): Promise<void> {
     try {
-      await this.options.run(request);
+      await this.options.run(request, signal);
     } catch (error) {
       this.options.onPassError(error);
     }

@@ -26,7 +26,7 @@ import { LogThrottle } from '../support/log-throttle.js';
 import { sanitizeHeaderLine } from '../support/mail-header.js';
 import { streamDataLine } from './data-stream.js';
 import { AbortScope } from './abort-scope.js';
-import { adaptToPhase } from './decisions.js';
+import { adaptToPhase } from '../protocol/smtpd-rules.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
 import { explainStep, logDryRuns } from './explain.js';

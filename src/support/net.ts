@@ -4,6 +4,7 @@
  * IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is folded to IPv4 everywhere, so a
  * dual-stack listener's view of an IPv4 client matches IPv4 entries.
  */
+import { Pacer, runToEnd, type Work } from './work.js';
 
 export type IpFamily = 4 | 6;
 
@@ -165,23 +166,139 @@ export function formatCidr(range: CidrRange): string {
   return `${formatIp({ family: range.family, value: range.network })}/${range.prefix}`;
 }
 
-/** Sorted, merged, inclusive [start, end] ranges of one family, searched by bisection. */
-class RangeList {
+/**
+ * The order of `keys` (indices, ascending by key; equal keys keep their order):
+ * a bottom-up merge sort that yields every few hundred moves, so a million
+ * ranges are sorted in slices (see support/work.ts). Keys are numbers for IPv4,
+ * which compare much faster than bigints.
+ */
+export function* sortedOrder<T extends number | bigint>(keys: ArrayLike<T>, pacer: Pacer = new Pacer()): Work<Uint32Array> {
+  const n = keys.length;
+  let from = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    from[i] = i;
+    if (pacer.tick()) yield;
+  }
+  const key = (i: number): T => keys[i] as T;
+  // Short runs by insertion sort, then merges of doubling width.
+  const RUN = 32;
+  for (let lo = 0; lo < n; lo += RUN) {
+    const hi = Math.min(lo + RUN, n);
+    for (let i = lo + 1; i < hi; i++) {
+      const x = from[i] ?? 0;
+      const k = key(x);
+      let j = i - 1;
+      while (j >= lo && key(from[j] ?? 0) > k) {
+        from[j + 1] = from[j] ?? 0;
+        j--;
+      }
+      from[j + 1] = x;
+    }
+    if (pacer.tick()) yield;
+  }
+  let to = new Uint32Array(n);
+  for (let width = RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      for (let k = lo; k < hi; k++) {
+        const a = from[i] ?? 0;
+        const b = from[j] ?? 0;
+        if (j >= hi || (i < mid && !(key(b) < key(a)))) {
+          to[k] = a;
+          i++;
+        } else {
+          to[k] = b;
+          j++;
+        }
+        if (pacer.tick()) yield;
+      }
+    }
+    [from, to] = [to, from];
+  }
+  return from;
+}
+
+/**
+ * Sorted, merged, inclusive [start, end] ranges of one family, searched by
+ * bisection. IPv4 ranges are held as doubles in typed arrays (exact for 32-bit
+ * values, allocated in one piece, compared fast); IPv6 as bigints.
+ */
+interface RangeList {
+  readonly size: number;
+  has(v: bigint): boolean;
+}
+
+class V4Ranges implements RangeList {
+  constructor(
+    private readonly starts: Float64Array,
+    private readonly ends: Float64Array,
+  ) {}
+
+  /** Ranges `starts[i]`..`ends[i]`, merged in `order` (ascending starts). */
+  static *build(starts: Float64Array, ends: Float64Array, order: Uint32Array, pacer: Pacer): Work<V4Ranges> {
+    const s = new Float64Array(order.length);
+    const e = new Float64Array(order.length);
+    let n = 0;
+    for (const i of order) {
+      const start = starts[i] ?? 0;
+      const end = ends[i] ?? 0;
+      const lastEnd = e[n - 1] ?? -2;
+      if (n > 0 && start <= lastEnd + 1) {
+        if (end > lastEnd) e[n - 1] = end;
+      } else {
+        s[n] = start;
+        e[n++] = end;
+      }
+      if (pacer.tick()) yield;
+    }
+    return new V4Ranges(s.slice(0, n), e.slice(0, n));
+  }
+
+  get size(): number {
+    return this.starts.length;
+  }
+
+  has(value: bigint): boolean {
+    const v = Number(value);
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (v < (this.starts[mid] ?? 0)) hi = mid - 1;
+      else if (v > (this.ends[mid] ?? -1)) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+}
+
+class V6Ranges implements RangeList {
   private readonly starts: bigint[] = [];
   private readonly ends: bigint[] = [];
 
-  constructor(ranges: ReadonlyArray<readonly [bigint, bigint]>) {
-    const sorted = [...ranges].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [s, e] of sorted) {
-      const last = this.ends.length - 1;
-      const lastEnd = this.ends[last];
+  static *build(starts: readonly bigint[], ends: readonly bigint[], order: Uint32Array, pacer: Pacer): Work<V6Ranges> {
+    const list = new V6Ranges();
+    for (const i of order) {
+      const s = starts[i] ?? 0n;
+      const e = ends[i] ?? 0n;
+      const last = list.ends.length - 1;
+      const lastEnd = list.ends[last];
       if (lastEnd !== undefined && s <= lastEnd + 1n) {
-        if (e > lastEnd) this.ends[last] = e;
+        if (e > lastEnd) list.ends[last] = e;
       } else {
-        this.starts.push(s);
-        this.ends.push(e);
+        list.starts.push(s);
+        list.ends.push(e);
       }
+      if (pacer.tick()) yield;
     }
+    return list;
+  }
+
+  get size(): number {
+    return this.starts.length;
   }
 
   has(v: bigint): boolean {
@@ -197,10 +314,56 @@ class RangeList {
     }
     return false;
   }
+}
 
-  get size(): number {
-    return this.starts.length;
+/** Both families' ranges, sorted and merged: what IpSetBuilder hands to the IpSet constructor. */
+class PreparedRanges {
+  constructor(
+    readonly v4: RangeList,
+    readonly v6: RangeList,
+  ) {}
+}
+
+/**
+ * Collects ranges one at a time, then sorts and merges them (in slices). IPv4
+ * goes straight into typed arrays, so a million addresses are two buffers, not
+ * a million objects for the garbage collector to copy around while they pile up.
+ */
+export class IpSetBuilder {
+  private starts4: Float64Array = new Float64Array(64);
+  private ends4: Float64Array = new Float64Array(64);
+  private n4 = 0;
+  private readonly starts6: bigint[] = [];
+  private readonly ends6: bigint[] = [];
+
+  add(r: CidrRange): void {
+    if (r.family === 6) {
+      this.starts6.push(r.network);
+      this.ends6.push(r.network + (1n << BigInt(128 - r.prefix)) - 1n);
+      return;
+    }
+    if (this.n4 === this.starts4.length) {
+      this.starts4 = grow(this.starts4);
+      this.ends4 = grow(this.ends4);
+    }
+    const start = Number(r.network);
+    this.starts4[this.n4] = start;
+    this.ends4[this.n4++] = start + 2 ** (32 - r.prefix) - 1;
   }
+
+  *finish(pacer: Pacer = new Pacer()): Work<IpSet> {
+    const starts4 = this.starts4.subarray(0, this.n4);
+    const ends4 = this.ends4.subarray(0, this.n4);
+    const v4 = yield* V4Ranges.build(starts4, ends4, yield* sortedOrder(starts4, pacer), pacer);
+    const v6 = yield* V6Ranges.build(this.starts6, this.ends6, yield* sortedOrder(this.starts6, pacer), pacer);
+    return new IpSet(new PreparedRanges(v4, v6));
+  }
+}
+
+function grow(a: Float64Array): Float64Array {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 /** A set of CIDR ranges; membership is O(log n). */
@@ -208,13 +371,18 @@ export class IpSet {
   private readonly v4: RangeList;
   private readonly v6: RangeList;
 
-  constructor(ranges: readonly CidrRange[]) {
-    const byFamily = (family: IpFamily): Array<readonly [bigint, bigint]> =>
-      ranges
-        .filter((r) => r.family === family)
-        .map((r) => [r.network, r.network + (1n << BigInt(BITS[family] - r.prefix)) - 1n] as const);
-    this.v4 = new RangeList(byFamily(4));
-    this.v6 = new RangeList(byFamily(6));
+  /** Sorts and merges `ranges` at once; IpSetBuilder does the same in slices. */
+  constructor(ranges: readonly CidrRange[] | PreparedRanges) {
+    if (ranges instanceof PreparedRanges) {
+      this.v4 = ranges.v4;
+      this.v6 = ranges.v6;
+      return;
+    }
+    const b = new IpSetBuilder();
+    for (const r of ranges) b.add(r);
+    const built = runToEnd(b.finish());
+    this.v4 = built.v4;
+    this.v6 = built.v6;
   }
 
   get isEmpty(): boolean {

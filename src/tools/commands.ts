@@ -10,7 +10,8 @@ import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
 import type { ReplayCommand, TestCommand } from './args.js';
 import { diffListing } from './expect.js';
 import { formatReplay, runReplay, type TranscriptFile } from './replay.js';
-import { formatTestReport, runTestSession } from './test-session.js';
+import { formatTestReport } from './test/report.js';
+import { runTestSession } from './test/simulate.js';
 
 export interface ToolIo {
   readonly out: (text: string) => void;

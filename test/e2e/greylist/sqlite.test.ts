@@ -127,6 +127,15 @@ describe('built-in greylisting with SQLite in real smtpd', { skip: skip ?? false
       assert.match(rcptReply(stranger)?.text ?? '', GREYLISTED, transcript(stranger));
     }));
 
+  test('BATV as postgrey reads it: a fresh prvs= tag is the known sender, upper-case PRVS= is not BATV', () =>
+    smtpd.withLog(async () => {
+      const signed = await send(smtpd, 'prvs=0042c0ffee=news@lists.example', `${NET}.12`);
+      assert.ok(delivered(signed), transcript(signed));
+      const upper = await send(smtpd, 'PRVS=0042c0ffee=news@lists.example', `${NET}.12`);
+      assert.match(rcptReply(upper)?.text ?? '', GREYLISTED, transcript(upper));
+      await smtpd.waitForLog((l) => l.startsWith('rules: ') && l.includes('"greylist":"new"') && l.includes('"sender":"prvs=0042c0ffee=news@lists.example"'));
+    }));
+
   test('IPv6: clients of one /64 count as one', { skip: ipv6 ? false : 'IPv6 disabled on this machine' }, () =>
     smtpd.withLog(async () => {
       const subject = marker('sqlite-v6');

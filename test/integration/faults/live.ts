@@ -71,8 +71,12 @@ export abstract class ProtocolDriver {
     for (const l of parts) this.onLine(l);
   }
 
+  /** Every line written, as it is read (CliFilter also records the order among its log lines). */
+  protected lineSeen(_line: string): void {}
+
   private onLine(line: string): void {
     this.written.push(line);
+    this.lineSeen(line);
     const m = /^filter-result\|([0-9a-f]{16})\|([0-9a-f]{16})\|(.*)$/.exec(line);
     if (m === null) return;
     const key = `${m[1]}|${m[2]}`;
@@ -190,15 +194,27 @@ export class LiveHost extends ProtocolDriver {
 /** The real filter command, spawned (argv[0] is the program), driven over stdin/stdout. */
 export class CliFilter extends ProtocolDriver {
   private stderr = '';
+  private stderrPartial = '';
   private exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   readonly pid: number;
+  /**
+   * stdout and stderr lines in the order they were read here: `out` lines are
+   * the protocol's, `log` lines the `msg` of a log record. Says what the filter
+   * answered between two of its log lines, without looking at any clock.
+   */
+  readonly timeline: Array<{ readonly kind: 'out' | 'log'; readonly text: string }> = [];
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
     super();
     if (child.pid === undefined) throw new Error('the filter did not start');
     this.pid = child.pid;
     child.stdout.on('data', (c: Buffer) => this.output(c));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      this.stderr += d;
+      const lines = (this.stderrPartial + d).split('\n');
+      this.stderrPartial = lines.pop() ?? '';
+      for (const l of lines) if (l.startsWith('{')) this.timeline.push({ kind: 'log', text: String((JSON.parse(l) as { msg?: unknown }).msg) });
+    });
     child.on('exit', (code, signal) => (this.exit = { code, signal }));
     child.stdin.on('error', () => undefined);
   }
@@ -226,6 +242,22 @@ export class CliFilter extends ProtocolDriver {
 
   feed(...lines: string[]): void {
     this.child.stdin.write(lines.map((l) => `${l}\n`).join(''));
+  }
+
+  protected override lineSeen(line: string): void {
+    this.timeline.push({ kind: 'out', text: line });
+  }
+
+  /** Send a signal (SIGHUP: reload). */
+  signal(name: NodeJS.Signals): void {
+    this.child.kill(name);
+  }
+
+  /** The filter's VmHWM and VmRSS from /proc, in kB. */
+  memory(): { hwmKb: number; rssKb: number } {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { hwmKb: kb('VmHWM'), rssKb: kb('VmRSS') };
   }
 
   get running(): boolean {

@@ -44,15 +44,17 @@ export class Postgrey {
   private constructor(
     readonly dir: string,
     private readonly delaySeconds: number,
+    private readonly extraArgs: readonly string[],
   ) {
     this.socket = join(dir, 'postgrey.sock');
   }
 
-  static async start(delaySeconds: number): Promise<Postgrey> {
+  /** `extraArgs` are more postgrey options (`--retry-window=1h`, `--auto-whitelist-clients=3`, …). */
+  static async start(delaySeconds: number, extraArgs: readonly string[] = []): Promise<Postgrey> {
     const dir = mkdtempSync(join(tmpdir(), 'filter-rules-postgrey-'));
     chmodSync(dir, 0o755);
     chownSync(dir, idOf('-u'), idOf('-g'));
-    const pg = new Postgrey(dir, delaySeconds);
+    const pg = new Postgrey(dir, delaySeconds, extraArgs);
     await pg.launch();
     return pg;
   }
@@ -74,6 +76,7 @@ export class Postgrey {
         '--user=postgrey',
         '--group=postgrey',
         '--hostname=filter-rules-test',
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

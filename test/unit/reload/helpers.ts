@@ -194,12 +194,13 @@ export function compileStandIn(path: string, readFile: (path: string) => string,
   });
   const files = [path];
   const sources = new Map<string, string>();
+  const listFiles = new Set<string>();
   let text: string;
   try {
     text = readFile(path);
     sources.set(path, text);
   } catch (e) {
-    return { ok: false, diagnostics: [at(1, 'error', 'E001', `cannot read ${path}: ${(e as Error).message}`)], files, sources };
+    return { ok: false, diagnostics: [at(1, 'error', 'E001', `cannot read ${path}: ${(e as Error).message}`)], files, sources, listFiles };
   }
   const chains = new Map<string, CompiledChain>();
   let needsDataLine = false;
@@ -223,6 +224,7 @@ export function compileStandIn(path: string, readFile: (path: string) => string,
       case 'list': {
         const listPath = resolve(dirname(path), arg);
         files.push(listPath);
+        listFiles.add(listPath);
         try {
           sources.set(listPath, readFile(listPath));
         } catch (e) {
@@ -265,8 +267,8 @@ export function compileStandIn(path: string, readFile: (path: string) => string,
     }
   });
   const errors = diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) return { ok: false, diagnostics, files, sources };
-  return { ok: true, rules: { chains, files, needsDataLine }, warnings: diagnostics, files, sources };
+  if (errors.length > 0) return { ok: false, diagnostics, files, sources, listFiles };
+  return { ok: true, rules: { chains, files, needsDataLine }, warnings: diagnostics, files, sources, listFiles };
 }
 
 /** Drain pending promise callbacks (reads resolve on microtasks / immediates). */

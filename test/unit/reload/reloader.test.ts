@@ -31,6 +31,7 @@ async function setup(
     dataLineRegistered?: boolean;
     selectChain?: ChainSelector;
     apply?: (rules: CompiledRules, chain: CompiledChain) => void;
+    passLimitMs?: number;
   } = {},
 ): Promise<Harness> {
   const fs = new MemoryFs();
@@ -58,6 +59,7 @@ async function setup(
     readFile: fs.readFile,
     dataLineRegistered: options.dataLineRegistered ?? true,
     quietMs: QUIET,
+    ...(options.passLimitMs !== undefined ? { passLimitMs: options.passLimitMs } : {}),
   });
   await reloader.whenIdle();
   return {
@@ -157,7 +159,7 @@ describe('startReloader', () => {
     h.watcher.emit(RULES);
     await h.advance(QUIET);
     assert.equal(h.applied.length, 1);
-    assert.deepEqual(h.reloader.stats.outcomes, { applied: 1, unchanged: 1, missing: 0, rejected: 1, refused: 0, failed: 0 });
+    assert.deepEqual(h.reloader.stats.outcomes, { applied: 1, unchanged: 1, missing: 0, rejected: 1, refused: 0, failed: 0, abandoned: 0 });
   });
 
   test('reverting to the running content after a rejected edit applies it (diff: no changes)', async () => {
@@ -202,6 +204,39 @@ describe('startReloader', () => {
     await h.advance(10_000);
     assert.equal(h.compiler.calls, 2);
     assert.equal(h.reloader.stats.passes, 2);
+  });
+
+  test('a pass stuck on a read is abandoned at its time limit and logged; later SIGHUPs still reload; the stuck pass, done late, applies nothing', async () => {
+    const h = await setup(ONE_CHAIN, { passLimitMs: 60_000 });
+    h.fs.write(RULES, 'chain main: pause 1\n');
+    h.fs.hold(); // reads do not return: a hung file system
+    h.reloader.trigger('SIGHUP');
+    await flush();
+    assert.equal(h.reloader.stats.state, 'running');
+    await h.advance(60_000);
+    assert.equal(h.reloader.stats.state, 'idle', 'the scheduler is not left busy');
+    const [abandoned] = h.records('abandoned');
+    assert.equal(abandoned?.level, 'error');
+    assert.match(abandoned?.msg ?? '', /^rules reload abandoned \(SIGHUP\): not done after 60 s .*the current rules stay in force; the next change or SIGHUP starts a new reload$/);
+    assert.equal(h.reloader.stats.outcomes.abandoned, 1);
+    // The next SIGHUP starts a new pass at once, and reads the newer content.
+    h.fs.write(RULES, 'chain main: pause 2\n');
+    h.reloader.trigger('SIGHUP');
+    await flush();
+    assert.equal(h.reloader.stats.state, 'running');
+    // Both reads return now: only the new pass applies.
+    h.fs.release();
+    await h.reloader.whenIdle();
+    await flush();
+    assert.deepEqual(
+      h.applied.map((a) => a.chain.steps[0]?.action),
+      [{ kind: 'pause', durationMs: 2 }],
+    );
+    assert.equal(h.compiler.calls, 1, 'the abandoned pass did not even compile');
+    assert.deepEqual(
+      h.records().map((r) => r.fields['outcome']),
+      ['abandoned', 'applied'],
+    );
   });
 
   test('an event during compile itself leads to one more pass with the newer content', async () => {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/support/clock.js';
-import { ReloadScheduler, type PassRequest } from '../../../src/reload/scheduler.js';
+import { DEFAULT_PASS_LIMIT_MS, PassTimeLimit, ReloadScheduler, type PassRequest } from '../../../src/reload/scheduler.js';
 
 interface Run {
   request: PassRequest;
@@ -163,10 +163,64 @@ describe('ReloadScheduler', () => {
     assert.equal(scheduler.state, 'closed');
   });
 
+  test('a pass past its time limit is abandoned: its signal fires, it is reported, and the next pass runs', async () => {
+    const clock = new FakeClock();
+    const signals: AbortSignal[] = [];
+    const abandoned: Array<{ request: PassRequest; limitMs: number }> = [];
+    let finishFirst = (): void => {};
+    const scheduler = new ReloadScheduler({
+      clock,
+      quietMs: 200,
+      maxWaitMs: 2000,
+      passLimitMs: 30_000,
+      run: (_request, signal) => {
+        signals.push(signal);
+        // The first pass never finishes by itself (a read that does not return); later ones do.
+        return signals.length === 1 ? new Promise<void>((resolve) => (finishFirst = resolve)) : Promise.resolve();
+      },
+      onPassError: () => {},
+      onPassAbandoned: (request, limitMs) => abandoned.push({ request, limitMs }),
+    });
+    scheduler.signal('SIGHUP');
+    assert.equal(scheduler.state, 'running');
+    // A save during the stuck pass waits for it, as always.
+    scheduler.fileEvent('/a');
+    clock.advance(29_999);
+    assert.equal(abandoned.length, 0);
+    assert.equal(signals[0]?.aborted, false);
+    clock.advance(1);
+    assert.deepEqual(abandoned, [{ request: { files: [], signals: ['SIGHUP'], forced: true }, limitMs: 30_000 }]);
+    assert.ok(signals[0]?.aborted);
+    assert.ok(signals[0]?.reason instanceof PassTimeLimit);
+    await scheduler.whenIdle();
+    // The save made during it got its pass (its quiet period ended long ago).
+    assert.equal(signals.length, 2);
+    await scheduler.whenIdle();
+    assert.equal(scheduler.state, 'idle');
+    // SIGHUP still works, and the abandoned pass finishing late changes nothing.
+    finishFirst();
+    scheduler.signal('SIGHUP');
+    await scheduler.whenIdle();
+    assert.equal(signals.length, 3);
+    assert.equal(signals[2]?.aborted, false);
+    assert.equal(abandoned.length, 1);
+    assert.equal(scheduler.state, 'idle');
+  });
+
+  test('a pass that ends in time is not abandoned (its timer is cancelled)', async () => {
+    const { clock, runs, scheduler, finish } = harness();
+    scheduler.signal('SIGHUP');
+    await finish(0);
+    clock.advance(DEFAULT_PASS_LIMIT_MS * 2);
+    assert.equal(scheduler.state, 'idle');
+    assert.equal(runs.length, 1);
+  });
+
   test('rejects nonsensical timings', () => {
     const run = async (): Promise<void> => {};
     const clock = new FakeClock();
     assert.throws(() => new ReloadScheduler({ clock, quietMs: Number.NaN, maxWaitMs: 1, run, onPassError: () => {} }), RangeError);
     assert.throws(() => new ReloadScheduler({ clock, quietMs: 100, maxWaitMs: 50, run, onPassError: () => {} }), RangeError);
+    assert.throws(() => new ReloadScheduler({ clock, quietMs: 100, maxWaitMs: 200, passLimitMs: 0, run, onPassError: () => {} }), /passLimitMs must be a number > 0/);
   });
 });

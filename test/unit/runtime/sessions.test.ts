@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SessionFacts } from '../../../src/dsl/plan.js';
+import type { SessionFacts } from '../../../src/model/plan.js';
 import { parseConnectParam, parseInputLine } from '../../../src/protocol/parse.js';
 import type { ReportEvent } from '../../../src/protocol/types.js';
 import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';

@@ -10,7 +10,8 @@ import type { StepOutcome } from '../../../src/actions/types.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import { selectChain } from '../../../src/runtime/select-chain.js';
 import { DEFAULT_SESSION, type SyntheticSession } from '../../../src/tools/synthetic-session.js';
-import { formatTestReport, runTestSession, type PhaseReport, type TestReport } from '../../../src/tools/test-session.js';
+import { formatTestReport } from '../../../src/tools/test/report.js';
+import { runTestSession, type PhaseReport, type TestReport } from '../../../src/tools/test/simulate.js';
 
 function load(source: string) {
   const compiled = compileRulesSource(source, 'x.rules', { readFile: () => '' });

@@ -1,0 +1,193 @@
+/**
+ * The one way the rules file and its list files are read (startup, `check`,
+ * the other commands and every reload), so every read refuses the same things:
+ *
+ *  - anything that is not a regular file. A FIFO blocks open(2) until a writer
+ *    comes, and a read until it writes: at startup smtpd waits for the filter's
+ *    registration without a banner, and a reload never ends. `/dev/zero`, a
+ *    terminal or a socket never end either. The file is opened with O_NONBLOCK
+ *    (a FIFO's open returns at once) and fstat(2)ed before a byte is read.
+ *    Symlinks are followed, as they always were: a rules file that is a link to
+ *    a release directory is a supported set-up (the watcher follows them too);
+ *    it is what the link points at that must be a regular file.
+ *  - a file larger than its limit (MAX_BYTES). A 1 GiB sparse file read as a
+ *    list took the filter to about 600 MB, and the heap stayed there. The size
+ *    is checked from fstat before reading, and the read stops one byte past the
+ *    limit, so a file growing while read cannot get past it either.
+ *
+ * Refusals are `FileRefused` errors; the compiler turns them into located
+ * diagnostics (E060, E061) and the reloader keeps the running rules. Other
+ * errors are the system's (ENOENT, EACCES, …), thrown as they come.
+ *
+ * What remains that can block: open(2) or read(2) on a hung network or FUSE
+ * file system. The synchronous read is only used at startup and by commands;
+ * the reloader reads asynchronously (the libuv thread pool waits, not the event
+ * loop) and bounds each pass with a time limit (see reload/scheduler.ts).
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/** Limits, in bytes, by what a file is to the rules. */
+export const MAX_BYTES = {
+  /**
+   * The rules file is lexed and parsed in one go (a reload does it on the event
+   * loop, about 0.3–0.6 s per MiB here): real ones are a few KiB, and big item
+   * sets belong in list files, which are compiled in slices.
+   */
+  rules: 1024 * 1024,
+  /** Each list file: about two million addresses or domains. */
+  list: 64 * 1024 * 1024,
+} as const;
+
+export type FileRole = keyof typeof MAX_BYTES;
+
+export type RefusalReason =
+  | { readonly kind: 'not-regular'; readonly type: string }
+  | { readonly kind: 'too-large'; readonly bytes: number | null; readonly limit: number };
+
+/**
+ * A file refused before its content was used. `code` is errno-like, for the
+ * reloader's fingerprints (`!EFTYPE`) and for logs: EFTYPE (inappropriate file
+ * type) or EFBIG (file too large).
+ */
+export class FileRefused extends Error {
+  readonly code: 'EFTYPE' | 'EFBIG';
+
+  constructor(
+    readonly path: string,
+    readonly reason: RefusalReason,
+  ) {
+    super(refusalText(reason));
+    this.name = 'FileRefused';
+    this.code = reason.kind === 'not-regular' ? 'EFTYPE' : 'EFBIG';
+  }
+}
+
+/** `it is a FIFO`, `it is 1.0 GiB; the limit is 64 MiB`: the end of a sentence about the file. */
+export function refusalText(reason: RefusalReason): string {
+  switch (reason.kind) {
+    case 'not-regular':
+      return `it is ${reason.type}, not a regular file`;
+    case 'too-large':
+      return reason.bytes === null
+        ? `it is larger than the limit of ${formatBytes(reason.limit)}`
+        : `it is ${formatBytes(reason.bytes)}; the limit is ${formatBytes(reason.limit)}`;
+  }
+}
+
+/** `512 bytes`, `3.2 KiB`, `64 MiB`, `1.0 GiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} byte${n === 1 ? '' : 's'}`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let unit = 0;
+  while (v >= 1024 && unit < units.length - 1) {
+    v /= 1024;
+    unit++;
+  }
+  const shown = Number.isInteger(v) ? String(v) : v.toFixed(1);
+  return `${shown} ${units[unit]}`;
+}
+
+/** What a non-regular file is, for people. */
+function typeOf(st: Pick<Stats, 'isDirectory' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket' | 'isSymbolicLink'>): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** The checks made on the open file, before reading: the same for both readers. */
+function refusalOf(path: string, st: Stats, limit: number): FileRefused | null {
+  if (!st.isFile()) return new FileRefused(path, { kind: 'not-regular', type: typeOf(st) });
+  if (st.size > limit) return new FileRefused(path, { kind: 'too-large', bytes: st.size, limit });
+  return null;
+}
+
+/**
+ * O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused right
+ * after). O_NOCTTY: a terminal named as a list must not become ours.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+/** Read in pieces this big: each piece is one read(2) (and, async, one trip to the thread pool). */
+const CHUNK = 1024 * 1024;
+
+/**
+ * The bytes read so far, in one buffer sized from fstat (one byte more, to see
+ * the end of the file in the same buffer). A file that grows while it is read
+ * gets a bigger buffer, up to one byte past the limit: that byte means refused.
+ */
+class Collector {
+  private buffer: Buffer;
+  private filled = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly limit: number,
+    size: number,
+  ) {
+    this.buffer = Buffer.allocUnsafe(Math.min(size, limit) + 1);
+  }
+
+  /** Where the next read goes: [buffer, offset, length]. Throws when the limit is passed. */
+  room(): [Buffer, number, number] {
+    if (this.filled === this.buffer.length) {
+      if (this.filled > this.limit) throw new FileRefused(this.path, { kind: 'too-large', bytes: null, limit: this.limit });
+      const bigger = Buffer.allocUnsafe(Math.min(this.limit + 1, Math.max(2 * this.buffer.length, CHUNK)));
+      this.buffer.copy(bigger, 0, 0, this.filled);
+      this.buffer = bigger;
+    }
+    return [this.buffer, this.filled, Math.min(CHUNK, this.buffer.length - this.filled)];
+  }
+
+  took(n: number): void {
+    this.filled += n;
+  }
+
+  text(): string {
+    if (this.filled > this.limit) throw new FileRefused(this.path, { kind: 'too-large', bytes: null, limit: this.limit });
+    return this.buffer.toString('utf8', 0, this.filled);
+  }
+}
+
+/** Read a rules or list file as UTF-8, synchronously (startup and commands: nothing is being answered yet). */
+export function readRulesFileSync(path: string, role: FileRole): string {
+  const limit = MAX_BYTES[role];
+  const fd = openSync(path, OPEN_FLAGS);
+  try {
+    const st = fstatSync(fd);
+    const refused = refusalOf(path, st, limit);
+    if (refused !== null) throw refused;
+    const collected = new Collector(path, limit, st.size);
+    for (;;) {
+      const [buffer, offset, length] = collected.room();
+      const n = readSync(fd, buffer, offset, length, null);
+      if (n === 0) return collected.text();
+      collected.took(n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The same, asynchronously: the reloader's reader, so a slow disk never holds up answers. */
+export async function readRulesFile(path: string, role: FileRole): Promise<string> {
+  const limit = MAX_BYTES[role];
+  const handle = await open(path, OPEN_FLAGS);
+  try {
+    const st = await handle.stat();
+    const refused = refusalOf(path, st, limit);
+    if (refused !== null) throw refused;
+    const collected = new Collector(path, limit, st.size);
+    for (;;) {
+      const [buffer, offset, length] = collected.room();
+      const { bytesRead } = await handle.read(buffer, offset, length, null);
+      if (bytesRead === 0) return collected.text();
+      collected.took(bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}

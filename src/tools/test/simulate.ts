@@ -1,0 +1,393 @@
+/**
+ * `filter-rules test`: one synthetic SMTP session through the rules, phase by
+ * phase, as smtpd would present it to the filter (the protocol lines of
+ * smtpd 6.8), run by the real filter host (see driver.ts). What it collects,
+ * for every step of every phase, is whether its condition held (with the
+ * values it read) and what the step did, then what smtpd was answered;
+ * report.ts turns that into text.
+ *
+ * The session follows smtpd: a refused HELO or MAIL FROM ends it (smtpd
+ * answers the next commands with 503 and never asks the filter), a refused
+ * recipient does not, no accepted recipient means no DATA, a disconnect ends
+ * everything. Pauses are not waited for.
+ */
+import type { StepServices } from '../../actions/registry.js';
+import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
+import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../protocol/phases.js';
+import { conditionValues, ruleOf, type ExplainValue } from '../../runtime/explain.js';
+import type { LogRecord } from '../../support/log.js';
+import { FilterDriver, type ServiceMode } from '../driver.js';
+import type { SyntheticSession } from '../synthetic-session.js';
+import { DEFAULT_HANDSHAKE } from '../transcript.js';
+import { answerText, duration, parseResultLine, printable, type ResultLine } from '../text.js';
+
+export interface LoadedRulesInput {
+  readonly rules: CompiledRules;
+  readonly chain: CompiledChain;
+  /** Texts of the rules files, to show each step as written. */
+  readonly sources: ReadonlyMap<string, string>;
+}
+
+export interface TestOptions {
+  readonly mode: ServiceMode;
+  /** Start of virtual time (wall clock). */
+  readonly startWallMs: number;
+  /** Online: the step services to use (default: the production ones). */
+  readonly services?: StepServices;
+}
+
+export type ConditionResult = 'true' | 'false' | 'none' | 'not reached';
+
+export interface StepRow {
+  readonly step: CompiledStep;
+  readonly condition: ConditionResult;
+  readonly values: Readonly<Record<string, ExplainValue>> | null;
+  /** What the step did; '' when it did not run. */
+  readonly result: string;
+}
+
+export interface PhaseReport {
+  readonly phase: RulePhase;
+  readonly request: FilterPhase;
+  /** The command's argument (HELO name, address); null at connect/data/commit. */
+  readonly param: string | null;
+  readonly rows: readonly StepRow[];
+  /** Why no step row is shown, when none is. */
+  readonly note: string | null;
+  /** What smtpd was answered: `proceed`, `reject 550 ...`; '' for a phase never reached. */
+  readonly answer: string;
+}
+
+export interface TestReport {
+  readonly chain: string;
+  readonly rulesFile: string;
+  readonly session: SyntheticSession;
+  readonly mode: ServiceMode;
+  readonly phases: readonly PhaseReport[];
+  /** How the session ended, in one sentence. */
+  readonly outcome: string;
+  /** Header lines the filter added to the message. */
+  readonly headersAdded: readonly string[];
+  /** Dry-run steps that would have acted. */
+  readonly wouldHave: number;
+}
+
+const SID = '7e57000000000001';
+const MSGID = '7e570001';
+const TOKENS: Readonly<Record<string, string>> = {
+  connect: '7e57c0de00000001',
+  ehlo: '7e57c0de00000002',
+  'mail-from': '7e57c0de00000003',
+  'rcpt-to': '7e57c0de00000004',
+  data: '7e57c0de00000005',
+  'data-line': '7e57c0de00000006',
+  commit: '7e57c0de00000007',
+};
+
+/** Run the session. Never throws for rule problems: those are in the report. */
+export async function runTestSession(loaded: LoadedRulesInput, session: SyntheticSession, options: TestOptions): Promise<TestReport> {
+  const chain = loaded.chain;
+  const created = FilterDriver.create({
+    rules: loaded.rules,
+    chain: chain.name,
+    mode: options.mode,
+    startWallMs: options.startWallMs,
+    ...(options.services !== undefined ? { services: options.services } : {}),
+  });
+  if (!created.ok) throw new Error(created.error);
+  const driver = created.value;
+  const run = new SessionRun(driver, chain, session);
+  try {
+    return await run.all(options.mode, loaded.rules.files[0] ?? chain.span.file);
+  } finally {
+    await driver.end();
+  }
+}
+
+type Flow = { readonly go: true } | { readonly go: false; readonly outcome: string };
+
+class SessionRun {
+  private readonly phases: PhaseReport[] = [];
+  private readonly dataLine: boolean;
+  private junk = false;
+  private headersAdded: string[] = [];
+  private wouldHave = 0;
+
+  constructor(
+    private readonly driver: FilterDriver,
+    private readonly chain: CompiledChain,
+    private readonly session: SyntheticSession,
+  ) {
+    for (const line of DEFAULT_HANDSHAKE) driver.feed(line);
+    this.dataLine = driver.takeOutput().includes('register|filter|smtp-in|data-line');
+  }
+
+  async all(mode: ServiceMode, rulesFile: string): Promise<TestReport> {
+    const outcome = await this.converse();
+    this.report('link-disconnect', SID);
+    // Phases with steps the session never got to.
+    for (const phase of RULE_PHASES) {
+      if ((this.chain.stepsByPhase.get(phase) ?? []).length === 0 || this.phases.some((p) => p.phase === phase)) continue;
+      this.phases.push({ phase, request: phase === 'helo' ? 'ehlo' : phase, param: null, rows: [], note: 'not reached: the session ended before it', answer: '' });
+    }
+    return {
+      chain: this.chain.name,
+      rulesFile,
+      session: this.session,
+      mode,
+      phases: this.phases,
+      outcome: outcome + (this.junk ? '; marked as junk (smtpd adds "X-Spam: Yes")' : ''),
+      headersAdded: this.headersAdded,
+      wouldHave: this.wouldHave,
+    };
+  }
+
+  private async converse(): Promise<string> {
+    const s = this.session;
+    const v6 = s.src.includes(':');
+    const client = v6 ? `[${s.src}]` : s.src;
+    this.report('link-connect', `${SID}|${s.rdns ?? '<unknown>'}|${s.fcrdns}|${client}:50000|${v6 ? '[2001:db8::25]' : '192.0.2.25'}:25`);
+    let flow = await this.request('connect', 'connect', `${s.rdns ?? '<unknown>'}|${client}`, null);
+    if (!flow.go) return flow.outcome;
+    this.report('link-greeting', `${SID}|mx.test`);
+
+    this.report('protocol-client', `${SID}|EHLO ${s.helo}`);
+    flow = await this.request('ehlo', 'helo', s.helo, s.helo);
+    if (!flow.go) return flow.outcome;
+    this.report('link-identify', `${SID}|EHLO|${s.helo}`);
+
+    this.report('protocol-client', `${SID}|MAIL FROM:<${s.mailFrom}>`);
+    flow = await this.request('mail-from', 'mail-from', s.mailFrom, `<${s.mailFrom}>`);
+    if (!flow.go) return flow.outcome;
+    this.report('tx-begin', `${SID}|${MSGID}`);
+    this.report('tx-mail', `${SID}|${MSGID}|ok|${s.mailFrom}`);
+
+    const accepted: string[] = [];
+    for (const rcpt of s.rcptTo) {
+      this.report('protocol-client', `${SID}|RCPT TO:<${rcpt}>`);
+      const result = await this.ask('rcpt-to', 'rcpt-to', rcpt, `<${rcpt}>`);
+      if (result?.decision === 'reject') {
+        // One recipient refused; the transaction goes on with the others.
+        const temp = result.param?.startsWith('4') === true;
+        this.report('tx-rcpt', `${SID}|${MSGID}|${temp ? 'tempfail' : 'permfail'}|${rcpt}`);
+        continue;
+      }
+      flow = this.flow('rcpt-to', result);
+      if (!flow.go) return flow.outcome;
+      this.report('tx-envelope', `${SID}|${MSGID}|${MSGID}00000001`);
+      this.report('tx-rcpt', `${SID}|${MSGID}|ok|${rcpt}`);
+      accepted.push(rcpt);
+    }
+    if (accepted.length === 0) return 'no recipient accepted: smtpd answers DATA with 503, no message';
+
+    this.report('protocol-client', `${SID}|DATA`);
+    flow = await this.request('data', 'data', '', null);
+    if (!flow.go) return flow.outcome;
+    this.report('tx-data', `${SID}|${MSGID}|ok`);
+    if (this.dataLine) await this.message(accepted);
+
+    this.report('protocol-client', `${SID}|.`);
+    flow = await this.request('commit', 'commit', '', null);
+    if (!flow.go) return flow.outcome;
+    this.report('tx-commit', `${SID}|${MSGID}|512`);
+    return `message accepted for ${accepted.length} of ${s.rcptTo.length} recipient(s)`;
+  }
+
+  /** Stream a small message through data-line and note the header lines the filter put in front. */
+  private async message(recipients: readonly string[]): Promise<void> {
+    const lines = [
+      'Received: from mx.test (filter-rules test)',
+      `From: <${this.session.mailFrom}>`,
+      `To: ${recipients.map((r) => `<${r}>`).join(', ')}`,
+      'Subject: filter-rules test',
+      '',
+      'test message',
+      '.',
+    ];
+    const echoed: string[] = [];
+    for (const line of lines) {
+      this.driver.feed(`filter|0.6|${this.timestamp()}|smtp-in|data-line|${SID}|${TOKENS['data-line']}|${line}`);
+      await this.driver.settle();
+      for (const out of this.driver.takeOutput()) {
+        const prefix = `filter-dataline|${SID}|${TOKENS['data-line']}|`;
+        if (out.startsWith(prefix)) echoed.push(out.slice(prefix.length));
+      }
+    }
+    const first = echoed.indexOf(lines[0] ?? '');
+    this.headersAdded = first > 0 ? echoed.slice(0, first) : [];
+  }
+
+  private report(event: string, rest: string): void {
+    this.driver.feed(`report|0.6|${this.timestamp()}|smtp-in|${event}|${rest}`);
+  }
+
+  private timestamp(): string {
+    return (this.driver.clock.now() / 1000).toFixed(6);
+  }
+
+  /** Send one filter request and say whether the session goes on. */
+  private async request(request: FilterPhase, phase: RulePhase, param: string, shown: string | null): Promise<Flow> {
+    return this.flow(phase, await this.ask(request, phase, param, shown));
+  }
+
+  /** Send one filter request, wait for its answer, and record the phase's report. */
+  private async ask(request: FilterPhase, phase: RulePhase, param: string, shown: string | null): Promise<ResultLine | undefined> {
+    const token = TOKENS[request] ?? '7e57c0de000000ff';
+    const marks = { conditions: this.driver.conditions.length, runs: this.driver.runs.length, records: this.driver.log.records.length };
+    this.driver.feed(`filter|0.6|${this.timestamp()}|smtp-in|${request}|${SID}|${token}|${param}`);
+    await this.driver.settle();
+    const result = this.driver
+      .takeOutput()
+      .map(parseResultLine)
+      .find((r): r is ResultLine => r !== null && r.sessionId === SID && r.token === token);
+    const records = this.driver.records(marks.records).filter((r) => r.fields.session === SID && r.fields.phase === request);
+    const conditions = this.driver.conditions.slice(marks.conditions).filter((c) => c.sessionId === SID);
+    const runs = this.driver.runs.slice(marks.runs).filter((r) => r.sessionId === SID);
+    const steps = this.chain.stepsByPhase.get(phase) ?? [];
+    const rows = this.rows(steps, conditions, runs, records);
+    const note =
+      steps.length === 0 ? 'no step at this phase' : conditions.length === 0 ? 'skipped: an earlier accept covers this phase' : null;
+    const answer = result === undefined ? 'no answer (a bug: please report it)' : answerText(result);
+    this.phases.push({ phase, request, param: shown, rows: note === null ? rows : [], note, answer });
+    return result;
+  }
+
+  private rows(
+    steps: readonly CompiledStep[],
+    conditions: FilterDriver['conditions'],
+    runs: FilterDriver['runs'],
+    records: readonly LogRecord[],
+  ): StepRow[] {
+    const decision = records.find((r) => r.msg === 'decision');
+    const dryRuns = records.filter((r) => r.msg === 'dry-run');
+    const failures = records.filter((r) => r.msg === 'step failed');
+    const ran = conditions.filter((c) => c.held !== false);
+    // The step the decision names (an armed DEFER_IF_PERMIT decides after later
+    // steps ran); the last step that ran when the line names none.
+    const named = decision === undefined ? undefined : ran.findLast((c) => ruleOf(c.step) === field(decision, 'rule') && c.step.action.kind === field(decision, 'step'));
+    const last = named ?? ran.at(-1);
+    let dryIndex = 0;
+    return steps.map((step): StepRow => {
+      const seen = conditions.find((c) => c.step.index === step.index);
+      if (seen === undefined) return { step, condition: 'not reached', values: null, result: '' };
+      const values = conditionValues(step, seen.facts);
+      if (seen.held === false) return { step, condition: 'false', values, result: '-' };
+      const condition: ConditionResult = seen.held === null ? 'none' : 'true';
+      if (step.dryRun === true) {
+        const record = dryRuns[dryIndex++];
+        const result = record === undefined ? 'dry-run' : dryRunText(record);
+        if (record !== undefined && isActing(record)) this.wouldHave++;
+        return { step, condition, values, result };
+      }
+      const run = runs.find((r) => r.step.index === step.index);
+      const failure = failures.find((r) => r.fields.rule === ruleOf(step) && r.fields.step === step.action.kind);
+      const deciding = decision !== undefined && last !== undefined && last.step.index === step.index;
+      const parts: string[] = [];
+      if (run !== undefined) parts.push(runText(step, run, failure));
+      else if (step.action.kind === 'pause') parts.push(`pause ${duration(step.action.durationMs)} (not waited)`);
+      // A failed run already says so (and which on-error applied): show only the decision then.
+      if (deciding) parts.push(decisionText(decision, step.phase, run?.outcome !== null));
+      if (parts.length === 0) parts.push('ran');
+      return { step, condition, values, result: parts.join(' → ') };
+    });
+  }
+
+  private flow(phase: RulePhase, result: ResultLine | undefined): Flow {
+    if (result === undefined) return { go: false, outcome: `no answer at ${phase}` };
+    switch (result.decision) {
+      case 'proceed':
+      case 'rewrite':
+        return { go: true };
+      case 'junk':
+        this.junk = true;
+        return { go: true };
+      case 'disconnect':
+        return { go: false, outcome: `disconnected at ${phase}: ${printable(result.param ?? '')}` };
+      case 'reject':
+        return { go: false, outcome: rejectOutcome(phase, result.param ?? '') };
+      default:
+        return { go: false, outcome: `unexpected answer at ${phase}: ${result.decision}` };
+    }
+  }
+}
+
+function rejectOutcome(phase: RulePhase, reply: string): string {
+  const shown = printable(reply);
+  switch (phase) {
+    case 'connect':
+      return `refused at connect: ${shown}`;
+    case 'helo':
+      return `EHLO refused (${shown}): smtpd answers MAIL FROM with 503, the session cannot go on`;
+    case 'mail-from':
+      return `MAIL FROM refused (${shown}): no transaction`;
+    case 'rcpt-to':
+      return `recipient refused: ${shown}`;
+    case 'data':
+      return `DATA refused: ${shown}`;
+    case 'commit':
+      return `message refused after DATA: ${shown}`;
+  }
+}
+
+function field(record: LogRecord, name: string): string | null {
+  const v = record.fields[name];
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+}
+
+/** What an `accept` covers at each phase (see the reference, "accept and its scope"). */
+const ACCEPT_SCOPE: Readonly<Record<RulePhase, string>> = {
+  connect: 'the rest of the session',
+  helo: 'the rest of the session',
+  'mail-from': 'the rest of this transaction',
+  'rcpt-to': 'this recipient',
+  data: 'the rest of this transaction',
+  commit: 'this message',
+};
+
+function decisionText(record: LogRecord, phase: RulePhase, withFault = true): string {
+  const decision = field(record, 'decision') ?? 'decided';
+  if (decision === 'accept') return `accept: ${ACCEPT_SCOPE[phase]}`;
+  const reply = field(record, 'reply');
+  const note = field(record, 'note');
+  const fault = field(record, 'fault');
+  let text = reply === null ? decision : `${decision} ${printable(reply)}`;
+  if (fault !== null && withFault) text = `failed (${fault}), on-error tempfail: ${text}`;
+  if (note !== null) text += ` (${note})`;
+  return text;
+}
+
+function isActing(record: LogRecord): boolean {
+  const would = field(record, 'would');
+  return would !== null && would !== 'proceed' && would !== 'error';
+}
+
+function dryRunText(record: LogRecord): string {
+  const would = field(record, 'would') ?? '?';
+  const reply = field(record, 'reply');
+  const error = field(record, 'error');
+  const answer = field(record, 'answer');
+  const greylist = field(record, 'greylist');
+  if (would === 'error') return `dry-run: failed (${error ?? 'unknown error'}), ignored`;
+  if (field(record, 'offline') === 'true') return 'dry-run: not asked (--offline), would proceed';
+  const pausedMs = record.fields.pausedMs;
+  if (would === 'pause' && typeof pausedMs === 'number') return `dry-run: would pause ${duration(pausedMs)}`;
+  let text = `dry-run: would ${would}${reply === null ? '' : ` ${printable(reply)}`}`;
+  if (answer !== null) text += ` (answer: ${printable(answer)})`;
+  else if (greylist !== null) text += ` (greylist: ${greylist})`;
+  return text;
+}
+
+function runText(step: CompiledStep, run: FilterDriver['runs'][number], failure: LogRecord | undefined): string {
+  const what = step.action.kind === 'policy' ? step.action.options.flavor : step.action.kind;
+  if (run.offline) return `${what}: not asked (--offline), goes on as if it said DUNNO`;
+  if (run.outcome === null) {
+    const onError = failure === undefined ? step.onError : (field(failure, 'onError') ?? step.onError);
+    return `${what} failed after ${run.ms} ms (${run.error ?? 'error'}), on-error ${onError}`;
+  }
+  const detail = run.outcome.detail ?? {};
+  const answer = typeof detail.answer === 'string' ? detail.answer : null;
+  const verdict = typeof detail.greylist === 'string' ? detail.greylist : null;
+  const said = answer !== null ? ` answered ${printable(answer)}` : verdict !== null ? `: ${verdict}` : ` ${run.outcome.type}`;
+  const headers = run.outcome.type === 'continue' && run.outcome.addHeaders !== undefined && run.outcome.addHeaders.length > 0 ? ', adds a header' : '';
+  return `${what}${said} (${run.ms} ms${headers})`;
+}
