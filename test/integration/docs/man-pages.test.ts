@@ -14,7 +14,7 @@ import { compileRulesSource } from '../../../src/dsl/index.js';
 import { CODES } from '../../../src/dsl/codes.js';
 import { KEYWORDS } from '../../../src/dsl/tokens.js';
 import { FilterMetrics, METRIC_PREFIX } from '../../../src/metrics/filter-metrics.js';
-import { manExamples } from '../dsl/doc-examples.js';
+import { manExamples } from '../../unit/dsl/doc-examples.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const read = (rel: string): string => readFileSync(join(root, rel), 'utf8');
