@@ -6,6 +6,10 @@
 import type { SourceSpan } from './plan.js';
 import { CODES, type Code } from './codes.js';
 import { lineOf } from './source.js';
+import { closest } from '../support/closest.js';
+
+/** Moved to support/closest.ts; re-exported while dsl/ and tests still import them from here (issue 11: until stage 13). */
+export { closest, editDistance } from '../support/closest.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -86,43 +90,6 @@ export function formatDiagnostic(d: Diagnostic, source: (file: string) => string
   }
   if (d.hint !== undefined) out.push(`${' '.repeat(gutter)} = hint: ${d.hint}`);
   return out.join('\n');
-}
-
-/** Optimal-string-alignment distance (Levenshtein plus adjacent swaps: `tehn` → `then` is 1). */
-export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  const at = (i: number, j: number): number => d[i]?.[j] ?? Number.POSITIVE_INFINITY;
-  for (let i = 1; i < rows; i++) {
-    const row = d[i];
-    if (row === undefined) continue;
-    for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
-      row[j] = v;
-    }
-  }
-  return at(a.length, b.length);
-}
-
-/** The closest candidate within a distance that grows with the word's length, or null. */
-export function closest(word: string, candidates: Iterable<string>): string | null {
-  const w = word.toLowerCase();
-  if (w.length > 64) return null;
-  const limit = w.length <= 3 ? 1 : w.length <= 6 ? 2 : 3;
-  let best: string | null = null;
-  let bestDistance = limit + 1;
-  for (const c of candidates) {
-    if (c === word) continue;
-    const dist = editDistance(w, c.toLowerCase());
-    if (dist < bestDistance) {
-      best = c;
-      bestDistance = dist;
-    }
-  }
-  return best;
 }
 
 export function didYouMean(word: string, candidates: Iterable<string>): string | undefined {

@@ -3,7 +3,7 @@
  * looks at is known; `at PHASE` may move it later, never earlier. Shared by
  * the checker (which reports impossible `at`s) and the compiler.
  */
-import { rulePhaseOrder, type RulePhase } from '../protocol/phases.js';
+import { isEarlier, later, type RulePhase } from '../model/phases.js';
 import type { ActionKind, Condition, Field, Step, StepOption } from './ast.js';
 import type { SourceSpan } from './plan.js';
 
@@ -32,8 +32,8 @@ export const ACTION_PHASES: Readonly<Record<ActionKind, { readonly earliest: Rul
   greylist: { earliest: 'mail-from', default: 'rcpt-to' },
 };
 
-export const later = (a: RulePhase, b: RulePhase): RulePhase => (rulePhaseOrder(a) >= rulePhaseOrder(b) ? a : b);
-export const isEarlier = (a: RulePhase, b: RulePhase): boolean => rulePhaseOrder(a) < rulePhaseOrder(b);
+/** Moved to model/phases.ts; re-exported while the checker still imports them from here (issue 11: until stage 13). */
+export { isEarlier, later } from '../model/phases.js';
 
 /** The field that forces the latest phase in a condition, with where it is written. */
 export interface PhaseReason {

@@ -5,7 +5,7 @@
  * answer on the wire (a timed-out request, an unsolicited line, garbage)
  * ends the connection for good. The pool (client.ts) decides reuse.
  */
-import type { PolicyAddress } from '../dsl/plan.js';
+import type { PolicyAddress } from '../model/address.js';
 import { PolicyAnswerDecoder, describeDecodeError, type PolicyAnswer } from './codec.js';
 import { PolicyError } from './errors.js';
 

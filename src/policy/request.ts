@@ -7,8 +7,8 @@
  * answers nothing without `request=` and DUNNO when client_address,
  * client_name, sender or recipient are absent.
  */
-import type { SessionFacts } from '../dsl/plan.js';
-import type { RulePhase } from '../protocol/phases.js';
+import type { SessionFacts } from '../model/plan.js';
+import type { RulePhase } from '../model/phases.js';
 import type { PolicyAttribute } from './codec.js';
 
 /** Postfix's protocol_state for a rule phase (HELO/EHLO follow the command the client used). */

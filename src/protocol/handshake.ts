@@ -13,7 +13,7 @@
  *  - the report events that feed session facts, accept scopes, early-talker
  *    detection and cleanup. Only for smtp-in: we do not filter relays.
  */
-import type { FilterPhase, ReportEventName } from './phases.js';
+import type { FilterPhase, ReportEventName } from '../model/phases.js';
 import type { ConfigLine, OutputLine } from './types.js';
 
 export const ALWAYS_FILTERED: readonly FilterPhase[] = [

@@ -12,13 +12,16 @@
  *
  * Synchronous evaluations call `answerNow` and never create a Pending.
  */
-import type { FilterDecision } from '../actions/types.js';
+import { replyOf, type FilterDecision } from '../model/decision.js';
 import { tempfailDecision } from '../protocol/format.js';
 import type { FilterPhase } from '../protocol/phases.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { AbortScope } from './abort-scope.js';
+
+/** Moved to model/decision.ts; re-exported while runtime/ still imports it from here (issue 11: until stage 13). */
+export { replyOf } from '../model/decision.js';
 
 export interface RequestRef {
   readonly sessionId: string;
@@ -227,18 +230,5 @@ export class Dispatcher {
     this.log.error({ session: ref.sessionId, phase: ref.phase, previous: old.ref.phase }, 'new request while one was open; the old one is dropped unanswered');
     this.forget(old);
     old.cancel(new SessionGoneError());
-  }
-}
-
-export function replyOf(decision: FilterDecision): string | null {
-  switch (decision.type) {
-    case 'reject':
-    case 'disconnect':
-      return decision.reply;
-    case 'rewrite':
-      return decision.value;
-    case 'proceed':
-    case 'junk':
-      return null;
   }
 }

@@ -14,7 +14,7 @@
  * one batch is a short synchronous call for SQLite, and a full batch is
  * followed by a pause, so a big purge never stalls the sessions.
  */
-import type { CompiledRules } from '../dsl/plan.js';
+import type { CompiledRules } from '../model/plan.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';

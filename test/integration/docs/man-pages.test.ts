@@ -28,7 +28,7 @@ const haveMandoc = mandoc.error === undefined;
 /** The long options the argument parsers declare (`name: { type: ... }` in their parseArgs calls). */
 function declaredFlags(): Map<string, string> {
   const flags = new Map<string, string>();
-  for (const file of ['src/cli/args.ts', 'src/tools/args.ts', 'src/tools/greylist-admin.ts']) {
+  for (const file of ['src/cli/args.ts', 'src/tools/args.ts', 'src/tools/greylist/args.ts']) {
     for (const m of read(file).matchAll(/^\s+'?([a-z][a-z-]*)'?: \{ type: '(?:string|boolean)'/gm)) flags.set(m[1] ?? '', file);
   }
   return flags;

@@ -1,0 +1,155 @@
+/**
+ * The compiled form of a rules file: the one contract between the rules
+ * pipeline (src/dsl, pure) and the runtime (src/runtime). Everything here is
+ * immutable data plus pure predicates, so a plan can be swapped atomically on
+ * reload and shared by every session that started under it.
+ */
+import type { PolicyAddress } from './address.js';
+import type { RulePhase } from './phases.js';
+import type { SourceSpan } from './span.js';
+
+/**
+ * What conditions and steps can know about a session at the moment a filter
+ * request is evaluated. Built by the runtime from report events plus the
+ * request's own parameter (e.g. the recipient under consideration at rcpt-to).
+ */
+export interface SessionFacts {
+  readonly sessionId: string;
+  /** Client IP address without port ("192.0.2.7", "2001:db8::1"); "" for the local socket. */
+  readonly src: string;
+  readonly srcPort: number | null;
+  /** Local address the client connected to, without port; "" for the local socket. */
+  readonly dest: string;
+  readonly destPort: number | null;
+  /** True for sessions on smtpd's local enqueue socket. */
+  readonly local: boolean;
+  /** PTR name; null when smtpd reported `<unknown>`. */
+  readonly rdns: string | null;
+  /** link-connect's fcrdns field (`pass`, `fail`, `error`); null if not seen. */
+  readonly fcrdns: string | null;
+  /** HELO/EHLO identity; null before helo. */
+  readonly helo: string | null;
+  readonly heloMethod: 'HELO' | 'EHLO' | null;
+  /** Envelope sender of the current transaction ("" for the null sender); null outside a transaction. */
+  readonly mailFrom: string | null;
+  /** The recipient being decided on (rcpt-to phase); null elsewhere. */
+  readonly rcptTo: string | null;
+  /** Recipients accepted so far in the current transaction. */
+  readonly recipients: readonly string[];
+  /** smtpd's message id for the current transaction, when known. */
+  readonly messageId: string | null;
+  /** Authenticated user name when link-auth said pass. */
+  readonly authUser: string | null;
+  /** link-tls string `VERSION:CIPHER:BITS`, when TLS is on. */
+  readonly tls: string | null;
+  /** Size of the message in bytes, known at commit. */
+  readonly size: number | null;
+}
+
+/** The session fields a condition can read (the left side of `~`, `in`, or a bare test). */
+export type ConditionField = 'src' | 'rdns' | 'fcrdns' | 'helo' | 'mail-from' | 'rcpt-to';
+
+/** A compiled condition. Pure, synchronous, linear time in its input. */
+export type Predicate = (facts: SessionFacts) => boolean;
+
+/** What a step does on an error of its own (policy server down, store failure, deadline). */
+export type OnError = 'tempfail' | 'proceed';
+
+/** Options of a policy-delegation step (`postgrey ADDRESS`, `policy ADDRESS`). Extended by the greylisting work. */
+export interface PolicyStepOptions {
+  readonly flavor: 'postgrey' | 'policy';
+  readonly address: PolicyAddress;
+  readonly timeoutMs: number;
+}
+
+/** Options of the built-in greylisting step. Extended by the greylisting work. */
+export interface GreylistStepOptions {
+  readonly delayMs: number;
+  readonly maxAgeMs: number;
+  readonly retryWindowMs: number;
+  readonly autoWhitelistAfter: number;
+  readonly ipv4Prefix: number;
+  readonly ipv6Prefix: number;
+  /** `sqlite:/path` or `redis://host:port/db`. */
+  readonly store: string;
+  readonly header: boolean;
+}
+
+/**
+ * Early talkers during a pause (postscreen's "pregreet" test): a client that
+ * sends bytes before the banner is refused (`disconnect`, with `reply`) or
+ * only logged (`log`); either way a client that hangs up ends the pause.
+ */
+export interface PregreetOptions {
+  readonly action: 'disconnect' | 'log';
+  /** The reply for `disconnect` (a checked 4xx/5xx line). */
+  readonly reply: string;
+}
+
+export type StepAction =
+  | {
+      readonly kind: 'pause';
+      readonly durationMs: number;
+      /** `pregreet ...`: watch the client during the pause (Linux). Absent: off. */
+      readonly pregreet?: PregreetOptions;
+      /** `pay-once DURATION`: a client that sat through this pause skips it for that long. Absent: off. */
+      readonly payOnceMs?: number;
+    }
+  | { readonly kind: 'accept' }
+  | { readonly kind: 'reject'; readonly reply: string }
+  | { readonly kind: 'disconnect'; readonly reply: string }
+  | { readonly kind: 'junk' }
+  | { readonly kind: 'policy'; readonly options: PolicyStepOptions }
+  | { readonly kind: 'greylist'; readonly options: GreylistStepOptions };
+
+export type StepKind = StepAction['kind'];
+
+export interface CompiledStep {
+  /** Position in its chain, 0-based; stable identity for logs and metrics. */
+  readonly index: number;
+  readonly action: StepAction;
+  /** The phase the step runs at (inferred, or moved later by `at PHASE`). */
+  readonly phase: RulePhase;
+  /** Null when the step has no `when`. */
+  readonly when: Predicate | null;
+  /** The condition's source text, for logs ("src in trusted"). */
+  readonly whenText: string | null;
+  /** Span of the whole step (action through condition). */
+  readonly span: SourceSpan;
+  readonly onError: OnError;
+  /**
+   * `dry-run`: the step is evaluated and logged as what it "would have" done,
+   * but never acts: the chain goes on as if its condition were false, a pause
+   * does not wait, headers are not added, and its failures never tempfail.
+   * Absent means false.
+   */
+  readonly dryRun?: boolean;
+  /**
+   * The fields the condition reads, in order of first use, so a log line can
+   * show their values (explain). Empty without `when`; absent when unknown
+   * (steps not built by the compiler).
+   */
+  readonly whenFields?: readonly ConditionField[];
+  /**
+   * True when the step may add a header (a policy server's PREPEND,
+   * `greylist … header`), which takes smtpd's data-line phase. Decided by the
+   * compiler, the one place that rule lives. Absent means false.
+   */
+  readonly needsDataLine?: boolean;
+}
+
+export interface CompiledChain {
+  readonly name: string;
+  readonly span: SourceSpan;
+  readonly steps: readonly CompiledStep[];
+  /** The steps of each phase, in chain order. Phases with no step are absent. */
+  readonly stepsByPhase: ReadonlyMap<RulePhase, readonly CompiledStep[]>;
+}
+
+export interface CompiledRules {
+  readonly chains: ReadonlyMap<string, CompiledChain>;
+  /** The rules file and every list file it read, absolute paths, for watching. */
+  readonly files: readonly string[];
+  /** True when some step must see message lines (registering data-line). */
+  readonly needsDataLine: boolean;
+}
