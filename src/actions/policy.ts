@@ -14,7 +14,7 @@
  * outcome's detail for the decision's log line.
  */
 import type { CompiledRules, CompiledStep, PolicyStepOptions } from '../dsl/plan.js';
-import { formatPolicyAddress } from '../policy/address.js';
+import { formatPolicyAddress } from '../model/address.js';
 import { interpretPolicyAction, printableText } from '../policy/action.js';
 import type { PolicyAnswer } from '../policy/codec.js';
 import { PolicyError, isPolicyError } from '../policy/errors.js';

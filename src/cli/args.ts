@@ -8,7 +8,7 @@ import { err, ok, type Result } from '../support/result.js';
 import { parseSmtpsPorts } from '../actions/implicit-tls.js';
 import { parseListenAddress, type ListenAddress } from '../metrics/listen-address.js';
 import { parseReplayArgs, parseTestArgs, type ReplayCommand, type TestCommand } from '../tools/args.js';
-import { GREYLIST_USAGE, parseGreylistArgs, type GreylistCommand } from '../tools/greylist-admin.js';
+import { GREYLIST_USAGE, parseGreylistArgs, type GreylistCommand } from '../tools/greylist/args.js';
 
 export type CliCommand =
   /** `text`: a command's own usage (default: USAGE). */

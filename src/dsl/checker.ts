@@ -3,6 +3,7 @@
  * All of them run, so one pass reports every semantic problem in the file.
  */
 import { rulePhaseOrder, type RulePhase } from '../protocol/phases.js';
+import { decisionAt, smtpdRuleAt, type DecisionType, type SmtpdRuleId } from '../protocol/smtpd-rules.js';
 import { formatCidr } from '../support/net.js';
 import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../support/regex.js';
 import type { Action, ActionKind, ChainDecl, Condition, InlineList, ListDecl, NumberLit, RulesFile, Step, StepOption, StepOptionKind } from './ast.js';
@@ -47,6 +48,42 @@ const GREYLIST_OPTIONS: readonly StepOptionKind[] = [
   'store',
   'header',
 ];
+
+/**
+ * The decisions a step of each kind takes by itself, as its keyword says: what
+ * smtpd's rules (protocol/smtpd-rules.ts) are checked against. A policy
+ * server's or the greylist's answers are theirs, adapted at run time.
+ */
+const DECIDES: { readonly [K in ActionKind]: readonly DecisionType[] } = {
+  pause: [],
+  accept: [],
+  reject: ['reject'],
+  disconnect: ['disconnect'],
+  junk: ['junk'],
+  postgrey: [],
+  policy: [],
+  greylist: [],
+};
+
+/**
+ * What the checker says of a step whose decision meets one of smtpd's rules at
+ * the step's phase. Keyed by rule, so a new rule needs its diagnostic.
+ * `showAt`: point at the `at` that placed the step there.
+ */
+const SMTPD_RULE_DIAGNOSTICS: { readonly [Id in SmtpdRuleId]: { readonly code: Code; readonly message: string; readonly hint: string; readonly showAt: boolean } } = {
+  'reject-at-connect': {
+    code: 'W005',
+    message: 'smtpd cannot reject a client before the banner; this reject is compiled as a disconnect',
+    hint: 'write `disconnect` to say so, or add `at helo` to reject the HELO instead',
+    showAt: false,
+  },
+  'junk-at-commit': {
+    code: 'E040',
+    message: '`junk` cannot run at commit: smtpd exits when a filter junks a message after DATA',
+    hint: 'junk at data (or earlier) instead',
+    showAt: true,
+  },
+};
 
 /** Which options each step kind takes. */
 export const OPTIONS_FOR: Readonly<Record<ActionKind, readonly StepOptionKind[]>> = {
@@ -218,7 +255,8 @@ class Checker {
       // A dry-run step never ends anything: the chain goes on after it.
       if (whenOf(p.step) !== null || p.step.dryRun !== null) return [];
       const k = p.step.action.kind;
-      const kind = k === 'reject' && p.phase === 'connect' ? 'disconnect' : k;
+      // What ends the chain is what smtpd makes of it: a reject at connect is a disconnect.
+      const kind = k === 'reject' ? decisionAt(k, p.phase) : k;
       return kind === 'accept' || kind === 'reject' || kind === 'disconnect' ? [{ ...p, kind }] : [];
     });
     for (const p of placed) {
@@ -446,15 +484,13 @@ class Checker {
         });
       }
     }
-    if (kind === 'junk' && sp.phase === 'commit') {
-      this.add('E040', step.action.span, '`junk` cannot run at commit: smtpd exits when a filter junks a message after DATA', {
-        related: at === null ? [] : [{ span: at.span, message: 'the step is placed at commit here' }],
-        hint: 'junk at data (or earlier) instead',
-      });
-    }
-    if (kind === 'reject' && sp.phase === 'connect') {
-      this.add('W005', step.action.span, 'smtpd cannot reject a client before the banner; this reject is compiled as a disconnect', {
-        hint: 'write `disconnect` to say so, or add `at helo` to reject the HELO instead',
+    for (const decision of DECIDES[kind]) {
+      const rule = smtpdRuleAt(decision, sp.phase);
+      if (rule === null) continue;
+      const said = SMTPD_RULE_DIAGNOSTICS[rule.id];
+      this.add(said.code, step.action.span, said.message, {
+        related: said.showAt && at !== null ? [{ span: at.span, message: `the step is placed at ${sp.phase} here` }] : [],
+        hint: said.hint,
       });
     }
     return sp.phase;

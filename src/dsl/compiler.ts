@@ -5,6 +5,7 @@
  * The result is frozen: the runtime swaps whole plans, it never edits one.
  */
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
+import { SMTPD_RULE } from '../protocol/smtpd-rules.js';
 import type { Action, ChainDecl, Condition, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
 import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import { EMPTY_LIST, type ResolvedList } from './lists.js';
@@ -18,6 +19,8 @@ export interface CompileInput {
   /** Absolute paths of the rules file and its list files. */
   readonly files: readonly string[];
 }
+
+const REJECT_AT_CONNECT = SMTPD_RULE['reject-at-connect'];
 
 /** The checker has validated every value; a failure here is a bug. */
 function must<T>(p: Parsed<T>, what: string): T {
@@ -64,8 +67,10 @@ function compileAction(action: Action, step: Step, phase: RulePhase): StepAction
     case 'accept':
       return { kind: 'accept' };
     case 'reject':
-      // smtpd cannot reject before the banner (the session would hang at 503s): disconnect instead.
-      return phase === 'connect' ? { kind: 'disconnect', reply: action.reply.value } : { kind: 'reject', reply: action.reply.value };
+      // smtpd cannot reject before the banner (the session would hang at 503s): what its rule sends instead.
+      return phase === REJECT_AT_CONNECT.phase
+        ? { kind: REJECT_AT_CONNECT.becomes, reply: action.reply.value }
+        : { kind: 'reject', reply: action.reply.value };
     case 'disconnect':
       return { kind: 'disconnect', reply: action.reply.value };
     case 'junk':

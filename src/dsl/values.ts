@@ -1,24 +1,14 @@
 /**
- * What the written values mean: durations, counts, policy server addresses,
- * greylist stores and SMTP replies. Pure functions returning either the value
+ * What the written values mean: durations, counts, greylist stores and SMTP
+ * replies (policy server addresses: model/address.ts). Pure functions returning either the value
  * or a problem for people (message plus optional hint); the checker locates
  * the problem and the compiler uses the value.
  */
 import { parseStoreUrl } from '../store/url.js';
-import type { PolicyAddress } from './plan.js';
-import { parseIp } from '../support/net.js';
-import { closest } from './diagnostics.js';
+import { bad, good, type Parsed, type Problem } from '../support/result.js';
 import { UNIT_MS } from '../support/units.js';
 
-export interface Problem {
-  readonly message: string;
-  readonly hint?: string;
-}
-
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: Problem };
-
-const good = <T>(value: T): Parsed<T> => ({ ok: true, value });
-const bad = (message: string, hint?: string): Parsed<never> => ({ ok: false, problem: hint === undefined ? { message } : { message, hint } });
+export type { Parsed, Problem };
 
 const DURATION_HINT = 'durations are a whole number and a unit: 500ms, 3s, 5m, 2h, 35d';
 
@@ -54,60 +44,8 @@ export function parseCount(text: string): Parsed<number> {
 /** Moved to support/units.ts; re-exported while the checker and tools still import it from here (issue 11: until stage 13). */
 export { formatDuration } from '../support/units.js';
 
-const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
-const ADDRESS_HINT = 'write unix:/absolute/path, tcp:host:port (inet:host:port, as in Postfix, is the same) or tcp:[ipv6]:port';
-/** Postfix spells TCP policy servers `inet:host:port` (check_policy_service inet:127.0.0.1:10023): an alias of `tcp:`. */
-const SCHEMES = ['unix', 'tcp', 'inet'] as const;
-
-function parsePort(text: string, whole: string): Parsed<number> {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    return bad(`"${whole}" has an invalid port "${text}": a port is a number from 1 to 65535`, ADDRESS_HINT);
-  }
-  return good(Number(text));
-}
-
-/**
- * `unix:/path`, `tcp:host:port`, `tcp:[v6]:port`; `inet:` is Postfix's name
- * for `tcp:` and gives the same address (printed back as `tcp:`).
- */
-export function parsePolicyAddress(text: string): Parsed<PolicyAddress> {
-  if (text.startsWith('unix:')) {
-    const path = text.slice(5);
-    if (!path.startsWith('/')) return bad(`"${text}" must name an absolute socket path`, 'the filter runs with / as its working directory; write unix:/run/postgrey/postgrey.sock');
-    if (/[\0\r\n]/.test(path)) return bad(`"${text}" contains a control character`);
-    return good({ kind: 'unix', path });
-  }
-  if (text.startsWith('tcp:') || text.startsWith('inet:')) {
-    const rest = text.slice(text.indexOf(':') + 1);
-    let host: string;
-    let portText: string;
-    if (rest.startsWith('[')) {
-      const close = rest.indexOf(']');
-      if (close < 0 || rest[close + 1] !== ':') return bad(`"${text}" is not a valid address`, ADDRESS_HINT);
-      host = rest.slice(1, close);
-      portText = rest.slice(close + 2);
-      const ip = parseIp(host);
-      if (ip === null || !host.includes(':')) return bad(`"${host}" in "${text}" is not an IPv6 address`, ADDRESS_HINT);
-    } else {
-      const colon = rest.lastIndexOf(':');
-      if (colon < 0) return bad(`"${text}" has no port`, ADDRESS_HINT);
-      host = rest.slice(0, colon);
-      portText = rest.slice(colon + 1);
-      if (host.includes(':')) return bad(`"${text}": put an IPv6 address in brackets`, 'e.g. tcp:[::1]:10023');
-      if (!HOSTNAME.test(host)) return bad(`"${host}" in "${text}" is not a host name or IPv4 address`, ADDRESS_HINT);
-    }
-    const port = parsePort(portText, text);
-    if (!port.ok) return port;
-    return good({ kind: 'tcp', host, port: port.value });
-  }
-  const colon = text.indexOf(':');
-  const scheme = colon > 0 ? text.slice(0, colon) : null;
-  const near = scheme === null ? null : closest(scheme, SCHEMES);
-  if (scheme !== null && near !== null) {
-    return bad(`"${text}" is not a policy server address (unknown kind "${scheme}:")`, `did you mean "${near}${text.slice(colon)}"?`);
-  }
-  return bad(`"${text}" is not a policy server address`, ADDRESS_HINT);
-}
+/** Moved to model/address.ts, with its formatter: one parser for the checker, the compiler and the tests (issue 11: re-exported until stage 13). */
+export { parsePolicyAddress } from '../model/address.js';
 
 export const DEFAULT_GREYLIST_STORE = 'sqlite:/var/lib/filter-rules/greylist.db';
 

@@ -38,6 +38,40 @@ export function buildTriplet(input: TripletInput, prefixes: NetworkPrefixes): Re
     network,
     sender,
     recipient,
-    key: `${network}/${sender}/${recipient}`,
+    key: tripletKey(network, sender, recipient),
   });
+}
+
+/** `network/sender/recipient`, postgrey's key layout: the one place a key is put together. */
+export function tripletKey(network: string, sender: string, recipient: string): string {
+  return `${network}/${sender}/${recipient}`;
+}
+
+/** A triplet as its key names it: no full client address, the key does not hold one. */
+export type KeyedTriplet = Omit<Triplet, 'client'>;
+
+/** Why a text is not a triplet key. */
+export type TripletKeyError =
+  /** Not three `/`-separated fields. */
+  | { readonly kind: 'not-a-key' }
+  /** The first field is no IP address or network. */
+  | { readonly kind: 'bad-network'; readonly network: string };
+
+/**
+ * A key as a person writes it (`greylist list`'s KEY column, or the client's
+ * full address, the raw sender, any case) → the triplet the filter keys it
+ * as, normalised by buildTriplet itself, so the two cannot drift apart. The
+ * first `/` ends the network and the last begins the recipient: a sender may
+ * hold `/`, a recipient may not.
+ */
+export function tripletFromKey(text: string, prefixes: NetworkPrefixes): Result<KeyedTriplet, TripletKeyError> {
+  const first = text.indexOf('/');
+  const last = text.lastIndexOf('/');
+  if (first < 0 || last === first) return err({ kind: 'not-a-key' });
+  const network = text.slice(0, first);
+  const built = buildTriplet({ src: network, mailFrom: text.slice(first + 1, last), rcptTo: text.slice(last + 1) }, prefixes);
+  // buildTriplet refuses only a client address that is none.
+  if (!built.ok) return err({ kind: 'bad-network', network });
+  const t = built.value;
+  return ok({ network: t.network, sender: t.sender, recipient: t.recipient, key: t.key });
 }

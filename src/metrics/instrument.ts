@@ -6,7 +6,7 @@
  */
 import type { ExtraRunnerFactories, RunnerFactory } from '../actions/registry.js';
 import type { StepOutcome, StepRunner } from '../actions/types.js';
-import { formatPolicyAddress } from '../policy/address.js';
+import { formatPolicyAddress } from '../model/address.js';
 import { isPolicyError } from '../policy/errors.js';
 import type { Clock } from '../support/clock.js';
 

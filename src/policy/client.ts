@@ -20,10 +20,9 @@
  *
  * Time comes from the injected Clock, sockets from the injected connector.
  */
-import type { PolicyAddress } from '../model/address.js';
+import { formatPolicyAddress, type PolicyAddress } from '../model/address.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
-import { formatPolicyAddress } from './address.js';
 import { encodePolicyRequest, type PolicyAnswer, type PolicyAttribute } from './codec.js';
 import { PolicyConnection, type PolicyConnector } from './connection.js';
 import { PolicyError } from './errors.js';

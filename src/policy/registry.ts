@@ -6,11 +6,10 @@
  * more. Runners look their client up on every run, so a session still
  * running under the old rules simply gets a fresh client if it needs one.
  */
-import type { PolicyAddress } from '../model/address.js';
+import { formatPolicyAddress, type PolicyAddress } from '../model/address.js';
 import type { CompiledRules } from '../model/plan.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
-import { formatPolicyAddress } from './address.js';
 import { PolicyClient, type PolicyClientOptions } from './client.js';
 import type { PolicyConnector } from './connection.js';
 

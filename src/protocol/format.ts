@@ -9,6 +9,10 @@ import { isFilterPhase, isReportEventName, type FilterPhase } from '../model/pha
 import { err, ok, type Result } from '../support/result.js';
 import { isHex16 } from './parse.js';
 import type { OutputLine } from './types.js';
+import { SMTPD_RULE, tempfailDecision } from './smtpd-rules.js';
+
+// Moved to smtpd-rules.ts (issue 11 stage 4c); re-exported until stage 13 for code in flight.
+export { TEMPFAIL_TEXT, tempfailDecision } from './smtpd-rules.js';
 
 /** `[45]xy`, a space, then text without control characters (tab allowed). */
 const REPLY = /^[45][0-9][0-9] [^\x00-\x08\x0a-\x1f\x7f]+$/;
@@ -18,17 +22,7 @@ const MAX_REPLY_CHARS = 510;
 /** Phases where smtpd accepts `rewrite` (connect accepts it but ignores the value: never useful). */
 const REWRITE_PHASES: ReadonlySet<FilterPhase> = new Set(['helo', 'ehlo', 'mail-from', 'rcpt-to', 'auth']);
 
-export const TEMPFAIL_TEXT = '4.3.0 Temporary failure, please try again later';
-
-/**
- * The answer for a fault of ours. `reject` does not close the session at
- * connect (the client then gets 503 to everything), so connect gets a 421 disconnect.
- */
-export function tempfailDecision(phase: FilterPhase): FilterDecision {
-  return phase === 'connect'
-    ? { type: 'disconnect', reply: `421 ${TEMPFAIL_TEXT}` }
-    : { type: 'reject', reply: `451 ${TEMPFAIL_TEXT}` };
-}
+const JUNK_AT_COMMIT = SMTPD_RULE['junk-at-commit'];
 
 /** null when `reply` is a reply smtpd will send as is; otherwise why not. */
 export function checkReply(reply: string): string | null {
@@ -43,8 +37,8 @@ function checkDecision(decision: FilterDecision, phase: FilterPhase): string | n
     case 'proceed':
       return null;
     case 'junk':
-      // smtpd 6.8: fatalx("filter-reponse junk after DATA").
-      return phase === 'commit' ? 'junk is not allowed at commit' : null;
+      // smtpd 6.8: fatalx("filter-reponse junk after DATA"). adaptToPhase never lets one through; this is the last guard.
+      return phase === JUNK_AT_COMMIT.phase ? `junk is not allowed at ${JUNK_AT_COMMIT.phase}` : null;
     case 'reject':
     case 'disconnect':
       return checkReply(decision.reply);

@@ -13,7 +13,7 @@
  */
 import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, StepAction } from '../dsl/plan.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS } from '../dsl/values.js';
-import { formatPolicyAddress } from '../policy/address.js';
+import { formatPolicyAddress } from '../model/address.js';
 
 export type StepField = 'action' | 'phase' | 'when' | 'onError' | 'dryRun';
 

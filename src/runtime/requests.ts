@@ -15,6 +15,7 @@
 import type { FilterDecision } from '../actions/types.js';
 import type { CompiledStep } from '../dsl/plan.js';
 import { tempfailDecision } from '../protocol/format.js';
+import { parseConnectParam } from '../protocol/parse.js';
 import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
 import { printableText } from '../policy/action.js';
 import type { FilterRequestLine } from '../protocol/types.js';
@@ -25,7 +26,7 @@ import { LogThrottle } from '../support/log-throttle.js';
 import { sanitizeHeaderLine } from '../support/mail-header.js';
 import { streamDataLine } from './data-stream.js';
 import { AbortScope } from './abort-scope.js';
-import { adaptToPhase } from './decisions.js';
+import { adaptToPhase } from '../protocol/smtpd-rules.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
 import { explainStep, logDryRuns } from './explain.js';
@@ -168,7 +169,7 @@ export class RequestHandler {
       // The connect request carries rdns and the address (or `local`): as much
       // as link-connect tells the rules at this phase.
       const session = new Session(request.sessionId, this.o.currentPlan());
-      session.applyConnectParam(request.param);
+      session.applyConnectParam(parseConnectParam(request.param));
       this.o.sessions.add(session);
       this.unknownThrottle.warn(
         { session: request.sessionId, phase: request.phase, client: session.client },

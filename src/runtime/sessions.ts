@@ -13,9 +13,8 @@
  * never a judgement without its facts.
  */
 import type { SessionFacts } from '../dsl/plan.js';
-import { parseConnectParam, parseEndpoint } from '../protocol/parse.js';
 import type { FilterPhase, RulePhase } from '../protocol/phases.js';
-import type { ReportEvent } from '../protocol/types.js';
+import type { ConnectParam, ReportEvent } from '../protocol/types.js';
 import type { Clock } from '../support/clock.js';
 import type { ActivePlan } from './plan.js';
 
@@ -30,7 +29,7 @@ export class Session {
   local = false;
   rdns: string | null = null;
   fcrdns: string | null = null;
-  /** The raw link-connect source, for logs (`127.0.0.1:5000`, `unix:/…`). */
+  /** The source as smtpd wrote it, for logs (link-connect's `127.0.0.1:5000`, `unix:/…`; a connect request's `local`). */
   srcText = '';
 
   helo: string | null = null;
@@ -81,19 +80,16 @@ export class Session {
 
   applyReport(event: ReportEvent): void {
     switch (event.type) {
-      case 'link-connect': {
-        const src = parseEndpoint(event.src);
-        const dest = parseEndpoint(event.dest);
-        this.srcText = event.src;
-        this.src = src.address;
-        this.srcPort = src.port;
-        this.local = src.local;
-        this.dest = dest.address;
-        this.destPort = dest.port;
-        this.rdns = event.rdns === '<unknown>' || event.rdns === '' ? null : event.rdns;
+      case 'link-connect':
+        this.srcText = event.srcText;
+        this.src = event.src.address;
+        this.srcPort = event.src.port;
+        this.local = event.src.local;
+        this.dest = event.dest.address;
+        this.destPort = event.dest.port;
+        this.rdns = event.rdns;
         this.fcrdns = event.fcrdns;
         return;
-      }
       case 'link-identify':
         this.implicitTls ??= false;
         this.helo = event.identity;
@@ -136,15 +132,12 @@ export class Session {
     }
   }
 
-  /** For a session first seen through its connect request: what the request tells. */
-  applyConnectParam(param: string): void {
-    const { rdns, src } = parseConnectParam(param);
-    this.rdns = rdns;
-    if (src === 'local') {
-      this.local = true;
-    } else {
-      this.src = src;
-    }
+  /** For a session first seen through its connect request: what the request tells (no port, dest or fcrdns). */
+  applyConnectParam(connect: ConnectParam): void {
+    this.srcText = connect.srcText;
+    this.src = connect.src.address;
+    this.local = connect.src.local;
+    this.rdns = connect.rdns;
   }
 
   /** State changes a request implies before it is judged. */

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore } from '../../../src/store/open.js';
 import { RedisGreylistStore } from '../../../src/store/redis.js';
-import { openStoreForAdmin } from '../../../src/tools/greylist-admin.js';
+import { openStoreForAdmin } from '../../../src/tools/greylist/commands.js';
 import { defineAdminScenario } from '../../unit/tools/greylist-admin-scenario.js';
 import { findRedisServer, RedisServer } from '../store/redis-server.js';
 

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { PolicyAddress, SessionFacts } from '../../../src/dsl/plan.js';
-import { formatPolicyAddress } from '../../../src/policy/address.js';
+import { formatPolicyAddress } from '../../../src/model/address.js';
 import type { PolicyConnector, PolicySocket } from '../../../src/policy/connection.js';
 
 export class FakeSocket extends EventEmitter implements PolicySocket {

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInputLine } from '../../../src/protocol/parse.js';
+import type { SessionFacts } from '../../../src/model/plan.js';
+import { parseConnectParam, parseInputLine } from '../../../src/protocol/parse.js';
 import type { ReportEvent } from '../../../src/protocol/types.js';
 import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';
 import { Session, SessionTable } from '../../../src/runtime/sessions.js';
@@ -45,6 +46,24 @@ describe('Session facts from reports', () => {
     assert.equal(lf.local, true);
     assert.equal(lf.src, '');
     assert.equal(lf.srcPort, null);
+  });
+
+  test('a connect request alone tells what link-connect would: address, local socket, rdns, the client for logs', () => {
+    const cases = [
+      ['mx.example.net|pass|192.0.2.7:60192|127.0.0.1:25', 'mx.example.net|192.0.2.7', '192.0.2.7'],
+      ['<unknown>|fail|[2001:db8::7]:58140|[::1]:25', '<unknown>|[2001:db8::7]', '[2001:db8::7]'],
+      ['vm|pass|unix:/var/run/smtpd.sock|unix:/var/run/smtpd.sock', 'vm|local', 'local'],
+    ] as const;
+    for (const [report, param, client] of cases) {
+      const viaReport = new Session(SID, plan());
+      viaReport.applyReport(ev(line.report('link-connect', SID, report)));
+      const viaRequest = new Session(SID, plan());
+      viaRequest.applyConnectParam(parseConnectParam(param));
+      const pick = (f: SessionFacts) => ({ src: f.src, local: f.local, rdns: f.rdns });
+      assert.deepEqual(pick(viaRequest.facts('connect', 'connect', param)), pick(viaReport.facts('connect', 'connect', param)), param);
+      assert.equal(viaRequest.client, client, 'as the request wrote it');
+      assert.equal(viaRequest.facts('connect', 'connect', param).srcPort, null, 'the request has no port');
+    }
   });
 
   test('the command under judgement comes from the request, earlier ones from reports', () => {

@@ -1,6 +1,7 @@
 /**
  * One admin scenario for `filter-rules greylist`, run against each store kind
- * (SQLite in test/unit/tools, a real redis-server in test/integration/tools):
+ * (SQLite and the memory store in test/unit/tools, a real redis-server in
+ * test/integration/tools):
  * the store is filled through the same `check` the filter uses, then listed,
  * counted and edited through runGreylistAdmin, as the CLI runs it.
  */
@@ -12,7 +13,9 @@ import { join } from 'node:path';
 import type { GreylistPolicy } from '../../../src/greylist/machine.js';
 import { buildTriplet } from '../../../src/greylist/triplet.js';
 import type { GreylistStore } from '../../../src/store/types.js';
-import { openStoreForAdmin, parseGreylistArgs, runGreylistAdmin } from '../../../src/tools/greylist-admin.js';
+import type { Result } from '../../../src/support/result.js';
+import { parseGreylistArgs } from '../../../src/tools/greylist/args.js';
+import { openStoreForAdmin, runGreylistAdmin } from '../../../src/tools/greylist/commands.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -25,6 +28,8 @@ export interface AdminStoreHarness {
   url(): string;
   /** Opens that URL as the filter would (creating it). */
   open(url: string): Promise<GreylistStore>;
+  /** Opens it for the commands (default: openStoreForAdmin, as the CLI does). */
+  readonly openForAdmin?: (url: string) => Promise<Result<GreylistStore, string>>;
 }
 
 function triplet(src: string, from: string, to: string) {
@@ -33,16 +38,20 @@ function triplet(src: string, from: string, to: string) {
   return t.value;
 }
 
-/** Fill a store the way the filter does: one passed triplet, one waiting, a whitelisted client. */
-async function fill(store: GreylistStore): Promise<void> {
+/**
+ * Fill a store the way the filter does, from `t0` on (2 h 6 min of checks): one
+ * passed triplet, one waiting, a whitelisted client — 4 triplets (3 passed), 2
+ * client records.
+ */
+export async function fill(store: GreylistStore, t0 = T0): Promise<void> {
   const passed = triplet('192.0.2.10', 'alice+list123@example.org', 'bob@example.net');
-  await store.check(passed, POLICY, T0);
-  assert.equal((await store.check(passed, POLICY, T0 + 6 * MIN)).action, 'pass');
-  await store.check(triplet('198.51.100.7', 'carol@example.com', 'dave@example.net'), POLICY, T0);
+  await store.check(passed, POLICY, t0);
+  assert.equal((await store.check(passed, POLICY, t0 + 6 * MIN)).action, 'pass');
+  await store.check(triplet('198.51.100.7', 'carol@example.com', 'dave@example.net'), POLICY, t0);
   // Two passes an hour apart whitelist 203.0.113.5 (auto-whitelist 2).
   for (const [i, to] of ['x@example.net', 'y@example.net'].entries()) {
     const t = triplet('203.0.113.5', 'news@example.com', to);
-    const at = T0 + i * 2 * HOUR;
+    const at = t0 + i * 2 * HOUR;
     await store.check(t, POLICY, at);
     assert.equal((await store.check(t, POLICY, at + 6 * MIN)).action, 'pass');
   }
@@ -73,7 +82,7 @@ export function defineAdminScenario(harness: AdminStoreHarness): void {
     const code = await runGreylistAdmin(parsed.value, {
       io: { out: (t) => (out += t), err: (t) => (err += t) },
       clock: { now: () => now },
-      open: openStoreForAdmin,
+      open: harness.openForAdmin ?? openStoreForAdmin,
     });
     return { code, out, err };
   }

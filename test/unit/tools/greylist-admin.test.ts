@@ -1,6 +1,7 @@
 /**
  * `filter-rules greylist`: arguments, which store the rules name, delete
- * targets, and the whole scenario against a real SQLite file.
+ * targets, and the whole scenario against the memory store and a real SQLite
+ * file.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,16 +11,13 @@ import { join } from 'node:path';
 import { parseCliArgs } from '../../../src/cli/args.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import type { CompiledRules } from '../../../src/dsl/plan.js';
+import { buildTriplet } from '../../../src/greylist/triplet.js';
+import { MemoryGreylistStore } from '../../../src/store/memory.js';
 import { openStore } from '../../../src/store/open.js';
-import {
-  formatTime,
-  openStoreForAdmin,
-  parseDeleteTarget,
-  parseGreylistArgs,
-  runGreylistAdmin,
-  selectStore,
-  table,
-} from '../../../src/tools/greylist-admin.js';
+import { ok } from '../../../src/support/result.js';
+import { parseGreylistArgs } from '../../../src/tools/greylist/args.js';
+import { formatTime, openStoreForAdmin, runGreylistAdmin, table } from '../../../src/tools/greylist/commands.js';
+import { parseDeleteTarget, selectStore } from '../../../src/tools/greylist/select.js';
 import { defineAdminScenario, rulesFor } from './greylist-admin-scenario.js';
 
 function compiled(source: string): CompiledRules {
@@ -143,8 +141,29 @@ describe('greylist admin: delete targets and formatting', () => {
     assert.ok(pair.ok && pair.value.kind === 'triplet' && pair.value.key === '192.0.2.0/a@b.example/');
   });
 
-  test('anything else is refused', () => {
+  test('anything else is refused, saying which part is wrong', () => {
     for (const bad of ['alice@example.org', 'x/y/z', '192.0.2.1/a@b']) assert.equal(parseDeleteTarget(bad, prefixes).ok, false, bad);
+    assert.deepEqual(parseDeleteTarget('alice@example.org', prefixes), {
+      ok: false,
+      error: '"alice@example.org" is neither a client address nor a triplet NETWORK/SENDER/RECIPIENT',
+    });
+    assert.deepEqual(parseDeleteTarget('mx.example/a@b/c@d', prefixes), { ok: false, error: '"mx.example/a@b/c@d": "mx.example" is not an address or network' });
+  });
+
+  test('a triplet written as the filter saw it gets the key the filter built for it', () => {
+    const seen: Array<[string, string, string]> = [
+      ['192.0.2.77', 'Bounce-1234@Lists.Example', 'Bob@Example.NET'],
+      ['2001:db8:0:1::25', '', 'a@b.example'],
+      ['::ffff:198.51.100.9', 'prvs=0123456789=User+tag@Example.ORG', 'Ünïcode@Example.ORG'],
+      ['203.0.113.5', 'SRS0=HHH=TT=orig.example=user@fwd.example', 'x@y.example'],
+      ['[IPv6:2001:db8::7]', 'odd/local@example.org', 'c@d.example'],
+    ];
+    for (const [src, mailFrom, rcptTo] of seen) {
+      const filter = buildTriplet({ src, mailFrom, rcptTo }, prefixes);
+      assert.ok(filter.ok, src);
+      const target = parseDeleteTarget(`${src}/${mailFrom}/${rcptTo}`, prefixes);
+      assert.deepEqual(target, { ok: true, value: { kind: 'triplet', key: filter.value.key, written: `${src}/${mailFrom}/${rcptTo}` } });
+    }
   });
 
   test('times in UTC; tables padded, last column free', () => {
@@ -190,6 +209,21 @@ describe('greylist admin: opening never creates a store', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** The memory store outlives each command's close: its records are all there is. */
+class KeptMemoryStore extends MemoryGreylistStore {
+  override async close(): Promise<void> {}
+}
+
+describe('greylist admin on the memory store (the stores\' reference model)', () => {
+  const store = new KeptMemoryStore();
+  defineAdminScenario({
+    // What the rules name; the commands open the memory store instead.
+    url: () => 'sqlite:/nonexistent/greylist.db',
+    open: async () => store,
+    openForAdmin: async () => ok(store),
   });
 });
 
