@@ -3,7 +3,7 @@
  * allowlist): where a file of src/ sits, and which of its imports the table
  * refuses. Pure over a SourceGraph.
  */
-import { throughShims, type SourceGraph } from './imports.js';
+import { throughShims, type SourceGraph } from './graph.js';
 
 /**
  * A layer: a folder under src/, or `steps (pure)`, the files of steps/ that

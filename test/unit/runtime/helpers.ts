@@ -3,6 +3,7 @@
  * tested without the DSL), and a host harness that feeds protocol lines and
  * collects what the filter writes, driven by a FakeClock.
  */
+import assert from 'node:assert/strict';
 import type { StepRunner } from '../../../src/actions/types.js';
 import type { StepServices } from '../../../src/actions/registry.js';
 import type {
@@ -14,11 +15,14 @@ import type {
   SessionFacts,
   StepAction,
 } from '../../../src/dsl/plan.js';
+import { parseInputLine } from '../../../src/protocol/parse.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
+import type { ReportEvent } from '../../../src/protocol/types.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
 import type { RuntimeObserver } from '../../../src/runtime/observer.js';
+import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
-import { RecordingLogger } from '../../../src/support/log.js';
+import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 
 export const FILE = '/etc/mail/test.rules';
 
@@ -227,4 +231,18 @@ export function facts(overrides: Partial<SessionFacts> = {}): SessionFacts {
     size: null,
     ...overrides,
   };
+}
+
+/** The plan of one empty chain: what a Session needs when the test is about its facts or the table, not steps. */
+export function emptyPlan(): ActivePlan {
+  const p = buildPlan(rules([chain('main', [])]), null, 1, { log: silentLogger, extras: {}, timings: DEFAULT_TIMINGS });
+  assert.ok(p.ok);
+  return p.ok ? p.value : (undefined as never);
+}
+
+/** A report line parsed, as the host hands it to Session.applyReport. */
+export function reportEvent(l: string): ReportEvent {
+  const p = parseInputLine(l);
+  assert.ok(p.ok && p.value.kind === 'report', l);
+  return p.ok && p.value.kind === 'report' ? p.value.event : (undefined as never);
 }
