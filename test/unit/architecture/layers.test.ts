@@ -57,7 +57,7 @@ const ALLOWLIST: readonly AllowedEdge[] = [
   { edge: 'src/runtime/services.ts -> src/store/registry.ts', stage: '10a', why: 'the services move to steps/services.ts' },
 ];
 
-/** The stages of plan §6 (an entry names the one that removes it; when it lands, the stale check drops the entry). */
+/** The stages of plan §6: an entry names the one that removes it (once that lands, the stale check asks for the entry to go). */
 const PLAN_STAGES = new Set(['0a', '0b', '1a', '1b', '2', '3', '4a', '4b', '4c', '4d', '4e', '4f', '4g', '5', '6a', '6b', '7a', '7b', '7c', '8a', '8b', '9', '10a', '10b', '11a', '11b', '12', '13']);
 
 describe('layers (plan §1)', () => {
