@@ -17,7 +17,7 @@ import { isFilterPhase, isReportEventName, type FilterPhase, type ReportEventNam
 import { err, ok, type Result } from '../support/result.js';
 import type { SmtpdConfig } from './handshake.js';
 import { compareVersions, isHex16, shortenForLog, splitFields } from './parse.js';
-import type { Envelope, FilterRequestLine, ParseProblem, ReportEvent, ReportLine } from './types.js';
+import type { Endpoint, Envelope, FilterRequestLine, ParseProblem, ReportEvent, ReportLine } from './types.js';
 
 /** A report line's values (a ReportLine, without its kind). */
 export type ReportFields = Omit<ReportLine, 'kind'>;
@@ -37,6 +37,8 @@ export const SMTPD_68: SmtpdHello = {
 
 /** smtpd's `rdns` when there is no PTR name (link-connect and the connect request). */
 const UNKNOWN_RDNS = '<unknown>';
+/** smtpd's local enqueue socket (SMTPD_SOCKET), link-connect's `src` and `dest` for `sendmail`/`mail` (protocol.md §4). */
+const LOCAL_SOCKET_TEXT = 'unix:/var/run/smtpd.sock';
 
 /**
  * The `config|` lines of the handshake, in smtpd's order, ending with
@@ -78,9 +80,23 @@ export function filterLine(fields: RequestFields): string {
   return `filter|${fields.version}|${timestampText(fields.timestamp)}|${fields.subsystem}|${fields.phase}|${fields.sessionId}|${fields.token}|${fields.param}`;
 }
 
-/** The connect request's parameter, `rdns|src` (no port): the inverse of parseConnectParam. */
-export function connectParam(rdns: string | null, src: string): string {
-  return `${rdns ?? UNKNOWN_RDNS}|${src}`;
+/**
+ * An endpoint as link-connect writes it: `a.b.c.d:port`, `[v6]:port`,
+ * `unix:/var/run/smtpd.sock`; without a port, the address alone (`[v6]`).
+ * The inverse of parseEndpoint.
+ */
+export function endpointText(endpoint: Endpoint): string {
+  if (endpoint.local) return LOCAL_SOCKET_TEXT;
+  const address = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
+  return endpoint.port === null ? address : `${address}:${endpoint.port}`;
+}
+
+/**
+ * The connect request's parameter, `rdns|src`: src without a port, `local`
+ * for the local socket. The inverse of parseConnectParam.
+ */
+export function connectParam(rdns: string | null, src: Endpoint): string {
+  return `${rdns ?? UNKNOWN_RDNS}|${src.local ? 'local' : endpointText({ ...src, port: null })}`;
 }
 
 /** smtpd's `%lld.%06ld`: seconds, then always six digits of microseconds. */
@@ -88,11 +104,15 @@ function timestampText(seconds: number): string {
   return seconds.toFixed(6);
 }
 
-/** The version-dependent orders are the parser's (parse.ts): link-auth swapped in 0.7, tx-mail/tx-rcpt in 0.6. */
+/**
+ * The version-dependent orders are the parser's (parse.ts): link-auth swapped
+ * in 0.7, tx-mail/tx-rcpt in 0.6. link-connect's endpoints are written from
+ * their values: `srcText` is what the parser read, and so src's text again.
+ */
 function eventParams(event: ReportEvent, version: string): string | null {
   switch (event.type) {
     case 'link-connect':
-      return `${event.rdns}|${event.fcrdns}|${event.src}|${event.dest}`;
+      return `${event.rdns ?? UNKNOWN_RDNS}|${event.fcrdns}|${endpointText(event.src)}|${endpointText(event.dest)}`;
     case 'link-greeting':
       return event.hostname;
     case 'link-identify':

@@ -103,7 +103,7 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
           if (line?.kind === 'report' && line.event.type === 'link-connect') {
             // A reused id is a new session.
             open.delete(line.sessionId);
-            sessionOf(line.sessionId).client = line.event.src;
+            sessionOf(line.sessionId).client = line.event.srcText;
           }
           if (line?.kind !== 'filter') {
             driver.feed(input.bytes);

@@ -6,32 +6,12 @@ import { basename } from 'node:path';
 import type { CompiledStep, SourceSpan } from '../dsl/plan.js';
 import { formatDuration } from '../dsl/values.js';
 import { replyOf, type FilterDecision } from '../model/decision.js';
-import { parseOutputLine } from '../protocol/lines.js';
 import { describeAction } from '../reload/diff.js';
 
 /** `reject 550 5.7.1 go away`, `proceed`, `rewrite other.example`. */
 export function answerText(decision: FilterDecision): string {
   const said = replyOf(decision);
   return said === null ? decision.type : `${decision.type} ${printable(said)}`;
-}
-
-/**
- * A `filter-result|SESSION|TOKEN|DECISION[|PARAM]` line the filter wrote, as
- * the tools read it before protocol/lines.ts's parseOutputLine; kept for code
- * in flight until issue 11 stage 13.
- */
-export interface ResultLine {
-  readonly sessionId: string;
-  readonly token: string;
-  readonly decision: string;
-  readonly param: string | null;
-}
-
-export function parseResultLine(line: string): ResultLine | null {
-  const written = parseOutputLine(line);
-  if (!written.ok || written.value.kind !== 'filter-result') return null;
-  const { sessionId, token, decision } = written.value;
-  return { sessionId, token, decision: decision.type, param: replyOf(decision) };
 }
 
 /** `rules.rules:7`: the rule's place, with the file's base name (stable wherever the tool runs). */

@@ -14,9 +14,9 @@
 import type { StepServices } from '../../actions/registry.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
 import type { FilterDecision } from '../../model/decision.js';
-import { connectParam, dataLinesFor, filterLine, parseOutputLine, reportLine, resultFor } from '../../protocol/lines.js';
+import { connectParam, dataLinesFor, endpointText, filterLine, parseOutputLine, reportLine, resultFor } from '../../protocol/lines.js';
 import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../protocol/phases.js';
-import type { Envelope, ReportEvent } from '../../protocol/types.js';
+import type { Endpoint, Envelope, ReportEvent } from '../../protocol/types.js';
 import { conditionValues, ruleOf, type ExplainValue } from '../../runtime/explain.js';
 import type { LogRecord } from '../../support/log.js';
 import { FilterDriver, type ServiceMode } from '../driver.js';
@@ -155,11 +155,10 @@ class SessionRun {
 
   private async converse(): Promise<string> {
     const s = this.session;
-    const v6 = s.src.includes(':');
-    const client = v6 ? `[${s.src}]` : s.src;
-    const dest = `${v6 ? '[2001:db8::25]' : '192.0.2.25'}:25`;
-    this.report({ type: 'link-connect', rdns: s.rdns ?? '<unknown>', fcrdns: s.fcrdns, src: `${client}:50000`, dest });
-    let flow = await this.request('connect', 'connect', connectParam(s.rdns, client), null);
+    const src: Endpoint = { address: s.src, port: 50000, local: false };
+    const dest: Endpoint = { address: s.src.includes(':') ? '2001:db8::25' : '192.0.2.25', port: 25, local: false };
+    this.report({ type: 'link-connect', rdns: s.rdns, fcrdns: s.fcrdns, src, dest, srcText: endpointText(src) });
+    let flow = await this.request('connect', 'connect', connectParam(s.rdns, src), null);
     if (!flow.go) return flow.outcome;
     this.report({ type: 'link-greeting', hostname: 'mx.test' });
 

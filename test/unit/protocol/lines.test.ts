@@ -22,6 +22,7 @@ import {
   configLines,
   connectParam,
   dataLinesFor,
+  endpointText,
   filterLine,
   parseOutputLine,
   reportLine,
@@ -31,8 +32,8 @@ import {
   type SmtpdHello,
   type WrittenLine,
 } from '../../../src/protocol/lines.js';
-import { parseConnectParam, parseInputLine } from '../../../src/protocol/parse.js';
-import type { Envelope, InputLine, OutputLine, ReportEvent, ReportEventType } from '../../../src/protocol/types.js';
+import { parseConnectParam, parseEndpoint, parseInputLine } from '../../../src/protocol/parse.js';
+import type { Endpoint, Envelope, InputLine, OutputLine, ReportEvent, ReportEventType } from '../../../src/protocol/types.js';
 
 const SID = '3689fe601e5436b4';
 const TOK = '1a9c37f7cd0c06a5';
@@ -62,16 +63,27 @@ const envelope: fc.Arbitrary<Envelope> = fc.record({
   sessionId: hex16,
 });
 
+const endpoint: fc.Arbitrary<Endpoint> = fc.oneof(
+  fc.record(
+    { address: fc.oneof(fc.ipV4(), fc.ipV6()), port: fc.option(fc.integer({ min: 0, max: 65535 })), local: fc.constant(false) },
+    // The parser's objects have a prototype.
+    { noNullPrototype: true },
+  ),
+  fc.constant({ address: '', port: null, local: true }),
+);
+
 /** One generator per event: a new ReportEvent variant without one does not compile. */
 const EVENTS: { readonly [T in ReportEventType]: fc.Arbitrary<Extract<ReportEvent, { type: T }>> } = {
-  'link-connect': fc.record({
-    type: fc.constant('link-connect'),
-    // The PTR name is read as everything left of the last three fields.
-    rdns: fc.oneof(text, fc.constant('<unknown>')),
-    fcrdns: fc.constantFrom('pass', 'fail', 'error'),
-    src: fc.constantFrom('127.0.0.1:60192', '[2001:db8::7]:58140', 'unix:/var/run/smtpd.sock'),
-    dest: fc.constantFrom('127.0.0.1:2540', '[::1]:25', 'unix:/var/run/smtpd.sock'),
-  }),
+  'link-connect': fc
+    .record({
+      type: fc.constant('link-connect'),
+      // The PTR name is read as everything left of the last three fields; '' and `<unknown>` are null.
+      rdns: fc.option(text.filter((t) => t !== '' && t !== '<unknown>')),
+      fcrdns: fc.constantFrom('pass', 'fail', 'error'),
+      src: endpoint,
+      dest: endpoint,
+    })
+    .map((e) => ({ ...e, srcText: endpointText(e.src) })),
   'link-greeting': fc.record({ type: fc.constant('link-greeting'), hostname: text }),
   'link-identify': fc.record({ type: fc.constant('link-identify'), method: fc.constantFrom('HELO', 'EHLO'), identity: text }),
   'link-tls': fc.record({ type: fc.constant('link-tls'), tls: text }),
@@ -139,7 +151,7 @@ describe('reportLine: parseInputLine gives the values back', () => {
   });
 });
 
-describe('filterLine and connectParam', () => {
+describe('filterLine, connectParam, endpointText', () => {
   test('every phase, any parameter: parseInputLine gives the values back', () => {
     fc.assert(
       fc.property(envelope, fc.constantFrom(...FILTER_PHASES), hex16, text, (head, phase, token, param) => {
@@ -155,15 +167,27 @@ describe('filterLine and connectParam', () => {
     assert.equal(line, `filter|0.6|1795635326.076808|smtp-in|data|${SID}|${TOK}|`);
   });
 
-  test('connectParam is the inverse of parseConnectParam', () => {
-    assert.equal(connectParam(null, '[::1]'), '<unknown>|[::1]');
-    for (const [rdns, src] of [
-      ['localhost', '127.0.0.1'],
-      [null, '[::1]'],
-      ['vm', 'local'],
-    ] as const) {
-      assert.deepEqual(parseConnectParam(connectParam(rdns, src)), { rdns, src });
-    }
+  test('connectParam is the inverse of parseConnectParam, and writes what smtpd writes', () => {
+    fc.assert(
+      fc.property(fc.option(fc.domain()), endpoint, (rdns, e) => {
+        const src = { ...e, port: null };
+        const param = connectParam(rdns, src);
+        assert.deepEqual(parseConnectParam(param), { rdns, src, srcText: param.slice(param.lastIndexOf('|') + 1) });
+      }),
+      { seed: 0x4d, numRuns: 300 },
+    );
+    // protocol.md §5.2, observed.
+    assert.equal(connectParam('localhost', { address: '127.0.0.1', port: 60192, local: false }), 'localhost|127.0.0.1');
+    assert.equal(connectParam(null, { address: '::1', port: null, local: false }), '<unknown>|[::1]');
+    assert.equal(connectParam('vm', { address: '', port: null, local: true }), 'vm|local');
+  });
+
+  test('endpointText is the inverse of parseEndpoint, in the forms smtpd writes', () => {
+    fc.assert(
+      fc.property(endpoint, (e) => assert.deepEqual(parseEndpoint(endpointText(e)), e)),
+      { seed: 0x4d, numRuns: 300 },
+    );
+    for (const text of ['127.0.0.1:56500', '[::1]:58140', 'unix:/var/run/smtpd.sock']) assert.equal(endpointText(parseEndpoint(text)), text);
   });
 });
 

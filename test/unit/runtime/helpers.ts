@@ -3,6 +3,7 @@
  * tested without the DSL), and a host harness that feeds protocol lines and
  * collects what the filter writes, driven by a FakeClock.
  */
+import assert from 'node:assert/strict';
 import type { StepRunner } from '../../../src/actions/types.js';
 import type { StepServices } from '../../../src/actions/registry.js';
 import type {
@@ -15,12 +16,14 @@ import type {
   StepAction,
 } from '../../../src/dsl/plan.js';
 import { configLines, filterLine, reportLine, reportLineOf, SMTPD_68 } from '../../../src/protocol/lines.js';
+import { parseInputLine } from '../../../src/protocol/parse.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
-import type { Envelope } from '../../../src/protocol/types.js';
+import type { Envelope, ReportEvent } from '../../../src/protocol/types.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
 import type { RuntimeObserver } from '../../../src/runtime/observer.js';
+import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
-import { RecordingLogger } from '../../../src/support/log.js';
+import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 
 export const FILE = '/etc/mail/test.rules';
 
@@ -99,10 +102,10 @@ export const TOKEN = {
 /** What smtpd 6.8 starts a line of the session with, stamped at `timestamp` (seconds). */
 const head = (sessionId: string, timestamp: number): Envelope => ({ version: '0.6', timestamp, subsystem: 'smtp-in', sessionId });
 
-/** Protocol lines as smtpd 6.8 writes them, for one session. `report` takes the event's parameters as written. */
+/** Protocol lines as smtpd 6.8 writes them, for one session. `connect` and `report` take the event's fields as written. */
 export const line = {
   connect: (sid = SID, src = '127.0.0.1:60192', rdns = 'localhost') =>
-    reportLine({ ...head(sid, 1795635326.076777), event: { type: 'link-connect', rdns, fcrdns: 'pass', src, dest: '127.0.0.1:2540' } }),
+    reportLineOf(head(sid, 1795635326.076777), 'link-connect', `${rdns}|pass|${src}|127.0.0.1:2540`),
   disconnect: (sid = SID) => reportLine({ ...head(sid, 1795635326.082345), event: { type: 'link-disconnect' } }),
   report: (event: string, sid = SID, params?: string) => reportLineOf(head(sid, 1795635326.077), event, params ?? null),
   request: (phase: keyof typeof TOKEN, param = '', sid = SID) =>
@@ -225,4 +228,18 @@ export function facts(overrides: Partial<SessionFacts> = {}): SessionFacts {
     size: null,
     ...overrides,
   };
+}
+
+/** The plan of one empty chain: what a Session needs when the test is about its facts or the table, not steps. */
+export function emptyPlan(): ActivePlan {
+  const p = buildPlan(rules([chain('main', [])]), null, 1, { log: silentLogger, extras: {}, timings: DEFAULT_TIMINGS });
+  assert.ok(p.ok);
+  return p.ok ? p.value : (undefined as never);
+}
+
+/** A report line parsed, as the host hands it to Session.applyReport. */
+export function reportEvent(l: string): ReportEvent {
+  const p = parseInputLine(l);
+  assert.ok(p.ok && p.value.kind === 'report', l);
+  return p.ok && p.value.kind === 'report' ? p.value.event : (undefined as never);
 }
