@@ -107,7 +107,7 @@ function timestampText(seconds: number): string {
 /**
  * The version-dependent orders are the parser's (parse.ts): link-auth swapped
  * in 0.7, tx-mail/tx-rcpt in 0.6. link-connect's endpoints are written from
- * their values: `srcText` is what the parser read, and so src's text again.
+ * their values; `srcText` is not read (for a parsed line, it is that text).
  */
 function eventParams(event: ReportEvent, version: string): string | null {
   switch (event.type) {
