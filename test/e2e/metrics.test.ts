@@ -1,5 +1,5 @@
 /**
- * `--metrics 127.0.0.1:9464` in real smtpd 6.8: sessions go through the
+ * `--metrics 127.0.0.1:9464` in real smtpd (E2E_SMTPD: 6.8 or 7.8): sessions go through the
  * filter, then the endpoint is scraped from inside smtpd's network namespace
  * (curl), and the counters those sessions should move have moved.
  */

@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { replyText } from './harness/dialog.js';
-import { e2eSkipReason, FILTER_MAIN, FILTER_USER, filterRuntime, makeOpenTempDir, smtpd78 } from './harness/env.js';
+import { e2eSkipReason, FILTER_MAIN, FILTER_USER, filterRuntime, makeOpenTempDir, tlsSmtpd } from './harness/env.js';
 import { marker, mailSteps, RECIPIENT, transcript } from './harness/mail.js';
 import { FILTER_NAME, SERVER_V4, Smtpd } from './harness/smtpd.js';
 
@@ -31,7 +31,7 @@ chain inbound =
 `;
 
 const e2eSkip = e2eSkipReason();
-const built = smtpd78();
+const built = tlsSmtpd();
 const skip = e2eSkip ?? ('skip' in built ? built.skip : null);
 
 /** A self-signed certificate for the smtps listener (smtpd wants the key at most 0600). */

@@ -1,5 +1,5 @@
 /**
- * `pause 3s pregreet disconnect pay-once 1h` in real smtpd 6.8: the filter
+ * `pause 3s pregreet disconnect pay-once 1h` in real smtpd (E2E_SMTPD: 6.8 or 7.8): the filter
  * watches the kernel's socket table (smtpd and the filter share the test's
  * network namespace, as they share the host's in production).
  *

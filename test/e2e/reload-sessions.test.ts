@@ -1,5 +1,5 @@
 /**
- * Hot reload and the sessions it happens under, in real smtpd 6.8 (issue 4):
+ * Hot reload and the sessions it happens under, in real smtpd (E2E_SMTPD: 6.8 or 7.8) (issue 4):
  *
  *  - a session keeps the rules it started with until it ends: held open after EHLO
  *    across a reload to rules that refuse its sender, it is still judged by the old

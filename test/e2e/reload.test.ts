@@ -1,5 +1,5 @@
 /**
- * Hot reload end to end (issue 4): one real smtpd 6.8 and one filter process for the
+ * Hot reload end to end (issue 4): one real smtpd (E2E_SMTPD: 6.8 or 7.8) and one filter process for the
  * whole file, while the rules file and its list file are edited the ways editors and
  * deploy tools save files. Each change must reach the next session within a second or
  * two, through exactly one reload, with smtpd and the filter never restarted (their

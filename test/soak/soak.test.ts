@@ -1,5 +1,5 @@
 /**
- * No mail lost (issue 6): real smtpd 6.8 with the real filter (as
+ * No mail lost (issue 6): real smtpd (E2E_SMTPD: 6.8 or 7.8) with the real filter (as
  * `opensmtpd`, in its namespaces, test/e2e/harness) and a realistic chain —
  * a short pause, reject/disconnect/junk rules, postgrey and the built-in
  * greylisting (1 s delays) — under steady load from 10 concurrent senders

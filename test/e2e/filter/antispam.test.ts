@@ -1,5 +1,5 @@
 /**
- * The issue's scenario against real smtpd 6.8 with the real filter
+ * The issue's scenario against real smtpd (E2E_SMTPD: 6.8 or 7.8) with the real filter
  * (`node dist/src/cli/main.js RULES`): what a client sees for each action.
  *
  * The rules are the issue's example with two changes, so it can be driven from

@@ -1,6 +1,6 @@
 /**
  * The issue's example rules file, verbatim (rules/example-antispam.rules), in real
- * smtpd 6.8 with the real filter and its real 3 s pause.
+ * smtpd (E2E_SMTPD: 6.8 or 7.8) with the real filter and its real 3 s pause.
  *
  * Everything on 127/8 and ::1 is trusted by that file, so untrusted clients come
  * from 198.51.100.0/24 (TEST-NET-2), made local on the namespace's loopback; the

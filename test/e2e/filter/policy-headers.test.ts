@@ -1,6 +1,6 @@
 /**
  * A policy server's PREPEND with control characters or bytes that are not
- * UTF-8 (issue 10, item 11), end to end: real smtpd 6.8, the real filter as
+ * UTF-8 (issue 10, item 11), end to end: real smtpd (E2E_SMTPD: 6.8 or 7.8), the real filter as
  * `opensmtpd`, a policy server process (the scripted one of
  * test/integration/faults) on a unix socket mounted at /run/policy inside
  * smtpd's namespace, and the message as delivered to the maildir, read as

@@ -1,5 +1,5 @@
 /**
- * Issue 10, item 4, in real smtpd 6.8 with the real filter: a session that
+ * Issue 10, item 4, in real smtpd (E2E_SMTPD: 6.8 or 7.8) with the real filter: a session that
  * only sends NOOP, RSET and HELP (none of which smtpd reports to a filter)
  * is still judged with its own facts when it finally sends MAIL FROM.
  *

@@ -1,5 +1,5 @@
 /**
- * Signals to the filter under a real smtpd 6.8 (issue 10): smtpd exits ("lost
+ * Signals to the filter under a real smtpd (E2E_SMTPD: 6.8 or 7.8) (issue 10): smtpd exits ("lost
  * processor") when its filter exits, and SIGTERM, SIGINT, ... used to end the
  * filter. Now a signal sent to the filter (as an admin's `pkill -f
  * filter-rules` does) is logged and ignored: the same smtpd and the same

@@ -1,6 +1,6 @@
 /**
  * Greylisting through a real postgrey 1.37, asked by the real filter in real smtpd
- * 6.8, end to end: the SMTP client's replies, the delivered maildir file, and what
+ * (E2E_SMTPD: 6.8 or 7.8), end to end: the SMTP client's replies, the delivered maildir file, and what
  * happens when postgrey is gone or hung.
  *
  * postgrey runs as usual (started as root, drops to `postgrey`) on a unix socket in

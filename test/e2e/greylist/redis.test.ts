@@ -1,6 +1,6 @@
 /**
  * Built-in greylisting on one Redis shared by several MX hosts, end to end: three
- * real smtpd 6.8 instances, each with its own filter-rules process, in one network
+ * real smtpd instances (E2E_SMTPD: 6.8 or 7.8), each with its own filter-rules process, in one network
  * namespace with a real redis-server on its loopback (127.0.0.1:6379):
  *
  *   mx1 (port 2525), mx2 (port 2526): examples/multi-mx-redis/greylist.rules

@@ -1,5 +1,5 @@
 /**
- * Built-in greylisting with the embedded SQLite store, in real smtpd 6.8 with the
+ * Built-in greylisting with the embedded SQLite store, in real smtpd (E2E_SMTPD: 6.8 or 7.8) with the
  * real filter: examples/builtin-greylist-sqlite/greylist.rules with a 2 s delay
  * instead of 5 m, a 100 ms pause instead of 3 s, and the database in a temp state
  * directory created like the README says (owned by opensmtpd, mode 0750).

@@ -28,7 +28,7 @@ export const FILTER_USER = 'opensmtpd';
 /** Local deliveries go to this user (smtpd refuses to deliver to root). */
 export const MAIL_USER = 'mailtest';
 
-const TOOLS = ['smtpd', 'unshare', 'nsenter', 'setpriv', 'runuser', 'ip', 'ss', 'mount', 'swaks'] as const;
+const TOOLS = ['unshare', 'nsenter', 'setpriv', 'runuser', 'ip', 'ss', 'mount', 'swaks'] as const;
 
 function hasCommand(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
@@ -50,9 +50,11 @@ export function e2eSkipReason(): string | null {
   const missing = TOOLS.filter((t) => !hasCommand(t));
   if (missing.length > 0) problems.push(`missing commands: ${missing.join(', ')} (run scripts/install-deps.sh)`);
   if (!userExists(FILTER_USER)) problems.push(`no user ${FILTER_USER} (install the opensmtpd package)`);
+  const smtpd = e2eSmtpd();
+  if ('skip' in smtpd) problems.push(smtpd.skip);
   if (problems.length === 0) return null;
   const reason = problems.join('; ');
-  if (process.env['CI'] !== undefined && process.env['CI'] !== '' && process.env['CI'] !== 'false') {
+  if (underCi()) {
     throw new Error(`end-to-end prerequisites missing under CI: ${reason}`);
   }
   return reason;
@@ -130,17 +132,113 @@ export function filterRuntime(): FilterRuntime {
   return cached;
 }
 
+/** An smtpd binary the harness runs (`Smtpd.start({ smtpd })`), and what a test may expect of it. */
+export interface SmtpdBinary {
+  /** How it was chosen: `6.8`, `7.8`, or the path E2E_SMTPD gave. */
+  readonly name: string;
+  readonly binary: string;
+  /**
+   * Its compiled-in queue directory: a fresh tmpfs inside the mount namespace each start
+   * (/var/spool/smtpd for Debian's, PREFIX/queue for ../shared/opensmtpd/build.sh's).
+   */
+  readonly queueDir: string;
+  /** What `smtpd -h` says, e.g. `6.8.0p2`, `7.8.0-portable`. */
+  readonly version: string;
+  /** The filter protocol it speaks: 0.6 up to 7.3, 0.7 from 7.4 (protocol.md §1). */
+  readonly protocol: '0.6' | '0.7';
+  /**
+   * STARTTLS/smtps handshakes work. Not in Debian 12's 6.8, which fails every one with
+   * OpenSSL 3 (upstream #1171, #1239; testing-notes.md).
+   */
+  readonly tls: boolean;
+}
+
+/** Debian's smtpd and its queue (the opensmtpd package). */
+const DEBIAN_SMTPD = { binary: '/usr/sbin/smtpd', queueDir: '/var/spool/smtpd' } as const;
+const BUILD_SCRIPT = '../shared/opensmtpd/build.sh';
+
+function underCi(): boolean {
+  const ci = process.env['CI'];
+  return ci !== undefined && ci !== '' && ci !== 'false';
+}
+
+/** `version: OpenSMTPD 7.8.0-portable` → 7.8.0-portable; null when it does not run or say so. */
+function reportedVersion(binary: string): string | null {
+  const r = spawnSync(binary, ['-h'], { encoding: 'utf8' });
+  const m = /OpenSMTPD (\d+)\.(\d+)\S*/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+  return m === null ? null : m[0].slice('OpenSMTPD '.length);
+}
+
 /**
- * OpenSMTPD 7.8 built by ../shared/opensmtpd/build.sh (TLS works there; Debian's 6.8
- * fails every handshake with OpenSSL 3). `SMTPD_78` names another binary; the queue
- * is the build's PREFIX/queue. When it is not there, the reason to skip: tests that need
- * it skip, under CI too (nothing installs it yet; adding 7.8 to the suite is another item).
+ * The smtpd at `binary`, or why it cannot be used. `queueDir` defaults to build.sh's
+ * layout (PREFIX/sbin/smtpd, PREFIX/queue).
  */
-export function smtpd78(): { readonly binary: string; readonly queueDir: string } | { readonly skip: string } {
+export function smtpdAt(name: string, binary: string, queueDir = join(dirname(dirname(binary)), 'queue')): SmtpdBinary | { readonly skip: string } {
+  if (!existsSync(binary)) return { skip: `no smtpd at ${binary}` };
+  // Under /var/spool the harness makes it (inside the namespace's tmpfs); elsewhere it
+  // mounts a tmpfs on it, which needs the directory (build.sh makes PREFIX/queue).
+  if (!queueDir.startsWith('/var/spool/') && !existsSync(queueDir)) return { skip: `no queue directory ${queueDir} for ${binary}` };
+  const version = reportedVersion(binary);
+  if (version === null) return { skip: `${binary} -h does not report an OpenSMTPD version` };
+  const [major = 0, minor = 0] = version.split(/[.p-]/).map(Number);
+  const protocol = major > 7 || (major === 7 && minor >= 4) ? '0.7' : '0.6';
+  // Debian 12's 6.8 is linked with OpenSSL 3 and cannot finish a handshake; 7.x can.
+  const tls = major >= 7;
+  return { name, binary, queueDir, version, protocol, tls };
+}
+
+/**
+ * OpenSMTPD 7.8 built by ../shared/opensmtpd/build.sh (scripts/install-deps.sh runs it):
+ * `SMTPD_78` names another binary; the queue is the build's PREFIX/queue. When it is not
+ * there, the reason to skip; under CI, install-deps.sh has built it, so missing is an error.
+ */
+export function smtpd78(): SmtpdBinary | { readonly skip: string } {
   const binary = process.env['SMTPD_78'] ?? '/opt/opensmtpd-7.8/sbin/smtpd';
-  const queueDir = join(dirname(dirname(binary)), 'queue');
-  if (!existsSync(binary) || !existsSync(queueDir)) {
-    return { skip: `no OpenSMTPD 7.8 at ${binary} (build it with ../shared/opensmtpd/build.sh, or set SMTPD_78)` };
+  const found = smtpdAt('7.8', binary);
+  if ('skip' in found) {
+    const skip = `${found.skip} (build it with ${BUILD_SCRIPT}, or set SMTPD_78)`;
+    if (underCi()) throw new Error(`OpenSMTPD 7.8 missing under CI: ${skip}`);
+    return { skip };
   }
-  return { binary, queueDir };
+  return found;
+}
+
+let chosen: SmtpdBinary | { readonly skip: string } | null = null;
+
+/**
+ * The smtpd every end-to-end test runs, unless it names one itself: `E2E_SMTPD`
+ * = `6.8` (the default: Debian's /usr/sbin/smtpd), `7.8` (smtpd78()), or the absolute
+ * path of another smtpd binary (its queue directory PREFIX/queue, or `E2E_SMTPD_QUEUE`).
+ * Read here and nowhere else, once per process; scripts/run-tests.mjs sets it per run.
+ */
+export function e2eSmtpd(): SmtpdBinary | { readonly skip: string } {
+  if (chosen !== null) return chosen;
+  const wanted = process.env['E2E_SMTPD'] ?? '';
+  if (wanted === '' || wanted === '6.8') {
+    chosen = smtpdAt('6.8', DEBIAN_SMTPD.binary, DEBIAN_SMTPD.queueDir);
+    if ('skip' in chosen) chosen = { skip: `${chosen.skip} (install the opensmtpd package)` };
+  } else if (wanted === '7.8') {
+    chosen = smtpd78();
+  } else if (wanted.startsWith('/')) {
+    chosen = smtpdAt(wanted, wanted, process.env['E2E_SMTPD_QUEUE']);
+  } else {
+    throw new Error(`E2E_SMTPD=${JSON.stringify(wanted)}: expected 6.8, 7.8 or an absolute path to smtpd`);
+  }
+  return chosen;
+}
+
+/** e2eSmtpd(), which e2eSkipReason() has checked: tests call it after deciding not to skip. */
+export function chosenSmtpd(): SmtpdBinary {
+  const s = e2eSmtpd();
+  if ('skip' in s) throw new Error(`no smtpd for the end-to-end tests: ${s.skip}`);
+  return s;
+}
+
+/**
+ * An smtpd that can do TLS: the chosen one when it can (so the 7.8 run tests itself), else
+ * 7.8 (Debian's 6.8 cannot).
+ */
+export function tlsSmtpd(): SmtpdBinary | { readonly skip: string } {
+  const s = e2eSmtpd();
+  return 'skip' in s || !s.tls ? smtpd78() : s;
 }

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplyAssembler, encodeMessage } from './dialog.js';
-import { e2eSkipReason, filterRuntime, STAND_IN_FILTER } from './env.js';
+import { chosenSmtpd, e2eSkipReason, filterRuntime, STAND_IN_FILTER } from './env.js';
 import { buildMessage, exchangeFor, mailSteps, marker, transcript } from './mail.js';
 import { Smtpd, processAlive } from './smtpd.js';
 
@@ -60,6 +60,19 @@ describe('harness with the stand-in filter', { skip: skip ?? false }, () => {
       assert.match(m.body, /^hi\n\.dot line\n/);
       await smtpd.waitForLog(/smtp connected address=127\.0\.0\.5 /);
       smtpd.assertHealthy();
+    }));
+
+  test('the smtpd that runs is the one chosen (E2E_SMTPD), and the filter hears its protocol version', (t) =>
+    smtpd.withLog(async () => {
+      const chosen = chosenSmtpd();
+      t.diagnostic(`smtpd ${chosen.version} (${chosen.binary}), filter protocol ${chosen.protocol}`);
+      assert.equal(smtpd.smtpd, chosen);
+      // smtpd -d names itself when it starts: `info: OpenSMTPD 7.8.0-portable starting`.
+      await smtpd.waitForLog(new RegExp(`OpenSMTPD ${chosen.version.replace(/[.]/g, '\\.')} starting`));
+      const r = await smtpd.dialog({ localAddress: '127.0.0.5', steps: [{ kind: 'command', line: 'QUIT' }] });
+      assert.equal(r.banner?.code, 220, transcript(r));
+      const heard = await smtpd.waitForLog(/^rules: stand-in filter protocol /);
+      assert.equal(heard, `rules: stand-in filter protocol ${chosen.protocol}`);
     }));
 
   test('extra loopback addresses work as sources and get their rDNS from /etc/hosts', () =>

@@ -9,10 +9,13 @@
  *   be added to `lo` (e.g. 198.51.100.0/24, outside every "trusted" list), and nothing
  *   can reach the outside. Clients therefore run *inside* the namespace
  *   (`nsenter -t PID -n`): the scripted client smtp-client.js, or swaks.
- * - mount namespace: tmpfs over /run (private control socket) and /var/spool (a fresh
- *   queue each time), and our own /etc/resolv.conf (nameserver 127.0.0.1: fails at
+ * - mount namespace: tmpfs over /run (private control socket), /var/spool and the
+ *   smtpd's queue directory (a fresh queue each time), and our own /etc/resolv.conf (nameserver 127.0.0.1: fails at
  *   once, no 5 s DNS stalls) and /etc/hosts (which is how a test gives a client
  *   address a reverse DNS name: smtpd's resolver reads /etc/hosts first).
+ * - which smtpd: the suite's (env.ts chosenSmtpd(), from E2E_SMTPD: Debian's 6.8 by
+ *   default, or 7.8 from ../shared/opensmtpd/build.sh), so every test file runs unchanged
+ *   against either; `smtpd` in the options for a test that needs a given one (TLS).
  * - no fork in unshare/setpriv/sh (all exec), so the spawned pid IS smtpd's pid, and
  *   PR_SET_PDEATHSIG kills smtpd if the test process dies without cleaning up.
  * - optionally, instead of a network namespace of its own, smtpd joins a shared one
@@ -32,7 +35,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DialogResult, DialogScript, DialogStep } from './dialog.js';
-import { ensureMailUser, makeOpenTempDir, SMTP_CLIENT } from './env.js';
+import { chosenSmtpd, ensureMailUser, makeOpenTempDir, SMTP_CLIENT, type SmtpdBinary } from './env.js';
 import type { NetworkNamespace } from './netns.js';
 import { waitFor } from './wait.js';
 
@@ -70,11 +73,11 @@ export interface SmtpdOptions {
    */
   readonly readyLog?: RegExp;
   /**
-   * Another smtpd than Debian's (e.g. 7.8 from ../shared/opensmtpd/build.sh): its binary,
-   * and its compiled-in queue directory, which gets a tmpfs of its own inside the mount
-   * namespace (as /var/spool/smtpd does for Debian's). Default: `smtpd` from PATH.
+   * The smtpd to run, for a test that needs a particular one (e.g. tlsSmtpd()); its
+   * compiled-in queue directory gets a tmpfs of its own inside the mount namespace.
+   * Default: the suite's, chosenSmtpd() (E2E_SMTPD: Debian's 6.8 unless told otherwise).
    */
-  readonly smtpd?: { readonly binary: string; readonly queueDir: string };
+  readonly smtpd?: SmtpdBinary;
   /**
    * More smtpd.conf lines (pki, tables, further `listen on …` lines), given the work
    * directory; they go before the harness's own listen lines.
@@ -119,8 +122,8 @@ if [ -e /etc/resolv.conf ]; then mount --bind "$W/resolv.conf" /etc/resolv.conf;
 mount --bind "$W/hosts" /etc/hosts
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=0755 tmpfs /var/spool
-mkdir -m 0711 /var/spool/smtpd
-if [ -n "$QUEUE" ]; then mount -t tmpfs -o mode=0711 tmpfs "$QUEUE"; fi
+mkdir -p "$QUEUE"
+mount -t tmpfs -o mode=0711 tmpfs "$QUEUE"
 printf '%s\n' "$BINDS" | while IFS='|' read -r src dst; do
   [ -n "$src" ] || continue
   mkdir -p "$dst"
@@ -150,6 +153,8 @@ export class Smtpd {
   readonly port: number;
   readonly pid: number;
   readonly filterArgv: readonly string[];
+  /** The smtpd this is (version, filter protocol, TLS). */
+  readonly smtpd: SmtpdBinary;
   #child: ChildProcess;
   #log = '';
   #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -158,8 +163,9 @@ export class Smtpd {
   #closed = false;
   #stopped: { readonly killed: readonly string[] } | null = null;
 
-  private constructor(dir: string, port: number, child: ChildProcess, filterArgv: readonly string[]) {
+  private constructor(dir: string, port: number, child: ChildProcess, filterArgv: readonly string[], smtpd: SmtpdBinary) {
     this.dir = dir;
+    this.smtpd = smtpd;
     this.maildir = join(dir, 'Maildir');
     this.port = port;
     this.filterArgv = filterArgv;
@@ -225,6 +231,7 @@ export class Smtpd {
       }
       binds.push(`${source}|${target}`);
     }
+    const smtpd = opts.smtpd ?? chosenSmtpd();
     const filterArgv = opts.filter(dir);
     const listen = [`listen on ${SERVER_V4} port ${port} filter "${FILTER_NAME}"`];
     if (opts.ipv6 === true) listen.push(`listen on ::1 port ${port} filter "${FILTER_NAME}"`);
@@ -246,12 +253,12 @@ export class Smtpd {
         ...testEnv(),
         NETS: (opts.loopbackNets ?? []).join(' '),
         BINDS: binds.join('\n'),
-        SMTPD: opts.smtpd?.binary ?? 'smtpd',
-        QUEUE: opts.smtpd?.queueDir ?? '',
+        SMTPD: smtpd.binary,
+        QUEUE: smtpd.queueDir,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new Smtpd(dir, port, child, filterArgv);
+    return new Smtpd(dir, port, child, filterArgv, smtpd);
   }
 
   async #listening(): Promise<boolean> {

@@ -4,6 +4,9 @@
  * independently of the real filter. `--pause-ms N` delays the connect answer, which
  * is how the banner pause works (§7.1), so the timing helpers can be checked too.
  *
+ * It logs the protocol version of the first request it gets (`stand-in filter
+ * protocol 0.7`), so the harness test can tell which smtpd it talked to.
+ *
  * Deliberately independent of src/: if the real filter breaks, this one still
  * tells whether the harness works.
  */
@@ -15,6 +18,7 @@ const pauseArg = process.argv.indexOf('--pause-ms');
 const pauseMs = pauseArg >= 0 ? Number(process.argv[pauseArg + 1] ?? '0') : 0;
 
 let registered = false;
+let versionLogged = false;
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -32,6 +36,10 @@ createInterface({ input: process.stdin, crlfDelay: Infinity }).on('line', (line)
   // filter|VERSION|TS|smtp-in|PHASE|SESSION|TOKEN|PARAMS (only the last field may hold '|')
   const f = line.split('|', 7);
   if (f[0] !== 'filter' || f.length < 7) return;
+  if (!versionLogged) {
+    versionLogged = true;
+    process.stderr.write(`stand-in filter protocol ${f[1]}\n`);
+  }
   const answer = `filter-result|${f[5]}|${f[6]}|proceed`;
   if (f[4] === 'connect' && pauseMs > 0) setTimeout(() => out(answer), pauseMs);
   else out(answer);
