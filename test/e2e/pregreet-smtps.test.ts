@@ -21,6 +21,7 @@ import { replyText } from './harness/dialog.js';
 import { e2eSkipReason, FILTER_MAIN, FILTER_USER, filterRuntime, makeOpenTempDir, tlsSmtpd } from './harness/env.js';
 import { marker, mailSteps, RECIPIENT, transcript } from './harness/mail.js';
 import { FILTER_NAME, SERVER_V4, Smtpd } from './harness/smtpd.js';
+import { makePki, PKI_NAME } from './harness/tls.js';
 
 const PAUSE_MS = 1000;
 const SMTPS_PORT = 465;
@@ -34,13 +35,9 @@ const e2eSkip = e2eSkipReason();
 const built = tlsSmtpd();
 const skip = e2eSkip ?? ('skip' in built ? built.skip : null);
 
-/** A self-signed certificate for the smtps listener (smtpd wants the key at most 0600). */
-function makePki(dir: string): string[] {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=mail.test'], { stdio: 'pipe' });
-  execFileSync('chmod', ['600', key]);
-  return [`pki mail.test cert "${cert}"`, `pki mail.test key "${key}"`, `listen on ${SERVER_V4} port ${SMTPS_PORT} smtps pki mail.test filter "${FILTER_NAME}"`];
+/** The smtps listener beside the harness's plain one, with a self-signed certificate. */
+function smtpsConfig(dir: string): string[] {
+  return [...makePki(dir), `listen on ${SERVER_V4} port ${SMTPS_PORT} smtps pki ${PKI_NAME} filter "${FILTER_NAME}"`];
 }
 
 function start(extraArgs: readonly string[], record?: string): Promise<Smtpd> {
@@ -50,7 +47,7 @@ function start(extraArgs: readonly string[], record?: string): Promise<Smtpd> {
     smtpd: built,
     files: { 'inbound.rules': RULES },
     filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), ...extraArgs, ...(record !== undefined ? ['--record', record] : []), join(dir, 'inbound.rules')],
-    extraConfig: (dir) => makePki(dir),
+    extraConfig: (dir) => smtpsConfig(dir),
   });
 }
 

@@ -325,6 +325,11 @@ export class PolicyServerProcess {
     return [...this.output.matchAll(/^request (\d+)$/gm)].length;
   }
 
+  /** The attributes of every request read so far (name → value), oldest first. */
+  get requestAttributes(): Array<Record<string, string>> {
+    return [...this.output.matchAll(/^attributes \d+ (.*)$/gm)].map((m) => JSON.parse(m[1] ?? '{}') as Record<string, string>);
+  }
+
   /** Where a server started on `tcp:PORT` listens (`tcp:127.0.0.1:N`); null for a unix socket. */
   get tcpAddress(): string | null {
     return /^listening (tcp:\S+)$/m.exec(this.output)?.[1] ?? null;

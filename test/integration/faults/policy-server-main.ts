@@ -10,7 +10,8 @@
  * according to MODE; a line on stdin changes the mode. It prints `listening`
  * (for TCP: `listening tcp:127.0.0.1:PORT`) once it accepts connections and
  * `request N` for every complete request it read, so the test can act at
- * that moment.
+ * that moment, and just before it `attributes N JSON`: the request's
+ * `name=value` lines as a JSON object, for a test that checks what was asked.
  *
  * Modes: dunno, defer, hang (never answers), garbage (an HTTP error page),
  * binary (bytes that are no text), half-close (half a line, then closes),
@@ -97,9 +98,14 @@ const server = createServer((socket) => {
   socket.on('data', (chunk: string) => {
     buffered += chunk;
     for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
+      const attributes: Record<string, string> = {};
+      for (const line of buffered.slice(0, end).split('\n')) {
+        const eq = line.indexOf('=');
+        if (eq > 0) attributes[line.slice(0, eq)] = line.slice(eq + 1);
+      }
       buffered = buffered.slice(end + 2);
       requests++;
-      process.stdout.write(`request ${requests}\n`);
+      process.stdout.write(`attributes ${requests} ${JSON.stringify(attributes)}\nrequest ${requests}\n`);
       answer(socket);
     }
   });
