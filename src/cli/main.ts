@@ -107,6 +107,11 @@ let status: number;
 try {
   // The one dynamic import of our own code (test/fuzz/security allows exactly this line).
   const app = await import('./app.js');
+  // A signal that came while the program loaded is in libuv's queue until the event
+  // loop turns, and Node.js 24 (unlike 20) loads the whole module graph without a turn.
+  // Without this one, attach() would take such a SIGHUP for one sent after the start,
+  // and release() (the commands) would drop a SIGTERM sent while loading, losing it.
+  await new Promise((resolve) => setImmediate(resolve));
   status = await app.runCli(signals);
 } catch (error) {
   process.stderr.write(`filter-rules: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
