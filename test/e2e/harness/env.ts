@@ -203,27 +203,30 @@ export function smtpd78(): SmtpdBinary | { readonly skip: string } {
   return found;
 }
 
+/**
+ * The smtpd that `E2E_SMTPD` names: `6.8` or empty (Debian's /usr/sbin/smtpd), `7.8`
+ * (smtpd78()), or the absolute path of another smtpd binary (its queue directory
+ * PREFIX/queue, or `E2E_SMTPD_QUEUE`). scripts/run-tests.mjs uses it to say what each run ran.
+ */
+export function smtpdFor(wanted: string): SmtpdBinary | { readonly skip: string } {
+  if (wanted === '' || wanted === '6.8') {
+    const found = smtpdAt('6.8', DEBIAN_SMTPD.binary, DEBIAN_SMTPD.queueDir);
+    return 'skip' in found ? { skip: `${found.skip} (install the opensmtpd package)` } : found;
+  }
+  if (wanted === '7.8') return smtpd78();
+  if (wanted.startsWith('/')) return smtpdAt(wanted, wanted, process.env['E2E_SMTPD_QUEUE']);
+  throw new Error(`E2E_SMTPD=${JSON.stringify(wanted)}: expected 6.8, 7.8 or an absolute path to smtpd`);
+}
+
 let chosen: SmtpdBinary | { readonly skip: string } | null = null;
 
 /**
- * The smtpd every end-to-end test runs, unless it names one itself: `E2E_SMTPD`
- * = `6.8` (the default: Debian's /usr/sbin/smtpd), `7.8` (smtpd78()), or the absolute
- * path of another smtpd binary (its queue directory PREFIX/queue, or `E2E_SMTPD_QUEUE`).
- * Read here and nowhere else, once per process; scripts/run-tests.mjs sets it per run.
+ * The smtpd every end-to-end test runs unless it names one itself: smtpdFor(E2E_SMTPD),
+ * Debian's 6.8 by default. The variable is read here and nowhere else, once per process;
+ * scripts/run-tests.mjs sets it for each run.
  */
 export function e2eSmtpd(): SmtpdBinary | { readonly skip: string } {
-  if (chosen !== null) return chosen;
-  const wanted = process.env['E2E_SMTPD'] ?? '';
-  if (wanted === '' || wanted === '6.8') {
-    chosen = smtpdAt('6.8', DEBIAN_SMTPD.binary, DEBIAN_SMTPD.queueDir);
-    if ('skip' in chosen) chosen = { skip: `${chosen.skip} (install the opensmtpd package)` };
-  } else if (wanted === '7.8') {
-    chosen = smtpd78();
-  } else if (wanted.startsWith('/')) {
-    chosen = smtpdAt(wanted, wanted, process.env['E2E_SMTPD_QUEUE']);
-  } else {
-    throw new Error(`E2E_SMTPD=${JSON.stringify(wanted)}: expected 6.8, 7.8 or an absolute path to smtpd`);
-  }
+  chosen ??= smtpdFor(process.env['E2E_SMTPD'] ?? '');
   return chosen;
 }
 
