@@ -3,6 +3,7 @@
  * stay as written (durations and numbers as text, strings decoded but not yet
  * validated): the checker decides what they mean, so it can point at them.
  */
+import type { FieldName } from '../conditions/fields.js';
 import type { RulePhase } from '../protocol/phases.js';
 import type { SourceSpan } from './plan.js';
 
@@ -59,8 +60,6 @@ export interface ListDecl {
 
 export type ListRef = { readonly kind: 'named'; readonly name: Name } | InlineList;
 
-export type Field = 'src' | 'rdns' | 'fcrdns' | 'helo' | 'mail-from' | 'rcpt-to';
-
 export type Test =
   | { readonly op: 'present' }
   | { readonly op: 'match'; readonly regex: RegexLit }
@@ -70,7 +69,7 @@ export type Condition =
   | { readonly kind: 'or'; readonly operands: readonly Condition[]; readonly span: SourceSpan }
   | { readonly kind: 'and'; readonly operands: readonly Condition[]; readonly span: SourceSpan }
   | { readonly kind: 'not'; readonly operand: Condition; readonly span: SourceSpan }
-  | { readonly kind: 'test'; readonly field: Field; readonly fieldSpan: SourceSpan; readonly test: Test; readonly span: SourceSpan };
+  | { readonly kind: 'test'; readonly field: FieldName; readonly fieldSpan: SourceSpan; readonly test: Test; readonly span: SourceSpan };
 
 export type Action =
   | { readonly kind: 'pause'; readonly duration: NumberLit; readonly span: SourceSpan }

@@ -4,12 +4,13 @@
  * steps grouped by phase. Only run on an AST the checker found no errors in.
  * The result is frozen: the runtime swaps whole plans, it never edits one.
  */
+import type { FieldName } from '../conditions/fields.js';
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
 import { SMTPD_RULE } from '../protocol/smtpd-rules.js';
 import type { Action, ChainDecl, Condition, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
 import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import { EMPTY_LIST, type ResolvedList } from './lists.js';
-import type { CompiledChain, CompiledRules, CompiledStep, ConditionField, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
 import { conditionText, PredicateBuilder } from './predicates.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, PREGREET_DEFAULT_REPLY, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
 
@@ -97,7 +98,7 @@ function compileAction(action: Action, step: Step, phase: RulePhase): StepAction
 }
 
 /** The fields a condition reads, in order of first use (for explain logs). */
-function conditionFields(c: Condition, out: ConditionField[] = []): ConditionField[] {
+function conditionFields(c: Condition, out: FieldName[] = []): FieldName[] {
   switch (c.kind) {
     case 'or':
     case 'and':

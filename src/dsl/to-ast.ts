@@ -5,12 +5,12 @@
  * the node rather than throwing.
  */
 import type { CstElement, CstNode, IToken } from 'chevrotain';
+import type { FieldName } from '../conditions/fields.js';
 import type { RulePhase } from '../protocol/phases.js';
 import type {
   Action,
   ChainDecl,
   Condition,
-  Field,
   InlineList,
   ListDecl,
   ListItemNode,
@@ -375,7 +375,7 @@ function phaseOf(n: CstNode): RulePhase | null {
   }
 }
 
-function fieldOf(t: IToken): Field | null {
+function fieldOf(t: IToken): FieldName | null {
   switch (t.tokenType.name) {
     case T.Src.name:
       return 'src';

@@ -46,9 +46,6 @@ export interface SessionFacts {
   readonly size: number | null;
 }
 
-/** The session fields a condition can read (the left side of `~`, `in`, or a bare test). */
-export type ConditionField = 'src' | 'rdns' | 'fcrdns' | 'helo' | 'mail-from' | 'rcpt-to';
-
 /** A compiled condition. Pure, synchronous, linear time in its input. */
 export type Predicate = (facts: SessionFacts) => boolean;
 
@@ -127,9 +124,10 @@ export interface CompiledStep {
   /**
    * The fields the condition reads, in order of first use, so a log line can
    * show their values (explain). Empty without `when`; absent when unknown
-   * (steps not built by the compiler).
+   * (steps not built by the compiler). Names of conditions/fields.ts rows
+   * (FieldName), as strings: model/ sits below conditions/.
    */
-  readonly whenFields?: readonly ConditionField[];
+  readonly whenFields?: readonly string[];
   /**
    * True when the step may add a header (a policy server's PREPEND,
    * `greylist … header`), which takes smtpd's data-line phase. Decided by the
