@@ -17,7 +17,7 @@ import type { CompiledStep } from '../dsl/plan.js';
 import { tempfailDecision } from '../protocol/format.js';
 import { parseConnectParam } from '../protocol/parse.js';
 import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
-import { printableText } from '../policy/action.js';
+import { printableText } from '../support/printable.js';
 import type { FilterRequestLine } from '../protocol/types.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock } from '../support/clock.js';

@@ -21,13 +21,16 @@ export interface ImportRef {
  * shows an import is not one. Line comments count only at the start of a line,
  * so `'http://…'` inside code is left alone.
  */
-function withoutComments(text: string): string {
+export function withoutComments(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/^\s*\/\/.*$/gm, '');
 }
 
 const lineAt = (text: string, index: number): number => text.slice(0, index).split('\n').length;
 
-/** Static imports and re-exports (type-only too), bare `import 'x'`, `import('x')` and `require('x')` with a literal. */
+/**
+ * Static imports and re-exports (type-only too), bare `import 'x'`, `import('x')` and `require('x')` with a literal,
+ * `declare module 'x'` (type-only).
+ */
 export function importsOf(source: string): ImportRef[] {
   const text = withoutComments(source);
   const found: { index: number; ref: ImportRef }[] = [];
@@ -36,6 +39,10 @@ export function importsOf(source: string): ImportRef[] {
   }
   for (const m of text.matchAll(/(?<![\w$.])(?:import|require)\s*\(\s*'([^']+)'\s*\)/g)) {
     found.push({ index: m.index, ref: { specifier: m[1] ?? '', line: lineAt(text, m.index), typeOnly: false } });
+  }
+  // Module augmentation (steps/*/define.ts add their StepActions entry to model/plan.ts this way): coupling, no code.
+  for (const m of text.matchAll(/(?<![\w$.])declare\s+module\s+'([^']+)'/g)) {
+    found.push({ index: m.index, ref: { specifier: m[1] ?? '', line: lineAt(text, m.index), typeOnly: true } });
   }
   return found.sort((a, b) => a.index - b.index).map((f) => f.ref);
 }

@@ -89,6 +89,7 @@ describe('importsOf', () => {
         [6, './u.js', true],
         [11, 'node:child_process', false],
         [12, 'child_process', false],
+        [14, './augmented.js', true],
       ],
     );
   });
