@@ -319,14 +319,20 @@ export function createChokidarWatcher(
     arm(state, appeared ? 'add' : 'change', false);
   }
 
-  /** Directories to recheck once the current burst of events is handled; true: forced. */
+  /**
+   * Directories to recheck once the current burst of events is handled (true:
+   * forced). The kernel's events for one removal (the directory deleted, its
+   * watch dropped) arrive together and make one new watch, not two.
+   */
   const rechecks = new Map<string, boolean>();
   function recheckSoon(dir: string, force: boolean): void {
-    if (rechecks.size === 0) setImmediate(() => {
-      const due = [...rechecks];
-      rechecks.clear();
-      for (const [d, f] of due) recheck(d, f);
-    });
+    if (rechecks.size === 0) {
+      setImmediate(() => {
+        const due = [...rechecks];
+        rechecks.clear();
+        for (const [d, f] of due) recheck(d, f);
+      });
+    }
     rechecks.set(dir, (rechecks.get(dir) ?? false) || force);
   }
 
