@@ -15,7 +15,7 @@
  */
 import type { CompiledRules, CompiledStep, PolicyStepOptions } from '../dsl/plan.js';
 import { formatPolicyAddress } from '../model/address.js';
-import { interpretPolicyAction, printableText } from '../policy/action.js';
+import { interpretPolicyAction } from '../policy/action.js';
 import type { PolicyAnswer } from '../policy/codec.js';
 import { PolicyError, isPolicyError } from '../policy/errors.js';
 import type { PolicyConnector } from '../policy/connection.js';
@@ -24,6 +24,7 @@ import { PolicyClients, policyAddressesOf, type PolicyClientSettings } from '../
 import { buildPolicyRequest } from '../policy/request.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
+import { printableText } from '../support/printable.js';
 import type { StepContext, StepDetail, StepOutcome, StepRunner } from './types.js';
 
 export interface PolicyRunnerDeps {

@@ -1,4 +1,5 @@
 import { sanitizeHeaderLine, type HeaderFix } from '../support/mail-header.js';
+import { printableText } from '../support/printable.js';
 
 /**
  * What a policy server's `action=` means, following Postfix's access(5) and
@@ -101,11 +102,6 @@ export const MAX_REPLY_LENGTH = 510;
 
 const DEFER_CODE = 450;
 const REJECT_CODE = 550;
-
-/** Printable text: controls (C0 including CR/LF, DEL, C1) become spaces, ends trimmed. */
-export function printableText(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim();
-}
 
 /**
  * `CODE DSN text`: DSN from the start of `text` when it has one (class forced

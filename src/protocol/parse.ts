@@ -5,7 +5,10 @@
  */
 import { FILTER_PHASES, REPORT_EVENTS, type FilterPhase } from '../model/phases.js';
 import { err, ok, type Result } from '../support/result.js';
-import type { ConnectParam, InputLine, ParseProblem, ReportEvent } from './types.js';
+import type { ConnectParam, Endpoint, InputLine, ParseProblem, ReportEvent } from './types.js';
+
+/** Endpoint moved to types.ts with the events that carry it; this re-export goes in stage 13. */
+export type { Endpoint } from './types.js';
 
 const DECIMAL = /^[0-9]+$/;
 
@@ -58,11 +61,14 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** `^[0-9a-fA-F]{16}$` */
-export function isHex16(s: string): boolean {
-  if (s.length !== 16) return false;
-  for (let i = 0; i < 16; i++) {
-    const c = s.charCodeAt(i);
+/**
+ * `^[0-9a-fA-F]+$` on `line` from `start` to `end`, without slicing it out:
+ * the one hex check (ids, tokens, message ids) the others call.
+ */
+function isHexAt(line: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
     if (isDigit(c)) continue;
     const lower = c | 0x20; // only A-F and a-f land on a-f
     if (lower < 97 || lower > 102) return false;
@@ -70,23 +76,26 @@ export function isHex16(s: string): boolean {
   return true;
 }
 
+/** `^[0-9a-fA-F]{16}$` on `line` from `start` to `end` (a session id or a token in place). */
+function isHex16At(line: string, start: number, end: number): boolean {
+  return end - start === 16 && isHexAt(line, start, end);
+}
+
+/** `^[0-9a-fA-F]{16}$` */
+export function isHex16(s: string): boolean {
+  return isHex16At(s, 0, s.length);
+}
+
+/** `^[0-9a-fA-F]+$` */
+function isHex(s: string): boolean {
+  return isHexAt(s, 0, s.length);
+}
+
 /** `^[0-9]+\.[0-9]+$` */
 function isVersion(s: string): boolean {
   const dot = s.indexOf('.');
   if (dot < 1 || dot === s.length - 1) return false;
   for (let i = 0; i < s.length; i++) if (i !== dot && !isDigit(s.charCodeAt(i))) return false;
-  return true;
-}
-
-/** `^[0-9a-fA-F]{16}$` on `line` from `start` to `end`, without slicing it out. */
-function isHex16At(line: string, start: number, end: number): boolean {
-  if (end - start !== 16) return false;
-  for (let i = start; i < end; i++) {
-    const c = line.charCodeAt(i);
-    if (isDigit(c)) continue;
-    const lower = c | 0x20;
-    if (lower < 97 || lower > 102) return false;
-  }
   return true;
 }
 
@@ -193,11 +202,8 @@ export function parseInputLine(line: string): Result<InputLine, ParseProblem> {
  */
 export function isReportOf(line: string, event: string): boolean {
   if (!line.startsWith('report|')) return false;
-  let bar = 6;
-  for (let i = 0; i < 3; i++) {
-    bar = line.indexOf('|', bar + 1);
-    if (bar < 0) return false;
-  }
+  const bar = nextBar(line, nextBar(line, nextBar(line, TYPE_BAR))); // the bar before EVENT
+  if (bar < 0) return false;
   const end = bar + 1 + event.length;
   return line.startsWith(event, bar + 1) && (line.length === end || line.charCodeAt(end) === 124);
 }
@@ -210,45 +216,75 @@ function parseConfig(line: string): Result<InputLine, ParseProblem> {
   return ok({ kind: 'config', key, value: value ?? '' });
 }
 
+/** Where the bar after `report` or `filter` is: both names have six letters. */
+const TYPE_BAR = 6;
+
+/** The bar after the one at `bar`, or -1 when there is none (or `bar` is -1 already). */
+function nextBar(line: string, bar: number): number {
+  return bar < 0 ? -1 : line.indexOf('|', bar + 1);
+}
+
 /**
- * The fields every report and request starts with, read in place from the
- * bars at b1..b4 (`TYPE|VERSION|TS|SUBSYSTEM|`): the envelope, or why not.
+ * What every report and request starts with, `TYPE|VERSION|TS|SUBSYSTEM|NAME|SESSION`,
+ * scanned in place: the checked envelope and session id, and where the name
+ * and what follows the session id are. One object per line and no slices
+ * but the values kept: parseReport and parseFilter run for every line smtpd sends.
  */
-function envelopeAt(line: string, b1: number, b2: number, b3: number, b4: number): Envelope3 | string {
-  const version = versionAt(line, b1 + 1, b2);
+interface Head {
+  readonly version: string;
+  readonly timestamp: number;
+  readonly subsystem: string;
+  readonly sessionId: string;
+  /** The event or phase name runs from `nameStart` to the bar at `nameEnd`. */
+  readonly nameStart: number;
+  readonly nameEnd: number;
+  /** The bar after the session id, or -1 when the line ends with it. */
+  readonly afterSession: number;
+}
+
+/**
+ * The head of a `report|` line (`fields` 6: the session id may end the line)
+ * or a `filter|` line (7: a token must follow it), or why not. The checks come
+ * in the order the problems were always reported in: field count, version,
+ * timestamp, subsystem, session id.
+ */
+function headAt(line: string, type: 'report' | 'filter', fields: 6 | 7): Head | string {
+  // bN is the line's N-th bar; the first, TYPE_BAR, ends the type.
+  const b2 = nextBar(line, TYPE_BAR);
+  const b3 = nextBar(line, b2);
+  const b4 = nextBar(line, b3);
+  const b5 = nextBar(line, b4);
+  const b6 = nextBar(line, b5);
+  if (b5 < 0 || (fields === 7 && b6 < 0)) return `${type} line with fewer than ${fields} fields`;
+  const version = versionAt(line, TYPE_BAR + 1, b2);
   if (version !== '0.6' && version !== '0.7' && !isVersion(version)) return `bad protocol version "${version.slice(0, 20)}"`;
   const timestamp = timestampAt(line, b2 + 1, b3);
   if (Number.isNaN(timestamp)) return `bad timestamp "${line.slice(b2 + 1, Math.min(b3, b2 + 31))}"`;
   if (b4 === b3 + 1) return 'empty subsystem';
-  return { version, timestamp, subsystem: subsystemAt(line, b3 + 1, b4) };
-}
-
-interface Envelope3 {
-  readonly version: string;
-  readonly timestamp: number;
-  readonly subsystem: string;
+  const idEnd = b6 < 0 ? line.length : b6;
+  if (!isHex16At(line, b5 + 1, idEnd)) return 'session id is not 16 hex digits';
+  return {
+    version,
+    timestamp,
+    subsystem: subsystemAt(line, b3 + 1, b4),
+    sessionId: line.slice(b5 + 1, idEnd),
+    nameStart: b4 + 1,
+    nameEnd: b5,
+    afterSession: b6,
+  };
 }
 
 function parseReport(line: string): Result<InputLine, ParseProblem> {
-  // report|VERSION|TS|SUBSYSTEM|EVENT|SESSION[|PARAMS], scanned in place
-  const b1 = 6;
-  const b2 = line.indexOf('|', b1 + 1);
-  const b3 = b2 < 0 ? -1 : line.indexOf('|', b2 + 1);
-  const b4 = b3 < 0 ? -1 : line.indexOf('|', b3 + 1);
-  const b5 = b4 < 0 ? -1 : line.indexOf('|', b4 + 1);
-  if (b5 < 0) return problem('report line with fewer than 6 fields', line);
-  const b6 = line.indexOf('|', b5 + 1);
-  const env = envelopeAt(line, b1, b2, b3, b4);
-  if (typeof env === 'string') return problem(env, line);
-  const idEnd = b6 < 0 ? line.length : b6;
-  if (!isHex16At(line, b5 + 1, idEnd)) return problem('session id is not 16 hex digits', line);
-  const sessionId = line.slice(b5 + 1, idEnd);
-  const params = b6 < 0 ? undefined : line.slice(b6 + 1);
-  const name = nameAt(line, b4 + 1, b5, EVENTS_BY_FREQUENCY) ?? line.slice(b4 + 1, b5);
-  const event = parseReportEvent(name, env.version, params);
+  // report|VERSION|TS|SUBSYSTEM|EVENT|SESSION[|PARAMS]
+  const head = headAt(line, 'report', 6);
+  if (typeof head === 'string') return problem(head, line);
+  const params = head.afterSession < 0 ? undefined : line.slice(head.afterSession + 1);
+  const name = nameAt(line, head.nameStart, head.nameEnd, EVENTS_BY_FREQUENCY) ?? line.slice(head.nameStart, head.nameEnd);
+  const event = parseReportEvent(name, head.version, params);
   if (event === null) return ok({ kind: 'unknown', type: 'report', name, request: null, line: shortenForLog(line) });
   if (typeof event === 'string') return problem(`${name}: ${event}`, line);
-  return ok({ kind: 'report', version: env.version, timestamp: env.timestamp, subsystem: env.subsystem, sessionId, event });
+  const { version, timestamp, subsystem, sessionId } = head;
+  return ok({ kind: 'report', version, timestamp, subsystem, sessionId, event });
 }
 
 /** Exactly `n` fields of `params`, or why not. */
@@ -256,18 +292,6 @@ function need(params: string | undefined, n: number): string[] | string {
   if (params === undefined) return 'missing parameters';
   const fields = splitFields(params, n);
   return fields.length === n ? fields : `expected ${n} parameters`;
-}
-
-/** `^[0-9a-fA-F]+$` */
-function isHex(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (isDigit(c)) continue;
-    const lower = c | 0x20;
-    if (lower < 97 || lower > 102) return false;
-  }
-  return true;
 }
 
 /** null: an event we do not know (forward compatibility); string: a malformed known event. */
@@ -281,7 +305,15 @@ function parseReportEvent(name: string, version: string, params: string | undefi
       const c2 = c3 <= 0 ? -1 : p.lastIndexOf('|', c3 - 1);
       const c1 = c2 <= 0 ? -1 : p.lastIndexOf('|', c2 - 1);
       if (params === undefined || c1 < 0) return 'expected rdns|fcrdns|src|dest';
-      return { type: 'link-connect', rdns: p.slice(0, c1), fcrdns: p.slice(c1 + 1, c2), src: p.slice(c2 + 1, c3), dest: p.slice(c3 + 1) };
+      const srcText = p.slice(c2 + 1, c3);
+      return {
+        type: 'link-connect',
+        rdns: rdnsOf(p.slice(0, c1)),
+        fcrdns: p.slice(c1 + 1, c2),
+        src: parseEndpoint(srcText),
+        dest: parseEndpoint(p.slice(c3 + 1)),
+        srcText,
+      };
     }
     case 'link-greeting':
       return params === undefined ? 'missing hostname' : { type: 'link-greeting', hostname: p };
@@ -380,56 +412,58 @@ function parseReportEvent(name: string, version: string, params: string | undefi
 }
 
 function parseFilter(line: string): Result<InputLine, ParseProblem> {
-  // filter|VERSION|TS|SUBSYSTEM|PHASE|SESSION|TOKEN|PARAM, scanned in place
-  const b1 = 6;
-  const b2 = line.indexOf('|', b1 + 1);
-  const b3 = b2 < 0 ? -1 : line.indexOf('|', b2 + 1);
-  const b4 = b3 < 0 ? -1 : line.indexOf('|', b3 + 1);
-  const b5 = b4 < 0 ? -1 : line.indexOf('|', b4 + 1);
-  const b6 = b5 < 0 ? -1 : line.indexOf('|', b5 + 1);
-  if (b6 < 0) return problem('filter line with fewer than 7 fields', line);
-  const b7 = line.indexOf('|', b6 + 1);
-  const env = envelopeAt(line, b1, b2, b3, b4);
-  if (typeof env === 'string') return problem(env, line);
+  // filter|VERSION|TS|SUBSYSTEM|PHASE|SESSION|TOKEN|PARAM
+  const head = headAt(line, 'filter', 7);
+  if (typeof head === 'string') return problem(head, line);
+  const b7 = nextBar(line, head.afterSession);
   const tokenEnd = b7 < 0 ? line.length : b7;
-  if (!isHex16At(line, b5 + 1, b6)) return problem('session id is not 16 hex digits', line);
-  if (!isHex16At(line, b6 + 1, tokenEnd)) return problem('token is not 16 hex digits', line);
-  const sessionId = line.slice(b5 + 1, b6);
-  const token = line.slice(b6 + 1, tokenEnd);
-  const phase = nameAt(line, b4 + 1, b5, PHASES_BY_FREQUENCY);
+  if (!isHex16At(line, head.afterSession + 1, tokenEnd)) return problem('token is not 16 hex digits', line);
+  const { version, timestamp, subsystem, sessionId } = head;
+  const token = line.slice(head.afterSession + 1, tokenEnd);
+  const phase = nameAt(line, head.nameStart, head.nameEnd, PHASES_BY_FREQUENCY);
   if (phase === null) {
     return ok({
       kind: 'unknown',
       type: 'filter',
-      name: line.slice(b4 + 1, b5),
-      request: { sessionId, token, version: env.version },
+      name: line.slice(head.nameStart, head.nameEnd),
+      request: { sessionId, token, version },
       line: shortenForLog(line),
     });
   }
   // smtpd always sends the separator before an empty parameter; tolerate its absence.
   const param = b7 < 0 ? '' : line.slice(b7 + 1);
-  return ok({ kind: 'filter', version: env.version, timestamp: env.timestamp, subsystem: env.subsystem, phase, sessionId, token, param });
+  return ok({ kind: 'filter', version, timestamp, subsystem, phase, sessionId, token, param });
 }
 
-/** `rdns|src` of a connect request. `<unknown>` → null rdns. */
+/**
+ * An rdns field as a value: smtpd writes `<unknown>` when the client has no
+ * PTR name (link-connect and the connect request alike); an empty field is
+ * taken the same way. The one place that literal is known.
+ */
+function rdnsOf(text: string): string | null {
+  return text === '<unknown>' || text === '' ? null : text;
+}
+
+/** smtpd's local socket: link-connect's `unix:/path`, the connect request's `local`. */
+const LOCAL_SOCKET: Endpoint = Object.freeze({ address: '', port: null, local: true });
+
+/**
+ * `rdns|src` of a connect request, parsed as link-connect is: `<unknown>` →
+ * null rdns, `local` → the local socket, `[v6]` without its brackets.
+ */
 export function parseConnectParam(param: string): ConnectParam {
   const bar = param.lastIndexOf('|');
-  const rdns = bar < 0 ? '' : param.slice(0, bar);
-  return { rdns: rdns === '<unknown>' || rdns === '' ? null : rdns, src: param.slice(bar + 1) };
-}
-
-/** A link-connect address split into its parts. */
-export interface Endpoint {
-  /** IP address without brackets or port; "" for the local socket. */
-  readonly address: string;
-  readonly port: number | null;
-  /** True for `unix:/path` (smtpd's local enqueue socket). */
-  readonly local: boolean;
+  const srcText = param.slice(bar + 1);
+  return {
+    rdns: rdnsOf(bar < 0 ? '' : param.slice(0, bar)),
+    src: srcText === 'local' ? LOCAL_SOCKET : parseEndpoint(srcText),
+    srcText,
+  };
 }
 
 /** `a.b.c.d:port`, `[v6]:port` or `unix:/path`. Anything else is kept whole as the address. */
 export function parseEndpoint(text: string): Endpoint {
-  if (text.startsWith('unix:')) return { address: '', port: null, local: true };
+  if (text.startsWith('unix:')) return LOCAL_SOCKET;
   if (text.startsWith('[')) {
     const close = text.indexOf(']');
     if (close > 0) {

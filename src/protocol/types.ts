@@ -35,13 +35,16 @@ export interface Envelope {
 export type ReportEvent =
   | {
       readonly type: 'link-connect';
-      /** PTR name, or the literal `<unknown>` smtpd sends when there is none. */
-      readonly rdns: string;
+      /** PTR name; null when there is none (smtpd's `<unknown>`, or an empty field). */
+      readonly rdns: string | null;
       /** `pass`, `fail` or `error`. */
       readonly fcrdns: string;
-      /** `a.b.c.d:port`, `[v6]:port` or `unix:/path` (see parseEndpoint). */
-      readonly src: string;
-      readonly dest: string;
+      /** The client, from `a.b.c.d:port`, `[v6]:port` or `unix:/path` (see parseEndpoint). */
+      readonly src: Endpoint;
+      /** Our side of the connection, in the same forms. */
+      readonly dest: Endpoint;
+      /** `src` as smtpd wrote it (`127.0.0.1:5000`, `unix:/…`), for logs. */
+      readonly srcText: string;
     }
   | { readonly type: 'link-greeting'; readonly hostname: string }
   | { readonly type: 'link-identify'; readonly method: string; readonly identity: string }
@@ -114,11 +117,26 @@ export interface ParseProblem {
   readonly line: string;
 }
 
-/** `filter|…|connect|…|rdns|src`: src is an address without port, or `local` for the local socket. */
+/** A link-connect address split into its parts. */
+export interface Endpoint {
+  /** IP address without brackets or port; "" for the local socket. */
+  readonly address: string;
+  readonly port: number | null;
+  /** True for `unix:/path` (smtpd's local enqueue socket). */
+  readonly local: boolean;
+}
+
+/**
+ * `filter|…|connect|…|rdns|src`, parsed like link-connect's fields: src is an
+ * address without port (`127.0.0.1`, `[::1]`), or `local` for the local socket.
+ */
 export interface ConnectParam {
-  /** null when smtpd said `<unknown>`. */
+  /** null when smtpd said `<unknown>` (or sent nothing). */
   readonly rdns: string | null;
-  readonly src: string;
+  /** Never has a port: the request does not carry one. */
+  readonly src: Endpoint;
+  /** `src` as smtpd wrote it, for logs. */
+  readonly srcText: string;
 }
 
 /** Lines we send. Built by the runtime, validated and serialised by format.ts only. */

@@ -126,7 +126,8 @@ class Context implements StepContext {
   readonly phase: RulePhase;
   readonly request: FilterPhase;
   readonly clock: Clock;
-  readonly requestedAt: number | undefined;
+  /** Absent, not undefined, when the job has none (exactOptionalPropertyTypes): `declare` emits no field. */
+  declare readonly requestedAt?: number;
 
   constructor(
     job: EvaluationJob,
@@ -136,7 +137,7 @@ class Context implements StepContext {
     this.phase = job.phase;
     this.request = job.request;
     this.clock = job.clock;
-    this.requestedAt = job.requestedAt;
+    if (job.requestedAt !== undefined) this.requestedAt = job.requestedAt;
   }
 
   get signal(): AbortSignal {

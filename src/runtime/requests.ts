@@ -15,8 +15,9 @@
 import type { FilterDecision } from '../actions/types.js';
 import type { CompiledStep } from '../dsl/plan.js';
 import { tempfailDecision } from '../protocol/format.js';
+import { parseConnectParam } from '../protocol/parse.js';
 import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
-import { printableText } from '../policy/action.js';
+import { printableText } from '../support/printable.js';
 import type { FilterRequestLine } from '../protocol/types.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock } from '../support/clock.js';
@@ -168,7 +169,7 @@ export class RequestHandler {
       // The connect request carries rdns and the address (or `local`): as much
       // as link-connect tells the rules at this phase.
       const session = new Session(request.sessionId, this.o.currentPlan());
-      session.applyConnectParam(request.param);
+      session.applyConnectParam(parseConnectParam(request.param));
       this.o.sessions.add(session);
       this.unknownThrottle.warn(
         { session: request.sessionId, phase: request.phase, client: session.client },

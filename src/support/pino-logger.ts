@@ -25,8 +25,9 @@ export function createPinoLogger(options: PinoLoggerOptions): Logger {
   const logger = pino(
     {
       level: options.level,
-      // No pid/hostname: syslog already says where a line comes from.
-      base: undefined,
+      // No pid/hostname: syslog already says where a line comes from. null is
+      // pino's documented "no base" (undefined did the same, untyped).
+      base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       // Level names, not numbers: people read these lines in the mail log.
       formatters: { level: (label) => ({ level: label }) },

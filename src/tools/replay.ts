@@ -11,12 +11,14 @@
  */
 import type { StepServices } from '../actions/registry.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
+import type { FilterDecision } from '../model/decision.js';
 import { decodeLine } from '../protocol/line-reader.js';
+import { dataLinesFor, resultFor } from '../protocol/lines.js';
 import { parseInputLine } from '../protocol/parse.js';
 import type { FilterPhase } from '../protocol/phases.js';
 import type { LogRecord } from '../support/log.js';
 import { FilterDriver, type ServiceMode } from './driver.js';
-import { answerText, parseResultLine, printable, table, truncate, type ResultLine } from './text.js';
+import { answerText, printable, table, truncate } from './text.js';
 import { DEFAULT_HANDSHAKE, parseTranscript } from './transcript.js';
 
 export interface ReplayRules {
@@ -101,7 +103,7 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
           if (line?.kind === 'report' && line.event.type === 'link-connect') {
             // A reused id is a new session.
             open.delete(line.sessionId);
-            sessionOf(line.sessionId).client = line.event.src;
+            sessionOf(line.sessionId).client = line.event.srcText;
           }
           if (line?.kind !== 'filter') {
             driver.feed(input.bytes);
@@ -115,10 +117,8 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
             streamed.set(line.sessionId, n + 1);
             driver.feed(input.bytes);
             await driver.settle();
-            const echoed = driver.takeOutput().filter((l) => l.startsWith(`filter-dataline|${line.sessionId}|`));
-            if (n === 0 && echoed.length > 1) {
-              session.events.push({ kind: 'headers', lines: echoed.slice(0, -1).map((l) => l.split('|').slice(3).join('|')) });
-            }
+            const echoed = dataLinesFor(driver.takeOutput(), line.sessionId);
+            if (n === 0 && echoed.length > 1) session.events.push({ kind: 'headers', lines: echoed.slice(0, -1) });
             continue;
           }
           if (line.phase === 'data') streamed.set(line.sessionId, 0);
@@ -126,10 +126,7 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
           const mark = driver.log.records.length;
           driver.feed(input.bytes);
           await driver.settle();
-          const result = driver
-            .takeOutput()
-            .map(parseResultLine)
-            .find((r): r is ResultLine => r !== null && r.sessionId === line.sessionId && r.token === line.token);
+          const result = resultFor(driver.takeOutput(), line.sessionId, line.token);
           if (result === undefined) unanswered++;
           const records = driver.records(mark).filter((r) => r.fields.session === line.sessionId && r.fields.phase === line.phase);
           session.events.push(answerEvent(line.phase, line.param, result, records, loaded.chain));
@@ -164,7 +161,7 @@ function baseName(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-function answerEvent(request: FilterPhase, param: string, result: ResultLine | undefined, records: readonly LogRecord[], chain: CompiledChain): ReplayEvent {
+function answerEvent(request: FilterPhase, param: string, result: FilterDecision | undefined, records: readonly LogRecord[], chain: CompiledChain): ReplayEvent {
   const decision = records.find((r) => r.msg === 'decision');
   let answer = result === undefined ? 'NO ANSWER' : answerText(result);
   if (decision !== undefined && str(decision, 'decision') === 'accept') answer = `${answer} (accept)`;

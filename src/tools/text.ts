@@ -5,28 +5,13 @@
 import { basename } from 'node:path';
 import type { CompiledStep, SourceSpan } from '../dsl/plan.js';
 import { formatDuration } from '../dsl/values.js';
+import { replyOf, type FilterDecision } from '../model/decision.js';
 import { describeAction } from '../reload/diff.js';
 
-/** A `filter-result|SESSION|TOKEN|DECISION[|PARAM]` line the filter wrote. */
-export interface ResultLine {
-  readonly sessionId: string;
-  readonly token: string;
-  readonly decision: string;
-  readonly param: string | null;
-}
-
-export function parseResultLine(line: string): ResultLine | null {
-  if (!line.startsWith('filter-result|')) return null;
-  const fields = line.split('|');
-  const [, sessionId, token, decision] = fields;
-  if (sessionId === undefined || token === undefined || decision === undefined) return null;
-  const param = fields.length > 4 ? fields.slice(4).join('|') : null;
-  return { sessionId, token, decision, param };
-}
-
 /** `reject 550 5.7.1 go away`, `proceed`, `rewrite other.example`. */
-export function answerText(result: ResultLine): string {
-  return result.param === null ? result.decision : `${result.decision} ${printable(result.param)}`;
+export function answerText(decision: FilterDecision): string {
+  const said = replyOf(decision);
+  return said === null ? decision.type : `${decision.type} ${printable(said)}`;
 }
 
 /** `rules.rules:7`: the rule's place, with the file's base name (stable wherever the tool runs). */

@@ -10,6 +10,7 @@
  * replay feeds to a fresh filter. A run without a handshake (an excerpt of
  * one session) gets smtpd 6.8's.
  */
+import { configLines, SMTPD_68 } from '../protocol/lines.js';
 import { INPUT_PREFIX } from '../runtime/recorder.js';
 
 export interface TranscriptInput {
@@ -26,13 +27,7 @@ export interface TranscriptRun {
 }
 
 /** What smtpd 6.8.0p2 (Debian 12) sends first, for runs recorded without it. */
-export const DEFAULT_HANDSHAKE: readonly string[] = [
-  'config|smtpd-version|6.8.0p2',
-  'config|smtp-session-timeout|300',
-  'config|subsystem|smtp-in',
-  'config|admd|localhost',
-  'config|ready',
-];
+export const DEFAULT_HANDSHAKE: readonly string[] = configLines(SMTPD_68);
 
 const PREFIX = Buffer.from(INPUT_PREFIX);
 const CONFIG = Buffer.from('config|');

@@ -13,13 +13,16 @@
  */
 import type { StepServices } from '../../actions/registry.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
+import type { FilterDecision } from '../../model/decision.js';
+import { connectParam, dataLinesFor, endpointText, filterLine, parseOutputLine, reportLine, resultFor } from '../../protocol/lines.js';
 import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../protocol/phases.js';
+import type { Endpoint, Envelope, ReportEvent } from '../../protocol/types.js';
 import { conditionValues, ruleOf, type ExplainValue } from '../../runtime/explain.js';
 import type { LogRecord } from '../../support/log.js';
 import { FilterDriver, type ServiceMode } from '../driver.js';
 import type { SyntheticSession } from '../synthetic-session.js';
 import { DEFAULT_HANDSHAKE } from '../transcript.js';
-import { answerText, duration, parseResultLine, printable, type ResultLine } from '../text.js';
+import { answerText, duration, printable } from '../text.js';
 
 export interface LoadedRulesInput {
   readonly rules: CompiledRules;
@@ -84,6 +87,11 @@ const TOKENS: Readonly<Record<string, string>> = {
   commit: '7e57c0de00000007',
 };
 
+/** The request's token, as smtpd would have it: one per phase (the chain entry). */
+function tokenOf(phase: FilterPhase): string {
+  return TOKENS[phase] ?? '7e57c0de000000ff';
+}
+
 /** Run the session. Never throws for rule problems: those are in the report. */
 export async function runTestSession(loaded: LoadedRulesInput, session: SyntheticSession, options: TestOptions): Promise<TestReport> {
   const chain = loaded.chain;
@@ -119,12 +127,15 @@ class SessionRun {
     private readonly session: SyntheticSession,
   ) {
     for (const line of DEFAULT_HANDSHAKE) driver.feed(line);
-    this.dataLine = driver.takeOutput().includes('register|filter|smtp-in|data-line');
+    this.dataLine = driver.takeOutput().some((line) => {
+      const written = parseOutputLine(line);
+      return written.ok && written.value.kind === 'register-filter' && written.value.phase === 'data-line';
+    });
   }
 
   async all(mode: ServiceMode, rulesFile: string): Promise<TestReport> {
     const outcome = await this.converse();
-    this.report('link-disconnect', SID);
+    this.report({ type: 'link-disconnect' });
     // Phases with steps the session never got to.
     for (const phase of RULE_PHASES) {
       if ((this.chain.stepsByPhase.get(phase) ?? []).length === 0 || this.phases.some((p) => p.phase === phase)) continue;
@@ -144,52 +155,52 @@ class SessionRun {
 
   private async converse(): Promise<string> {
     const s = this.session;
-    const v6 = s.src.includes(':');
-    const client = v6 ? `[${s.src}]` : s.src;
-    this.report('link-connect', `${SID}|${s.rdns ?? '<unknown>'}|${s.fcrdns}|${client}:50000|${v6 ? '[2001:db8::25]' : '192.0.2.25'}:25`);
-    let flow = await this.request('connect', 'connect', `${s.rdns ?? '<unknown>'}|${client}`, null);
+    const src: Endpoint = { address: s.src, port: 50000, local: false };
+    const dest: Endpoint = { address: s.src.includes(':') ? '2001:db8::25' : '192.0.2.25', port: 25, local: false };
+    this.report({ type: 'link-connect', rdns: s.rdns, fcrdns: s.fcrdns, src, dest, srcText: endpointText(src) });
+    let flow = await this.request('connect', 'connect', connectParam(s.rdns, src), null);
     if (!flow.go) return flow.outcome;
-    this.report('link-greeting', `${SID}|mx.test`);
+    this.report({ type: 'link-greeting', hostname: 'mx.test' });
 
-    this.report('protocol-client', `${SID}|EHLO ${s.helo}`);
+    this.report({ type: 'protocol-client', command: `EHLO ${s.helo}` });
     flow = await this.request('ehlo', 'helo', s.helo, s.helo);
     if (!flow.go) return flow.outcome;
-    this.report('link-identify', `${SID}|EHLO|${s.helo}`);
+    this.report({ type: 'link-identify', method: 'EHLO', identity: s.helo });
 
-    this.report('protocol-client', `${SID}|MAIL FROM:<${s.mailFrom}>`);
+    this.report({ type: 'protocol-client', command: `MAIL FROM:<${s.mailFrom}>` });
     flow = await this.request('mail-from', 'mail-from', s.mailFrom, `<${s.mailFrom}>`);
     if (!flow.go) return flow.outcome;
-    this.report('tx-begin', `${SID}|${MSGID}`);
-    this.report('tx-mail', `${SID}|${MSGID}|ok|${s.mailFrom}`);
+    this.report({ type: 'tx-begin', messageId: MSGID });
+    this.report({ type: 'tx-mail', messageId: MSGID, result: 'ok', address: s.mailFrom });
 
     const accepted: string[] = [];
     for (const rcpt of s.rcptTo) {
-      this.report('protocol-client', `${SID}|RCPT TO:<${rcpt}>`);
-      const result = await this.ask('rcpt-to', 'rcpt-to', rcpt, `<${rcpt}>`);
-      if (result?.decision === 'reject') {
+      this.report({ type: 'protocol-client', command: `RCPT TO:<${rcpt}>` });
+      const decision = await this.ask('rcpt-to', 'rcpt-to', rcpt, `<${rcpt}>`);
+      if (decision?.type === 'reject') {
         // One recipient refused; the transaction goes on with the others.
-        const temp = result.param?.startsWith('4') === true;
-        this.report('tx-rcpt', `${SID}|${MSGID}|${temp ? 'tempfail' : 'permfail'}|${rcpt}`);
+        const temp = decision.reply.startsWith('4');
+        this.report({ type: 'tx-rcpt', messageId: MSGID, result: temp ? 'tempfail' : 'permfail', address: rcpt });
         continue;
       }
-      flow = this.flow('rcpt-to', result);
+      flow = this.flow('rcpt-to', decision);
       if (!flow.go) return flow.outcome;
-      this.report('tx-envelope', `${SID}|${MSGID}|${MSGID}00000001`);
-      this.report('tx-rcpt', `${SID}|${MSGID}|ok|${rcpt}`);
+      this.report({ type: 'tx-envelope', messageId: MSGID, envelopeId: `${MSGID}00000001` });
+      this.report({ type: 'tx-rcpt', messageId: MSGID, result: 'ok', address: rcpt });
       accepted.push(rcpt);
     }
     if (accepted.length === 0) return 'no recipient accepted: smtpd answers DATA with 503, no message';
 
-    this.report('protocol-client', `${SID}|DATA`);
+    this.report({ type: 'protocol-client', command: 'DATA' });
     flow = await this.request('data', 'data', '', null);
     if (!flow.go) return flow.outcome;
-    this.report('tx-data', `${SID}|${MSGID}|ok`);
+    this.report({ type: 'tx-data', messageId: MSGID, result: 'ok' });
     if (this.dataLine) await this.message(accepted);
 
-    this.report('protocol-client', `${SID}|.`);
+    this.report({ type: 'protocol-client', command: '.' });
     flow = await this.request('commit', 'commit', '', null);
     if (!flow.go) return flow.outcome;
-    this.report('tx-commit', `${SID}|${MSGID}|512`);
+    this.report({ type: 'tx-commit', messageId: MSGID, size: 512 });
     return `message accepted for ${accepted.length} of ${s.rcptTo.length} recipient(s)`;
   }
 
@@ -204,25 +215,24 @@ class SessionRun {
       'test message',
       '.',
     ];
+    const token = tokenOf('data-line');
     const echoed: string[] = [];
     for (const line of lines) {
-      this.driver.feed(`filter|0.6|${this.timestamp()}|smtp-in|data-line|${SID}|${TOKENS['data-line']}|${line}`);
+      this.driver.feed(filterLine({ ...this.head(), phase: 'data-line', token, param: line }));
       await this.driver.settle();
-      for (const out of this.driver.takeOutput()) {
-        const prefix = `filter-dataline|${SID}|${TOKENS['data-line']}|`;
-        if (out.startsWith(prefix)) echoed.push(out.slice(prefix.length));
-      }
+      echoed.push(...dataLinesFor(this.driver.takeOutput(), SID, token));
     }
     const first = echoed.indexOf(lines[0] ?? '');
     this.headersAdded = first > 0 ? echoed.slice(0, first) : [];
   }
 
-  private report(event: string, rest: string): void {
-    this.driver.feed(`report|0.6|${this.timestamp()}|smtp-in|${event}|${rest}`);
+  private report(event: ReportEvent): void {
+    this.driver.feed(reportLine({ ...this.head(), event }));
   }
 
-  private timestamp(): string {
-    return (this.driver.clock.now() / 1000).toFixed(6);
+  /** What smtpd 6.8 starts every line with, stamped with the virtual clock. */
+  private head(): Envelope {
+    return { version: '0.6', timestamp: this.driver.clock.now() / 1000, subsystem: 'smtp-in', sessionId: SID };
   }
 
   /** Send one filter request and say whether the session goes on. */
@@ -231,15 +241,12 @@ class SessionRun {
   }
 
   /** Send one filter request, wait for its answer, and record the phase's report. */
-  private async ask(request: FilterPhase, phase: RulePhase, param: string, shown: string | null): Promise<ResultLine | undefined> {
-    const token = TOKENS[request] ?? '7e57c0de000000ff';
+  private async ask(request: FilterPhase, phase: RulePhase, param: string, shown: string | null): Promise<FilterDecision | undefined> {
+    const token = tokenOf(request);
     const marks = { conditions: this.driver.conditions.length, runs: this.driver.runs.length, records: this.driver.log.records.length };
-    this.driver.feed(`filter|0.6|${this.timestamp()}|smtp-in|${request}|${SID}|${token}|${param}`);
+    this.driver.feed(filterLine({ ...this.head(), phase: request, token, param }));
     await this.driver.settle();
-    const result = this.driver
-      .takeOutput()
-      .map(parseResultLine)
-      .find((r): r is ResultLine => r !== null && r.sessionId === SID && r.token === token);
+    const result = resultFor(this.driver.takeOutput(), SID, token);
     const records = this.driver.records(marks.records).filter((r) => r.fields.session === SID && r.fields.phase === request);
     const conditions = this.driver.conditions.slice(marks.conditions).filter((c) => c.sessionId === SID);
     const runs = this.driver.runs.slice(marks.runs).filter((r) => r.sessionId === SID);
@@ -292,9 +299,9 @@ class SessionRun {
     });
   }
 
-  private flow(phase: RulePhase, result: ResultLine | undefined): Flow {
-    if (result === undefined) return { go: false, outcome: `no answer at ${phase}` };
-    switch (result.decision) {
+  private flow(phase: RulePhase, decision: FilterDecision | undefined): Flow {
+    if (decision === undefined) return { go: false, outcome: `no answer at ${phase}` };
+    switch (decision.type) {
       case 'proceed':
       case 'rewrite':
         return { go: true };
@@ -302,11 +309,9 @@ class SessionRun {
         this.junk = true;
         return { go: true };
       case 'disconnect':
-        return { go: false, outcome: `disconnected at ${phase}: ${printable(result.param ?? '')}` };
+        return { go: false, outcome: `disconnected at ${phase}: ${printable(decision.reply)}` };
       case 'reject':
-        return { go: false, outcome: rejectOutcome(phase, result.param ?? '') };
-      default:
-        return { go: false, outcome: `unexpected answer at ${phase}: ${result.decision}` };
+        return { go: false, outcome: rejectOutcome(phase, decision.reply) };
     }
   }
 }

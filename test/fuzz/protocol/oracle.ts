@@ -54,6 +54,61 @@ function split(line: string, max: number): string[] {
   return out;
 }
 
+/** A filter request as the protocol defines one (see the top of this file). */
+export interface WellFormedRequest {
+  readonly phase: string;
+  readonly sessionId: string;
+  readonly token: string;
+  /** Everything after the token; "" when the line ends with it. */
+  readonly param: string;
+}
+
+/**
+ * `filter|VERSION|TS|SUBSYSTEM|PHASE|SESSION|TOKEN[|PARAM]` with a major.minor
+ * version, a decimal timestamp, a non-empty subsystem, a phase smtpd knows and
+ * 16-hex-digit ids, or null: the protocol's rule, written from protocol.md with
+ * a split and regular expressions, not with the filter's scanner.
+ */
+export function requestOf(line: string): WellFormedRequest | null {
+  if (!line.startsWith('filter|')) return null;
+  const f = split(line, 8);
+  if (f.length < 7) return null;
+  const [, version = '', ts = '', subsystem = '', phase = '', sessionId = '', token = '', param = ''] = f;
+  if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem === '' || !PHASES.has(phase) || !HEX16.test(sessionId) || !HEX16.test(token)) return null;
+  return { phase, sessionId, token, param };
+}
+
+/** The fields a report starts with, well formed. */
+export interface WellFormedReport {
+  readonly subsystem: string;
+  readonly event: string;
+  readonly sessionId: string;
+  /** Everything after the session id; undefined when the line ends with it. */
+  readonly params: string | undefined;
+}
+
+/**
+ * `report|VERSION|TS|SUBSYSTEM|EVENT|SESSION[|PARAMS]` with the same rules for
+ * the shared fields as requestOf (any event name), or null.
+ */
+export function reportOf(line: string): WellFormedReport | null {
+  if (!line.startsWith('report|')) return null;
+  const f = split(line, 7);
+  if (f.length < 6) return null;
+  const [, version = '', ts = '', subsystem = '', event = '', sessionId = '', params] = f;
+  if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem === '' || !HEX16.test(sessionId)) return null;
+  return { subsystem, event, sessionId, params };
+}
+
+/**
+ * A link-disconnect, or a link-connect (a reused id), of an smtp-in session:
+ * both end (or restart) it, and smtpd will never take an answer for it any more.
+ */
+function endsSession(r: WellFormedReport): boolean {
+  if (r.subsystem !== 'smtp-in') return false;
+  return r.event === 'link-disconnect' || (r.event === 'link-connect' && r.params !== undefined && r.params.split('|').length >= 4);
+}
+
 export class ProtocolOracle {
   readonly violations: string[] = [];
   /** Counters for the report. */
@@ -115,22 +170,14 @@ export class ProtocolOracle {
       return;
     }
     if (line.startsWith('report|')) {
-      const f = split(line, 7);
-      if (f.length < 6) return;
-      const [, version = '', ts = '', subsystem = '', event = '', sid = '', params] = f;
-      if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem !== 'smtp-in' || !HEX16.test(sid)) return;
-      // Both end (or restart) the session: smtpd will never take an answer for it any more.
-      if (event === 'link-disconnect' || (event === 'link-connect' && params !== undefined && params.split('|').length >= 4)) {
-        this.dropSession(sid);
-      }
+      const r = reportOf(line);
+      if (r !== null && endsSession(r)) this.dropSession(r.sessionId);
       return;
     }
-    if (!line.startsWith('filter|')) return;
-    const f = split(line, 8);
-    if (f.length < 7) return;
-    const [, version = '', ts = '', subsystem = '', phase = '', sid = '', token = '', param = ''] = f;
-    if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem === '' || !PHASES.has(phase) || !HEX16.test(sid) || !HEX16.test(token)) return;
-    const key = `${sid}|${token}`;
+    const request = requestOf(line);
+    if (request === null) return;
+    const { phase, param } = request;
+    const key = `${request.sessionId}|${request.token}`;
     if (phase === 'data-line') {
       this.dataLines++;
       const q = this.echoes.get(key) ?? [];
@@ -286,19 +333,16 @@ export class CountingOracle {
       return;
     }
     if (line.startsWith('report|')) {
-      const [, version = '', ts = '', subsystem = '', event = '', sid = '', params] = split(line, 7);
-      if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem !== 'smtp-in' || !HEX16.test(sid)) return;
-      if (event === 'link-disconnect' || (event === 'link-connect' && params !== undefined && params.split('|').length >= 4)) {
-        for (const k of [...this.owed]) if (k.startsWith(`${sid}|`)) this.owed.delete(k);
+      const r = reportOf(line);
+      if (r !== null && endsSession(r)) {
+        for (const k of [...this.owed]) if (k.startsWith(`${r.sessionId}|`)) this.owed.delete(k);
       }
       return;
     }
-    if (!line.startsWith('filter|')) return;
-    const f = split(line, 8);
-    if (f.length < 7) return;
-    const [, version = '', ts = '', subsystem = '', phase = '', sid = '', token = '', param = ''] = f;
-    if (!VERSION.test(version) || !TIMESTAMP.test(ts) || subsystem === '' || !PHASES.has(phase) || !HEX16.test(sid) || !HEX16.test(token)) return;
-    const key = `${sid}|${token}`;
+    const request = requestOf(line);
+    if (request === null) return;
+    const { phase, param } = request;
+    const key = `${request.sessionId}|${request.token}`;
     if (phase === 'data-line') {
       if (!param.includes('\0')) this.received.set(key, [...(this.received.get(key) ?? []), param]);
       return;

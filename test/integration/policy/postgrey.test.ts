@@ -15,6 +15,7 @@ import { netConnector } from '../../../src/policy/net.js';
 import { PolicyClients } from '../../../src/policy/registry.js';
 import { systemClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
+import { waitFor } from '../../e2e/harness/wait.js';
 import { Postgrey, postgreyUnavailable, sessionFacts } from './postgrey.js';
 
 const skip = postgreyUnavailable();
@@ -46,8 +47,6 @@ async function timed<T>(p: Promise<T>): Promise<{ value?: T; error?: unknown; ms
     return { error, ms: performance.now() - t0 };
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('policy step with real postgrey', { skip: skip ?? false }, () => {
   let a: Postgrey;
@@ -91,17 +90,13 @@ describe('policy step with real postgrey', { skip: skip ?? false }, () => {
 
     // The client retries; postgrey's own --delay=1 has to pass (whole seconds).
     const retryFacts = sessionFacts({ mailFrom: 'first@sender.example', rcptTo: 'bob@rcpt.example' });
-    let passed: StepOutcome | null = null;
-    const giveUp = Date.now() + 10_000;
-    while (Date.now() < giveUp) {
-      const out = await run(runner, retryFacts);
-      if (out.type === 'continue') {
-        passed = out;
-        break;
-      }
-      await sleep(200);
-    }
-    assert.ok(passed && passed.type === 'continue', 'passed greylisting');
+    const passed = await waitFor(
+      async () => {
+        const out = await run(runner, retryFacts);
+        return out.type === 'continue' && out;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, what: 'the retried triplet to pass greylisting' },
+    );
     assert.equal(passed.addHeaders?.length, 1);
     assert.match(passed.addHeaders[0]!, /^X-Greylist: delayed [0-9]+ seconds by postgrey-1\.37 at filter-rules-test; /);
 
@@ -164,9 +159,13 @@ describe('policy step with real postgrey', { skip: skip ?? false }, () => {
 
   test('postgrey killed: PolicyError well within the deadline; restarted: the client recovers', { timeout: 30_000 }, async () => {
     const runner = factory(step(addrA, 2000));
-    // Make sure the pool holds a live connection to it first.
-    await sleep(250); // let any backoff from the previous test run out
-    const warm = await run(runner, sessionFacts({ rdns: 'lists.debian.org' }));
+    // Make sure the pool holds a live connection to it first. The hung test before this one left the pool
+    // backing off from this server: probe until a query is answered rather than guess how long that lasts.
+    const warm = await waitFor(() => run(runner, sessionFacts({ rdns: 'lists.debian.org' })).catch(() => null), {
+      timeoutMs: 5000,
+      what: 'postgrey to answer a probe query (the backoff after the hung test to run out)',
+      explain: () => JSON.stringify(pool.get(addrA).stats()),
+    });
     assert.equal(warm.type, 'continue');
 
     await a.kill();
@@ -176,17 +175,10 @@ describe('policy step with real postgrey', { skip: skip ?? false }, () => {
     assert.ok(dead.ms < 1000, `failed after ${dead.ms} ms`);
 
     await a.launch();
-    const up = performance.now();
-    let recovered: StepOutcome | null = null;
-    while (performance.now() - up < 5000) {
-      const r = await timed(run(runner, sessionFacts({ mailFrom: 'first@sender.example', rcptTo: 'bob@rcpt.example' })));
-      if (r.value) {
-        recovered = r.value;
-        break;
-      }
-      await sleep(50);
-    }
-    assert.ok(recovered, 'answered again after the restart');
+    const recovered = await waitFor(
+      () => run(runner, sessionFacts({ mailFrom: 'first@sender.example', rcptTo: 'bob@rcpt.example' })).catch(() => null),
+      { timeoutMs: 5000, what: 'an answer again after the restart' },
+    );
     // Same database: the triplet that passed in the first test is known.
     assert.ok(recovered.type === 'continue', JSON.stringify(recovered));
     assert.equal(pool.get(addrA).stats().consecutiveFailures, 0);

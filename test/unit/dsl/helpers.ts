@@ -7,6 +7,17 @@ import type { CompiledChain, CompiledRules, SessionFacts } from '../../../src/ds
 /** The project folder (tests run from dist/test/unit/dsl/). */
 export const projectRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 
+/**
+ * Whether `text` names `word` as a word of its own: `` `delay` ``, `delay 5m`, "the delay,". Not inside
+ * another word (`delayed`, `max-delay`): letters and hyphens continue a word, as in the rules language's
+ * keywords. The documentation tests check keywords with it, so a keyword the prose only spells as part of
+ * another word counts as undocumented.
+ */
+export function mentionsWord(text: string, word: string): boolean {
+  const escaped = word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^a-z-])${escaped}([^a-z-]|$)`, 'm').test(text);
+}
+
 /** A readFile over a map; missing files fail like fs does (ENOENT). */
 export function memoryFiles(files: Readonly<Record<string, string>>): (path: string) => string {
   return (path) => {

@@ -354,7 +354,7 @@ describe('PolicyClient: failures and backoff', () => {
     await a.done;
     net.sockets[0]!.hangUp();
     assert.equal(client.stats().idle, 0);
-    const b = start(client, 'b');
+    start(client, 'b');
     await flush();
     assert.equal(net.sockets.length, 2);
     assert.equal(net.sockets[0]!.written.length, 1, 'nothing written to the dead one');

@@ -84,34 +84,43 @@ describe('report events (0.6 field order, as smtpd 6.8 sends them)', () => {
     });
   });
 
-  test('link-connect: IPv4, IPv6, local socket, <unknown> rdns', () => {
+  test('link-connect, parsed fully: endpoints, the source as written, <unknown> rdns as null', () => {
     assert.deepEqual(event(rep('link-connect', 'localhost|pass|127.0.0.1:56500|127.0.0.1:2525')), {
       type: 'link-connect',
       rdns: 'localhost',
       fcrdns: 'pass',
-      src: '127.0.0.1:56500',
-      dest: '127.0.0.1:2525',
+      src: { address: '127.0.0.1', port: 56500, local: false },
+      dest: { address: '127.0.0.1', port: 2525, local: false },
+      srcText: '127.0.0.1:56500',
     });
     assert.deepEqual(event(rep('link-connect', '<unknown>|fail|[::1]:58140|[::1]:2525')), {
       type: 'link-connect',
-      rdns: '<unknown>',
+      rdns: null,
       fcrdns: 'fail',
-      src: '[::1]:58140',
-      dest: '[::1]:2525',
+      src: { address: '::1', port: 58140, local: false },
+      dest: { address: '::1', port: 2525, local: false },
+      srcText: '[::1]:58140',
     });
     assert.deepEqual(event(rep('link-connect', 'vm|pass|unix:/var/run/smtpd.sock|unix:/var/run/smtpd.sock')), {
       type: 'link-connect',
       rdns: 'vm',
       fcrdns: 'pass',
-      src: 'unix:/var/run/smtpd.sock',
-      dest: 'unix:/var/run/smtpd.sock',
+      src: { address: '', port: null, local: true },
+      dest: { address: '', port: null, local: true },
+      srcText: 'unix:/var/run/smtpd.sock',
     });
+  });
+
+  test('link-connect: an empty rdns field is no name either', () => {
+    const e = event(rep('link-connect', '|error|192.0.2.1:1|192.0.2.2:25'));
+    assert.equal(e.type === 'link-connect' && e.rdns, null);
   });
 
   test('link-connect: a | in the PTR name stays in rdns (the last three fields never contain one)', () => {
     const e = event(rep('link-connect', 'we|ird.example|error|192.0.2.1:1|192.0.2.2:25'));
     assert.equal(e.type === 'link-connect' && e.rdns, 'we|ird.example');
-    assert.equal(e.type === 'link-connect' && e.src, '192.0.2.1:1');
+    assert.equal(e.type === 'link-connect' && e.srcText, '192.0.2.1:1');
+    assert.deepEqual(e.type === 'link-connect' && e.src, { address: '192.0.2.1', port: 1, local: false });
   });
 
   test('link-connect with too few fields is refused', () => {
@@ -265,10 +274,31 @@ describe('filter requests', () => {
     assert.equal(p.kind === 'filter' && p.param, '..leading|dot\r');
   });
 
-  test('connect parameter: rdns|src, <unknown>, local', () => {
-    assert.deepEqual(parseConnectParam('localhost|127.0.0.1'), { rdns: 'localhost', src: '127.0.0.1' });
-    assert.deepEqual(parseConnectParam('<unknown>|[::1]'), { rdns: null, src: '[::1]' });
-    assert.deepEqual(parseConnectParam('vm|local'), { rdns: 'vm', src: 'local' });
+  test('connect parameter: rdns|src parsed as link-connect is (<unknown>, local, IPv6 brackets)', () => {
+    assert.deepEqual(parseConnectParam('localhost|127.0.0.1'), {
+      rdns: 'localhost',
+      src: { address: '127.0.0.1', port: null, local: false },
+      srcText: '127.0.0.1',
+    });
+    assert.deepEqual(parseConnectParam('<unknown>|[::1]'), { rdns: null, src: { address: '::1', port: null, local: false }, srcText: '[::1]' });
+    assert.deepEqual(parseConnectParam('vm|local'), { rdns: 'vm', src: { address: '', port: null, local: true }, srcText: 'local' });
+    // A bare `local` (no rdns field at all) and a | in the PTR name: the source is the last field.
+    assert.deepEqual(parseConnectParam('local'), { rdns: null, src: { address: '', port: null, local: true }, srcText: 'local' });
+    assert.equal(parseConnectParam('we|ird|192.0.2.9').rdns, 'we|ird');
+  });
+
+  test('the connect request and link-connect give the same client (address, local, rdns)', () => {
+    const pairs = [
+      ['mx.example.net|pass|192.0.2.7:60192|192.0.2.25:25', 'mx.example.net|192.0.2.7'],
+      ['<unknown>|fail|[2001:db8::7]:58140|[::1]:25', '<unknown>|[2001:db8::7]'],
+      ['vm|pass|unix:/var/run/smtpd.sock|unix:/var/run/smtpd.sock', 'vm|local'],
+    ] as const;
+    for (const [report, param] of pairs) {
+      const e = event(rep('link-connect', report));
+      const c = parseConnectParam(param);
+      assert.ok(e.type === 'link-connect');
+      assert.deepEqual({ address: c.src.address, local: c.src.local, rdns: c.rdns }, { address: e.src.address, local: e.src.local, rdns: e.rdns }, param);
+    }
   });
 
   test('an unknown phase is kept with its session and token', () => {
@@ -283,6 +313,40 @@ describe('filter requests', () => {
     problem(`filter|0.6|yesterday|smtp-in|connect|${SID}|${TOK}|x`);
     problem(`filter|0.6|1795635326.076808||connect|${SID}|${TOK}|x`);
     problem(`filter|0.6|1795635326.076808|smtp-in|connect|${SID}`);
+  });
+});
+
+describe('problems with the fields every report and request starts with', () => {
+  // The reasons go to the log; reports and requests share one scanner, so one
+  // table pins both, including which problem wins when a line has several.
+  const cases: readonly (readonly [string, string])[] = [
+    ['report|0.6|1|smtp-in|link-connect', 'report line with fewer than 6 fields'],
+    ['report|six|yesterday|smtp-in', 'report line with fewer than 6 fields'],
+    [`report|six|1|smtp-in|link-disconnect|${SID}`, 'bad protocol version "six"'],
+    [`report|0.|1|smtp-in|link-disconnect|${SID}`, 'bad protocol version "0."'],
+    [`report|0.6|yesterday|smtp-in|link-disconnect|zz`, 'bad timestamp "yesterday"'],
+    [`report|0.6|1.|smtp-in|link-disconnect|${SID}`, 'bad timestamp "1."'],
+    [`report|0.6|1||link-disconnect|zz`, 'empty subsystem'],
+    ['report|0.6|1|smtp-in|link-disconnect|zz', 'session id is not 16 hex digits'],
+    [`report|0.6|1|smtp-in|link-disconnect|${SID}0|x`, 'session id is not 16 hex digits'],
+    [`report|0.6|1|smtp-in|tx-begin|${SID}|xyz`, 'tx-begin: bad message id'],
+    [`filter|0.6|1|smtp-in|connect|${SID}`, 'filter line with fewer than 7 fields'],
+    [`filter|six|1|smtp-in|connect|${SID}`, 'filter line with fewer than 7 fields'],
+    [`filter|six|1|smtp-in|connect|zz|zz`, 'bad protocol version "six"'],
+    [`filter|0.6|-1|smtp-in|connect|zz|zz`, 'bad timestamp "-1"'],
+    [`filter|0.6|1||connect|zz|zz`, 'empty subsystem'],
+    [`filter|0.6|1|smtp-in|connect|zz|zz`, 'session id is not 16 hex digits'],
+    [`filter|0.6|1|smtp-in|connect|${SID}|${TOK}z|x`, 'token is not 16 hex digits'],
+    [`filter|0.6|1|smtp-in|bogus|${SID}|`, 'token is not 16 hex digits'],
+  ];
+  for (const [line, reason] of cases) {
+    test(`${line} → ${reason}`, () => assert.equal(problem(line), reason));
+  }
+
+  test('ids in upper case pass (the 16-hex check is case-insensitive), other letters do not', () => {
+    const upper = parsed(`filter|0.6|1|smtp-in|helo|${SID.toUpperCase()}|${TOK.toUpperCase()}|x`);
+    assert.equal(upper.kind === 'filter' && upper.sessionId, SID.toUpperCase());
+    for (const c of ['g', 'G', '@', '`', '/', ':']) problem(`filter|0.6|1|smtp-in|helo|${SID.slice(1)}${c}|${TOK}|x`);
   });
 });
 

@@ -67,12 +67,15 @@ export const junk: StepAction = { kind: 'junk' };
 export class FakeWatcher implements Watcher {
   readonly pathHistory: string[][] = [];
   closed = false;
+  /** Like chokidar's initial scan: changes before it resolves make no event. Absent: ready at once. */
+  declare readonly ready?: Promise<void>;
   constructor(
     public paths: readonly string[],
     private readonly handlers: WatcherHandlers,
-    /** Like chokidar's initial scan: changes before it resolves make no event. */
-    readonly ready?: Promise<void>,
-  ) {}
+    ready?: Promise<void>,
+  ) {
+    if (ready !== undefined) this.ready = ready;
+  }
   setPaths(paths: readonly string[]): void {
     this.paths = [...paths];
     this.pathHistory.push([...paths]);

@@ -3,6 +3,7 @@
  * tested without the DSL), and a host harness that feeds protocol lines and
  * collects what the filter writes, driven by a FakeClock.
  */
+import assert from 'node:assert/strict';
 import type { StepRunner } from '../../../src/actions/types.js';
 import type { StepServices } from '../../../src/actions/registry.js';
 import type {
@@ -14,11 +15,15 @@ import type {
   SessionFacts,
   StepAction,
 } from '../../../src/dsl/plan.js';
+import { configLines, filterLine, reportLine, reportLineOf, SMTPD_68 } from '../../../src/protocol/lines.js';
+import { parseInputLine } from '../../../src/protocol/parse.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
+import type { Envelope, ReportEvent } from '../../../src/protocol/types.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
 import type { RuntimeObserver } from '../../../src/runtime/observer.js';
+import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
-import { RecordingLogger } from '../../../src/support/log.js';
+import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 
 export const FILE = '/etc/mail/test.rules';
 
@@ -78,13 +83,7 @@ export const when = {
   src: (address: string): Predicate => (f: SessionFacts) => f.src === address,
 };
 
-export const SMTPD_68_CONFIG = [
-  'config|smtpd-version|6.8.0p2',
-  'config|smtp-session-timeout|300',
-  'config|subsystem|smtp-in',
-  'config|admd|vm',
-  'config|ready',
-];
+export const SMTPD_68_CONFIG = configLines({ ...SMTPD_68, admd: 'vm' });
 
 export const SID = '3689fe601e5436b4';
 export const SID2 = '3689fe69138f0c10';
@@ -100,15 +99,17 @@ export const TOKEN = {
   commit: '1a9c3800f98076e9',
 } as const;
 
-/** Protocol lines as smtpd 6.8 writes them, for one session. */
+/** What smtpd 6.8 starts a line of the session with, stamped at `timestamp` (seconds). */
+const head = (sessionId: string, timestamp: number): Envelope => ({ version: '0.6', timestamp, subsystem: 'smtp-in', sessionId });
+
+/** Protocol lines as smtpd 6.8 writes them, for one session. `connect` and `report` take the event's fields as written. */
 export const line = {
   connect: (sid = SID, src = '127.0.0.1:60192', rdns = 'localhost') =>
-    `report|0.6|1795635326.076777|smtp-in|link-connect|${sid}|${rdns}|pass|${src}|127.0.0.1:2540`,
-  disconnect: (sid = SID) => `report|0.6|1795635326.082345|smtp-in|link-disconnect|${sid}`,
-  report: (event: string, sid = SID, params?: string) =>
-    `report|0.6|1795635326.077000|smtp-in|${event}|${sid}${params === undefined ? '' : `|${params}`}`,
+    reportLineOf(head(sid, 1795635326.076777), 'link-connect', `${rdns}|pass|${src}|127.0.0.1:2540`),
+  disconnect: (sid = SID) => reportLine({ ...head(sid, 1795635326.082345), event: { type: 'link-disconnect' } }),
+  report: (event: string, sid = SID, params?: string) => reportLineOf(head(sid, 1795635326.077), event, params ?? null),
   request: (phase: keyof typeof TOKEN, param = '', sid = SID) =>
-    `filter|0.6|1795635326.076808|smtp-in|${phase}|${sid}|${TOKEN[phase]}|${param}`,
+    filterLine({ ...head(sid, 1795635326.076808), phase, token: TOKEN[phase], param }),
 };
 
 export const result = (phase: keyof typeof TOKEN, decision: string, sid = SID) =>
@@ -227,4 +228,18 @@ export function facts(overrides: Partial<SessionFacts> = {}): SessionFacts {
     size: null,
     ...overrides,
   };
+}
+
+/** The plan of one empty chain: what a Session needs when the test is about its facts or the table, not steps. */
+export function emptyPlan(): ActivePlan {
+  const p = buildPlan(rules([chain('main', [])]), null, 1, { log: silentLogger, extras: {}, timings: DEFAULT_TIMINGS });
+  assert.ok(p.ok);
+  return p.ok ? p.value : (undefined as never);
+}
+
+/** A report line parsed, as the host hands it to Session.applyReport. */
+export function reportEvent(l: string): ReportEvent {
+  const p = parseInputLine(l);
+  assert.ok(p.ok && p.value.kind === 'report', l);
+  return p.ok && p.value.kind === 'report' ? p.value.event : (undefined as never);
 }

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { parseIp } from '../../../src/support/net.js';
 import { encodeMappedV4, encodeProcAddress, rowKeys, scanSocketTable, type SocketRow } from '../../../src/support/proc-net-tcp.js';
+import { waitFor } from '../../e2e/harness/wait.js';
 
 const ip = (text: string) => {
   const p = parseIp(text);
@@ -136,9 +137,17 @@ describe('proc-net-tcp: the live kernel table (Linux)', { skip: process.platform
       await Promise.all([talker, leaver].map((c) => new Promise((r) => c.once('connect', r))));
       talker.write('EHLO early\r\n');
       leaver.end();
-      await new Promise((r) => setTimeout(r, 100));
       const keyOf = (c: Socket) => rowKeys({ src: '127.0.0.1', srcPort: c.localPort ?? 0, dest: '127.0.0.1', destPort: port })?.tcp ?? '';
-      const rows = lookup('tcp', readFileSync('/proc/net/tcp', 'latin1'), [keyOf(talker), keyOf(leaver)]);
+      const read = () => lookup('tcp', readFileSync('/proc/net/tcp', 'latin1'), [keyOf(talker), keyOf(leaver)]);
+      // The bytes and the FIN reach the server's socket asynchronously: wait until the kernel shows both.
+      let seen = new Map<string, SocketRow>();
+      const rows = await waitFor(
+        () => {
+          seen = read();
+          return seen.get(keyOf(talker))?.rxQueue === 12 && seen.get(keyOf(leaver))?.state === 0x08 && seen;
+        },
+        { timeoutMs: 5000, intervalMs: 10, what: 'the queued bytes and the FIN in /proc/net/tcp', explain: () => JSON.stringify([...seen]) },
+      );
       assert.deepEqual(rows.get(keyOf(talker)), { state: 0x01, rxQueue: 12 });
       assert.equal(rows.get(keyOf(leaver))?.state, 0x08);
     } finally {

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRules } from '../../../src/cli/commands.js';
 import { runReplay } from '../../../src/tools/replay.js';
-import { parseResultLine } from '../../../src/tools/text.js';
+import { replyOf } from '../../../src/model/decision.js';
+import { parseOutputLine } from '../../../src/protocol/lines.js';
 
 const MAIN = new URL('../../../src/cli/main.js', import.meta.url).pathname;
 const TRANSCRIPTS = new URL('../../../../test/fixtures/transcripts/smtpd-6.8/', import.meta.url);
@@ -99,9 +100,11 @@ describe('--record, then replay (spawned CLI)', () => {
 
     // What the live filter answered, per session, in order.
     const live = new Map<string, string[]>();
-    for (const r of out.map(parseResultLine)) {
-      if (r === null) continue;
-      live.set(r.sessionId, [...(live.get(r.sessionId) ?? []), r.param === null ? r.decision : `${r.decision} ${r.param}`]);
+    for (const written of out.map(parseOutputLine)) {
+      if (!written.ok || written.value.kind !== 'filter-result') continue;
+      const { sessionId, decision } = written.value;
+      const said = replyOf(decision);
+      live.set(sessionId, [...(live.get(sessionId) ?? []), said === null ? decision.type : `${decision.type} ${said}`]);
     }
     assert.ok([...live.values()].flat().includes('reject 550 5.7.1 Recipient refused by rules'), 'the rules decided something');
 
