@@ -213,7 +213,7 @@ export interface KindDefinition<K extends StepKind = StepKind> {
     readonly text: (action: ActionOf<K>) => string;
     /** What the `test` tool says the step answered (` answered DUNNO`, `: pass`); null or absent: the outcome's type. */
     readonly outcome?: (detail: StepDetail) => string | null;
-    /** What the `test` tool says of a step it did not run (`pause 3s (not waited)`); absent: the tool shows nothing. */
+    /** What the `test` tool says of a step it did not run (`pause 3s (not waited)`); absent: nothing of the kind's own. */
     readonly notRun?: (action: ActionOf<K>) => string;
   };
 }
