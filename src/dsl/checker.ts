@@ -5,6 +5,7 @@
 import { FIELD_BY_NAME, misfit, wrongTestOf, type FieldDefinition, type FieldName, type ListFit } from '../conditions/fields.js';
 import { rulePhaseOrder, type RulePhase } from '../protocol/phases.js';
 import { decisionAt, smtpdRuleAt, type DecisionType, type SmtpdRuleId } from '../protocol/smtpd-rules.js';
+import { namesImplicitTls } from '../steps/pause/define.js';
 import { formatCidr } from '../support/net.js';
 import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../support/regex.js';
 import type { Action, ActionKind, ChainDecl, Condition, InlineList, ListDecl, ListRef, NumberLit, RegexLit, RulesFile, Step, StepOption, StepOptionKind } from './ast.js';
@@ -554,13 +555,6 @@ function hides(kind: 'accept' | 'reject' | 'disconnect', tp: RulePhase, ti: numb
     case 'accept':
       return tp !== 'rcpt-to';
   }
-}
-
-/** `smtps`, `submissions` (RFC 8314's name for port 465) or `465` as a word of a chain name (`smtps-in`, `mx_465`). */
-const IMPLICIT_TLS_NAME = /(?:^|[^a-z0-9])(?:smtps|submissions|465)(?:$|[^a-z0-9])/i;
-
-export function namesImplicitTls(chainName: string): boolean {
-  return IMPLICIT_TLS_NAME.test(chainName);
 }
 
 export function check(input: CheckInput): Diagnostic[] {

@@ -101,6 +101,9 @@ export type StepAction =
 
 export type StepKind = StepAction['kind'];
 
+/** The action of one kind: what its definition compiles and its runner, describe and timing read. */
+export type ActionOf<K extends StepKind> = Extract<StepAction, { readonly kind: K }>;
+
 export interface CompiledStep {
   /** Position in its chain, 0-based; stable identity for logs and metrics. */
   readonly index: number;
