@@ -10,7 +10,8 @@ import { SMTPD_RULE } from '../protocol/smtpd-rules.js';
 import type { Action, ChainDecl, Condition, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
 import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import { EMPTY_LIST, type ResolvedList } from './lists.js';
-import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, PolicyAddress, StepAction } from './plan.js';
+import type { GreylistStepOptions } from '../steps/greylist/define.js';
 import { conditionText, PredicateBuilder } from './predicates.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, PREGREET_DEFAULT_REPLY, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
 

@@ -6,6 +6,12 @@
  */
 import type { KindDefinition, StepDefinition } from './spec.js';
 
+declare module '../model/plan.js' {
+  interface StepActions {
+    accept: {};
+  }
+}
+
 const options = {} as const;
 
 export const acceptStep = {

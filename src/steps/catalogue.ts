@@ -4,39 +4,45 @@
  * read KINDS. A new step kind is a definition file and a line in each list.
  * Pure: definitions only, no runner code.
  *
- * Partial for now (issue 11 stage 6a): `postgrey`, `policy` and `greylist`
- * join with their definitions (stage 6b), and nothing reads these lists yet.
+ * Nothing reads these lists yet (issue 11: the pipeline from stage 7a, the
+ * runtime from 10b); the tests hold them to the code they will replace.
  */
 import type { StepKind } from '../model/plan.js';
 import { acceptKind, acceptStep } from './accept.js';
 import { disconnectKind, disconnectStep } from './disconnect.js';
+import { greylistKind, greylistStep } from './greylist/define.js';
 import { junkKind, junkStep } from './junk.js';
 import { pauseKind, pauseStep } from './pause/define.js';
+import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
 export const STEP_BY_KEYWORD: ReadonlyMap<string, StepDefinition> = new Map<string, StepDefinition>(STEPS.map((d) => [d.keyword, d]));
 
-/** The compiled kinds with a KindDefinition so far; `policy` and `greylist` join in stage 6b (then: StepKind). */
-export type CataloguedKind = Exclude<StepKind, 'policy' | 'greylist'>;
-
-export const KINDS: { readonly [K in CataloguedKind]: KindDefinition<K> } = {
+/** One definition per compiled kind: a kind of StepActions without one does not compile. */
+export const KINDS = {
   pause: pauseKind,
   accept: acceptKind,
   reject: rejectKind,
   disconnect: disconnectKind,
   junk: junkKind,
-};
+  policy: policyKind,
+  greylist: greylistKind,
+} as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
+
+/** KINDS as a mapped type, which an index of generic K reads as KindDefinition<K>. */
+const BY_KIND: { readonly [K in StepKind]: KindDefinition<K> } = KINDS;
 
 /**
  * The definition of `kind`, typed by it. `kindOf(action.kind).describe.text(action)`
  * type-checks where `KINDS[action.kind]` (a union of definitions) cannot be called.
  */
-export function kindOf<K extends CataloguedKind>(kind: K): KindDefinition<K> {
-  return KINDS[kind];
+export function kindOf<K extends StepKind>(kind: K): KindDefinition<K> {
+  return BY_KIND[kind];
 }
+

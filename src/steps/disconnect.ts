@@ -5,6 +5,12 @@
  */
 import type { KindDefinition, StepDefinition, ValueSpec } from './spec.js';
 
+declare module '../model/plan.js' {
+  interface StepActions {
+    disconnect: { readonly reply: string };
+  }
+}
+
 const reply = {
   type: 'reply',
   what: 'the reply',

@@ -7,6 +7,12 @@
  */
 import type { KindDefinition, StepDefinition } from './spec.js';
 
+declare module '../model/plan.js' {
+  interface StepActions {
+    junk: {};
+  }
+}
+
 const options = {} as const;
 
 export const junkStep = {

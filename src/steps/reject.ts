@@ -8,6 +8,12 @@
 import { SMTPD_RULE } from '../protocol/smtpd-rules.js';
 import type { CheckReport, CheckView, KindDefinition, StepDefinition, ValueSpec } from './spec.js';
 
+declare module '../model/plan.js' {
+  interface StepActions {
+    reject: { readonly reply: string };
+  }
+}
+
 const REJECT_AT_CONNECT = SMTPD_RULE['reject-at-connect'];
 
 const reply = {

@@ -113,6 +113,8 @@ export interface OptionPlace {
   readonly keywordSpan: SourceSpan;
   /** The option with its value. */
   readonly span: SourceSpan;
+  /** The value after the word (E026 points at the delay written); null for a flag, which has none. */
+  readonly valueSpan: SourceSpan | null;
 }
 
 /**

@@ -9,6 +9,29 @@ import { formatDuration } from '../../support/units.js';
 import type { CheckReport, CheckView, KindDefinition, OptionSpec, StepDefinition, ValueSpec } from '../spec.js';
 
 /**
+ * Early talkers during a pause (postscreen's "pregreet" test): a client that
+ * sends bytes before the banner is refused (`disconnect`, with `reply`) or
+ * only logged (`log`); either way a client that hangs up ends the pause.
+ */
+export interface PregreetOptions {
+  readonly action: 'disconnect' | 'log';
+  /** The reply for `disconnect` (a checked 4xx/5xx line). */
+  readonly reply: string;
+}
+
+declare module '../../model/plan.js' {
+  interface StepActions {
+    pause: {
+      readonly durationMs: number;
+      /** `pregreet ...`: watch the client during the pause (Linux). Absent: off. */
+      readonly pregreet?: PregreetOptions;
+      /** `pay-once DURATION`: a client that sat through this pause skips it for that long. Absent: off. */
+      readonly payOnceMs?: number;
+    };
+  }
+}
+
+/**
  * What `pregreet disconnect` answers a client that talked before the banner.
  * 554 like a refused connection (RFC 5321 §3.1); the text follows Postfix's
  * postscreen, whose pregreet test this is.

@@ -29,21 +29,25 @@ import { lex } from '../../../src/dsl/lexer.js';
 import { parse } from '../../../src/dsl/parse.js';
 import { SourceText } from '../../../src/dsl/source.js';
 import { toAst } from '../../../src/dsl/to-ast.js';
-import { PREGREET_DEFAULT_REPLY } from '../../../src/dsl/values.js';
+import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, PREGREET_DEFAULT_REPLY } from '../../../src/dsl/values.js';
 import { RULE_PHASES, isEarlier, type RulePhase } from '../../../src/model/phases.js';
-import type { ActionOf, CompiledStep, StepAction } from '../../../src/model/plan.js';
+import type { CompiledStep, StepAction } from '../../../src/model/plan.js';
+import type { StepDetail } from '../../../src/model/runner.js';
 import { decisionAt, SMTPD_RULES, type SmtpdRuleId } from '../../../src/protocol/smtpd-rules.js';
 import { describeAction } from '../../../src/reload/diff.js';
 import { AbortScope } from '../../../src/runtime/abort-scope.js';
 import { evaluate } from '../../../src/runtime/evaluator.js';
 import { buildPlan, DEFAULT_TIMINGS, type PlanTimings } from '../../../src/runtime/plan.js';
-import { kindOf, KINDS, STEPS, type CataloguedKind } from '../../../src/steps/catalogue.js';
+import { kindOf, KINDS, STEPS } from '../../../src/steps/catalogue.js';
+import { greylistKind, greylistStep } from '../../../src/steps/greylist/define.js';
 import { pauseKind, pauseStep } from '../../../src/steps/pause/define.js';
+import { policyStep, postgreyStep } from '../../../src/steps/policy/define.js';
 import type { StepDefinition, ValueSpec } from '../../../src/steps/spec.js';
 import { STEP_WORDS } from '../../../src/steps/words.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { silentLogger } from '../../../src/support/log.js';
 import { formatDuration } from '../../../src/support/units.js';
+import { printable } from '../../../src/tools/text.js';
 import { FUZZ_RULES_FILE, fuzzReadFile, rulesFilesUnder } from '../../fuzz/rules/corpus.js';
 import { docExamples } from '../dsl/doc-examples.js';
 import { memoryFiles, projectRoot } from '../dsl/helpers.js';
@@ -53,11 +57,7 @@ import { exampleInput, exampleSource, runChecks, viewOf } from './helpers.js';
 const DEFINITIONS: readonly StepDefinition[] = STEPS;
 const PLANS = join(projectRoot, 'test/fixtures/plans');
 
-function isCatalogued(action: StepAction): action is ActionOf<CataloguedKind> {
-  return Object.hasOwn(KINDS, action.kind);
-}
-
-const textOf = (action: ActionOf<CataloguedKind>): string => kindOf(action.kind).describe.text(action);
+const textOf = (action: StepAction): string => kindOf(action.kind).describe.text(action);
 
 /** Every file under `dir`, repository-relative. */
 function filesUnder(dir: string): string[] {
@@ -113,14 +113,21 @@ function optionSets(d: StepDefinition): string[][] {
   return [[], ...names.map((n) => [n]), ...(names.length > 1 ? [names] : [])];
 }
 
-/** Actions the snapshots have none of: every pause option shown. */
-const HAND_BUILT: readonly ActionOf<CataloguedKind>[] = [
+/** Actions the snapshots have none of: every option of every kind shown, off its default. */
+const HAND_BUILT: readonly StepAction[] = [
   { kind: 'pause', durationMs: 0 },
   { kind: 'pause', durationMs: 1500, pregreet: { action: 'log', reply: PREGREET_DEFAULT_REPLY } },
   { kind: 'pause', durationMs: 6000, pregreet: { action: 'disconnect', reply: '421 4.7.0 "quoted"\ttab' }, payOnceMs: 86_400_000 },
   { kind: 'pause', durationMs: 3000, payOnceMs: 1000 },
   { kind: 'reject', reply: '550 5.7.1 ünïcode' },
   { kind: 'disconnect', reply: '421 4.7.0 bye' },
+  { kind: 'policy', options: { flavor: 'policy', address: { kind: 'tcp', host: '::1', port: 10040 }, timeoutMs: 7500 } },
+  { kind: 'policy', options: { flavor: 'postgrey', address: { kind: 'unix', path: '/run/postgrey "q".sock' }, timeoutMs: POLICY_DEFAULT_TIMEOUT_MS } },
+  {
+    kind: 'greylist',
+    options: { delayMs: 60_000, maxAgeMs: 86_400_000, retryWindowMs: 3_600_000, autoWhitelistAfter: 0, ipv4Prefix: 32, ipv6Prefix: 48, store: 'redis://127.0.0.1:6379/2', header: true },
+  },
+  { kind: 'greylist', options: { ...GREYLIST_DEFAULTS, store: DEFAULT_GREYLIST_STORE } },
 ];
 
 describe('describe.text', () => {
@@ -129,7 +136,6 @@ describe('describe.text', () => {
   test('is the reload diff text of every compiled step the snapshots pin, and of each pause option', () => {
     const seen = new Map<string, number>();
     for (const s of steps) {
-      if (!isCatalogued(s.action)) continue;
       seen.set(s.action.kind, (seen.get(s.action.kind) ?? 0) + 1);
       const text = textOf(s.action);
       assert.equal(text, describeAction(s.action), canonical(s.action));
@@ -150,6 +156,31 @@ describe('describe.text', () => {
   });
 });
 
+describe('describe.outcome', () => {
+  /** What tools/test/simulate.ts runText says after the step's name for a run that answered (its `said`). */
+  const runTextSaid = (type: string, detail: StepDetail): string =>
+    typeof detail.answer === 'string' ? ` answered ${printable(detail.answer)}` : typeof detail.greylist === 'string' ? `: ${detail.greylist}` : ` ${type}`;
+
+  /** The details the runners give: a policy server's answer (actions/policy.ts), the store's verdict (actions/greylist.ts). */
+  const RUNS: ReadonlyArray<{ kind: 'policy' | 'greylist'; type: string; detail: StepDetail }> = [
+    { kind: 'policy', type: 'continue', detail: { policyServer: 'unix:/run/postgrey.sock', answer: 'DUNNO', latencyMs: 3 } },
+    { kind: 'policy', type: 'decide', detail: { policyServer: 'tcp:127.0.0.1:10040', answer: 'REJECT no\r\nthanks', latencyMs: 1 } },
+    { kind: 'policy', type: 'continue', detail: {} },
+    { kind: 'greylist', type: 'decide', detail: { greylist: 'greylisted', store: 'sqlite:/x.db' } },
+    { kind: 'greylist', type: 'continue', detail: { greylist: 'skipped', reason: 'local session' } },
+    { kind: 'greylist', type: 'continue', detail: { greylist: 'pass' } },
+  ];
+
+  test("is the test tool's text for what the step answered (made printable by the tool), or null for the outcome's type", () => {
+    for (const { kind, type, detail } of RUNS) {
+      const said = KINDS[kind].describe.outcome?.(detail) ?? null;
+      assert.equal(said === null ? ` ${type}` : printable(said), runTextSaid(type, detail), `${kind} ${JSON.stringify(detail)}`);
+    }
+    // The kinds without an outcome of their own show the outcome's type.
+    for (const k of Object.values(KINDS)) if (k.kind !== 'policy' && k.kind !== 'greylist') assert.equal(k.describe.outcome, undefined, k.kind);
+  });
+});
+
 describe('argument and option specs', () => {
   test("the pause specs are the checker's limits and the compiler's defaults", () => {
     assert.equal(pauseStep.argument.min, 1);
@@ -159,6 +190,46 @@ describe('argument and option specs', () => {
     // Off unless written: a plain pause compiles without either property.
     assert.equal(pauseStep.options.pregreet.default, null);
     assert.equal(pauseStep.options['pay-once'].default, null);
+  });
+
+  test("the policy and greylist specs are the checker's limits (LIMITS and its inline ones) and the compiler's defaults", () => {
+    for (const d of [postgreyStep, policyStep]) {
+      assert.equal(d.options.timeout.min, 1);
+      assert.equal(d.options.timeout.max, LIMITS.timeoutMaxMs);
+      assert.equal(d.options.timeout.default, POLICY_DEFAULT_TIMEOUT_MS);
+    }
+    const o = greylistStep.options;
+    const DAY = 86_400_000;
+    // The bounds checkNumericOptions writes inline: [min, max] per option.
+    const inline: Record<string, readonly [number, number]> = {
+      delay: [1000, LIMITS.greylistDelayMaxMs],
+      'max-age': [DAY, 3650 * DAY],
+      'retry-window': [60_000, 365 * DAY],
+      'auto-whitelist': [0, LIMITS.autoWhitelistMax],
+      'ipv4-prefix': [1, 32],
+      'ipv6-prefix': [1, 128],
+    };
+    for (const [name, [min, max]] of Object.entries(inline)) {
+      const spec: ValueSpec = o[name as keyof typeof o];
+      assert.deepEqual([spec.min, spec.max], [min, max], name);
+    }
+    assert.deepEqual(
+      {
+        delayMs: o.delay.default,
+        maxAgeMs: o['max-age'].default,
+        retryWindowMs: o['retry-window'].default,
+        autoWhitelistAfter: o['auto-whitelist'].default,
+        ipv4Prefix: o['ipv4-prefix'].default,
+        ipv6Prefix: o['ipv6-prefix'].default,
+        header: o.header.default ?? false,
+      },
+      GREYLIST_DEFAULTS,
+    );
+    assert.equal(o.store.default, DEFAULT_GREYLIST_STORE);
+    // A greylist compiled with nothing written is the defaults, and reads as the delay alone.
+    const plain = (greylistStep as StepDefinition).compile(exampleInput(greylistStep, [], 'rcpt-to'));
+    assert.ok(plain.kind === 'greylist');
+    assert.equal(greylistKind.describe.text(plain), `greylist delay ${GREYLIST_DEFAULTS.delayMs}ms`);
   });
 
   /** The checker's range message for a value outside `spec`, as the E021/E023 of dsl/checker.ts word it. */
@@ -229,6 +300,17 @@ describe('placement and effects', () => {
     for (const d of DEFINITIONS) {
       const { earliest, default: dflt } = d.phases;
       assert.deepEqual({ earliest, default: dflt }, ACTION_PHASES[d.keyword as keyof typeof ACTION_PHASES], d.keyword);
+    }
+  });
+
+  test("a step that cannot run at connect says why: the checker's E042 gives the definition's `why`", () => {
+    for (const d of DEFINITIONS) {
+      const late = d.phases.earliest !== 'connect';
+      assert.equal(d.phases.why !== undefined, late, `${d.keyword}: a why exactly for the steps that cannot run at connect`);
+      if (!late) continue;
+      const e042 = diagnosticsOf(compileText(`chain c = ${exampleSource(d, [])} at connect`)).filter((x) => x.code === 'E042');
+      assert.equal(e042.length, 1, d.keyword);
+      assert.match(e042[0]?.message ?? '', new RegExp(`^\`${d.keyword}\` cannot run at connect: ${d.phases.why}, known from the ${d.phases.earliest} phase on$`), d.keyword);
     }
   });
 
@@ -307,7 +389,7 @@ describe('compile', () => {
   });
 
   test('describe.text of every compiled example is the reload diff text', () => {
-    for (const { step } of compiled) if (isCatalogued(step.action)) assert.equal(textOf(step.action), describeAction(step.action));
+    for (const { step } of compiled) assert.equal(textOf(step.action), describeAction(step.action));
   });
 });
 
@@ -331,6 +413,10 @@ describe("checks: the checker's E046, W009 and W004, over every rules text the t
     'chain smtpsx = pause 3s pregreet log at connect\n  then accept pregreet log at helo',
     'chain main = reject "421 4.7.0 busy"\n  then reject "421 x\\n" at helo\n  then disconnect "421 4.7.0 bye"\n  then reject "4210 no" at mail-from',
     'chain smtps = junk pregreet log',
+    // E026: the delay as written, the default delay against a short window (at the step), equal sides, the last of repeats, values with their own errors.
+    'chain g = greylist retry-window 2m delay 5m\n  then greylist retry-window 4m\n  then greylist delay 1d retry-window 1d header',
+    'chain g = greylist delay 10m retry-window 1h delay 2h\n  then greylist delay 2h delay 10m retry-window 1h\n  then greylist delay 0s retry-window 1m',
+    'chain g = greylist delay 1h retry-window 59s\n  then greylist retry-window 1h retry-window 2m\n  then postgrey unix:/run/p.sock delay 1d retry-window 1m',
   ];
   own.forEach((text, i) => sources.push({ name: `own #${i}`, text, file: 'test.rules', readFile: noFiles }));
 
@@ -361,7 +447,8 @@ describe("checks: the checker's E046, W009 and W004, over every rules text the t
       }
       // The checker also says E046/W009 of a `pregreet` written on a step that does not take it (besides its E043);
       // the definitions see only the options their step takes. Listed, to be decided where the checker goes (8b).
-      const kept = old.filter((x) => x.code === 'W004' || takers.has(spanKey(x.span)));
+      // W004 and E026 are their own step's, at its reply or its delay: no option another step could be written with.
+      const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || takers.has(spanKey(x.span)));
       for (const x of old) if (!kept.includes(x)) foreign.push(`${s.name}: ${x.code}`);
       assert.deepEqual(sorted(mine), sorted(kept), s.name);
       for (const x of kept) compared.set(x.code, (compared.get(x.code) ?? 0) + 1);
@@ -377,7 +464,7 @@ describe('timing, dry-run and the client delay: what runtime/plan.ts and the eva
   const timings: PlanTimings = DEFAULT_TIMINGS;
 
   /** The deadline the KindDefinition gives (plan §2.7): null for sync, not-async and skipped dry-run steps. */
-  function deadlineOf(step: CompiledStep & { readonly action: ActionOf<CataloguedKind> }): number | null {
+  function deadlineOf(step: CompiledStep): number | null {
     const kind = kindOf(step.action.kind);
     const t = kind.timing;
     if (t.mode === 'sync') return null;
@@ -408,7 +495,6 @@ describe('timing, dry-run and the client delay: what runtime/plan.ts and the eva
   test('deadline, self-timing and hasPause of every step', () => {
     const seen = new Set<string>();
     for (const step of steps()) {
-      if (!isCatalogued(step.action)) continue;
       const alone = chain('one', [{ action: step.action, phase: step.phase, ...(step.dryRun === true ? { dryRun: true } : {}) }]);
       const plan = buildPlan(rules([alone]), null, 1, { log: silentLogger, extras: {}, timings });
       assert.ok(plan.ok);
@@ -423,7 +509,7 @@ describe('timing, dry-run and the client delay: what runtime/plan.ts and the eva
       assert.equal(phase.hasPause, kind.delaysClient, what);
       seen.add(`${step.action.kind}${planned.deadlineMs === null ? '' : ' async'}${step.dryRun === true ? ' dry' : ''}`);
     }
-    for (const k of ['pause async', 'pause', 'pause dry', 'accept', 'reject', 'disconnect', 'junk']) assert.ok(seen.has(k), k);
+    for (const k of ['pause async', 'pause', 'pause dry', 'accept', 'reject', 'disconnect', 'junk', 'policy async', 'policy async dry', 'greylist async', 'greylist async dry']) assert.ok(seen.has(k), k);
   });
 
   test("a dry-run step is skipped where the kind says so, noted with the kind's detail", () => {

@@ -10,8 +10,9 @@ import type { ChainDecl, Step, StepOption } from '../../../src/dsl/ast.js';
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
 import { stepPhase } from '../../../src/dsl/inference.js';
-import { parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems } from '../../../src/dsl/values.js';
-import type { CheckView, OptionPlace, OptionSpecs, StepDefinition, StepInput, ValueSpec, ValueType, ValueTypes } from '../../../src/steps/spec.js';
+import { parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import type { SourceSpan } from '../../../src/model/span.js';
+import type { CheckView, OptionPlace, OptionSpec, OptionSpecs, StepDefinition, StepInput, ValueSpec, ValueType, ValueTypes } from '../../../src/steps/spec.js';
 
 /** A rules-file string literal without escapes (what the examples use), decoded. */
 function unquote(text: string): string {
@@ -93,15 +94,68 @@ export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition)
           : null;
   // Like convert: the options the step takes, every occurrence; the others are E043's, not the checks'.
   const taken = (o: StepOption): boolean => Object.hasOwn(definition.options, o.kind);
+  const written = (name: string): StepOption[] => step.options.filter((o) => o.kind === name && taken(o));
   return {
     keyword: action.kind,
     actionSpan: action.span,
     argument,
-    value: () => assert.fail('no check of stage 6a reads option values: build them here when one does'),
-    occurrences: (name) => step.options.filter((o) => o.kind === name && taken(o)).map((o): OptionPlace => ({ keywordSpan: o.keywordSpan, span: o.span })),
+    value: <T extends ValueType>(spec: OptionSpec<T>): ValueTypes[T] | null => {
+      const last = written(spec.name).at(-1);
+      return last === undefined ? null : checkedValue(spec, last);
+    },
+    occurrences: (name) =>
+      written(name).map(
+        (o): OptionPlace => ({
+          keywordSpan: o.keywordSpan,
+          span: o.span,
+          // Looked up when read: a choice's span is not in today's AST.
+          get valueSpan() {
+            return valueSpanOf(o);
+          },
+        }),
+      ),
     placement: { phase: placed.phase, at: placed.at === null ? null : { phase: placed.at.phase, span: placed.at.span } },
     chain: { name: chain.name.name, nameSpan: chain.name.span },
   };
+}
+
+/** Where an option's value is written; a choice's (pregreet) is not in today's AST, and no check reads it. */
+function valueSpanOf(o: StepOption): SourceSpan | null {
+  switch (o.kind) {
+    case 'header':
+      return null;
+    case 'pregreet':
+      return assert.fail('no check reads the span of a choice value: build it here when one does');
+    case 'when':
+    case 'at':
+    case 'on-error':
+      return assert.fail(`${o.kind} is the language's, no step option`);
+    default:
+      return o.value.span;
+  }
+}
+
+/** An option's value as convert and the value checks would leave it: null when it does not parse or is out of the spec's range. */
+function checkedValue<T extends ValueType>(spec: OptionSpec<T>, o: StepOption): ValueTypes[T] | null {
+  const parsed = ((): Parsed<unknown> => {
+    switch (o.kind) {
+      case 'header':
+        return { ok: true, value: true };
+      case 'store':
+        return parseStore(o.value.value);
+      case 'pregreet':
+      case 'when':
+      case 'at':
+      case 'on-error':
+        return assert.fail(`no check reads the value of ${o.kind}: build it here when one does`);
+      default:
+        return spec.type === 'count' ? parseCount(o.value.text) : parseDuration(o.value.text);
+    }
+  })();
+  if (!parsed.ok) return null;
+  const v = parsed.value;
+  if (typeof v === 'number' && ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))) return null;
+  return v as ValueTypes[T];
 }
 
 /** What a definition's checks say of one step, as diagnostics; a code it does not declare fails the test. */
