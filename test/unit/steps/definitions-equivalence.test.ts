@@ -1,6 +1,6 @@
 /**
  * The step definitions (src/steps/) say what the old code does (issue 11,
- * stage 6a): nothing reads them yet, so before the pipeline and the runtime
+ * stages 6a, 6b): nothing reads them yet, so before the pipeline and the runtime
  * switch to them (stages 8a–11), each piece is held to the code it will
  * replace, over every compiled step the plan snapshots pin and over every
  * rules text the tests have:
@@ -11,7 +11,9 @@
  *  - the options each keyword takes = OPTIONS_FOR; phases = ACTION_PHASES;
  *    decides = what smtpd's rules are checked against (E040, W005); ends = W007;
  *  - compile = the compiler, from the examples; needsDataLine = the compiler's;
- *  - checks = the checker's E046, W009 and W004, over every rules text;
+ *  - checks = the checker's E046, W009, W004 and E026, over every rules text;
+ *  - describe.outcome = what the test tool says a policy or greylist step answered;
+ *  - E042 = the definition's `why` for steps that cannot run at connect;
  *  - timing, dry-run and delaysClient = runtime/plan.ts and the evaluator.
  *
  * Deleted with the old code it compares against (stage 8b and later).
@@ -289,7 +291,7 @@ describe('argument and option specs', () => {
       assert.deepEqual(['when', 'at', 'on-error', ...Object.keys(d.options)], old, d.keyword);
       for (const [name, spec] of Object.entries(d.options)) assert.equal(spec.name, name, `${d.keyword}: the spec under ${name} is named ${spec.name}`);
     }
-    // The option words are those of every keyword, catalogued yet or not (postgrey, policy, greylist: stage 6b).
+    // The option words are exactly those the keywords take.
     const used = new Set(Object.values(OPTIONS_FOR).flat().filter((w) => w !== 'when' && w !== 'at' && w !== 'on-error'));
     assert.deepEqual(STEP_WORDS.filter(([, role]) => role === 'option').map(([w]) => w).sort(), [...used].sort());
   });
@@ -393,7 +395,7 @@ describe('compile', () => {
   });
 });
 
-describe("checks: the checker's E046, W009 and W004, over every rules text the tests have", () => {
+describe("checks: the checker's E046, W009, W004 and E026, over every rules text the tests have", () => {
   const sources: Array<{ name: string; text: string; file: string; readFile: (p: string) => string }> = [];
   const readFromRoot = (p: string): string => readFileSync(p.startsWith('/') ? p : join(projectRoot, p), 'utf8');
   for (const dir of ['rules', 'examples', 'bench/rules', 'test/fixtures/rules', 'test/fixtures/tools']) {
