@@ -134,6 +134,14 @@ function categoriesOfWords(): ReadonlyMap<string, readonly CategoryName[]> {
   return of;
 }
 
+/** Categories in CATEGORIES order, whichever definition named them first. */
+function inTableOrder(names: readonly CategoryName[]): TokenType[] {
+  const wanted = new Set<string>(names);
+  return Object.entries(CATEGORIES)
+    .filter(([name]) => wanted.has(name))
+    .map(([, t]) => t);
+}
+
 /** `max-age` → `MaxAge`: the token names the lexer tests and the parser's CST use. */
 function tokenName(word: string): string {
   return word
@@ -159,7 +167,7 @@ function reservedTokens(): ReadonlyMap<ReservedWord, TokenType> {
         name: tokenName(word),
         pattern: new RegExp(word.replace(/-/g, '\\-')),
         longer_alt: [...longer.filter((t) => t !== undefined), Identifier],
-        categories: (categories.get(word) ?? []).map((c) => CATEGORIES[c]),
+        categories: inTableOrder(categories.get(word) ?? []),
         label: `'${word}'`,
       }),
     );
