@@ -4,8 +4,9 @@
  * read KINDS. A new step kind is a definition file and a line in each list.
  * Pure: definitions only, no runner code.
  *
- * Nothing reads these lists yet (issue 11: the pipeline from stage 7a, the
- * runtime from 10b); the tests hold them to the code they will replace.
+ * dsl/tokens.ts reserves the keywords and option words from them (issue 11
+ * stage 7a); the rest of the pipeline reads them from 8a, the runtime from 10b.
+ * Until then the tests hold them to the code they will replace.
  */
 import type { StepKind } from '../model/plan.js';
 import { acceptKind, acceptStep } from './accept.js';
