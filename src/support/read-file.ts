@@ -146,26 +146,71 @@ class Collector {
     this.filled += n;
   }
 
+  get bytes(): number {
+    return this.filled;
+  }
+
   text(): string {
     if (this.filled > this.limit) throw new FileRefused(this.path, { kind: 'too-large', bytes: null, limit: this.limit });
     return this.buffer.toString('utf8', 0, this.filled);
   }
 }
 
+/**
+ * A save that lands while the file is being read: `writeFileSync` and most
+ * editors rewrite in place (truncate, then write), so a read made of several
+ * read(2) calls can return the start of one version and the end of another,
+ * text nobody wrote (seen under load in the reload stress test). The file is
+ * fstat(2)ed again after the read; if it changed (size, modification or change
+ * time, or fewer bytes than its size), it is read again from the start, up to
+ * READ_ATTEMPTS times in all. A file still changing then is a `FileChanging`
+ * error: the reloader keeps the running rules, and the write's own event brings
+ * another pass once the save is done.
+ */
+const READ_ATTEMPTS = 3;
+
+export class FileChanging extends Error {
+  readonly code = 'EAGAIN';
+
+  constructor(readonly path: string) {
+    super(`${path}: the file changed while it was read ${READ_ATTEMPTS} times; not used (a save in progress?)`);
+    this.name = 'FileChanging';
+  }
+}
+
+type Stamp = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>;
+
+/** Whether the file read between `before` and `after`, `bytes` long, is one version of it. */
+function settled(before: Stamp, after: Stamp, bytes: number): boolean {
+  return before.size === after.size && before.mtimeMs === after.mtimeMs && before.ctimeMs === after.ctimeMs && before.ino === after.ino && bytes === after.size;
+}
+
+/** For tests: called after every read(2), so a test can change the file in the middle of a read. */
+export interface ReadHooks {
+  readonly afterRead?: (bytes: number) => void;
+}
+
 /** Read a rules or list file as UTF-8, synchronously (startup and commands: nothing is being answered yet). */
-export function readRulesFileSync(path: string, role: FileRole): string {
+export function readRulesFileSync(path: string, role: FileRole, hooks: ReadHooks = {}): string {
   const limit = MAX_BYTES[role];
   const fd = openSync(path, OPEN_FLAGS);
   try {
-    const st = fstatSync(fd);
-    const refused = refusalOf(path, st, limit);
-    if (refused !== null) throw refused;
-    const collected = new Collector(path, limit, st.size);
-    for (;;) {
-      const [buffer, offset, length] = collected.room();
-      const n = readSync(fd, buffer, offset, length, null);
-      if (n === 0) return collected.text();
-      collected.took(n);
+    let st = fstatSync(fd);
+    for (let attempt = 1; ; attempt++) {
+      const refused = refusalOf(path, st, limit);
+      if (refused !== null) throw refused;
+      const collected = new Collector(path, limit, st.size);
+      for (;;) {
+        const [buffer, offset, length] = collected.room();
+        const n = readSync(fd, buffer, offset, length, offset);
+        hooks.afterRead?.(n);
+        if (n === 0) break;
+        collected.took(n);
+      }
+      const after = fstatSync(fd);
+      if (settled(st, after, collected.bytes)) return collected.text();
+      if (attempt === READ_ATTEMPTS) throw new FileChanging(path);
+      st = after;
     }
   } finally {
     closeSync(fd);
@@ -173,19 +218,26 @@ export function readRulesFileSync(path: string, role: FileRole): string {
 }
 
 /** The same, asynchronously: the reloader's reader, so a slow disk never holds up answers. */
-export async function readRulesFile(path: string, role: FileRole): Promise<string> {
+export async function readRulesFile(path: string, role: FileRole, hooks: ReadHooks = {}): Promise<string> {
   const limit = MAX_BYTES[role];
   const handle = await open(path, OPEN_FLAGS);
   try {
-    const st = await handle.stat();
-    const refused = refusalOf(path, st, limit);
-    if (refused !== null) throw refused;
-    const collected = new Collector(path, limit, st.size);
-    for (;;) {
-      const [buffer, offset, length] = collected.room();
-      const { bytesRead } = await handle.read(buffer, offset, length, null);
-      if (bytesRead === 0) return collected.text();
-      collected.took(bytesRead);
+    let st = await handle.stat();
+    for (let attempt = 1; ; attempt++) {
+      const refused = refusalOf(path, st, limit);
+      if (refused !== null) throw refused;
+      const collected = new Collector(path, limit, st.size);
+      for (;;) {
+        const [buffer, offset, length] = collected.room();
+        const { bytesRead } = await handle.read(buffer, offset, length, offset);
+        hooks.afterRead?.(bytesRead);
+        if (bytesRead === 0) break;
+        collected.took(bytesRead);
+      }
+      const after = await handle.stat();
+      if (settled(st, after, collected.bytes)) return collected.text();
+      if (attempt === READ_ATTEMPTS) throw new FileChanging(path);
+      st = after;
     }
   } finally {
     await handle.close();
