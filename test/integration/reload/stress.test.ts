@@ -237,7 +237,7 @@ describe('reloading while many sessions run (real filter process, simulated smtp
         const applied = outcomes.filter((r) => r['outcome'] === 'applied').length;
         const rejected = outcomes.filter((r) => r['outcome'] === 'rejected').length;
         assert.ok(applied >= distinct.size - 1, `${applied} reloads applied ${where()}`);
-        assert.equal(rejected, counts.broken, `every broken save refused once ${where()}`);
+        assert.equal(rejected, counts.broken, `every broken save refused once; rejected passes:\n${outcomes.filter((r) => r['outcome'] === 'rejected').map((r) => `${String(r['reason'])}: ${r.msg}`).join('\n')}\n${where()}`);
         assert.deepEqual(
           outcomes.filter((r) => r['outcome'] === 'failed' || r['outcome'] === 'refused').map((r) => r.msg),
           [],
