@@ -182,7 +182,9 @@ type Stamp = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>;
 
 /** Whether the file read between `before` and `after`, `bytes` long, is one version of it. */
 function settled(before: Stamp, after: Stamp, bytes: number): boolean {
-  return before.size === after.size && before.mtimeMs === after.mtimeMs && before.ctimeMs === after.ctimeMs && before.ino === after.ino && bytes === after.size;
+  const same = before.size === after.size && before.mtimeMs === after.mtimeMs && before.ctimeMs === after.ctimeMs && before.ino === after.ino;
+  // Files whose size fstat does not know (/proc, some pseudo file systems) say 0 while they have content.
+  return same && (bytes === after.size || after.size === 0);
 }
 
 /** For tests: called after every read(2), so a test can change the file in the middle of a read. */
@@ -190,28 +192,48 @@ export interface ReadHooks {
   readonly afterRead?: (bytes: number) => void;
 }
 
+/**
+ * The read itself, written once for both readers: a generator that yields the
+ * system calls it needs (fstat, read) and gets their results back. The
+ * synchronous reader answers them with fstatSync/readSync, the reloader's with
+ * the promise API, so the checks (refusals, the limit, a save landing mid-read)
+ * cannot drift apart between startup and reload.
+ */
+type Call = { readonly op: 'stat' } | { readonly op: 'read'; readonly buffer: Buffer; readonly offset: number; readonly length: number };
+type Reply = Stats | number;
+
+function* readSteps(path: string, limit: number, hooks: ReadHooks): Generator<Call, string, Reply> {
+  let st = (yield { op: 'stat' }) as Stats;
+  for (let attempt = 1; ; attempt++) {
+    const refused = refusalOf(path, st, limit);
+    if (refused !== null) throw refused;
+    const collected = new Collector(path, limit, st.size);
+    for (;;) {
+      const [buffer, offset, length] = collected.room();
+      // Positional (from the start of the file), so a second attempt reads the same fd from 0.
+      const n = (yield { op: 'read', buffer, offset, length }) as number;
+      hooks.afterRead?.(n);
+      if (n === 0) break;
+      collected.took(n);
+    }
+    const after = (yield { op: 'stat' }) as Stats;
+    if (settled(st, after, collected.bytes)) return collected.text();
+    if (attempt === READ_ATTEMPTS) throw new FileChanging(path);
+    st = after;
+  }
+}
+
 /** Read a rules or list file as UTF-8, synchronously (startup and commands: nothing is being answered yet). */
 export function readRulesFileSync(path: string, role: FileRole, hooks: ReadHooks = {}): string {
-  const limit = MAX_BYTES[role];
   const fd = openSync(path, OPEN_FLAGS);
   try {
-    let st = fstatSync(fd);
-    for (let attempt = 1; ; attempt++) {
-      const refused = refusalOf(path, st, limit);
-      if (refused !== null) throw refused;
-      const collected = new Collector(path, limit, st.size);
-      for (;;) {
-        const [buffer, offset, length] = collected.room();
-        const n = readSync(fd, buffer, offset, length, offset);
-        hooks.afterRead?.(n);
-        if (n === 0) break;
-        collected.took(n);
-      }
-      const after = fstatSync(fd);
-      if (settled(st, after, collected.bytes)) return collected.text();
-      if (attempt === READ_ATTEMPTS) throw new FileChanging(path);
-      st = after;
+    const steps = readSteps(path, MAX_BYTES[role], hooks);
+    let next = steps.next();
+    while (next.done !== true) {
+      const call = next.value;
+      next = steps.next(call.op === 'stat' ? fstatSync(fd) : readSync(fd, call.buffer, call.offset, call.length, call.offset));
     }
+    return next.value;
   } finally {
     closeSync(fd);
   }
@@ -219,26 +241,15 @@ export function readRulesFileSync(path: string, role: FileRole, hooks: ReadHooks
 
 /** The same, asynchronously: the reloader's reader, so a slow disk never holds up answers. */
 export async function readRulesFile(path: string, role: FileRole, hooks: ReadHooks = {}): Promise<string> {
-  const limit = MAX_BYTES[role];
   const handle = await open(path, OPEN_FLAGS);
   try {
-    let st = await handle.stat();
-    for (let attempt = 1; ; attempt++) {
-      const refused = refusalOf(path, st, limit);
-      if (refused !== null) throw refused;
-      const collected = new Collector(path, limit, st.size);
-      for (;;) {
-        const [buffer, offset, length] = collected.room();
-        const { bytesRead } = await handle.read(buffer, offset, length, offset);
-        hooks.afterRead?.(bytesRead);
-        if (bytesRead === 0) break;
-        collected.took(bytesRead);
-      }
-      const after = await handle.stat();
-      if (settled(st, after, collected.bytes)) return collected.text();
-      if (attempt === READ_ATTEMPTS) throw new FileChanging(path);
-      st = after;
+    const steps = readSteps(path, MAX_BYTES[role], hooks);
+    let next = steps.next();
+    while (next.done !== true) {
+      const call = next.value;
+      next = steps.next(call.op === 'stat' ? await handle.stat() : (await handle.read(call.buffer, call.offset, call.length, call.offset)).bytesRead);
     }
+    return next.value;
   } finally {
     await handle.close();
   }
