@@ -9,11 +9,14 @@
  * which dsl/index.ts reports as E000, so the piece can never be dropped and
  * the rest compiled silently as if it had not been written.
  */
-import type { CstElement, CstNode, IToken } from 'chevrotain';
+import { tokenMatcher, type CstElement, type CstNode, type IToken, type TokenType } from 'chevrotain';
+import { STEP_BY_KEYWORD, STEPS, type StepKeyword } from '../steps/catalogue.js';
+import { SHAPE_OF, type OptionSpecs, type ValueShape } from '../steps/spec.js';
+import { STEP_WORDS, type ChoiceWord, type OptionWord } from '../steps/words.js';
 import type { FieldName } from '../conditions/fields.js';
 import type { RulePhase } from '../protocol/phases.js';
 import type {
-  Action,
+  ActionNode,
   ChainDecl,
   Condition,
   InlineList,
@@ -22,13 +25,13 @@ import type {
   ListRef,
   Name,
   NumberLit,
-  NumericOptionName,
   RegexLit,
   RulesFile,
   Step,
   StepOption,
   StringLit,
   Test,
+  ValueNode,
 } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
 import type { SourceSpan } from './plan.js';
@@ -256,29 +259,63 @@ class Builder {
     return { dryRun: dryRun === undefined ? null : this.tokenSpan(dryRun), action, options, span: this.nodeSpan(n) };
   }
 
-  action(n: CstNode): Action | null {
-    const span = this.nodeSpan(n);
-    if (this.tok(n, 'Pause') !== undefined) {
-      const duration = this.number(this.tok(n, 'NumberLiteral'));
-      return duration === null ? null : { kind: 'pause', duration, span };
+  /** `KEYWORD ARGUMENT?`: the keyword by its category, the argument by its shape. */
+  action(n: CstNode): ActionNode | null {
+    const keywordTok = this.wordOf(n, T.CATEGORIES.STEP, 'step');
+    const kind = tokenWord(keywordTok);
+    if (!STEP_BY_KEYWORD.has(kind)) this.unknownToken(keywordTok, 'step');
+    const definition = STEP_BY_KEYWORD.get(kind);
+    const argument = this.value(n);
+    this.holdToShape(argument, definition?.argument === null || definition === undefined ? 'none' : SHAPE_OF[definition.argument.type], keywordTok, n);
+    return { kind: kind as StepKeyword, argument, keywordSpan: this.tokenSpan(keywordTok), span: this.nodeSpan(n) };
+  }
+
+  /** The grammar gives each word one shape of value (the catalogue's); another means the two disagree. */
+  holdToShape(v: ValueNode | null, shape: ValueShape, word: IToken, n: CstNode): void {
+    const got = v === null ? 'none' : v.shape;
+    if (got !== shape) throw new CstShapeError(this.nodeSpan(n), `${tokenWord(word)} with a value of shape ${got}, its catalogue entry takes ${shape}`);
+  }
+
+  /** The one token of `category` among n's children (its keyword); anything else there is read as a value. */
+  wordOf(n: CstNode, category: TokenType, what: string): IToken {
+    const words = Object.values(n.children)
+      .flat()
+      .filter(isToken)
+      .filter((t) => tokenMatcher(t, category));
+    const [word, extra] = words;
+    if (word === undefined) throw new CstShapeError(this.nodeSpan(n), `${what} without its word`);
+    if (extra !== undefined) throw new CstShapeError(this.tokenSpan(extra), `${what} with a second word`);
+    return this.take(word);
+  }
+
+  /** What follows a step or option word, by shape; null when nothing does (STEP_NONE, OPTION_FLAG). */
+  value(n: CstNode): ValueNode | null {
+    const number = this.tok(n, 'NumberLiteral');
+    if (number !== undefined) return { shape: 'number', text: number.image, span: this.tokenSpan(number) };
+    const address = this.sub(n, 'serverAddress');
+    if (address !== undefined) {
+      const raw = this.tok(address, 'SocketAddress');
+      const a = raw !== undefined ? { value: raw.image, span: this.tokenSpan(raw) } : this.string(this.tok(address, 'StringLiteral'));
+      if (a === null) throw new CstShapeError(this.nodeSpan(address), 'server address without a value');
+      return { shape: 'address', ...a };
     }
-    if (this.tok(n, 'Accept') !== undefined) return { kind: 'accept', span };
-    if (this.tok(n, 'Junk') !== undefined) return { kind: 'junk', span };
-    if (this.tok(n, 'Greylist') !== undefined) return { kind: 'greylist', span };
-    const replies = this.toks(n, 'StringLiteral');
-    if (this.tok(n, 'Reject') !== undefined || this.tok(n, 'Disconnect') !== undefined) {
-      const reply = this.string(replies[0]);
-      if (reply === null) return null;
-      return this.tok(n, 'Reject') !== undefined ? { kind: 'reject', reply, span } : { kind: 'disconnect', reply, span };
-    }
-    const addressNode = this.sub(n, 'serverAddress');
-    if (addressNode === undefined) return null;
-    const raw = this.tok(addressNode, 'SocketAddress');
-    const address = raw !== undefined ? { value: raw.image, span: this.tokenSpan(raw) } : this.string(this.tok(addressNode, 'StringLiteral'));
-    if (address === null) return null;
-    if (this.tok(n, 'Postgrey') !== undefined) return { kind: 'postgrey', address, span };
-    if (this.tok(n, 'Policy') !== undefined) return { kind: 'policy', address, span };
-    return null;
+    // A choice word not taken as this node's keyword: `disconnect` is a step in `disconnect "…"`, a choice in `pregreet disconnect`.
+    const choice = Object.values(n.children)
+      .flat()
+      .filter(isToken)
+      .find((t) => !this.consumed.has(t) && (tokenMatcher(t, T.CATEGORIES.CHOICE_REPLY) || tokenMatcher(t, T.CATEGORIES.CHOICE_WORD)));
+    const replyTok = this.tok(n, 'StringLiteral');
+    const str = this.string(replyTok);
+    if (choice === undefined) return str === null ? null : { shape: 'string', ...str };
+    this.take(choice);
+    const endTok = replyTok ?? choice;
+    return {
+      shape: 'choice',
+      word: tokenWord(choice) as ChoiceWord,
+      wordSpan: this.tokenSpan(choice),
+      reply: str,
+      span: this.source.span(choice.startOffset, endTok.startOffset + endTok.image.length),
+    };
   }
 
   stepOption(n: CstNode): StepOption | null {
@@ -308,47 +345,19 @@ class Builder {
       const value = proceed !== undefined ? 'proceed' : 'tempfail';
       return { kind: 'on-error', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(onError) };
     }
-    const policy = this.sub(n, 'policyOption');
-    if (policy !== undefined) {
-      const kw = this.tok(policy, 'Timeout');
-      const value = this.number(this.tok(policy, 'NumberLiteral'));
-      if (kw === undefined || value === null) return null;
-      return { kind: 'timeout', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(policy) };
-    }
-    const pause = this.sub(n, 'pauseOption');
-    if (pause !== undefined) return this.pauseOption(pause);
-    const grey = this.sub(n, 'greylistOption');
-    if (grey === undefined) return null;
-    const span = this.nodeSpan(grey);
-    const header = this.tok(grey, 'Header');
-    if (header !== undefined) return { kind: 'header', keywordSpan: this.tokenSpan(header), span };
-    const store = this.tok(grey, 'Store');
-    if (store !== undefined) {
-      const value = this.string(this.tok(grey, 'StringLiteral'));
-      return value === null ? null : { kind: 'store', value, keywordSpan: this.tokenSpan(store), span };
-    }
-    const value = this.number(this.tok(grey, 'NumberLiteral'));
-    if (value === null) return null;
-    for (const [key, kind] of NUMERIC_OPTIONS) {
-      const kw = this.tok(grey, key);
-      if (kw !== undefined) return { kind, value, keywordSpan: this.tokenSpan(kw), span };
-    }
-    return null;
+    // Today's CST nests each option in a per-step rule; 7c's has the option's tokens right here.
+    const holder = this.sub(n, 'policyOption') ?? this.sub(n, 'greylistOption') ?? this.sub(n, 'pauseOption') ?? n;
+    return this.catalogueOption(holder);
   }
 
-  pauseOption(n: CstNode): StepOption | null {
-    const span = this.nodeSpan(n);
-    const pregreet = this.tok(n, 'Pregreet');
-    if (pregreet !== undefined) {
-      const keywordSpan = this.tokenSpan(pregreet);
-      if (this.tok(n, 'Log') !== undefined) return { kind: 'pregreet', action: 'log', reply: null, keywordSpan, span };
-      if (this.tok(n, 'Disconnect') === undefined) return null;
-      return { kind: 'pregreet', action: 'disconnect', reply: this.string(this.tok(n, 'StringLiteral')), keywordSpan, span };
-    }
-    const payOnce = this.tok(n, 'PayOnce');
-    const value = this.number(this.tok(n, 'NumberLiteral'));
-    if (payOnce === undefined || value === null) return null;
-    return { kind: 'pay-once', value, keywordSpan: this.tokenSpan(payOnce), span };
+  /** `OPTION VALUE?`: the word by its category, the value by its shape. */
+  catalogueOption(n: CstNode): StepOption {
+    const keywordTok = this.wordOf(n, T.CATEGORIES.OPTION, 'option');
+    const kind = tokenWord(keywordTok);
+    if (!OPTION_WORDS.has(kind)) this.unknownToken(keywordTok, 'option');
+    const value = this.value(n);
+    this.holdToShape(value, OPTION_SHAPES.get(kind) ?? 'none', keywordTok, n);
+    return { kind: kind as OptionWord, value, keywordSpan: this.tokenSpan(keywordTok), span: this.nodeSpan(n) };
   }
 
   orExpr(n: CstNode): Condition | null {
@@ -419,14 +428,16 @@ class Builder {
   }
 }
 
-const NUMERIC_OPTIONS: ReadonlyArray<readonly [string, NumericOptionName]> = [
-  [T.Delay.name, 'delay'],
-  [T.MaxAge.name, 'max-age'],
-  [T.RetryWindow.name, 'retry-window'],
-  [T.AutoWhitelist.name, 'auto-whitelist'],
-  [T.Ipv4Prefix.name, 'ipv4-prefix'],
-  [T.Ipv6Prefix.name, 'ipv6-prefix'],
-];
+/** The word a reserved token stands for (its label is the word quoted). */
+function tokenWord(t: IToken): string {
+  return (t.tokenType.LABEL ?? '').slice(1, -1);
+}
+
+const OPTION_WORDS: ReadonlySet<string> = new Set(STEP_WORDS.filter(([, role]) => role === 'option').map(([w]) => w));
+/** Each option word's value shape, from the specs of the steps that take it (they agree: catalogue test). */
+const OPTION_SHAPES: ReadonlyMap<string, ValueShape> = new Map(
+  STEPS.flatMap((d) => Object.values(d.options as OptionSpecs).map((o): [string, ValueShape] => [o.name, SHAPE_OF[o.type]])),
+);
 
 function phaseOf(t: IToken): RulePhase | null {
   switch (t.tokenType.name) {

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { createToken, Lexer, type CstNode, type IToken } from 'chevrotain';
+import { createToken, Lexer, type CstNode, type IToken, type TokenType } from 'chevrotain';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import { lex } from '../../../src/dsl/lexer.js';
 import { parse } from '../../../src/dsl/parse.js';
@@ -29,6 +29,9 @@ const token = (n: CstNode, key: string): IToken => {
   assert.ok(t !== undefined && 'image' in t, `no ${key} token`);
   return t;
 };
+
+/** The token as if the lexer had made it of `type` (chevrotain matches by tokenTypeIdx). */
+const retyped = (t: IToken, type: TokenType): IToken => ({ ...t, tokenType: type, tokenTypeIdx: type.tokenTypeIdx ?? -1 });
 
 /** Compiles `text` with `graft` applied to the CST the parser returns. */
 function compileGrafted(text: string, graft: (cst: CstNode) => void) {
@@ -79,7 +82,7 @@ describe('to-ast: every CST piece has a reader', () => {
       const action = node(FIRST_STEP(cst), 'action');
       const accept = token(action, 'Accept');
       delete action.children['Accept'];
-      action.children['Frobnicate'] = [{ ...accept, tokenType: Frobnicate }];
+      action.children['Frobnicate'] = [retyped(accept, Frobnicate)];
     });
     assertE000(result, 2);
   });
@@ -92,7 +95,7 @@ describe('to-ast: every CST piece has a reader', () => {
       const field = node(test, 'field');
       const src = token(field, 'Src');
       delete field.children['Src'];
-      field.children['Spf'] = [{ ...src, tokenType: Spf }];
+      field.children['Spf'] = [retyped(src, Spf)];
     });
     assertE000(result, 2);
   });
@@ -111,8 +114,30 @@ describe('to-ast: every CST piece has a reader', () => {
     const source = new SourceText('main.rules', TEXT);
     const { cst } = parse(lex(source).tokens, source);
     const action = node(FIRST_STEP(cst), 'action');
-    action.children['Mystery'] = [{ ...token(action, 'Accept'), tokenType: createToken({ name: 'Mystery', pattern: /mystery/ }) }];
+    action.children['Mystery'] = [retyped(token(action, 'Accept'), createToken({ name: 'Mystery', pattern: /mystery/ }))];
     assert.throws(() => toAst(cst, source), (e: unknown) => e instanceof CstShapeError && e.span.line === 2 && /Mystery/.test(e.detail));
+  });
+
+  test('steps and options are read generically: the keyword by category, the value by its shape', () => {
+    const text = 'chain main = pause 3s pregreet disconnect "421 bye" pay-once 1d\n  then postgrey unix:/run/p.sock timeout 2s\n  then greylist header store "sqlite:/g.db"\n  then disconnect "421 x"';
+    const source = new SourceText('main.rules', text);
+    const { cst } = parse(lex(source).tokens, source);
+    const steps = toAst(cst, source).ast.chains[0]?.steps ?? [];
+    const shapes = steps.map((st) => [
+      `${st.action.kind}:${st.action.argument?.shape ?? 'none'}`,
+      ...st.options.map((o) => `${o.kind}:${'value' in o && typeof o.value === 'object' ? (o.value?.shape ?? 'none') : 'none'}`),
+    ]);
+    assert.deepEqual(shapes, [
+      ['pause:number', 'pregreet:choice', 'pay-once:number'],
+      ['postgrey:address', 'timeout:number'],
+      ['greylist:none', 'header:none', 'store:string'],
+      ['disconnect:string'],
+    ]);
+    const pregreet = steps[0]?.options[0];
+    assert.ok(pregreet !== undefined && pregreet.kind === 'pregreet' && pregreet.value?.shape === 'choice');
+    assert.equal(pregreet.value.word, 'disconnect');
+    assert.equal(pregreet.value.reply?.value, '421 bye');
+    assert.deepEqual([pregreet.value.wordSpan.column, pregreet.value.span.column, pregreet.value.span.endColumn], [32, 32, 52]);
   });
 
   test('every token is consumed for every snapshot source (shipped rules, fixtures, doc examples)', () => {
