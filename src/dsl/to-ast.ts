@@ -13,8 +13,8 @@ import { tokenMatcher, type CstElement, type CstNode, type IToken, type TokenTyp
 import { STEP_BY_KEYWORD, STEPS, type StepKeyword } from '../steps/catalogue.js';
 import { SHAPE_OF, type OptionSpecs, type ValueShape } from '../steps/spec.js';
 import { STEP_WORDS, type ChoiceWord, type OptionWord } from '../steps/words.js';
-import type { FieldName } from '../conditions/fields.js';
-import type { RulePhase } from '../protocol/phases.js';
+import { FIELDS, type FieldName } from '../conditions/fields.js';
+import { RULE_PHASES, type RulePhase } from '../model/phases.js';
 import type {
   ActionNode,
   ChainDecl,
@@ -439,42 +439,19 @@ const OPTION_SHAPES: ReadonlyMap<string, ValueShape> = new Map(
   STEPS.flatMap((d) => Object.values(d.options as OptionSpecs).map((o): [string, ValueShape] => [o.name, SHAPE_OF[o.type]])),
 );
 
+const FIELD_NAMES: ReadonlySet<string> = new Set(FIELDS.map((f) => f.name));
+const PHASE_NAMES: ReadonlySet<string> = new Set(RULE_PHASES);
+
+/** A PHASE token's word (`helo` is a field and a phase: the category decides which it is here). */
 function phaseOf(t: IToken): RulePhase | null {
-  switch (t.tokenType.name) {
-    case T.Connect.name:
-      return 'connect';
-    case T.Helo.name:
-      return 'helo';
-    case T.MailFrom.name:
-      return 'mail-from';
-    case T.RcptTo.name:
-      return 'rcpt-to';
-    case T.Data.name:
-      return 'data';
-    case T.Commit.name:
-      return 'commit';
-    default:
-      return null;
-  }
+  const word = tokenWord(t);
+  return tokenMatcher(t, T.CATEGORIES.PHASE) && PHASE_NAMES.has(word) ? (word as RulePhase) : null;
 }
 
+/** A FIELD token's word, from the field rows (conditions/fields.ts). */
 function fieldOf(t: IToken): FieldName | null {
-  switch (t.tokenType.name) {
-    case T.Src.name:
-      return 'src';
-    case T.Rdns.name:
-      return 'rdns';
-    case T.Fcrdns.name:
-      return 'fcrdns';
-    case T.Helo.name:
-      return 'helo';
-    case T.MailFrom.name:
-      return 'mail-from';
-    case T.RcptTo.name:
-      return 'rcpt-to';
-    default:
-      return null;
-  }
+  const word = tokenWord(t);
+  return tokenMatcher(t, T.CATEGORIES.FIELD) && FIELD_NAMES.has(word) ? (word as FieldName) : null;
 }
 
 export interface ToAstResult {
