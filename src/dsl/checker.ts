@@ -8,7 +8,7 @@ import { decisionAt, smtpdRuleAt, type DecisionType, type SmtpdRuleId } from '..
 import { namesImplicitTls } from '../steps/pause/define.js';
 import { formatCidr } from '../support/net.js';
 import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../support/regex.js';
-import type { Action, ActionKind, ChainDecl, Condition, InlineList, ListDecl, ListRef, NumberLit, RegexLit, RulesFile, Step, StepOption, StepOptionKind } from './ast.js';
+import { shaped, type Action, type ActionKind, type ChainDecl, type Condition, type InlineList, type ListDecl, type ListRef, type NumberLit, type RegexLit, type RulesFile, type Step, type StepOption, type StepOptionKind } from './ast.js';
 import type { Code } from './codes.js';
 import { didYouMean, diagnostic, type Diagnostic, type RelatedSpan } from './diagnostics.js';
 import { ACTION_PHASES, isEarlier, stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
@@ -294,22 +294,24 @@ class Checker {
   checkAction(action: Action): void {
     switch (action.kind) {
       case 'pause': {
-        this.duration(action.duration, 1, LIMITS.pauseMaxMs, 'a pause', 'smtpd gives up on a session after 300s');
+        this.duration(shaped(action.argument, 'number'), 1, LIMITS.pauseMaxMs, 'a pause', 'smtpd gives up on a session after 300s');
         return;
       }
       case 'reject':
       case 'disconnect': {
-        const reply = action.reply.value;
-        for (const p of replyProblems(reply)) this.add(p.code, action.reply.span, p.message, { hint: p.hint });
+        const written = shaped(action.argument, 'string');
+        const reply = written.value;
+        for (const p of replyProblems(reply)) this.add(p.code, written.span, p.message, { hint: p.hint });
         if (action.kind === 'reject' && /^421 /.test(reply)) {
-          this.add('W004', action.reply.span, 'smtpd turns a 421 reject into a disconnect', { hint: 'write `disconnect "421 ..."` to say so, or use another 4xx code' });
+          this.add('W004', written.span, 'smtpd turns a 421 reject into a disconnect', { hint: 'write `disconnect "421 ..."` to say so, or use another 4xx code' });
         }
         return;
       }
       case 'postgrey':
       case 'policy': {
-        const r = parsePolicyAddress(action.address.value);
-        if (!r.ok) this.add('E024', action.address.span, r.problem.message, { hint: r.problem.hint });
+        const address = shaped(action.argument, 'address');
+        const r = parsePolicyAddress(address.value);
+        if (!r.ok) this.add('E024', address.span, r.problem.message, { hint: r.problem.hint });
         return;
       }
       case 'accept':
@@ -356,40 +358,43 @@ class Checker {
       if (!allowed.includes(o.kind)) continue;
       switch (o.kind) {
         case 'timeout':
-          this.duration(o.value, 1, LIMITS.timeoutMaxMs, 'a timeout', 'smtpd gives up on a session after 300s');
+          this.duration(shaped(o.value, 'number'), 1, LIMITS.timeoutMaxMs, 'a timeout', 'smtpd gives up on a session after 300s');
           break;
         case 'delay':
-          delay = this.duration(o.value, 1000, LIMITS.greylistDelayMaxMs, 'the greylist delay');
-          delayLit = o.value;
+          delay = this.duration(shaped(o.value, 'number'), 1000, LIMITS.greylistDelayMaxMs, 'the greylist delay');
+          delayLit = shaped(o.value, 'number');
           break;
         case 'max-age':
-          this.duration(o.value, 86_400_000, 3650 * 86_400_000, 'max-age');
+          this.duration(shaped(o.value, 'number'), 86_400_000, 3650 * 86_400_000, 'max-age');
           break;
         case 'retry-window':
-          window = this.duration(o.value, 60_000, 365 * 86_400_000, 'the retry window');
+          window = this.duration(shaped(o.value, 'number'), 60_000, 365 * 86_400_000, 'the retry window');
           break;
         case 'auto-whitelist':
-          this.count(o.value, 0, LIMITS.autoWhitelistMax, 'auto-whitelist');
+          this.count(shaped(o.value, 'number'), 0, LIMITS.autoWhitelistMax, 'auto-whitelist');
           break;
         case 'ipv4-prefix':
-          this.count(o.value, 1, 32, 'ipv4-prefix');
+          this.count(shaped(o.value, 'number'), 1, 32, 'ipv4-prefix');
           break;
         case 'ipv6-prefix':
-          this.count(o.value, 1, 128, 'ipv6-prefix');
+          this.count(shaped(o.value, 'number'), 1, 128, 'ipv6-prefix');
           break;
         case 'store': {
-          const r = parseStore(o.value.value);
-          if (!r.ok) this.add('E025', o.value.span, r.problem.message, { hint: r.problem.hint });
+          const store = shaped(o.value, 'string');
+          const r = parseStore(store.value);
+          if (!r.ok) this.add('E025', store.span, r.problem.message, { hint: r.problem.hint });
           break;
         }
         case 'pay-once':
-          this.duration(o.value, LIMITS.payOnceMinMs, LIMITS.payOnceMaxMs, 'pay-once');
+          this.duration(shaped(o.value, 'number'), LIMITS.payOnceMinMs, LIMITS.payOnceMaxMs, 'pay-once');
           break;
-        case 'pregreet':
-          if (o.reply !== null) {
-            for (const p of replyProblems(o.reply.value)) this.add(p.code, o.reply.span, p.message, { hint: p.hint });
+        case 'pregreet': {
+          const reply = shaped(o.value, 'choice').reply;
+          if (reply !== null) {
+            for (const p of replyProblems(reply.value)) this.add(p.code, reply.span, p.message, { hint: p.hint });
           }
           break;
+        }
         case 'when':
         case 'at':
         case 'on-error':

@@ -6,7 +6,7 @@
  * anything reads them.
  */
 import assert from 'node:assert/strict';
-import type { ChainDecl, Step, StepOption } from '../../../src/dsl/ast.js';
+import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src/dsl/ast.js';
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
 import { stepPhase } from '../../../src/dsl/inference.js';
@@ -84,14 +84,15 @@ export function exampleInput(definition: StepDefinition, optionNames: readonly s
 export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition): CheckView {
   const placed = stepPhase(step);
   const action = step.action;
+  const value = action.argument;
   const argument =
-    action.kind === 'pause'
-      ? { text: action.duration.text, span: action.duration.span }
-      : action.kind === 'reject' || action.kind === 'disconnect'
-        ? { text: action.reply.value, span: action.reply.span }
-        : action.kind === 'postgrey' || action.kind === 'policy'
-          ? { text: action.address.value, span: action.address.span }
-          : null;
+    value === null
+      ? null
+      : value.shape === 'number'
+        ? { text: value.text, span: value.span }
+        : value.shape === 'string' || value.shape === 'address'
+          ? { text: value.value, span: value.span }
+          : assert.fail('no step takes a choice as its argument');
   // Like convert: the options the step takes, every occurrence; the others are E043's, not the checks'.
   const taken = (o: StepOption): boolean => Object.hasOwn(definition.options, o.kind);
   const written = (name: string): StepOption[] => step.options.filter((o) => o.kind === name && taken(o));
@@ -108,7 +109,7 @@ export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition)
         (o): OptionPlace => ({
           keywordSpan: o.keywordSpan,
           span: o.span,
-          // Looked up when read: a choice's span is not in today's AST.
+          // Looked up when read: no check reads a choice's span yet.
           get valueSpan() {
             return valueSpanOf(o);
           },
@@ -119,7 +120,7 @@ export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition)
   };
 }
 
-/** Where an option's value is written; a choice's (pregreet) is not in today's AST, and no check reads it. */
+/** Where an option's value is written; no check reads a choice's (pregreet) yet. */
 function valueSpanOf(o: StepOption): SourceSpan | null {
   switch (o.kind) {
     case 'header':
@@ -131,7 +132,9 @@ function valueSpanOf(o: StepOption): SourceSpan | null {
     case 'on-error':
       return assert.fail(`${o.kind} is the language's, no step option`);
     default:
-      return o.value.span;
+      return shaped(o.value, 'number').span;
+    case 'store':
+      return shaped(o.value, 'string').span;
   }
 }
 
@@ -142,14 +145,14 @@ function checkedValue<T extends ValueType>(spec: OptionSpec<T>, o: StepOption): 
       case 'header':
         return { ok: true, value: true };
       case 'store':
-        return parseStore(o.value.value);
+        return parseStore(shaped(o.value, 'string').value);
       case 'pregreet':
       case 'when':
       case 'at':
       case 'on-error':
         return assert.fail(`no check reads the value of ${o.kind}: build it here when one does`);
       default:
-        return spec.type === 'count' ? parseCount(o.value.text) : parseDuration(o.value.text);
+        return spec.type === 'count' ? parseCount(shaped(o.value, 'number').text) : parseDuration(shaped(o.value, 'number').text);
     }
   })();
   if (!parsed.ok) return null;
