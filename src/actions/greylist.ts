@@ -20,7 +20,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { LRUCache } from 'lru-cache';
-import type { CompiledStep, GreylistStepOptions, SessionFacts } from '../dsl/plan.js';
+import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
+import type { GreylistStepOptions } from '../steps/greylist/define.js';
 import { formatGreylistHeader, formatGreylistReply } from '../greylist/header.js';
 import type { GreylistPolicy, Verdict } from '../greylist/machine.js';
 import { buildTriplet, type Triplet } from '../greylist/triplet.js';

@@ -26,7 +26,8 @@
  * (PauseEvents) for the paused-sessions gauge.
  */
 import { LRUCache } from 'lru-cache';
-import type { CompiledStep, PregreetOptions } from '../dsl/plan.js';
+import type { CompiledStep } from '../dsl/plan.js';
+import type { PregreetOptions } from '../steps/pause/define.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import type { Endpoints } from '../support/proc-net-tcp.js';

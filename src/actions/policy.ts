@@ -13,7 +13,8 @@
  * are logged with the server's text and the latency, and carried in the
  * outcome's detail for the decision's log line.
  */
-import type { CompiledRules, CompiledStep, PolicyStepOptions } from '../dsl/plan.js';
+import type { CompiledRules, CompiledStep } from '../dsl/plan.js';
+import type { PolicyStepOptions } from '../steps/policy/define.js';
 import { formatPolicyAddress } from '../model/address.js';
 import { interpretPolicyAction } from '../policy/action.js';
 import type { PolicyAnswer } from '../policy/codec.js';

@@ -2,8 +2,13 @@
  * The typed syntax tree of a rules file. Every node carries its span. Values
  * stay as written (durations and numbers as text, strings decoded but not yet
  * validated): the checker decides what they mean, so it can point at them.
+ * Steps and options are generic (keyword or option word + a value by shape),
+ * so a new step or option word needs no new node type here.
  */
+import type { FieldName } from '../conditions/fields.js';
 import type { RulePhase } from '../protocol/phases.js';
+import type { StepKeyword } from '../steps/catalogue.js';
+import type { ChoiceWord, OptionWord } from '../steps/words.js';
 import type { SourceSpan } from './plan.js';
 
 export interface Name {
@@ -59,8 +64,6 @@ export interface ListDecl {
 
 export type ListRef = { readonly kind: 'named'; readonly name: Name } | InlineList;
 
-export type Field = 'src' | 'rdns' | 'fcrdns' | 'helo' | 'mail-from' | 'rcpt-to';
-
 export type Test =
   | { readonly op: 'present' }
   | { readonly op: 'match'; readonly regex: RegexLit }
@@ -70,46 +73,56 @@ export type Condition =
   | { readonly kind: 'or'; readonly operands: readonly Condition[]; readonly span: SourceSpan }
   | { readonly kind: 'and'; readonly operands: readonly Condition[]; readonly span: SourceSpan }
   | { readonly kind: 'not'; readonly operand: Condition; readonly span: SourceSpan }
-  | { readonly kind: 'test'; readonly field: Field; readonly fieldSpan: SourceSpan; readonly test: Test; readonly span: SourceSpan };
+  | { readonly kind: 'test'; readonly field: FieldName; readonly fieldSpan: SourceSpan; readonly test: Test; readonly span: SourceSpan };
 
-export type Action =
-  | { readonly kind: 'pause'; readonly duration: NumberLit; readonly span: SourceSpan }
-  | { readonly kind: 'accept'; readonly span: SourceSpan }
-  | { readonly kind: 'reject'; readonly reply: StringLit; readonly span: SourceSpan }
-  | { readonly kind: 'disconnect'; readonly reply: StringLit; readonly span: SourceSpan }
-  | { readonly kind: 'junk'; readonly span: SourceSpan }
-  | { readonly kind: 'postgrey'; readonly address: StringLit; readonly span: SourceSpan }
-  | { readonly kind: 'policy'; readonly address: StringLit; readonly span: SourceSpan }
-  | { readonly kind: 'greylist'; readonly span: SourceSpan };
-
-export type ActionKind = Action['kind'];
-
-/** Options taking a number or duration. */
-export type NumericOptionName =
-  | 'timeout'
-  | 'delay'
-  | 'max-age'
-  | 'retry-window'
-  | 'auto-whitelist'
-  | 'ipv4-prefix'
-  | 'ipv6-prefix'
-  | 'pay-once';
-
-export type StepOption =
-  | { readonly kind: 'when'; readonly condition: Condition; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
-  | { readonly kind: 'at'; readonly phase: RulePhase; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
-  | { readonly kind: 'on-error'; readonly value: 'tempfail' | 'proceed'; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
-  | { readonly kind: NumericOptionName; readonly value: NumberLit; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
-  | { readonly kind: 'store'; readonly value: StringLit; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
-  | { readonly kind: 'header'; readonly keywordSpan: SourceSpan; readonly span: SourceSpan }
-  /** `pregreet disconnect ["REPLY"]` or `pregreet log` (pause). */
+/**
+ * A value after a step or option word, by its shape (steps/spec.ts SHAPE_OF):
+ * the grammar fixes the shape, the checker what it means for that word.
+ */
+export type ValueNode =
+  | { readonly shape: 'number'; readonly text: string; readonly span: SourceSpan }
+  | { readonly shape: 'string' | 'address'; readonly value: string; readonly span: SourceSpan }
   | {
-      readonly kind: 'pregreet';
-      readonly action: 'disconnect' | 'log';
+      readonly shape: 'choice';
+      readonly word: ChoiceWord;
+      readonly wordSpan: SourceSpan;
       readonly reply: StringLit | null;
-      readonly keywordSpan: SourceSpan;
       readonly span: SourceSpan;
     };
+/** The node of one shape (`string` and `address` share a variant). */
+export type ValueShapeOf<S extends ValueNode['shape']> = ValueNode extends infer V ? (V extends { readonly shape: infer X } ? (S extends X ? V & { readonly shape: S } : never) : never) : never;
+
+/**
+ * The value as the shape its word takes. to-ast has held every value to its
+ * word's shape (CstShapeError otherwise), so a mismatch here is a bug.
+ */
+export function shaped<S extends ValueNode['shape']>(v: ValueNode | null, shape: S): ValueShapeOf<S> {
+  if (v === null || v.shape !== shape) throw new Error(`bug: a value of shape ${v?.shape ?? 'none'} where ${shape} was read`);
+  return v as ValueShapeOf<S>;
+}
+
+/** A step's keyword and its argument, whatever the step (the catalogue says which takes what). */
+export interface ActionNode {
+  readonly kind: StepKeyword;
+  readonly argument: ValueNode | null;
+  readonly keywordSpan: SourceSpan;
+  readonly span: SourceSpan;
+}
+/** The old name, kept while code in flight still says it. */
+export type Action = ActionNode;
+export type ActionKind = StepKeyword;
+
+type Spans = { readonly keywordSpan: SourceSpan; readonly span: SourceSpan };
+
+/** `when`, `at` and `on-error` belong to the language; every other option is a word of the catalogue. */
+export type StepOption =
+  | ({ readonly kind: 'when'; readonly condition: Condition } & Spans)
+  | ({ readonly kind: 'at'; readonly phase: RulePhase } & Spans)
+  | ({ readonly kind: 'on-error'; readonly value: 'tempfail' | 'proceed' } & Spans)
+  | ({ readonly kind: OptionWord; readonly value: ValueNode | null } & Spans);
+
+/** The option written with one word (the catalogue's options share a variant). */
+export type OptionOf<K extends StepOption['kind']> = StepOption & { readonly kind: K };
 
 export type StepOptionKind = StepOption['kind'];
 

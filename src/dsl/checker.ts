@@ -2,15 +2,16 @@
  * Semantic checks: small functions over the AST that each add diagnostics.
  * All of them run, so one pass reports every semantic problem in the file.
  */
+import { FIELD_BY_NAME, misfit, wrongTestOf, type FieldDefinition, type FieldName, type ListFit } from '../conditions/fields.js';
 import { rulePhaseOrder, type RulePhase } from '../protocol/phases.js';
 import { decisionAt, smtpdRuleAt, type DecisionType, type SmtpdRuleId } from '../protocol/smtpd-rules.js';
+import { namesImplicitTls } from '../steps/pause/define.js';
 import { formatCidr } from '../support/net.js';
 import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../support/regex.js';
-import type { Action, ActionKind, ChainDecl, Condition, InlineList, ListDecl, NumberLit, RulesFile, Step, StepOption, StepOptionKind } from './ast.js';
+import { shaped, type Action, type ActionKind, type ChainDecl, type Condition, type InlineList, type ListDecl, type ListRef, type NumberLit, type RegexLit, type RulesFile, type Step, type StepOption, type StepOptionKind } from './ast.js';
 import type { Code } from './codes.js';
 import { didYouMean, diagnostic, type Diagnostic, type RelatedSpan } from './diagnostics.js';
 import { ACTION_PHASES, isEarlier, stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
-import { misfit, type ListUse } from './list-items.js';
 import { EMPTY_LIST, resolveInline, type Located, type ResolvedList, type ResolveResult } from './lists.js';
 import { itemShape } from './redact.js';
 import type { SourceSpan } from './plan.js';
@@ -101,8 +102,8 @@ class Checker {
   readonly out: Diagnostic[] = [];
   /** First declaration of each list name. */
   readonly listsByName = new Map<string, ListDecl>();
-  /** Uses seen per declaration and use kind (the first span is kept). */
-  private readonly uses = new Map<ListDecl, Map<ListUse, SourceSpan>>();
+  /** Uses seen per declaration and field tested against it (the first span is kept). */
+  private readonly uses = new Map<ListDecl, Map<FieldName, SourceSpan>>();
 
   constructor(private readonly input: CheckInput) {
     for (const l of input.ast.lists) if (!this.listsByName.has(l.name.name)) this.listsByName.set(l.name.name, l);
@@ -195,13 +196,13 @@ class Checker {
     }
   }
 
-  /** Items that make no sense for `use in LIST`: decided per kind of item, located for the first few of each. */
-  checkFit(list: ResolvedList, use: ListUse, useSpan: SourceSpan | null): void {
+  /** Items that make no sense for `use in LIST` (the field's ListFit): decided per kind of item, located for the first few of each. */
+  checkFit(list: ResolvedList, use: FieldName, fit: ListFit, useSpan: SourceSpan | null): void {
     const related = useSpan === null ? [] : [{ span: useSpan, message: `the list is used with \`${use} in\` here` }];
     for (const located of list.kinds.values()) {
       const sample = located.shown[0];
       if (sample === undefined) continue;
-      const problem = misfit(sample.value, use);
+      const problem = misfit(sample.value, fit);
       if (problem === null) continue;
       for (const item of located.shown) {
         const subject = list.file === null ? `"${item.text}"` : `list item ${itemShape(item.text)}`;
@@ -293,22 +294,24 @@ class Checker {
   checkAction(action: Action): void {
     switch (action.kind) {
       case 'pause': {
-        this.duration(action.duration, 1, LIMITS.pauseMaxMs, 'a pause', 'smtpd gives up on a session after 300s');
+        this.duration(shaped(action.argument, 'number'), 1, LIMITS.pauseMaxMs, 'a pause', 'smtpd gives up on a session after 300s');
         return;
       }
       case 'reject':
       case 'disconnect': {
-        const reply = action.reply.value;
-        for (const p of replyProblems(reply)) this.add(p.code, action.reply.span, p.message, { hint: p.hint });
+        const written = shaped(action.argument, 'string');
+        const reply = written.value;
+        for (const p of replyProblems(reply)) this.add(p.code, written.span, p.message, { hint: p.hint });
         if (action.kind === 'reject' && /^421 /.test(reply)) {
-          this.add('W004', action.reply.span, 'smtpd turns a 421 reject into a disconnect', { hint: 'write `disconnect "421 ..."` to say so, or use another 4xx code' });
+          this.add('W004', written.span, 'smtpd turns a 421 reject into a disconnect', { hint: 'write `disconnect "421 ..."` to say so, or use another 4xx code' });
         }
         return;
       }
       case 'postgrey':
       case 'policy': {
-        const r = parsePolicyAddress(action.address.value);
-        if (!r.ok) this.add('E024', action.address.span, r.problem.message, { hint: r.problem.hint });
+        const address = shaped(action.argument, 'address');
+        const r = parsePolicyAddress(address.value);
+        if (!r.ok) this.add('E024', address.span, r.problem.message, { hint: r.problem.hint });
         return;
       }
       case 'accept':
@@ -355,40 +358,43 @@ class Checker {
       if (!allowed.includes(o.kind)) continue;
       switch (o.kind) {
         case 'timeout':
-          this.duration(o.value, 1, LIMITS.timeoutMaxMs, 'a timeout', 'smtpd gives up on a session after 300s');
+          this.duration(shaped(o.value, 'number'), 1, LIMITS.timeoutMaxMs, 'a timeout', 'smtpd gives up on a session after 300s');
           break;
         case 'delay':
-          delay = this.duration(o.value, 1000, LIMITS.greylistDelayMaxMs, 'the greylist delay');
-          delayLit = o.value;
+          delay = this.duration(shaped(o.value, 'number'), 1000, LIMITS.greylistDelayMaxMs, 'the greylist delay');
+          delayLit = shaped(o.value, 'number');
           break;
         case 'max-age':
-          this.duration(o.value, 86_400_000, 3650 * 86_400_000, 'max-age');
+          this.duration(shaped(o.value, 'number'), 86_400_000, 3650 * 86_400_000, 'max-age');
           break;
         case 'retry-window':
-          window = this.duration(o.value, 60_000, 365 * 86_400_000, 'the retry window');
+          window = this.duration(shaped(o.value, 'number'), 60_000, 365 * 86_400_000, 'the retry window');
           break;
         case 'auto-whitelist':
-          this.count(o.value, 0, LIMITS.autoWhitelistMax, 'auto-whitelist');
+          this.count(shaped(o.value, 'number'), 0, LIMITS.autoWhitelistMax, 'auto-whitelist');
           break;
         case 'ipv4-prefix':
-          this.count(o.value, 1, 32, 'ipv4-prefix');
+          this.count(shaped(o.value, 'number'), 1, 32, 'ipv4-prefix');
           break;
         case 'ipv6-prefix':
-          this.count(o.value, 1, 128, 'ipv6-prefix');
+          this.count(shaped(o.value, 'number'), 1, 128, 'ipv6-prefix');
           break;
         case 'store': {
-          const r = parseStore(o.value.value);
-          if (!r.ok) this.add('E025', o.value.span, r.problem.message, { hint: r.problem.hint });
+          const store = shaped(o.value, 'string');
+          const r = parseStore(store.value);
+          if (!r.ok) this.add('E025', store.span, r.problem.message, { hint: r.problem.hint });
           break;
         }
         case 'pay-once':
-          this.duration(o.value, LIMITS.payOnceMinMs, LIMITS.payOnceMaxMs, 'pay-once');
+          this.duration(shaped(o.value, 'number'), LIMITS.payOnceMinMs, LIMITS.payOnceMaxMs, 'pay-once');
           break;
-        case 'pregreet':
-          if (o.reply !== null) {
-            for (const p of replyProblems(o.reply.value)) this.add(p.code, o.reply.span, p.message, { hint: p.hint });
+        case 'pregreet': {
+          const reply = shaped(o.value, 'choice').reply;
+          if (reply !== null) {
+            for (const p of replyProblems(reply.value)) this.add(p.code, reply.span, p.message, { hint: p.hint });
           }
           break;
+        }
         case 'when':
         case 'at':
         case 'on-error':
@@ -417,37 +423,48 @@ class Checker {
         break;
     }
     const { field, test } = c;
-    if (field === 'fcrdns') {
-      if (test.op !== 'present') this.add('E045', c.span, '`fcrdns` is a yes/no test and takes no `~` or `in`', { hint: 'write `fcrdns` or `not fcrdns`; to match the name, use `rdns`' });
-      return;
-    }
-    if (test.op === 'present') {
-      if (field !== 'rdns') {
-        this.add('E045', c.span, `\`${field}\` needs \`~ /REGEX/\` or \`in LIST\``, { hint: `e.g. \`${field} in trusted\`` });
-      }
-      return;
-    }
-    if (test.op === 'match') {
-      const r = test.regex;
-      if (r.pattern === '') {
-        this.add('E050', r.span, 'empty regex', { hint: 'an empty pattern matches everything; leave out the condition instead' });
+    // The field's row says which tests it takes; any other is E045.
+    const row = FIELD_BY_NAME[field];
+    switch (test.op) {
+      case 'present':
+        if (row.tests.present === undefined) this.wrongTest(c.span, row);
         return;
-      }
-      const badFlag = [...r.flags].find((f, i) => !SUPPORTED_REGEX_FLAGS.includes(f) || r.flags.indexOf(f) !== i);
-      if (badFlag !== undefined) {
-        this.add('E051', r.span, `unknown or repeated regex flag "${badFlag}" in ${r.text}`, { hint: 'matching is case-insensitive already; `i` is the only flag' });
+      case 'match':
+        if (row.tests.match === true) this.checkRegex(test.regex);
+        else this.wrongTest(c.span, row);
         return;
-      }
-      const compiled = compileRegex(r.pattern, r.flags);
-      if (!compiled.ok) this.add('E050', r.span, compiled.error);
+      case 'in':
+        if (row.tests.in !== undefined) this.checkListUse(field, row.tests.in, test.list);
+        else this.wrongTest(c.span, row);
+        return;
+    }
+  }
+
+  wrongTest(span: SourceSpan, row: FieldDefinition): void {
+    const wrong = wrongTestOf(row);
+    this.add('E045', span, wrong.message, { hint: wrong.hint });
+  }
+
+  checkRegex(r: RegexLit): void {
+    if (r.pattern === '') {
+      this.add('E050', r.span, 'empty regex', { hint: 'an empty pattern matches everything; leave out the condition instead' });
       return;
     }
-    const use: ListUse = field;
-    const list = test.list;
+    const badFlag = [...r.flags].find((f, i) => !SUPPORTED_REGEX_FLAGS.includes(f) || r.flags.indexOf(f) !== i);
+    if (badFlag !== undefined) {
+      this.add('E051', r.span, `unknown or repeated regex flag "${badFlag}" in ${r.text}`, { hint: 'matching is case-insensitive already; `i` is the only flag' });
+      return;
+    }
+    const compiled = compileRegex(r.pattern, r.flags);
+    if (!compiled.ok) this.add('E050', r.span, compiled.error);
+  }
+
+  /** `use in LIST`: the list exists, its items fit the field (once per list and field), and the use is recorded (W001). */
+  checkListUse(use: FieldName, fit: ListFit, list: ListRef): void {
     if (list.kind === 'inline') {
       const resolved = resolveInline(list);
       this.checkListItems(resolved, list);
-      this.checkFit(resolved, use, null);
+      this.checkFit(resolved, use, fit, null);
       return;
     }
     const decl = this.listsByName.get(list.name.name);
@@ -462,7 +479,7 @@ class Checker {
     }
     if (!uses.has(use)) {
       uses.set(use, list.name.span);
-      this.checkFit(this.resolved(decl), use, list.name.span);
+      this.checkFit(this.resolved(decl), use, fit, list.name.span);
     }
   }
 
@@ -543,13 +560,6 @@ function hides(kind: 'accept' | 'reject' | 'disconnect', tp: RulePhase, ti: numb
     case 'accept':
       return tp !== 'rcpt-to';
   }
-}
-
-/** `smtps`, `submissions` (RFC 8314's name for port 465) or `465` as a word of a chain name (`smtps-in`, `mx_465`). */
-const IMPLICIT_TLS_NAME = /(?:^|[^a-z0-9])(?:smtps|submissions|465)(?:$|[^a-z0-9])/i;
-
-export function namesImplicitTls(chainName: string): boolean {
-  return IMPLICIT_TLS_NAME.test(chainName);
 }
 
 export function check(input: CheckInput): Diagnostic[] {

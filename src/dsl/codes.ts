@@ -11,6 +11,8 @@ export interface CodeInfo {
 }
 
 export const CODES = {
+  // a bug of ours, not of the rules: the syntax tree has a piece to-ast has no reader for
+  E000: { severity: 'error', title: 'internal error in the rules compiler' },
   // lexing and parsing
   E001: { severity: 'error', title: 'unexpected character' },
   E002: { severity: 'error', title: 'unterminated string' },

@@ -4,12 +4,14 @@
  * steps grouped by phase. Only run on an AST the checker found no errors in.
  * The result is frozen: the runtime swaps whole plans, it never edits one.
  */
+import type { FieldName } from '../conditions/fields.js';
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
 import { SMTPD_RULE } from '../protocol/smtpd-rules.js';
-import type { Action, ChainDecl, Condition, ListDecl, NumberLit, NumericOptionName, RulesFile, Step, StepOption } from './ast.js';
+import { shaped, type Action, type ChainDecl, type Condition, type ListDecl, type RulesFile, type Step, type OptionOf, type StepOption, type ValueShapeOf } from './ast.js';
 import { stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import { EMPTY_LIST, type ResolvedList } from './lists.js';
-import type { CompiledChain, CompiledRules, CompiledStep, ConditionField, GreylistStepOptions, PolicyAddress, StepAction } from './plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, PolicyAddress, StepAction } from './plan.js';
+import type { GreylistStepOptions } from '../steps/greylist/define.js';
 import { conditionText, PredicateBuilder } from './predicates.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS, PREGREET_DEFAULT_REPLY, parseCount, parseDuration, parsePolicyAddress, type Parsed } from './values.js';
 
@@ -28,14 +30,15 @@ function must<T>(p: Parsed<T>, what: string): T {
   return p.value;
 }
 
-function option<K extends StepOption['kind']>(step: Step, kind: K): Extract<StepOption, { kind: K }> | undefined {
-  return step.options.find((o): o is Extract<StepOption, { kind: K }> => o.kind === kind);
+function option<K extends StepOption['kind']>(step: Step, kind: K): OptionOf<K> | undefined {
+  return step.options.find((o): o is OptionOf<K> => o.kind === kind);
 }
 
-type NumericOption = Extract<StepOption, { kind: NumericOptionName }>;
+type NumericOptionName = 'timeout' | 'delay' | 'max-age' | 'retry-window' | 'auto-whitelist' | 'ipv4-prefix' | 'ipv6-prefix' | 'pay-once';
 
-function numericOption(step: Step, kind: NumericOptionName): NumberLit | undefined {
-  return step.options.find((o): o is NumericOption => o.kind === kind)?.value;
+function numericOption(step: Step, kind: NumericOptionName): { readonly text: string } | undefined {
+  const o = option(step, kind);
+  return o === undefined ? undefined : shaped(o.value, 'number');
 }
 
 function durationOption(step: Step, kind: 'timeout' | 'delay' | 'max-age' | 'retry-window', fallback: number): number {
@@ -48,10 +51,20 @@ function countOption(step: Step, kind: 'auto-whitelist' | 'ipv4-prefix' | 'ipv6-
   return lit === undefined ? fallback : must(parseCount(lit.text), kind);
 }
 
+function storeOf(o: OptionOf<'store'> | undefined): string {
+  return o === undefined ? DEFAULT_GREYLIST_STORE : shaped(o.value, 'string').value;
+}
+
+/** `pregreet disconnect ["REPLY"]` | `pregreet log`; the checker took only those two words. */
+function pregreetOf(v: ValueShapeOf<'choice'>): { action: 'disconnect' | 'log'; reply: string } {
+  if (v.word !== 'disconnect' && v.word !== 'log') throw new Error(`compiler: unchecked pregreet ${v.word}`);
+  return { action: v.word, reply: v.reply?.value ?? PREGREET_DEFAULT_REPLY };
+}
+
 function compileAction(action: Action, step: Step, phase: RulePhase): StepAction {
   switch (action.kind) {
     case 'pause': {
-      const durationMs = must(parseDuration(action.duration.text), 'pause duration');
+      const durationMs = must(parseDuration(shaped(action.argument, 'number').text), 'pause duration');
       // Options only when written, so a plain pause compiles exactly as before.
       const pregreet = option(step, 'pregreet');
       const payOnce = numericOption(step, 'pay-once');
@@ -60,7 +73,7 @@ function compileAction(action: Action, step: Step, phase: RulePhase): StepAction
         durationMs,
         ...(pregreet === undefined
           ? {}
-          : { pregreet: Object.freeze({ action: pregreet.action, reply: pregreet.reply?.value ?? PREGREET_DEFAULT_REPLY }) }),
+          : { pregreet: Object.freeze(pregreetOf(shaped(pregreet.value, 'choice'))) }),
         ...(payOnce === undefined ? {} : { payOnceMs: must(parseDuration(payOnce.text), 'pay-once') }),
       };
     }
@@ -69,15 +82,15 @@ function compileAction(action: Action, step: Step, phase: RulePhase): StepAction
     case 'reject':
       // smtpd cannot reject before the banner (the session would hang at 503s): what its rule sends instead.
       return phase === REJECT_AT_CONNECT.phase
-        ? { kind: REJECT_AT_CONNECT.becomes, reply: action.reply.value }
-        : { kind: 'reject', reply: action.reply.value };
+        ? { kind: REJECT_AT_CONNECT.becomes, reply: shaped(action.argument, 'string').value }
+        : { kind: 'reject', reply: shaped(action.argument, 'string').value };
     case 'disconnect':
-      return { kind: 'disconnect', reply: action.reply.value };
+      return { kind: 'disconnect', reply: shaped(action.argument, 'string').value };
     case 'junk':
       return { kind: 'junk' };
     case 'postgrey':
     case 'policy': {
-      const address: PolicyAddress = must(parsePolicyAddress(action.address.value), 'policy address');
+      const address: PolicyAddress = must(parsePolicyAddress(shaped(action.argument, 'address').value), 'policy address');
       return { kind: 'policy', options: { flavor: action.kind, address, timeoutMs: durationOption(step, 'timeout', POLICY_DEFAULT_TIMEOUT_MS) } };
     }
     case 'greylist': {
@@ -88,7 +101,7 @@ function compileAction(action: Action, step: Step, phase: RulePhase): StepAction
         autoWhitelistAfter: countOption(step, 'auto-whitelist', GREYLIST_DEFAULTS.autoWhitelistAfter),
         ipv4Prefix: countOption(step, 'ipv4-prefix', GREYLIST_DEFAULTS.ipv4Prefix),
         ipv6Prefix: countOption(step, 'ipv6-prefix', GREYLIST_DEFAULTS.ipv6Prefix),
-        store: option(step, 'store')?.value.value ?? DEFAULT_GREYLIST_STORE,
+        store: storeOf(option(step, 'store')),
         header: option(step, 'header') !== undefined,
       };
       return { kind: 'greylist', options: Object.freeze(options) };
@@ -97,7 +110,7 @@ function compileAction(action: Action, step: Step, phase: RulePhase): StepAction
 }
 
 /** The fields a condition reads, in order of first use (for explain logs). */
-function conditionFields(c: Condition, out: ConditionField[] = []): ConditionField[] {
+function conditionFields(c: Condition, out: FieldName[] = []): FieldName[] {
   switch (c.kind) {
     case 'or':
     case 'and':

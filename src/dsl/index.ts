@@ -15,13 +15,13 @@ import { readRulesFileSync } from '../support/read-file.js';
 import { DEFAULT_SLICE_MS, Pacer, runInSlices, runToEnd, type Work } from '../support/work.js';
 import { check } from './checker.js';
 import { compile } from './compiler.js';
-import { formatDiagnostic, isError, sortDiagnostics, type Diagnostic } from './diagnostics.js';
+import { diagnostic, formatDiagnostic, isError, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { lex } from './lexer.js';
 import { readFailure, resolveListsWork, type ReadFile } from './lists.js';
 import { parse } from './parse.js';
 import type { CompiledRules } from './plan.js';
 import { SourceText } from './source.js';
-import { toAst } from './to-ast.js';
+import { CstShapeError, toAst, type ToAstResult } from './to-ast.js';
 
 export type { Diagnostic, RelatedSpan, Severity } from './diagnostics.js';
 export { formatDiagnostic } from './diagnostics.js';
@@ -133,7 +133,14 @@ function* compileSourceWork(sourceText: string, file: string, options: CompileOp
   if (syntax.some(isError)) return fail(syntax);
 
   // Problems inside literals (string escapes) leave the tree whole: keep checking.
-  const built = toAst(parsed.cst, source);
+  let built: ToAstResult;
+  try {
+    built = toAst(parsed.cst, source);
+  } catch (e) {
+    // The parser produced something to-ast cannot read: refuse the file rather than compile it without that piece.
+    if (!(e instanceof CstShapeError)) throw e;
+    return fail([internalError(e)]);
+  }
 
   // The stage that grows with the lists, and the only one that pauses.
   const lists = yield* resolveListsWork(built.ast, readFile, new Pacer());
@@ -153,6 +160,11 @@ function* compileSourceWork(sourceText: string, file: string, options: CompileOp
 
   const rules = compile({ ast: built.ast, resolved: lists.byDecl, files });
   return { ok: true, rules, warnings: sortDiagnostics(semantic), files, sources, listFiles };
+}
+
+/** E000: located at the piece, with what went wrong as the hint, for the bug report. */
+function internalError(e: CstShapeError): Diagnostic {
+  return diagnostic('E000', e.span, 'internal error in the rules compiler (a bug: please report it)', { hint: e.detail });
 }
 
 /**

@@ -3,19 +3,10 @@
  * looks at is known; `at PHASE` may move it later, never earlier. Shared by
  * the checker (which reports impossible `at`s) and the compiler.
  */
+import { FIELD_BY_NAME, type FieldName } from '../conditions/fields.js';
 import { isEarlier, later, type RulePhase } from '../model/phases.js';
-import type { ActionKind, Condition, Field, Step, StepOption } from './ast.js';
+import type { ActionKind, Condition, Step, StepOption } from './ast.js';
 import type { SourceSpan } from './plan.js';
-
-/** The phase from which a field is known. */
-export const FIELD_PHASE: Readonly<Record<Field, RulePhase>> = {
-  src: 'connect',
-  rdns: 'connect',
-  fcrdns: 'connect',
-  helo: 'helo',
-  'mail-from': 'mail-from',
-  'rcpt-to': 'rcpt-to',
-};
 
 /**
  * Where an action may run (`earliest`) and where it runs by default. Policy
@@ -38,14 +29,14 @@ export { isEarlier, later } from '../model/phases.js';
 /** The field that forces the latest phase in a condition, with where it is written. */
 export interface PhaseReason {
   readonly phase: RulePhase;
-  readonly field: Field;
+  readonly field: FieldName;
   readonly span: SourceSpan;
 }
 
 export function conditionPhase(c: Condition): PhaseReason | null {
   switch (c.kind) {
     case 'test':
-      return { phase: FIELD_PHASE[c.field], field: c.field, span: c.fieldSpan };
+      return { phase: FIELD_BY_NAME[c.field].knownFrom, field: c.field, span: c.fieldSpan };
     case 'not':
       return conditionPhase(c.operand);
     case 'and':

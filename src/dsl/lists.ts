@@ -17,7 +17,7 @@ import { FileRefused, type FileRole } from '../support/read-file.js';
 import { Pacer, runToEnd, type Work } from '../support/work.js';
 import type { InlineList, ListDecl, RulesFile } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
-import { classifyItem, describeItem, ListIndexBuilder, type Classified, type InvalidItem, type ItemValue, type ListIndex } from './list-items.js';
+import { classifyItem, describeItem, ListIndexBuilder, type Classified, type InvalidItem, type ItemValue, type ListIndex } from '../conditions/items.js';
 import type { SourceSpan } from './plan.js';
 
 export interface ResolvedItem<V extends Classified = Classified> {

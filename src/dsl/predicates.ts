@@ -2,66 +2,45 @@
  * Conditions → Predicates: closures over matchers built once at compile time
  * (IP range sets, domain and address sets, RE2 regexes), so evaluating a
  * condition per request is a few lookups, linear in the input at worst.
+ * What each field reads, which tests it takes and how its lists match are
+ * its row's (conditions/fields.ts).
  */
+import { FIELD_BY_NAME, liftTest, type FieldName, type ListFit } from '../conditions/fields.js';
+import type { ValueMatcher } from '../conditions/items.js';
 import { compileRegex } from '../support/regex.js';
-import type { Condition, Field, ListDecl, ListRef } from './ast.js';
-import { matcherFor, type ListUse, type ValueMatcher } from './list-items.js';
+import type { Condition, ListDecl, ListRef } from './ast.js';
 import { resolveInline, type ResolvedList } from './lists.js';
-import type { Predicate, SessionFacts } from './plan.js';
+import type { Predicate } from './plan.js';
 
 export interface PredicateEnv {
   readonly listsByName: ReadonlyMap<string, ListDecl>;
   readonly resolved: (decl: ListDecl) => ResolvedList;
 }
 
-/** The value a field tests, given the session facts. `rcpt-to` is handled apart (see below). */
-function fieldValue(field: Exclude<Field, 'rcpt-to' | 'fcrdns'>, facts: SessionFacts): string | null {
-  switch (field) {
-    case 'src':
-      return facts.src === '' ? null : facts.src;
-    case 'rdns':
-      return facts.rdns;
-    case 'helo':
-      return facts.helo;
-    case 'mail-from':
-      return facts.mailFrom;
-  }
-}
-
-/**
- * Lift a value test to a field. At rcpt-to, `rcpt-to` tests the recipient being
- * decided on; at data and commit (no current recipient) it is true when any
- * accepted recipient of the transaction passes.
- */
-function onField(field: Exclude<Field, 'fcrdns'>, test: (value: string | null) => boolean): Predicate {
-  if (field === 'rcpt-to') {
-    return (facts) => (facts.rcptTo !== null ? test(facts.rcptTo) : facts.recipients.some((r) => test(r)));
-  }
-  return (facts) => test(fieldValue(field, facts));
-}
-
-const TRUE: Predicate = () => true;
+/** For tests the checker has rejected (E045, E010): never matching is the safe reading. */
+const NEVER: Predicate = () => false;
+const NO_MATCH: ValueMatcher = () => false;
 
 export class PredicateBuilder {
-  /** One matcher per (list, use), shared by every condition that uses it. */
-  private readonly matchers = new Map<ListDecl, Map<ListUse, ValueMatcher>>();
+  /** One matcher per (list, field), shared by every condition that tests the field against the list. */
+  private readonly matchers = new Map<ListDecl, Map<FieldName, ValueMatcher>>();
 
   constructor(private readonly env: PredicateEnv) {}
 
-  private listMatcher(ref: ListRef, use: ListUse): ValueMatcher {
-    if (ref.kind === 'inline') return matcherFor(resolveInline(ref).index, use);
+  private listMatcher(ref: ListRef, field: FieldName, fit: ListFit): ValueMatcher {
+    if (ref.kind === 'inline') return fit.matcher(resolveInline(ref).index);
     const decl = this.env.listsByName.get(ref.name.name);
     // The checker has rejected undefined lists; never matching is the safe reading anyway.
-    if (decl === undefined) return () => false;
-    let byUse = this.matchers.get(decl);
-    if (byUse === undefined) {
-      byUse = new Map();
-      this.matchers.set(decl, byUse);
+    if (decl === undefined) return NO_MATCH;
+    let byField = this.matchers.get(decl);
+    if (byField === undefined) {
+      byField = new Map();
+      this.matchers.set(decl, byField);
     }
-    let m = byUse.get(use);
+    let m = byField.get(field);
     if (m === undefined) {
-      m = matcherFor(this.env.resolved(decl).index, use);
-      byUse.set(use, m);
+      m = fit.matcher(this.env.resolved(decl).index);
+      byField.set(field, m);
     }
     return m;
   }
@@ -83,22 +62,23 @@ export class PredicateBuilder {
       case 'test':
         break;
     }
-    const { field, test } = c;
-    if (field === 'fcrdns') return (facts) => facts.fcrdns === 'pass';
+    const { test } = c;
+    const field = FIELD_BY_NAME[c.field];
     switch (test.op) {
       case 'present':
-        // Only `rdns` is allowed bare (the checker enforces it): smtpd says `<unknown>` → null.
-        return field === 'rdns' ? (facts) => facts.rdns !== null && facts.rdns !== '' : TRUE;
+        return field.tests.present?.predicate ?? NEVER;
       case 'match': {
+        if (field.tests.match !== true) return NEVER;
         // Hosts and addresses are case-insensitive, so every pattern is.
         const compiled = compileRegex(test.regex.pattern, 'i');
-        if (!compiled.ok) return () => false;
+        if (!compiled.ok) return NEVER;
         const re = compiled.value;
-        return onField(field, (v) => v !== null && re.test(v));
+        return liftTest(field, (v) => v !== null && re.test(v));
       }
       case 'in': {
-        const m = this.listMatcher(test.list, field);
-        return onField(field, m);
+        const fit = field.tests.in;
+        if (fit === undefined) return NEVER;
+        return liftTest(field, this.listMatcher(test.list, c.field, fit));
       }
     }
   }

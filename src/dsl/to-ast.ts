@@ -1,29 +1,37 @@
 /**
  * CST → typed AST. The only problems found here are inside literals (string
  * escapes); everything about meaning is left to the checker. It is only run
- * on a CST without syntax errors, but stays defensive: a missing piece drops
- * the node rather than throwing.
+ * on a CST without syntax errors.
+ *
+ * Every CST element it reads is recorded. A token or node that no reader
+ * consumed, or a token a reader does not know, means the parser and this file
+ * disagree (a grammar change without its reader): that throws CstShapeError,
+ * which dsl/index.ts reports as E000, so the piece can never be dropped and
+ * the rest compiled silently as if it had not been written.
  */
-import type { CstElement, CstNode, IToken } from 'chevrotain';
-import type { RulePhase } from '../protocol/phases.js';
+import { tokenMatcher, type CstElement, type CstNode, type IToken, type TokenType } from 'chevrotain';
+import { STEP_BY_KEYWORD, STEPS, type StepKeyword } from '../steps/catalogue.js';
+import { SHAPE_OF, type OptionSpecs, type ValueShape } from '../steps/spec.js';
+import { STEP_WORDS, type ChoiceWord, type OptionWord } from '../steps/words.js';
+import { FIELDS, type FieldName } from '../conditions/fields.js';
+import { RULE_PHASES, type RulePhase } from '../model/phases.js';
 import type {
-  Action,
+  ActionNode,
   ChainDecl,
   Condition,
-  Field,
   InlineList,
   ListDecl,
   ListItemNode,
   ListRef,
   Name,
   NumberLit,
-  NumericOptionName,
   RegexLit,
   RulesFile,
   Step,
   StepOption,
   StringLit,
   Test,
+  ValueNode,
 } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
 import type { SourceSpan } from './plan.js';
@@ -32,18 +40,17 @@ import * as T from './tokens.js';
 
 const isToken = (e: CstElement): e is IToken => 'image' in e;
 const isNode = (e: CstElement): e is CstNode => 'children' in e;
+const offsetOf = (e: CstElement): number => (isToken(e) ? e.startOffset : (e.location?.startOffset ?? Number.MAX_SAFE_INTEGER));
 
-function toks(n: CstNode, key: string): IToken[] {
-  return (n.children[key] ?? []).filter(isToken);
-}
-function tok(n: CstNode, key: string): IToken | undefined {
-  return toks(n, key)[0];
-}
-function subs(n: CstNode, key: string): CstNode[] {
-  return (n.children[key] ?? []).filter(isNode);
-}
-function sub(n: CstNode, key: string): CstNode | undefined {
-  return subs(n, key)[0];
+/** The CST has a piece this file has no reader for: a bug, never a user mistake. */
+export class CstShapeError extends Error {
+  override readonly name = 'CstShapeError';
+  constructor(
+    readonly span: SourceSpan,
+    readonly detail: string,
+  ) {
+    super(`${span.file}:${span.line}:${span.column}: ${detail}`);
+  }
 }
 
 const CLOSED_STRING = /^"(?:[^"\\\r\n]|\\[^\r\n])*"$/;
@@ -51,8 +58,62 @@ const ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', n: '\n
 
 class Builder {
   readonly diagnostics: Diagnostic[] = [];
+  /** Every token and node a reader took; checked against the whole CST at the end. */
+  private readonly consumed = new Set<CstElement>();
 
   constructor(private readonly source: SourceText) {}
+
+  private take<E extends CstElement>(e: E): E {
+    this.consumed.add(e);
+    return e;
+  }
+  toks(n: CstNode, key: string): IToken[] {
+    return (n.children[key] ?? []).filter(isToken).map((t) => this.take(t));
+  }
+  tok(n: CstNode, key: string): IToken | undefined {
+    const t = (n.children[key] ?? []).find(isToken);
+    return t === undefined ? undefined : this.take(t);
+  }
+  subs(n: CstNode, key: string): CstNode[] {
+    return (n.children[key] ?? []).filter(isNode).map((c) => this.take(c));
+  }
+  sub(n: CstNode, key: string): CstNode | undefined {
+    const c = (n.children[key] ?? []).find(isNode);
+    return c === undefined ? undefined : this.take(c);
+  }
+  /** Punctuation and connectives: read for the record, they carry no value. */
+  skip(n: CstNode, ...keys: string[]): void {
+    for (const key of keys) this.toks(n, key);
+  }
+  /** The one token of a node that holds a single word (`field`, `phaseName`). */
+  onlyToken(n: CstNode, what: string): IToken {
+    const all = Object.values(n.children).flat();
+    const t = all.find(isToken);
+    if (t === undefined) throw new CstShapeError(this.nodeSpan(n), `${what} without a token`);
+    return this.take(t);
+  }
+  unknownToken(t: IToken, what: string): never {
+    throw new CstShapeError(this.tokenSpan(t), `${what}: no reader for token ${t.tokenType.name} "${t.image}"`);
+  }
+
+  /** Throws CstShapeError at the first element (in source order) no reader consumed. */
+  assertAllConsumed(root: CstNode): void {
+    const missed: CstElement[] = [];
+    const walk = (n: CstNode): void => {
+      for (const children of Object.values(n.children)) {
+        for (const c of children) {
+          if (!this.consumed.has(c)) missed.push(c);
+          // A node nobody read hides its contents; report the node itself, not every token in it.
+          else if (isNode(c)) walk(c);
+        }
+      }
+    };
+    walk(root);
+    const first = missed.sort((a, b) => offsetOf(a) - offsetOf(b))[0];
+    if (first === undefined) return;
+    if (isToken(first)) throw new CstShapeError(this.tokenSpan(first), `token ${first.tokenType.name} "${first.image}" was not read`);
+    throw new CstShapeError(this.nodeSpan(first), `no reader for syntax node ${first.name}`);
+  }
 
   tokenSpan(t: IToken): SourceSpan {
     return this.source.span(t.startOffset, t.startOffset + t.image.length);
@@ -131,11 +192,11 @@ class Builder {
   rulesFile(cst: CstNode): RulesFile {
     const lists: ListDecl[] = [];
     const chains: ChainDecl[] = [];
-    for (const n of subs(cst, 'listDecl')) {
+    for (const n of this.subs(cst, 'listDecl')) {
       const l = this.listDecl(n);
       if (l !== null) lists.push(l);
     }
-    for (const n of subs(cst, 'chainDecl')) {
+    for (const n of this.subs(cst, 'chainDecl')) {
       const c = this.chainDecl(n);
       if (c !== null) chains.push(c);
     }
@@ -144,13 +205,14 @@ class Builder {
   }
 
   listDecl(n: CstNode): ListDecl | null {
-    const name = this.name(tok(n, 'Identifier'));
+    this.skip(n, 'List', 'Equals');
+    const name = this.name(this.tok(n, 'Identifier'));
     if (name === null) return null;
-    const bodyNode = sub(n, 'listBody');
+    const bodyNode = this.sub(n, 'listBody');
     if (bodyNode !== undefined) return { name, body: this.listBody(bodyNode), span: this.nodeSpan(n) };
-    const pathTok = tok(n, 'StringLiteral');
+    const pathTok = this.tok(n, 'StringLiteral');
     const path = this.string(pathTok);
-    const fileTok = tok(n, 'File');
+    const fileTok = this.tok(n, 'File');
     if (path === null || pathTok === undefined || fileTok === undefined) return null;
     const span = this.source.span(fileTok.startOffset, pathTok.startOffset + pathTok.image.length);
     return { name, body: { kind: 'file', path, span }, span: this.nodeSpan(n) };
@@ -158,23 +220,25 @@ class Builder {
 
   listBody(n: CstNode): InlineList {
     const items: ListItemNode[] = [];
-    for (const itemNode of subs(n, 'listItem')) {
-      const bare = tok(itemNode, 'ListItem');
+    this.skip(n, 'LBrace', 'Comma', 'RBrace');
+    for (const itemNode of this.subs(n, 'listItem')) {
+      const bare = this.tok(itemNode, 'ListItem');
       if (bare !== undefined) {
         items.push({ text: bare.image, quoted: false, span: this.tokenSpan(bare) });
         continue;
       }
-      const s = this.string(tok(itemNode, 'StringLiteral'));
+      const s = this.string(this.tok(itemNode, 'StringLiteral'));
       if (s !== null) items.push({ text: s.value, quoted: true, span: s.span });
     }
     return { kind: 'inline', items, span: this.nodeSpan(n) };
   }
 
   chainDecl(n: CstNode): ChainDecl | null {
-    const name = this.name(tok(n, 'Identifier'));
+    this.skip(n, 'Chain', 'Equals', 'Then');
+    const name = this.name(this.tok(n, 'Identifier'));
     if (name === null) return null;
     const steps: Step[] = [];
-    for (const s of subs(n, 'step')) {
+    for (const s of this.subs(n, 'step')) {
       const step = this.step(s);
       if (step !== null) steps.push(step);
     }
@@ -182,118 +246,129 @@ class Builder {
   }
 
   step(n: CstNode): Step | null {
-    const actionNode = sub(n, 'action');
+    const actionNode = this.sub(n, 'action');
     const action = actionNode === undefined ? null : this.action(actionNode);
     if (action === null) return null;
     const options: StepOption[] = [];
-    for (const o of subs(n, 'stepOption')) {
+    for (const o of this.subs(n, 'stepOption')) {
       const opt = this.stepOption(o);
       if (opt !== null) options.push(opt);
     }
     options.sort((a, b) => a.span.line - b.span.line || a.span.column - b.span.column);
-    const dryRun = tok(n, 'DryRun');
+    const dryRun = this.tok(n, 'DryRun');
     return { dryRun: dryRun === undefined ? null : this.tokenSpan(dryRun), action, options, span: this.nodeSpan(n) };
   }
 
-  action(n: CstNode): Action | null {
-    const span = this.nodeSpan(n);
-    if (tok(n, 'Pause') !== undefined) {
-      const duration = this.number(tok(n, 'NumberLiteral'));
-      return duration === null ? null : { kind: 'pause', duration, span };
+  /** `KEYWORD ARGUMENT?`: the keyword by its category, the argument by its shape. */
+  action(n: CstNode): ActionNode | null {
+    const keywordTok = this.wordOf(n, T.CATEGORIES.STEP, 'step');
+    const kind = tokenWord(keywordTok);
+    if (!STEP_BY_KEYWORD.has(kind)) this.unknownToken(keywordTok, 'step');
+    const definition = STEP_BY_KEYWORD.get(kind);
+    const argument = this.value(n);
+    this.holdToShape(argument, definition?.argument === null || definition === undefined ? 'none' : SHAPE_OF[definition.argument.type], keywordTok, n);
+    return { kind: kind as StepKeyword, argument, keywordSpan: this.tokenSpan(keywordTok), span: this.nodeSpan(n) };
+  }
+
+  /** The grammar gives each word one shape of value (the catalogue's); another means the two disagree. */
+  holdToShape(v: ValueNode | null, shape: ValueShape, word: IToken, n: CstNode): void {
+    const got = v === null ? 'none' : v.shape;
+    if (got !== shape) throw new CstShapeError(this.nodeSpan(n), `${tokenWord(word)} with a value of shape ${got}, its catalogue entry takes ${shape}`);
+  }
+
+  /** The one token of `category` among n's children (its keyword); anything else there is read as a value. */
+  wordOf(n: CstNode, category: TokenType, what: string): IToken {
+    const words = Object.values(n.children)
+      .flat()
+      .filter(isToken)
+      .filter((t) => tokenMatcher(t, category));
+    const [word, extra] = words;
+    if (word === undefined) throw new CstShapeError(this.nodeSpan(n), `${what} without its word`);
+    if (extra !== undefined) throw new CstShapeError(this.tokenSpan(extra), `${what} with a second word`);
+    return this.take(word);
+  }
+
+  /** What follows a step or option word, by shape; null when nothing does (STEP_NONE, OPTION_FLAG). */
+  value(n: CstNode): ValueNode | null {
+    const number = this.tok(n, 'NumberLiteral');
+    if (number !== undefined) return { shape: 'number', text: number.image, span: this.tokenSpan(number) };
+    const address = this.sub(n, 'serverAddress');
+    if (address !== undefined) {
+      const raw = this.tok(address, 'SocketAddress');
+      const a = raw !== undefined ? { value: raw.image, span: this.tokenSpan(raw) } : this.string(this.tok(address, 'StringLiteral'));
+      if (a === null) throw new CstShapeError(this.nodeSpan(address), 'server address without a value');
+      return { shape: 'address', ...a };
     }
-    if (tok(n, 'Accept') !== undefined) return { kind: 'accept', span };
-    if (tok(n, 'Junk') !== undefined) return { kind: 'junk', span };
-    if (tok(n, 'Greylist') !== undefined) return { kind: 'greylist', span };
-    const replies = toks(n, 'StringLiteral');
-    if (tok(n, 'Reject') !== undefined || tok(n, 'Disconnect') !== undefined) {
-      const reply = this.string(replies[0]);
-      if (reply === null) return null;
-      return tok(n, 'Reject') !== undefined ? { kind: 'reject', reply, span } : { kind: 'disconnect', reply, span };
-    }
-    const addressNode = sub(n, 'serverAddress');
-    if (addressNode === undefined) return null;
-    const raw = tok(addressNode, 'SocketAddress');
-    const address = raw !== undefined ? { value: raw.image, span: this.tokenSpan(raw) } : this.string(tok(addressNode, 'StringLiteral'));
-    if (address === null) return null;
-    if (tok(n, 'Postgrey') !== undefined) return { kind: 'postgrey', address, span };
-    if (tok(n, 'Policy') !== undefined) return { kind: 'policy', address, span };
-    return null;
+    // A choice word not taken as this node's keyword: `disconnect` is a step in `disconnect "…"`, a choice in `pregreet disconnect`.
+    const choice = Object.values(n.children)
+      .flat()
+      .filter(isToken)
+      .find((t) => !this.consumed.has(t) && (tokenMatcher(t, T.CATEGORIES.CHOICE_REPLY) || tokenMatcher(t, T.CATEGORIES.CHOICE_WORD)));
+    const replyTok = this.tok(n, 'StringLiteral');
+    const str = this.string(replyTok);
+    if (choice === undefined) return str === null ? null : { shape: 'string', ...str };
+    this.take(choice);
+    const endTok = replyTok ?? choice;
+    return {
+      shape: 'choice',
+      word: tokenWord(choice) as ChoiceWord,
+      wordSpan: this.tokenSpan(choice),
+      reply: str,
+      span: this.source.span(choice.startOffset, endTok.startOffset + endTok.image.length),
+    };
   }
 
   stepOption(n: CstNode): StepOption | null {
-    const when = sub(n, 'whenClause');
+    const when = this.sub(n, 'whenClause');
     if (when !== undefined) {
-      const kw = tok(when, 'When');
-      const expr = sub(when, 'orExpr');
+      const kw = this.tok(when, 'When');
+      const expr = this.sub(when, 'orExpr');
       const condition = expr === undefined ? null : this.orExpr(expr);
       if (kw === undefined || condition === null) return null;
       return { kind: 'when', condition, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(when) };
     }
-    const at = sub(n, 'atClause');
+    const at = this.sub(n, 'atClause');
     if (at !== undefined) {
-      const kw = tok(at, 'At');
-      const phaseNode = sub(at, 'phaseName');
-      const phase = phaseNode === undefined ? null : phaseOf(phaseNode);
+      const kw = this.tok(at, 'At');
+      const phaseNode = this.sub(at, 'phaseName');
+      const phase = phaseNode === undefined ? null : this.phaseOf(phaseNode);
       if (kw === undefined || phase === null) return null;
       return { kind: 'at', phase, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(at) };
     }
-    const onError = sub(n, 'onErrorClause');
+    const onError = this.sub(n, 'onErrorClause');
     if (onError !== undefined) {
-      const kw = tok(onError, 'OnError');
+      const kw = this.tok(onError, 'OnError');
       if (kw === undefined) return null;
-      const value = tok(onError, 'Proceed') !== undefined ? 'proceed' : 'tempfail';
+      const proceed = this.tok(onError, 'Proceed');
+      const tempfail = this.tok(onError, 'Tempfail');
+      if (proceed === undefined && tempfail === undefined) throw new CstShapeError(this.nodeSpan(onError), 'on-error without tempfail or proceed');
+      const value = proceed !== undefined ? 'proceed' : 'tempfail';
       return { kind: 'on-error', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(onError) };
     }
-    const policy = sub(n, 'policyOption');
-    if (policy !== undefined) {
-      const kw = tok(policy, 'Timeout');
-      const value = this.number(tok(policy, 'NumberLiteral'));
-      if (kw === undefined || value === null) return null;
-      return { kind: 'timeout', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(policy) };
-    }
-    const pause = sub(n, 'pauseOption');
-    if (pause !== undefined) return this.pauseOption(pause);
-    const grey = sub(n, 'greylistOption');
-    if (grey === undefined) return null;
-    const span = this.nodeSpan(grey);
-    const header = tok(grey, 'Header');
-    if (header !== undefined) return { kind: 'header', keywordSpan: this.tokenSpan(header), span };
-    const store = tok(grey, 'Store');
-    if (store !== undefined) {
-      const value = this.string(tok(grey, 'StringLiteral'));
-      return value === null ? null : { kind: 'store', value, keywordSpan: this.tokenSpan(store), span };
-    }
-    const value = this.number(tok(grey, 'NumberLiteral'));
-    if (value === null) return null;
-    for (const [key, kind] of NUMERIC_OPTIONS) {
-      const kw = tok(grey, key);
-      if (kw !== undefined) return { kind, value, keywordSpan: this.tokenSpan(kw), span };
-    }
-    return null;
+    // Today's CST nests each option in a per-step rule; 7c's has the option's tokens right here.
+    const holder = this.sub(n, 'policyOption') ?? this.sub(n, 'greylistOption') ?? this.sub(n, 'pauseOption') ?? n;
+    return this.catalogueOption(holder);
   }
 
-  pauseOption(n: CstNode): StepOption | null {
-    const span = this.nodeSpan(n);
-    const pregreet = tok(n, 'Pregreet');
-    if (pregreet !== undefined) {
-      const keywordSpan = this.tokenSpan(pregreet);
-      if (tok(n, 'Log') !== undefined) return { kind: 'pregreet', action: 'log', reply: null, keywordSpan, span };
-      if (tok(n, 'Disconnect') === undefined) return null;
-      return { kind: 'pregreet', action: 'disconnect', reply: this.string(tok(n, 'StringLiteral')), keywordSpan, span };
-    }
-    const payOnce = tok(n, 'PayOnce');
-    const value = this.number(tok(n, 'NumberLiteral'));
-    if (payOnce === undefined || value === null) return null;
-    return { kind: 'pay-once', value, keywordSpan: this.tokenSpan(payOnce), span };
+  /** `OPTION VALUE?`: the word by its category, the value by its shape. */
+  catalogueOption(n: CstNode): StepOption {
+    const keywordTok = this.wordOf(n, T.CATEGORIES.OPTION, 'option');
+    const kind = tokenWord(keywordTok);
+    if (!OPTION_WORDS.has(kind)) this.unknownToken(keywordTok, 'option');
+    const value = this.value(n);
+    this.holdToShape(value, OPTION_SHAPES.get(kind) ?? 'none', keywordTok, n);
+    return { kind: kind as OptionWord, value, keywordSpan: this.tokenSpan(keywordTok), span: this.nodeSpan(n) };
   }
 
   orExpr(n: CstNode): Condition | null {
-    const operands = subs(n, 'andExpr').map((a) => this.andExpr(a));
+    this.skip(n, 'Or');
+    const operands = this.subs(n, 'andExpr').map((a) => this.andExpr(a));
     return this.combine('or', operands, n);
   }
 
   andExpr(n: CstNode): Condition | null {
-    const operands = subs(n, 'notExpr').map((a) => this.notExpr(a));
+    this.skip(n, 'And');
+    const operands = this.subs(n, 'notExpr').map((a) => this.notExpr(a));
     return this.combine('and', operands, n);
   }
 
@@ -305,31 +380,33 @@ class Builder {
   }
 
   notExpr(n: CstNode): Condition | null {
-    const inner = sub(n, 'notExpr');
-    if (tok(n, 'Not') !== undefined && inner !== undefined) {
+    const inner = this.sub(n, 'notExpr');
+    if (this.tok(n, 'Not') !== undefined && inner !== undefined) {
       const operand = this.notExpr(inner);
       return operand === null ? null : { kind: 'not', operand, span: this.nodeSpan(n) };
     }
-    const primary = sub(n, 'primary');
+    const primary = this.sub(n, 'primary');
     return primary === undefined ? null : this.primary(primary);
   }
 
   primary(n: CstNode): Condition | null {
-    const paren = sub(n, 'orExpr');
+    this.skip(n, 'LParen', 'RParen');
+    const paren = this.sub(n, 'orExpr');
     if (paren !== undefined) return this.orExpr(paren);
-    const test = sub(n, 'test');
+    const test = this.sub(n, 'test');
     return test === undefined ? null : this.test(test);
   }
 
   test(n: CstNode): Condition | null {
-    const fieldNode = sub(n, 'field');
-    const fieldTok = fieldNode === undefined ? undefined : Object.values(fieldNode.children).flat().find(isToken);
-    const field = fieldTok === undefined ? null : fieldOf(fieldTok);
-    if (fieldTok === undefined || field === null) return null;
+    const fieldNode = this.sub(n, 'field');
+    if (fieldNode === undefined) return null;
+    const fieldTok = this.onlyToken(fieldNode, 'field');
+    const field = fieldOf(fieldTok) ?? this.unknownToken(fieldTok, 'field');
+    this.skip(n, 'Tilde', 'In');
     let test: Test = { op: 'present' };
-    const regex = this.regex(tok(n, 'RegexLiteral'));
+    const regex = this.regex(this.tok(n, 'RegexLiteral'));
     if (regex !== null) test = { op: 'match', regex };
-    const refNode = sub(n, 'listRef');
+    const refNode = this.sub(n, 'listRef');
     if (refNode !== undefined) {
       const list = this.listRef(refNode);
       if (list === null) return null;
@@ -339,59 +416,42 @@ class Builder {
   }
 
   listRef(n: CstNode): ListRef | null {
-    const name = this.name(tok(n, 'Identifier'));
+    const name = this.name(this.tok(n, 'Identifier'));
     if (name !== null) return { kind: 'named', name };
-    const body = sub(n, 'listBody');
+    const body = this.sub(n, 'listBody');
     return body === undefined ? null : this.listBody(body);
   }
-}
 
-const NUMERIC_OPTIONS: ReadonlyArray<readonly [string, NumericOptionName]> = [
-  [T.Delay.name, 'delay'],
-  [T.MaxAge.name, 'max-age'],
-  [T.RetryWindow.name, 'retry-window'],
-  [T.AutoWhitelist.name, 'auto-whitelist'],
-  [T.Ipv4Prefix.name, 'ipv4-prefix'],
-  [T.Ipv6Prefix.name, 'ipv6-prefix'],
-];
-
-function phaseOf(n: CstNode): RulePhase | null {
-  const t = Object.values(n.children).flat().find(isToken);
-  switch (t?.tokenType.name) {
-    case T.Connect.name:
-      return 'connect';
-    case T.Helo.name:
-      return 'helo';
-    case T.MailFrom.name:
-      return 'mail-from';
-    case T.RcptTo.name:
-      return 'rcpt-to';
-    case T.Data.name:
-      return 'data';
-    case T.Commit.name:
-      return 'commit';
-    default:
-      return null;
+  phaseOf(n: CstNode): RulePhase {
+    const t = this.onlyToken(n, 'phase');
+    return phaseOf(t) ?? this.unknownToken(t, 'phase');
   }
 }
 
-function fieldOf(t: IToken): Field | null {
-  switch (t.tokenType.name) {
-    case T.Src.name:
-      return 'src';
-    case T.Rdns.name:
-      return 'rdns';
-    case T.Fcrdns.name:
-      return 'fcrdns';
-    case T.Helo.name:
-      return 'helo';
-    case T.MailFrom.name:
-      return 'mail-from';
-    case T.RcptTo.name:
-      return 'rcpt-to';
-    default:
-      return null;
-  }
+/** The word a reserved token stands for (its label is the word quoted). */
+function tokenWord(t: IToken): string {
+  return (t.tokenType.LABEL ?? '').slice(1, -1);
+}
+
+const OPTION_WORDS: ReadonlySet<string> = new Set(STEP_WORDS.filter(([, role]) => role === 'option').map(([w]) => w));
+/** Each option word's value shape, from the specs of the steps that take it (they agree: catalogue test). */
+const OPTION_SHAPES: ReadonlyMap<string, ValueShape> = new Map(
+  STEPS.flatMap((d) => Object.values(d.options as OptionSpecs).map((o): [string, ValueShape] => [o.name, SHAPE_OF[o.type]])),
+);
+
+const FIELD_NAMES: ReadonlySet<string> = new Set(FIELDS.map((f) => f.name));
+const PHASE_NAMES: ReadonlySet<string> = new Set(RULE_PHASES);
+
+/** A PHASE token's word (`helo` is a field and a phase: the category decides which it is here). */
+function phaseOf(t: IToken): RulePhase | null {
+  const word = tokenWord(t);
+  return tokenMatcher(t, T.CATEGORIES.PHASE) && PHASE_NAMES.has(word) ? (word as RulePhase) : null;
+}
+
+/** A FIELD token's word, from the field rows (conditions/fields.ts). */
+function fieldOf(t: IToken): FieldName | null {
+  const word = tokenWord(t);
+  return tokenMatcher(t, T.CATEGORIES.FIELD) && FIELD_NAMES.has(word) ? (word as FieldName) : null;
 }
 
 export interface ToAstResult {
@@ -399,8 +459,10 @@ export interface ToAstResult {
   readonly diagnostics: Diagnostic[];
 }
 
+/** Throws CstShapeError when the CST has a piece no reader consumed (see the header). */
 export function toAst(cst: CstNode, source: SourceText): ToAstResult {
   const b = new Builder(source);
   const ast = b.rulesFile(cst);
+  b.assertAllConsumed(cst);
   return { ast, diagnostics: b.diagnostics };
 }

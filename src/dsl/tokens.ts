@@ -7,6 +7,11 @@
  */
 import { createToken, Lexer } from './chevrotain.js';
 import type { TokenType } from 'chevrotain';
+import { FIELDS, type FieldName } from '../conditions/fields.js';
+import { RULE_PHASES, type RulePhase } from '../model/phases.js';
+import { STEPS, type StepKeyword } from '../steps/catalogue.js';
+import { SHAPE_OF, type StepDefinition, type ValueShape } from '../steps/spec.js';
+import { STEP_WORDS, type ChoiceWord, type OptionWord } from '../steps/words.js';
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\f\v]+/, group: Lexer.SKIPPED, line_breaks: true });
 export const Comment = createToken({ name: 'Comment', pattern: /#[^\r\n]*/, group: Lexer.SKIPPED });
@@ -14,67 +19,248 @@ export const Comment = createToken({ name: 'Comment', pattern: /#[^\r\n]*/, grou
 /** Names of lists and chains. Hyphens allowed, like the keywords (`mail-from`). */
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_-]*/, label: 'NAME' });
 
-/** Words in this table are reserved; each one also knows the other keywords' spelling for did-you-mean. */
-const keywordTokens: TokenType[] = [];
-function keyword(word: string, name: string): TokenType {
-  const t = createToken({ name, pattern: new RegExp(word.replace(/-/g, '\\-')), longer_alt: Identifier, label: `'${word}'` });
-  keywordTokens.push(t);
+/**
+ * The reserved words, in the order did-you-mean breaks ties by (pinned by
+ * test/fixtures/plans/keywords.json): the language's own words, then what the
+ * catalogues name — step keywords, the steps' option and choice words, the
+ * connectives, the condition fields — and last the phases no field spells. A new
+ * step, option or field reserves its word here without a line in this file.
+ */
+const LANGUAGE_WORDS = ['list', 'file', 'chain', 'then', 'when', 'at', 'on-error', 'dry-run', 'tempfail', 'proceed'] as const;
+const CONNECTIVES = ['not', 'and', 'or', 'in'] as const;
+
+/** A word the lexer reserves; the named exports below are typed by it, so a misspelt one does not compile. */
+export type ReservedWord =
+  | (typeof LANGUAGE_WORDS)[number]
+  | StepKeyword
+  | OptionWord
+  | ChoiceWord
+  | (typeof CONNECTIVES)[number]
+  | FieldName
+  | RulePhase;
+
+const RESERVED_WORDS: readonly ReservedWord[] = [
+  ...new Set<ReservedWord>([
+    ...LANGUAGE_WORDS,
+    ...STEPS.map((d) => d.keyword),
+    ...STEP_WORDS.map(([w]) => w),
+    ...CONNECTIVES,
+    ...FIELDS.map((f) => f.name),
+    ...RULE_PHASES,
+  ]),
+];
+
+/**
+ * Token categories: what the grammar's alternatives take (plan §3). Each step
+ * word is in STEP and in the one STEP_* category of its argument's shape, each
+ * option word in OPTION and the one OPTION_* category of its value's shape; a
+ * word with several roles is one token in several categories (`disconnect`:
+ * STEP, STEP_STRING, CHOICE_REPLY; `helo`: FIELD, PHASE). The parser does not
+ * consume them yet (stage 7c): today they only say what each word is.
+ */
+function category(name: string): TokenType {
+  return createToken({ name, pattern: Lexer.NA, label: name });
+}
+export const CATEGORIES = {
+  STEP: category('STEP'),
+  STEP_NONE: category('STEP_NONE'),
+  STEP_NUMBER: category('STEP_NUMBER'),
+  STEP_STRING: category('STEP_STRING'),
+  STEP_ADDRESS: category('STEP_ADDRESS'),
+  OPTION: category('OPTION'),
+  OPTION_NUMBER: category('OPTION_NUMBER'),
+  OPTION_STRING: category('OPTION_STRING'),
+  OPTION_FLAG: category('OPTION_FLAG'),
+  OPTION_CHOICE: category('OPTION_CHOICE'),
+  CHOICE_REPLY: category('CHOICE_REPLY'),
+  CHOICE_WORD: category('CHOICE_WORD'),
+  FIELD: category('FIELD'),
+  PHASE: category('PHASE'),
+} as const;
+export type CategoryName = keyof typeof CATEGORIES;
+
+/**
+ * The grammar alternative for each shape of a step's argument (null: none) and
+ * of an option's value. Null marks a shape with no alternative yet: a
+ * definition using it is a catalogue mistake, refused when this module loads
+ * rather than lexed into a grammar that cannot read it.
+ */
+const STEP_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
+  none: 'STEP_NONE',
+  number: 'STEP_NUMBER',
+  string: 'STEP_STRING',
+  address: 'STEP_ADDRESS',
+  choice: null,
+};
+const OPTION_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
+  none: 'OPTION_FLAG',
+  number: 'OPTION_NUMBER',
+  string: 'OPTION_STRING',
+  address: null,
+  choice: 'OPTION_CHOICE',
+};
+
+/** The categories of every word, read from the catalogues. */
+function categoriesOfWords(): ReadonlyMap<string, readonly CategoryName[]> {
+  const of = new Map<string, CategoryName[]>();
+  const add = (word: string, c: CategoryName): void => {
+    const list = of.get(word) ?? [];
+    if (!list.includes(c)) list.push(c);
+    of.set(word, list);
+  };
+  const shaped = (table: typeof STEP_SHAPE, shape: ValueShape, where: string): CategoryName => {
+    const c = table[shape];
+    if (c === null) throw new Error(`${where}: the grammar has no alternative for a ${shape} value`);
+    return c;
+  };
+  const optionShape = new Map<string, ValueShape>();
+  for (const d of STEPS) {
+    const step: StepDefinition = d;
+    add(step.keyword, 'STEP');
+    add(step.keyword, step.argument === null ? 'STEP_NONE' : shaped(STEP_SHAPE, SHAPE_OF[step.argument.type], `${step.keyword}'s argument`));
+    for (const [name, spec] of Object.entries(step.options)) {
+      const shape = SHAPE_OF[spec.type];
+      // One token per word: `timeout` is one shape whichever step takes it.
+      const seen = optionShape.get(name);
+      if (seen !== undefined && seen !== shape) throw new Error(`option ${name}: ${seen} for one step, ${shape} for ${step.keyword}`);
+      optionShape.set(name, shape);
+      add(name, 'OPTION');
+      add(name, shaped(OPTION_SHAPE, shape, `${step.keyword} ${name}`));
+      for (const choice of spec.choices ?? []) add(choice.word, choice.reply ? 'CHOICE_REPLY' : 'CHOICE_WORD');
+    }
+  }
+  for (const f of FIELDS) add(f.name, 'FIELD');
+  for (const p of RULE_PHASES) add(p, 'PHASE');
+  return of;
+}
+
+/** Categories in CATEGORIES order, whichever definition named them first. */
+function inTableOrder(names: readonly CategoryName[]): TokenType[] {
+  const wanted = new Set<string>(names);
+  return Object.entries(CATEGORIES)
+    .filter(([name]) => wanted.has(name))
+    .map(([, t]) => t);
+}
+
+/** `max-age` → `MaxAge`: the token names the lexer tests and the parser's CST use. */
+function tokenName(word: string): string {
+  return word
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
+
+/**
+ * One token per reserved word, in reserved-word order. A word that another
+ * starts with (a later `dkim` before `dkim-sign`) lists the longer keywords
+ * before Identifier as its longer alternatives, so the longer word lexes whole.
+ */
+function reservedTokens(): ReadonlyMap<ReservedWord, TokenType> {
+  const categories = categoriesOfWords();
+  const created = new Map<ReservedWord, TokenType>();
+  // Longer words first, so that each prefix's longer alternatives exist when it is made.
+  for (const word of [...RESERVED_WORDS].sort((a, b) => b.length - a.length)) {
+    const longer = RESERVED_WORDS.filter((w) => w !== word && w.startsWith(word)).map((w) => created.get(w));
+    created.set(
+      word,
+      createToken({
+        name: tokenName(word),
+        pattern: new RegExp(word.replace(/-/g, '\\-')),
+        longer_alt: [...longer.filter((t) => t !== undefined), Identifier],
+        categories: inTableOrder(categories.get(word) ?? []),
+        label: `'${word}'`,
+      }),
+    );
+  }
+  // …and listed in reserved-word order, which KEYWORD_TOKENS and the lexer keep.
+  const ordered = new Map<ReservedWord, TokenType>();
+  for (const w of RESERVED_WORDS) {
+    const t = created.get(w);
+    if (t !== undefined) ordered.set(w, t);
+  }
+  return ordered;
+}
+
+function tokenWord(t: TokenType): string {
+  return (t.LABEL ?? '').slice(1, -1);
+}
+
+const RESERVED = reservedTokens();
+
+function reserved(word: ReservedWord): TokenType {
+  const t = RESERVED.get(word);
+  if (t === undefined) throw new Error(`${word} is not a reserved word`);
   return t;
 }
 
-export const List = keyword('list', 'List');
-export const File = keyword('file', 'File');
-export const Chain = keyword('chain', 'Chain');
-export const Then = keyword('then', 'Then');
-export const When = keyword('when', 'When');
-export const At = keyword('at', 'At');
-export const OnError = keyword('on-error', 'OnError');
+export const List = reserved('list');
+export const File = reserved('file');
+export const Chain = reserved('chain');
+export const Then = reserved('then');
+export const When = reserved('when');
+export const At = reserved('at');
+export const OnError = reserved('on-error');
 /** `dry-run STEP`: evaluated and logged as "would have", never acted on. */
-export const DryRun = keyword('dry-run', 'DryRun');
-export const Tempfail = keyword('tempfail', 'Tempfail');
-export const Proceed = keyword('proceed', 'Proceed');
-// actions
-export const Pause = keyword('pause', 'Pause');
-export const Accept = keyword('accept', 'Accept');
-export const Reject = keyword('reject', 'Reject');
-export const Disconnect = keyword('disconnect', 'Disconnect');
-export const Junk = keyword('junk', 'Junk');
-export const Postgrey = keyword('postgrey', 'Postgrey');
-export const Policy = keyword('policy', 'Policy');
-export const Greylist = keyword('greylist', 'Greylist');
-// action options
-export const Timeout = keyword('timeout', 'Timeout');
-export const Delay = keyword('delay', 'Delay');
-export const MaxAge = keyword('max-age', 'MaxAge');
-export const RetryWindow = keyword('retry-window', 'RetryWindow');
-export const AutoWhitelist = keyword('auto-whitelist', 'AutoWhitelist');
-export const Ipv4Prefix = keyword('ipv4-prefix', 'Ipv4Prefix');
-export const Ipv6Prefix = keyword('ipv6-prefix', 'Ipv6Prefix');
-export const Store = keyword('store', 'Store');
-export const Header = keyword('header', 'Header');
-// pause options: early talkers (pre-greeting traffic) and pay-once
-export const Pregreet = keyword('pregreet', 'Pregreet');
-export const Log = keyword('log', 'Log');
-export const PayOnce = keyword('pay-once', 'PayOnce');
-// conditions
-export const Not = keyword('not', 'Not');
-export const And = keyword('and', 'And');
-export const Or = keyword('or', 'Or');
-export const In = keyword('in', 'In');
-export const Src = keyword('src', 'Src');
-export const Rdns = keyword('rdns', 'Rdns');
-export const Fcrdns = keyword('fcrdns', 'Fcrdns');
-export const Helo = keyword('helo', 'Helo');
-export const MailFrom = keyword('mail-from', 'MailFrom');
-export const RcptTo = keyword('rcpt-to', 'RcptTo');
+export const DryRun = reserved('dry-run');
+export const Tempfail = reserved('tempfail');
+export const Proceed = reserved('proceed');
+// steps (src/steps/catalogue.ts)
+export const Pause = reserved('pause');
+export const Accept = reserved('accept');
+export const Reject = reserved('reject');
+export const Disconnect = reserved('disconnect');
+export const Junk = reserved('junk');
+export const Postgrey = reserved('postgrey');
+export const Policy = reserved('policy');
+export const Greylist = reserved('greylist');
+// step options and choice words (src/steps/words.ts)
+export const Timeout = reserved('timeout');
+export const Delay = reserved('delay');
+export const MaxAge = reserved('max-age');
+export const RetryWindow = reserved('retry-window');
+export const AutoWhitelist = reserved('auto-whitelist');
+export const Ipv4Prefix = reserved('ipv4-prefix');
+export const Ipv6Prefix = reserved('ipv6-prefix');
+export const Store = reserved('store');
+export const Header = reserved('header');
+export const Pregreet = reserved('pregreet');
+export const Log = reserved('log');
+export const PayOnce = reserved('pay-once');
+// conditions: connectives, then the fields (src/conditions/fields.ts)
+export const Not = reserved('not');
+export const And = reserved('and');
+export const Or = reserved('or');
+export const In = reserved('in');
+export const Src = reserved('src');
+export const Rdns = reserved('rdns');
+export const Fcrdns = reserved('fcrdns');
+export const Helo = reserved('helo');
+export const MailFrom = reserved('mail-from');
+export const RcptTo = reserved('rcpt-to');
 // phases (helo, mail-from and rcpt-to double as fields)
-export const Connect = keyword('connect', 'Connect');
-export const Data = keyword('data', 'Data');
-export const Commit = keyword('commit', 'Commit');
+export const Connect = reserved('connect');
+export const Data = reserved('data');
+export const Commit = reserved('commit');
 
-export const KEYWORD_TOKENS: readonly TokenType[] = keywordTokens;
+export const KEYWORD_TOKENS: readonly TokenType[] = [...RESERVED.values()];
 /** The spelling of every reserved word, for did-you-mean. */
-export const KEYWORDS: readonly string[] = keywordTokens.map((t) => (t.LABEL ?? '').slice(1, -1));
+export const KEYWORDS: readonly string[] = KEYWORD_TOKENS.map(tokenWord);
+/** The token of a reserved word, null for any other word. */
+export function keywordToken(word: string): TokenType | null {
+  return RESERVED.get(word as ReservedWord) ?? null;
+}
+
+/**
+ * The members of each category in their table's order, which is what an
+ * expected-list shows: reserved-word order (the step words' is the
+ * catalogue's), but the phases in the order sessions reach them.
+ */
+export const CATEGORY_MEMBERS: ReadonlyMap<TokenType, readonly TokenType[]> = new Map(
+  Object.values(CATEGORIES).map((c) => [
+    c,
+    c === CATEGORIES.PHASE ? RULE_PHASES.map(reserved) : KEYWORD_TOKENS.filter((t) => (t.CATEGORIES ?? []).includes(c)),
+  ]),
+);
 
 export const LBrace = createToken({ name: 'LBrace', pattern: /\{/, push_mode: 'list', label: "'{'" });
 export const RBrace = createToken({ name: 'RBrace', pattern: /\}/, pop_mode: true, label: "'}'" });
@@ -154,7 +340,7 @@ export const lexerDefinition = {
       UnterminatedRegex,
       SocketAddress,
       NumberLiteral,
-      ...keywordTokens,
+      ...KEYWORD_TOKENS,
       Identifier,
     ],
     list: [
@@ -194,7 +380,7 @@ export const parserTokens: TokenType[] = [
   UnterminatedRegex,
   SocketAddress,
   NumberLiteral,
-  ...keywordTokens,
+  ...KEYWORD_TOKENS,
   Identifier,
   ListItem,
   RParenInList,
@@ -202,4 +388,5 @@ export const parserTokens: TokenType[] = [
   ListInList,
   ThenInList,
   WhenInList,
+  ...Object.values(CATEGORIES),
 ];

@@ -62,12 +62,8 @@ export const GREYLIST_DEFAULTS = {
 
 export const POLICY_DEFAULT_TIMEOUT_MS = 2000;
 
-/**
- * What `pregreet disconnect` answers a client that talked before the banner.
- * 554 like a refused connection (RFC 5321 §3.1); the text follows Postfix's
- * postscreen, whose pregreet test this is.
- */
-export const PREGREET_DEFAULT_REPLY = '554 5.5.1 Protocol error: data sent before the greeting';
+/** Moved to the pause definition, steps/pause/define.ts; re-exported while the compiler and tests import it from here (issue 11: until stage 13). */
+export { PREGREET_DEFAULT_REPLY } from '../steps/pause/define.js';
 
 const STORE_HINT = 'write "sqlite:/absolute/path.db" or "redis://host:port/db"';
 

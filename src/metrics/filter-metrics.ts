@@ -15,7 +15,8 @@ import { createRequire } from 'node:module';
 import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../actions/pause-checks.js';
-import type { CompiledChain, CompiledStep, PregreetOptions } from '../dsl/plan.js';
+import type { CompiledChain, CompiledStep } from '../dsl/plan.js';
+import type { PregreetOptions } from '../steps/pause/define.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeObserver, SessionEvictedEvent, UnknownSessionEvent } from '../runtime/observer.js';
 import type { StepServiceMetrics } from './instrument.js';
 

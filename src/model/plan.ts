@@ -4,7 +4,6 @@
  * immutable data plus pure predicates, so a plan can be swapped atomically on
  * reload and shared by every session that started under it.
  */
-import type { PolicyAddress } from './address.js';
 import type { RulePhase } from './phases.js';
 import type { SourceSpan } from './span.js';
 
@@ -46,63 +45,32 @@ export interface SessionFacts {
   readonly size: number | null;
 }
 
-/** The session fields a condition can read (the left side of `~`, `in`, or a bare test). */
-export type ConditionField = 'src' | 'rdns' | 'fcrdns' | 'helo' | 'mail-from' | 'rcpt-to';
-
 /** A compiled condition. Pure, synchronous, linear time in its input. */
 export type Predicate = (facts: SessionFacts) => boolean;
 
 /** What a step does on an error of its own (policy server down, store failure, deadline). */
 export type OnError = 'tempfail' | 'proceed';
 
-/** Options of a policy-delegation step (`postgrey ADDRESS`, `policy ADDRESS`). Extended by the greylisting work. */
-export interface PolicyStepOptions {
-  readonly flavor: 'postgrey' | 'policy';
-  readonly address: PolicyAddress;
-  readonly timeoutMs: number;
-}
-
-/** Options of the built-in greylisting step. Extended by the greylisting work. */
-export interface GreylistStepOptions {
-  readonly delayMs: number;
-  readonly maxAgeMs: number;
-  readonly retryWindowMs: number;
-  readonly autoWhitelistAfter: number;
-  readonly ipv4Prefix: number;
-  readonly ipv6Prefix: number;
-  /** `sqlite:/path` or `redis://host:port/db`. */
-  readonly store: string;
-  readonly header: boolean;
-}
-
 /**
- * Early talkers during a pause (postscreen's "pregreet" test): a client that
- * sends bytes before the banner is refused (`disconnect`, with `reply`) or
- * only logged (`log`); either way a client that hangs up ends the pause.
+ * The compiled actions, one entry per kind: each kind's definition adds its
+ * own (module augmentation in steps/<kind>.ts or steps/<kind>/define.ts, where
+ * its option types live), so model/ never imports steps/ and StepAction is
+ * still an exhaustive union of exactly the catalogued kinds. An entry is the
+ * action without its `kind`.
  */
-export interface PregreetOptions {
-  readonly action: 'disconnect' | 'log';
-  /** The reply for `disconnect` (a checked 4xx/5xx line). */
-  readonly reply: string;
-}
+export interface StepActions {}
 
-export type StepAction =
-  | {
-      readonly kind: 'pause';
-      readonly durationMs: number;
-      /** `pregreet ...`: watch the client during the pause (Linux). Absent: off. */
-      readonly pregreet?: PregreetOptions;
-      /** `pay-once DURATION`: a client that sat through this pause skips it for that long. Absent: off. */
-      readonly payOnceMs?: number;
-    }
-  | { readonly kind: 'accept' }
-  | { readonly kind: 'reject'; readonly reply: string }
-  | { readonly kind: 'disconnect'; readonly reply: string }
-  | { readonly kind: 'junk' }
-  | { readonly kind: 'policy'; readonly options: PolicyStepOptions }
-  | { readonly kind: 'greylist'; readonly options: GreylistStepOptions };
+export type StepKind = keyof StepActions & string;
 
-export type StepKind = StepAction['kind'];
+/** An intersection as one object type, modifiers kept (homomorphic), so hovers and type equality read it plainly. */
+type Flat<T> = { [P in keyof T]: T[P] };
+
+type ActionVariant<K extends StepKind> = Flat<{ readonly kind: K } & StepActions[K]>;
+
+export type StepAction = { [K in StepKind]: ActionVariant<K> }[StepKind];
+
+/** The action of one kind: what its definition compiles and its runner, describe and timing read. */
+export type ActionOf<K extends StepKind> = Extract<StepAction, { readonly kind: K }>;
 
 export interface CompiledStep {
   /** Position in its chain, 0-based; stable identity for logs and metrics. */
@@ -127,9 +95,10 @@ export interface CompiledStep {
   /**
    * The fields the condition reads, in order of first use, so a log line can
    * show their values (explain). Empty without `when`; absent when unknown
-   * (steps not built by the compiler).
+   * (steps not built by the compiler). Names of conditions/fields.ts rows
+   * (FieldName), as strings: model/ sits below conditions/.
    */
-  readonly whenFields?: readonly ConditionField[];
+  readonly whenFields?: readonly string[];
   /**
    * True when the step may add a header (a policy server's PREPEND,
    * `greylist … header`), which takes smtpd's data-line phase. Decided by the

@@ -11,7 +11,7 @@
  * changed does not show here (`src in trusted` reads the same). The reloader
  * reports changed files separately for that reason.
  */
-import type { CompiledChain, CompiledRules, CompiledStep, GreylistStepOptions, StepAction } from '../dsl/plan.js';
+import type { ActionOf, CompiledChain, CompiledRules, CompiledStep, StepAction } from '../dsl/plan.js';
 import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS } from '../dsl/values.js';
 import { formatPolicyAddress } from '../model/address.js';
 
@@ -157,7 +157,7 @@ export function describeAction(action: StepAction): string {
 }
 
 /** The options as the rules language writes them; the delay always, the others when not the default. */
-function describeGreylist(o: GreylistStepOptions): string {
+function describeGreylist(o: ActionOf<'greylist'>['options']): string {
   const d = GREYLIST_DEFAULTS;
   const parts = [`greylist delay ${o.delayMs}ms`];
   if (o.retryWindowMs !== d.retryWindowMs) parts.push(`retry-window ${o.retryWindowMs}ms`);

@@ -5,48 +5,21 @@
  * dry-run step ("would have"). Pure apart from the logger; nothing here runs
  * unless a line is logged.
  */
-import type { CompiledStep, ConditionField, SessionFacts } from '../dsl/plan.js';
+import { fieldNamed, type ExplainValue } from '../conditions/fields.js';
+import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
 import type { Logger } from '../support/log.js';
 import { replyOf } from './dispatcher.js';
 import type { DryRunHit, Evaluation } from './evaluator.js';
 
-/** A field's value in a log line: a recipient list at data/commit, null when unknown. */
-export type ExplainValue = string | readonly string[] | null;
+/** Moved to conditions/fields.ts with the fields' explain (issue 11 stage 5); re-exported for the tools until stage 13. */
+export { MAX_EXPLAINED_CHARS, type ExplainValue } from '../conditions/fields.js';
 
-/** Client-supplied values (HELO, addresses) can be long: logs get a bounded prefix. */
-export const MAX_EXPLAINED_CHARS = 200;
-const MAX_EXPLAINED_RECIPIENTS = 10;
-
-function bounded(value: string): string {
-  return value.length > MAX_EXPLAINED_CHARS ? `${value.slice(0, MAX_EXPLAINED_CHARS)}…` : value;
-}
-
-/** The value a condition on `field` reads, as the predicates see it. */
-export function fieldValue(field: ConditionField, facts: SessionFacts): ExplainValue {
-  switch (field) {
-    case 'src':
-      return facts.local ? 'local' : facts.src === '' ? null : facts.src;
-    case 'rdns':
-      return facts.rdns === null ? null : bounded(facts.rdns);
-    case 'fcrdns':
-      return facts.fcrdns;
-    case 'helo':
-      return facts.helo === null ? null : bounded(facts.helo);
-    case 'mail-from':
-      return facts.mailFrom === null ? null : bounded(facts.mailFrom);
-    case 'rcpt-to':
-      // At rcpt-to the recipient being decided on; later, every accepted one (any may match).
-      if (facts.rcptTo !== null) return bounded(facts.rcptTo);
-      return facts.recipients.slice(0, MAX_EXPLAINED_RECIPIENTS).map(bounded);
-  }
-}
-
-/** `{helo: "[192.0.2.1]"}` for `helo ~ /.../`; null for a step without a condition. */
+/** `{helo: "[192.0.2.1]"}` for `helo ~ /.../`, each field as its row explains it; null for a step without a condition. */
 export function conditionValues(step: CompiledStep, facts: SessionFacts): Record<string, ExplainValue> | null {
   const fields = step.whenFields;
   if (fields === undefined || fields.length === 0) return null;
   const values: Record<string, ExplainValue> = {};
-  for (const f of fields) values[f] = fieldValue(f, facts);
+  for (const f of fields) values[f] = fieldNamed(f)?.explain(facts) ?? null;
   return values;
 }
 

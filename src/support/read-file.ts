@@ -146,47 +146,110 @@ class Collector {
     this.filled += n;
   }
 
+  get bytes(): number {
+    return this.filled;
+  }
+
   text(): string {
     if (this.filled > this.limit) throw new FileRefused(this.path, { kind: 'too-large', bytes: null, limit: this.limit });
     return this.buffer.toString('utf8', 0, this.filled);
   }
 }
 
-/** Read a rules or list file as UTF-8, synchronously (startup and commands: nothing is being answered yet). */
-export function readRulesFileSync(path: string, role: FileRole): string {
-  const limit = MAX_BYTES[role];
-  const fd = openSync(path, OPEN_FLAGS);
-  try {
-    const st = fstatSync(fd);
+/**
+ * A save that lands while the file is being read: `writeFileSync` and most
+ * editors rewrite in place (truncate, then write), so a read made of several
+ * read(2) calls can return the start of one version and the end of another,
+ * text nobody wrote (seen under load in the reload stress test). The file is
+ * fstat(2)ed again after the read; if it changed (size, modification or change
+ * time, or fewer bytes than its size), it is read again from the start, up to
+ * READ_ATTEMPTS times in all. A file still changing then is a `FileChanging`
+ * error: the reloader keeps the running rules, and the write's own event brings
+ * another pass once the save is done.
+ */
+const READ_ATTEMPTS = 3;
+
+export class FileChanging extends Error {
+  readonly code = 'EAGAIN';
+
+  constructor(readonly path: string) {
+    super(`${path}: the file changed while it was read ${READ_ATTEMPTS} times; not used (a save in progress?)`);
+    this.name = 'FileChanging';
+  }
+}
+
+type Stamp = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>;
+
+/** Whether the file read between `before` and `after`, `bytes` long, is one version of it. */
+function settled(before: Stamp, after: Stamp, bytes: number): boolean {
+  const same = before.size === after.size && before.mtimeMs === after.mtimeMs && before.ctimeMs === after.ctimeMs && before.ino === after.ino;
+  // Files whose size fstat does not know (/proc, some pseudo file systems) say 0 while they have content.
+  return same && (bytes === after.size || after.size === 0);
+}
+
+/** For tests: called after every read(2), so a test can change the file in the middle of a read. */
+export interface ReadHooks {
+  readonly afterRead?: (bytes: number) => void;
+}
+
+/**
+ * The read itself, written once for both readers: a generator that yields the
+ * system calls it needs (fstat, read) and gets their results back. The
+ * synchronous reader answers them with fstatSync/readSync, the reloader's with
+ * the promise API, so the checks (refusals, the limit, a save landing mid-read)
+ * cannot drift apart between startup and reload.
+ */
+type Call = { readonly op: 'stat' } | { readonly op: 'read'; readonly buffer: Buffer; readonly offset: number; readonly length: number };
+type Reply = Stats | number;
+
+function* readSteps(path: string, limit: number, hooks: ReadHooks): Generator<Call, string, Reply> {
+  let st = (yield { op: 'stat' }) as Stats;
+  for (let attempt = 1; ; attempt++) {
     const refused = refusalOf(path, st, limit);
     if (refused !== null) throw refused;
     const collected = new Collector(path, limit, st.size);
     for (;;) {
       const [buffer, offset, length] = collected.room();
-      const n = readSync(fd, buffer, offset, length, null);
-      if (n === 0) return collected.text();
+      // Positional (from the start of the file), so a second attempt reads the same fd from 0.
+      const n = (yield { op: 'read', buffer, offset, length }) as number;
+      hooks.afterRead?.(n);
+      if (n === 0) break;
       collected.took(n);
     }
+    const after = (yield { op: 'stat' }) as Stats;
+    if (settled(st, after, collected.bytes)) return collected.text();
+    if (attempt === READ_ATTEMPTS) throw new FileChanging(path);
+    st = after;
+  }
+}
+
+/** Read a rules or list file as UTF-8, synchronously (startup and commands: nothing is being answered yet). */
+export function readRulesFileSync(path: string, role: FileRole, hooks: ReadHooks = {}): string {
+  const fd = openSync(path, OPEN_FLAGS);
+  try {
+    const steps = readSteps(path, MAX_BYTES[role], hooks);
+    let next = steps.next();
+    while (next.done !== true) {
+      const call = next.value;
+      next = steps.next(call.op === 'stat' ? fstatSync(fd) : readSync(fd, call.buffer, call.offset, call.length, call.offset));
+    }
+    return next.value;
   } finally {
     closeSync(fd);
   }
 }
 
 /** The same, asynchronously: the reloader's reader, so a slow disk never holds up answers. */
-export async function readRulesFile(path: string, role: FileRole): Promise<string> {
-  const limit = MAX_BYTES[role];
+export async function readRulesFile(path: string, role: FileRole, hooks: ReadHooks = {}): Promise<string> {
   const handle = await open(path, OPEN_FLAGS);
   try {
-    const st = await handle.stat();
-    const refused = refusalOf(path, st, limit);
-    if (refused !== null) throw refused;
-    const collected = new Collector(path, limit, st.size);
-    for (;;) {
-      const [buffer, offset, length] = collected.room();
-      const { bytesRead } = await handle.read(buffer, offset, length, null);
-      if (bytesRead === 0) return collected.text();
-      collected.took(bytesRead);
+    const steps = readSteps(path, MAX_BYTES[role], hooks);
+    let next = steps.next();
+    while (next.done !== true) {
+      const call = next.value;
+      next = steps.next(call.op === 'stat' ? await handle.stat() : (await handle.read(call.buffer, call.offset, call.length, call.offset)).bytesRead);
     }
+    return next.value;
   } finally {
     await handle.close();
   }

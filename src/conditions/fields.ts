@@ -1,0 +1,170 @@
+/**
+ * The condition fields, one row each: everything the rules pipeline and the
+ * runtime need to know about a field the left side of a test can name —
+ * from which phase it is known, which tests it takes, which list items fit
+ * it and how they match, how its value is read for a predicate and shown in
+ * a log line. The checker (E045, E015), the predicates, phase inference and
+ * runtime/explain read these rows, so a new field is one row here (plus its
+ * token, its SessionFacts field and its prose).
+ *
+ * Pure: rows are data and small functions over SessionFacts.
+ */
+import type { Predicate, SessionFacts } from '../model/plan.js';
+import type { RulePhase } from '../model/phases.js';
+import { addressMatcher, describeItem, heloMatcher, hostMatcher, ipMatcher, type ItemKind, type ItemValue, type ListIndex, type ValueMatcher } from './items.js';
+
+/** A field's value in a log line: a recipient list at data/commit, null when unknown. */
+export type ExplainValue = string | readonly string[] | null;
+
+/** Client-supplied values (HELO, addresses) can be long: logs get a bounded prefix. */
+export const MAX_EXPLAINED_CHARS = 200;
+const MAX_EXPLAINED_RECIPIENTS = 10;
+
+function bounded(value: string): string {
+  return value.length > MAX_EXPLAINED_CHARS ? `${value.slice(0, MAX_EXPLAINED_CHARS)}…` : value;
+}
+
+/** What `FIELD in LIST` takes: the list items that make sense for the field, and how they match its value. */
+export interface ListFit {
+  readonly items: readonly ItemKind[];
+  /** What the field is compared with, for E015: "IP addresses and ranges". */
+  readonly wants: string;
+  /** E015's hint for an item kind that does not fit, when there is a better way to write it. */
+  readonly hints?: Partial<Record<ItemKind, string>>;
+  /** Built once per list and field, at compile time. */
+  readonly matcher: (index: ListIndex) => ValueMatcher;
+}
+
+export interface FieldDefinition<N extends string = string> {
+  /** The reserved word: `mail-from`. */
+  readonly name: N;
+  /** The phase from which smtpd has told the filter the field's value (phase inference, E041). */
+  readonly knownFrom: RulePhase;
+  /** The tests the field takes; any other is E045. */
+  readonly tests: {
+    readonly present?: { readonly predicate: Predicate };
+    readonly match?: true;
+    readonly in?: ListFit;
+  };
+  /** E045's text for a test the field does not take; see wrongTestOf for the default. */
+  readonly wrongTest?: { readonly message: string; readonly hint: string };
+  /** The value `~` and `in` test; null when unknown (never matches). */
+  readonly read: (f: SessionFacts) => string | null;
+  /** How a test of the value becomes the field's predicate, when it is not `test(read(facts))`. */
+  readonly lift?: (test: (value: string | null) => boolean) => Predicate;
+  /** The value a log line shows for the field (bounded: clients choose these strings). */
+  readonly explain: (f: SessionFacts) => ExplainValue;
+}
+
+const src: FieldDefinition<'src'> = {
+  name: 'src',
+  knownFrom: 'connect',
+  tests: {
+    match: true,
+    in: {
+      items: ['ip'],
+      wants: 'IP addresses and ranges',
+      hints: { domain: 'to match client host names, use `rdns in` with a separate list' },
+      matcher: ipMatcher,
+    },
+  },
+  // smtpd's local enqueue socket has no address: unknown, so it matches nothing.
+  read: (f) => (f.src === '' ? null : f.src),
+  explain: (f) => (f.local ? 'local' : f.src === '' ? null : f.src),
+};
+
+const rdns: FieldDefinition<'rdns'> = {
+  name: 'rdns',
+  knownFrom: 'connect',
+  tests: {
+    // smtpd says `<unknown>` (null here) when the client has no PTR name.
+    present: { predicate: (f) => f.rdns !== null && f.rdns !== '' },
+    match: true,
+    in: {
+      items: ['domain'],
+      wants: 'host names and domain patterns',
+      hints: { ip: 'to match client addresses, use `src in` with a separate list' },
+      matcher: hostMatcher,
+    },
+  },
+  read: (f) => f.rdns,
+  explain: (f) => (f.rdns === null ? null : bounded(f.rdns)),
+};
+
+const fcrdns: FieldDefinition<'fcrdns'> = {
+  name: 'fcrdns',
+  knownFrom: 'connect',
+  tests: { present: { predicate: (f) => f.fcrdns === 'pass' } },
+  wrongTest: { message: '`fcrdns` is a yes/no test and takes no `~` or `in`', hint: 'write `fcrdns` or `not fcrdns`; to match the name, use `rdns`' },
+  read: (f) => f.fcrdns,
+  explain: (f) => f.fcrdns,
+};
+
+const helo: FieldDefinition<'helo'> = {
+  name: 'helo',
+  knownFrom: 'helo',
+  tests: {
+    match: true,
+    // Address literals (`[192.0.2.1]`) are compared with the IP items.
+    in: { items: ['domain', 'ip'], wants: 'host names, domain patterns and IP addresses', matcher: heloMatcher },
+  },
+  read: (f) => f.helo,
+  explain: (f) => (f.helo === null ? null : bounded(f.helo)),
+};
+
+const mailFrom: FieldDefinition<'mail-from'> = {
+  name: 'mail-from',
+  knownFrom: 'mail-from',
+  tests: {
+    match: true,
+    in: { items: ['address', 'domain', 'null-sender'], wants: 'mail addresses, domains and the null sender ""', matcher: addressMatcher },
+  },
+  read: (f) => f.mailFrom,
+  explain: (f) => (f.mailFrom === null ? null : bounded(f.mailFrom)),
+};
+
+const rcptTo: FieldDefinition<'rcpt-to'> = {
+  name: 'rcpt-to',
+  knownFrom: 'rcpt-to',
+  tests: {
+    match: true,
+    in: { items: ['address', 'domain'], wants: 'mail addresses and domains', matcher: addressMatcher },
+  },
+  read: (f) => f.rcptTo,
+  // At rcpt-to the test is on the recipient being decided on; at data and
+  // commit (no current recipient) it is true when any accepted one passes.
+  lift: (test) => (f) => (f.rcptTo !== null ? test(f.rcptTo) : f.recipients.some((r) => test(r))),
+  explain: (f) => (f.rcptTo !== null ? bounded(f.rcptTo) : f.recipients.slice(0, MAX_EXPLAINED_RECIPIENTS).map(bounded)),
+};
+
+/** Every condition field, in reserved-word order. */
+export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo] as const satisfies readonly FieldDefinition[];
+
+export type FieldName = (typeof FIELDS)[number]['name'];
+
+/** The row of each field. Built from FIELDS, so it cannot miss one; each row is named by its own key. */
+export const FIELD_BY_NAME = Object.freeze(Object.fromEntries(FIELDS.map((f) => [f.name, f]))) as { readonly [N in FieldName]: FieldDefinition<N> };
+
+/** The row named `name`; null for a name that is no field (whenFields are plain strings in model/). */
+export function fieldNamed(name: string): FieldDefinition | null {
+  return Object.hasOwn(FIELD_BY_NAME, name) ? FIELD_BY_NAME[name as FieldName] : null;
+}
+
+/** E045's message and hint for a test `field` does not take. */
+export function wrongTestOf(field: FieldDefinition): { readonly message: string; readonly hint: string } {
+  return field.wrongTest ?? { message: `\`${field.name}\` needs \`~ /REGEX/\` or \`in LIST\``, hint: `e.g. \`${field.name} in trusted\`` };
+}
+
+/** The predicate for a test of the field's value: `lift`, or the test of `read`. */
+export function liftTest(field: FieldDefinition, test: (value: string | null) => boolean): Predicate {
+  if (field.lift !== undefined) return field.lift(test);
+  const read = field.read;
+  return (facts) => test(read(facts));
+}
+
+/** Null when the item `v` makes sense in a list tested with `FIELD in`; what is wrong otherwise (E015). */
+export function misfit(v: ItemValue, fit: ListFit): { what: string; wants: string; hint?: string } | null {
+  if (fit.items.includes(v.kind)) return null;
+  const hint = fit.hints?.[v.kind];
+  return hint === undefined ? { what: describeItem(v), wants: fit.wants } : { what: describeItem(v), wants: fit.wants, hint };
+}

@@ -1,0 +1,175 @@
+/**
+ * Test stand-ins for the pipeline stages that do not read the step definitions
+ * yet (issue 11: convert, stage 8a): values parsed from their written text
+ * with today's parsers, and a definition's CheckView built from today's AST.
+ * With them the definitions can be held to what the old code does, before
+ * anything reads them.
+ */
+import assert from 'node:assert/strict';
+import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src/dsl/ast.js';
+import { CODES, type Code } from '../../../src/dsl/codes.js';
+import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
+import { stepPhase } from '../../../src/dsl/inference.js';
+import { parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import type { SourceSpan } from '../../../src/model/span.js';
+import type { CheckView, OptionPlace, OptionSpec, OptionSpecs, StepDefinition, StepInput, ValueSpec, ValueType, ValueTypes } from '../../../src/steps/spec.js';
+
+/** A rules-file string literal without escapes (what the examples use), decoded. */
+function unquote(text: string): string {
+  const m = /^"([^"\\]*)"$/.exec(text);
+  assert.ok(m !== null, `an example string must be a plain "…" literal, not ${text}`);
+  return m[1] ?? '';
+}
+
+/** The value an example means, by today's parsers; fails the test on a value the checker would refuse. */
+export function parseExample<T extends ValueType>(spec: ValueSpec<T>, text: string): ValueTypes[T] {
+  const parsers: { readonly [V in ValueType]: (written: string, s: ValueSpec<V>) => ValueTypes[V] } = {
+    duration: (w) => must(parseDuration(w), w),
+    count: (w) => must(parseCount(w), w),
+    reply: (w) => {
+      const reply = unquote(w);
+      assert.deepEqual(replyProblems(reply), [], `example reply ${w}`);
+      return reply;
+    },
+    'policy-address': (w) => must(parsePolicyAddress(unquote(w)), w),
+    'store-url': (w) => must(parseStore(unquote(w)), w),
+    flag: (w) => {
+      assert.equal(w, '', 'a flag takes no value');
+      return true;
+    },
+    choice: (w, s) => {
+      const m = /^([a-z-]+)(?: (".*"))?$/.exec(w);
+      const choice = s.choices?.find((c) => c.word === m?.[1]);
+      assert.ok(m !== null && choice !== undefined, `example ${w}: not one of the choices`);
+      assert.ok(m[2] === undefined || choice.reply, `example ${w}: ${choice.word} takes no reply`);
+      return { word: choice.word, reply: m[2] === undefined ? null : unquote(m[2]) };
+    },
+  };
+  const value = (parsers[spec.type] as (w: string, s: ValueSpec<T>) => ValueTypes[T])(text, spec);
+  if (typeof value === 'number') {
+    assert.ok(spec.min === undefined || value >= spec.min, `example ${text} below the minimum`);
+    assert.ok(spec.max === undefined || value <= spec.max, `example ${text} above the maximum`);
+  }
+  return value;
+}
+
+function must<T>(p: { ok: true; value: T } | { ok: false; problem: { message: string } }, text: string): T {
+  if (!p.ok) assert.fail(`example ${text}: ${p.problem.message}`);
+  return p.value;
+}
+
+/** The step as a rules file writes it, with the examples of its argument and of the options named. */
+export function exampleSource(definition: StepDefinition, optionNames: readonly string[]): string {
+  const parts: string[] = [definition.keyword];
+  if (definition.argument !== null) parts.push(definition.argument.example);
+  for (const name of optionNames) {
+    const spec = definition.options[name];
+    assert.ok(spec !== undefined, name);
+    parts.push(spec.example === '' ? name : `${name} ${spec.example}`);
+  }
+  return parts.join(' ');
+}
+
+/** What compile would be given for that source at `phase`: checked values, defaults applied. */
+export function exampleInput(definition: StepDefinition, optionNames: readonly string[], phase: StepInput<null, OptionSpecs>['phase']): StepInput<ValueType | null, OptionSpecs> {
+  const options: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(definition.options)) {
+    options[name] = optionNames.includes(name) ? parseExample(spec, spec.example) : (spec.default ?? undefined);
+  }
+  const argument = definition.argument === null ? null : parseExample(definition.argument, definition.argument.example);
+  return { argument, options, phase } as StepInput<ValueType | null, OptionSpecs>;
+}
+
+/** A step's view as its definition's checks would get it from the convert stage, built from today's AST. */
+export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition): CheckView {
+  const placed = stepPhase(step);
+  const action = step.action;
+  const value = action.argument;
+  const argument =
+    value === null
+      ? null
+      : value.shape === 'number'
+        ? { text: value.text, span: value.span }
+        : value.shape === 'string' || value.shape === 'address'
+          ? { text: value.value, span: value.span }
+          : assert.fail('no step takes a choice as its argument');
+  // Like convert: the options the step takes, every occurrence; the others are E043's, not the checks'.
+  const taken = (o: StepOption): boolean => Object.hasOwn(definition.options, o.kind);
+  const written = (name: string): StepOption[] => step.options.filter((o) => o.kind === name && taken(o));
+  return {
+    keyword: action.kind,
+    actionSpan: action.span,
+    argument,
+    value: <T extends ValueType>(spec: OptionSpec<T>): ValueTypes[T] | null => {
+      const last = written(spec.name).at(-1);
+      return last === undefined ? null : checkedValue(spec, last);
+    },
+    occurrences: (name) =>
+      written(name).map(
+        (o): OptionPlace => ({
+          keywordSpan: o.keywordSpan,
+          span: o.span,
+          // Looked up when read: no check reads a choice's span yet.
+          get valueSpan() {
+            return valueSpanOf(o);
+          },
+        }),
+      ),
+    placement: { phase: placed.phase, at: placed.at === null ? null : { phase: placed.at.phase, span: placed.at.span } },
+    chain: { name: chain.name.name, nameSpan: chain.name.span },
+  };
+}
+
+/** Where an option's value is written; no check reads a choice's (pregreet) yet. */
+function valueSpanOf(o: StepOption): SourceSpan | null {
+  switch (o.kind) {
+    case 'header':
+      return null;
+    case 'pregreet':
+      return assert.fail('no check reads the span of a choice value: build it here when one does');
+    case 'when':
+    case 'at':
+    case 'on-error':
+      return assert.fail(`${o.kind} is the language's, no step option`);
+    default:
+      return shaped(o.value, 'number').span;
+    case 'store':
+      return shaped(o.value, 'string').span;
+  }
+}
+
+/** An option's value as convert and the value checks would leave it: null when it does not parse or is out of the spec's range. */
+function checkedValue<T extends ValueType>(spec: OptionSpec<T>, o: StepOption): ValueTypes[T] | null {
+  const parsed = ((): Parsed<unknown> => {
+    switch (o.kind) {
+      case 'header':
+        return { ok: true, value: true };
+      case 'store':
+        return parseStore(shaped(o.value, 'string').value);
+      case 'pregreet':
+      case 'when':
+      case 'at':
+      case 'on-error':
+        return assert.fail(`no check reads the value of ${o.kind}: build it here when one does`);
+      default:
+        return spec.type === 'count' ? parseCount(shaped(o.value, 'number').text) : parseDuration(shaped(o.value, 'number').text);
+    }
+  })();
+  if (!parsed.ok) return null;
+  const v = parsed.value;
+  if (typeof v === 'number' && ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))) return null;
+  return v as ValueTypes[T];
+}
+
+/** What a definition's checks say of one step, as diagnostics; a code it does not declare fails the test. */
+export function runChecks(definition: StepDefinition, view: CheckView): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const check of definition.checks) {
+    check(view, (code, span, message, extra = {}) => {
+      assert.ok(definition.codes.includes(code), `${definition.keyword} reported ${code}, which is not in its codes`);
+      assert.ok(Object.hasOwn(CODES, code), `${code} is not a diagnostic code`);
+      out.push(diagnostic(code as Code, span, message, { ...(extra.hint === undefined ? {} : { hint: extra.hint }), ...(extra.related === undefined ? {} : { related: extra.related }) }));
+    });
+  }
+  return out;
+}
