@@ -27,7 +27,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withPauseChecks } from '../../../src/runtime/pause-services.js';
@@ -44,11 +44,11 @@ import { parseTranscript } from '../../../src/tools/transcript.js';
 import { HANDSHAKE_78 } from '../../fuzz/protocol/corpus.js';
 import { FakeSocket, parseRequests } from '../policy/fakes.js';
 import { HostHarness, settle, SMTPD_68_CONFIG } from './helpers.js';
+import { assertGolden } from '../support/golden-file.js';
 
 const ROOT = new URL('../../../../', import.meta.url);
 const ROOT_PATH = fileURLToPath(ROOT);
 const GOLDEN = new URL('test/golden/runtime/', ROOT);
-const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 
 const RULES = ['rules/example-antispam.rules', 'test/fixtures/tools/dry-run.rules', 'test/fixtures/tools/probe.rules'] as const;
 
@@ -215,20 +215,7 @@ async function replay(rulesFile: string, run: Run): Promise<Replayed> {
   return { jsonl: `${out.join('\n')}\n`, prom, requests, answers };
 }
 
-function golden(name: string, actual: string): void {
-  const file = new URL(name, GOLDEN);
-  if (UPDATE) {
-    writeFileSync(file, actual);
-    return;
-  }
-  let expected: string;
-  try {
-    expected = readFileSync(file, 'utf8');
-  } catch {
-    assert.fail(`test/golden/runtime/${name} is missing: run with UPDATE_GOLDEN=1`);
-  }
-  assert.equal(actual, expected, `test/golden/runtime/${name} differs (UPDATE_GOLDEN=1 regenerates it; review the diff)`);
-}
+const golden = (name: string, actual: string): void => assertGolden(new URL(name, GOLDEN), actual);
 
 const stem = (rulesFile: string, run: Run): string => `${basename(rulesFile, '.rules')}.${run.name}`;
 

@@ -6,14 +6,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadRules } from '../../../src/cli/commands.js';
 import { parseReplayArgs, parseTestArgs } from '../../../src/tools/args.js';
 import { runReplayCommand, runTestCommand, type ToolIo } from '../../../src/tools/commands.js';
+import { assertGolden } from '../support/golden-file.js';
 
 const ROOT = new URL('../../../../', import.meta.url);
 const GOLDEN = new URL('test/golden/tools/', ROOT);
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 const path = (rel: string): string => new URL(rel, ROOT).pathname;
 
@@ -22,20 +22,7 @@ const TRANSCRIPTS = readdirSync(new URL('test/fixtures/transcripts/smtpd-6.8/', 
   .sort()
   .map((f) => `test/fixtures/transcripts/smtpd-6.8/${f}`);
 
-function golden(name: string, actual: string): void {
-  const file = new URL(name, GOLDEN);
-  if (UPDATE) {
-    writeFileSync(file, actual);
-    return;
-  }
-  let expected: string;
-  try {
-    expected = readFileSync(file, 'utf8');
-  } catch {
-    assert.fail(`${name} is missing: run with UPDATE_GOLDEN=1`);
-  }
-  assert.equal(actual, expected, `${name} differs (UPDATE_GOLDEN=1 regenerates it)`);
-}
+const golden = (name: string, actual: string): void => assertGolden(new URL(name, GOLDEN), actual);
 
 interface Captured {
   readonly code: number;
