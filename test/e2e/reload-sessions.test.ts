@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DialogResult } from './harness/dialog.js';
 import { replyText } from './harness/dialog.js';
-import { e2eSkipReason, FILTER_MAIN, FILTER_USER, filterRuntime, makeOpenTempDir } from './harness/env.js';
+import { e2eSkipReason, FILTER_USER, makeOpenTempDir } from './harness/env.js';
 import { exchangeFor, mailSteps, transcript } from './harness/mail.js';
 import { Smtpd } from './harness/smtpd.js';
 import type { FilterLogRecord } from './harness/smtpd.js';
@@ -37,8 +37,7 @@ const skip = e2eSkipReason();
 
 describe('hot reload in real smtpd: sessions in progress and state', { skip: skip ?? false }, () => {
   let smtpd: Smtpd;
-  let smtpdPid: number;
-  let filterPid: number;
+  let processes: { readonly smtpd: number; readonly filter: number };
   let stateDir: string;
   let store: string;
 
@@ -68,26 +67,15 @@ describe('hot reload in real smtpd: sessions in progress and state', { skip: ski
     chownSync(stateDir, uid, gid);
     store = `sqlite:${join(stateDir, 'greylist.db')}`;
 
-    const rt = filterRuntime();
-    smtpd = await Smtpd.start({
+    ({ smtpd, processes } = await Smtpd.startWithRules(RULES, {
       files: { [RULES]: rulesText(['reject "550 5.7.1 refused by rules A" when mail-from ~ /^a-only@/']) },
-      filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, RULES)],
-      readyLog: /registered with smtpd/,
-    });
-    smtpdPid = smtpd.pid;
-    const pid = smtpd.filterPid();
-    assert.ok(pid !== null, smtpd.logTail());
-    filterPid = pid;
+    }));
   });
   after(async () => {
     await smtpd?.stop();
     if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true });
   });
-  afterEach(() => {
-    smtpd.assertHealthy();
-    assert.equal(smtpd.pid, smtpdPid);
-    assert.equal(smtpd.filterPid(), filterPid, 'the filter process changed');
-  });
+  afterEach(() => smtpd.assertSameProcesses(processes));
 
   test('a session keeps the rules it started with; a new session gets the new rules', async () => {
     const reached = join(smtpd.dir, 'held.reached');

@@ -18,7 +18,7 @@ import { closeSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync }
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { replyText } from './harness/dialog.js';
-import { e2eSkipReason, FILTER_MAIN, filterRuntime } from './harness/env.js';
+import { e2eSkipReason } from './harness/env.js';
 import { exchangeFor, mailSteps, transcript } from './harness/mail.js';
 import { Smtpd } from './harness/smtpd.js';
 import type { FilterLogRecord } from './harness/smtpd.js';
@@ -59,34 +59,22 @@ const skip = e2eSkipReason();
 
 describe('hot reload in real smtpd: edits reach the next session', { skip: skip ?? false }, () => {
   let smtpd: Smtpd;
-  let smtpdPid: number;
-  let filterPid: number;
+  let processes: { readonly smtpd: number; readonly filter: number };
   let knobs: Knobs = START;
   let rulesPath: string;
   let listPath: string;
 
   before(async () => {
-    const rt = filterRuntime();
-    smtpd = await Smtpd.start({
-      files: { [RULES]: rulesText(START), [LIST]: 'blocked@example.net\n' },
-      filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, RULES)],
-      readyLog: /registered with smtpd/,
-    });
+    ({ smtpd, processes } = await Smtpd.startWithRules(RULES, { files: { [RULES]: rulesText(START), [LIST]: 'blocked@example.net\n' } }));
     rulesPath = join(smtpd.dir, RULES);
     listPath = join(smtpd.dir, LIST);
-    smtpdPid = smtpd.pid;
-    const pid = smtpd.filterPid();
-    assert.ok(pid !== null, smtpd.logTail());
-    filterPid = pid;
   });
   after(async () => {
     await smtpd?.stop();
   });
   // The same smtpd and the same filter process from the first test to the last.
   afterEach(() => {
-    smtpd.assertHealthy();
-    assert.equal(smtpd.pid, smtpdPid);
-    assert.equal(smtpd.filterPid(), filterPid, 'the filter process changed');
+    smtpd.assertSameProcesses(processes);
     assert.equal(smtpd.filterRecords().filter((r) => r.msg === 'filter-rules starting').length, 1, 'the filter started more than once');
   });
 
@@ -261,7 +249,7 @@ describe('hot reload in real smtpd: edits reach the next session', { skip: skip 
     }
     // A SIGHUP pass consumes any event still queued from those saves: after it, one
     // more reload by a save would have been logged already.
-    process.kill(filterPid, 'SIGHUP');
+    process.kill(processes.filter, 'SIGHUP');
     const fence = await reloadNumber(first + saves.length + 1);
     assert.match(fence.msg, /^rules reloaded \(SIGHUP\) in [0-9.]+ ms: no changes;/);
     const passes = reloads(smtpd).slice(first);
@@ -274,7 +262,7 @@ describe('hot reload in real smtpd: edits reach the next session', { skip: skip 
 
   test('SIGHUP forces a reload, and the filter keeps serving', async () => {
     const before = reloads(smtpd).length;
-    process.kill(filterPid, 'SIGHUP');
+    process.kill(processes.filter, 'SIGHUP');
     const record = await reloadNumber(before + 1);
     // A forced pass compiles and swaps even identical rules: what SIGHUP promises.
     assert.match(record.msg, /^rules reloaded \(SIGHUP\) in [0-9.]+ ms: no changes; new sessions use chain main$/);

@@ -11,8 +11,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { e2eSkipReason, FILTER_MAIN, filterRuntime } from '../harness/env.js';
+import { e2eSkipReason } from '../harness/env.js';
 import { buildMessage, exchangeFor, mailSteps, marker, transcript } from '../harness/mail.js';
 import { Smtpd, type FilterLogRecord } from '../harness/smtpd.js';
 import { waitFor } from '../harness/wait.js';
@@ -27,20 +26,12 @@ const skip = e2eSkipReason();
 
 describe('signals to the filter under real smtpd', { skip: skip ?? false }, () => {
   let smtpd: Smtpd;
-  let smtpdPid: number;
+  let processes: { readonly smtpd: number; readonly filter: number };
   let filterPid: number;
 
   before(async () => {
-    const rt = filterRuntime();
-    smtpd = await Smtpd.start({
-      files: { 'signals.rules': RULES },
-      filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, 'signals.rules')],
-      readyLog: /registered with smtpd/,
-    });
-    smtpdPid = smtpd.pid;
-    const pid = smtpd.filterPid();
-    assert.ok(pid !== null, smtpd.logTail());
-    filterPid = pid;
+    ({ smtpd, processes } = await Smtpd.startWithRules('signals.rules', { files: { 'signals.rules': RULES } }));
+    filterPid = processes.filter;
   });
   after(async () => {
     await smtpd?.stop();
@@ -48,9 +39,7 @@ describe('signals to the filter under real smtpd', { skip: skip ?? false }, () =
   // The same smtpd and the same filter process from the first test to the last.
   afterEach(() => {
     if (smtpd.stopped) return;
-    smtpd.assertHealthy();
-    assert.equal(smtpd.pid, smtpdPid);
-    assert.equal(smtpd.filterPid(), filterPid, 'the filter process changed');
+    smtpd.assertSameProcesses(processes);
   });
 
   /** Waits for the filter's record of `signal` number `n` (1-based). */

@@ -30,12 +30,13 @@
  * smtpd's stderr (its log, and the filter's stderr prefixed `rules: `) is captured
  * for assertions and shown when a test fails.
  */
+import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DialogResult, DialogScript, DialogStep } from './dialog.js';
-import { chosenSmtpd, ensureMailUser, makeOpenTempDir, SMTP_CLIENT, type SmtpdBinary } from './env.js';
+import { chosenSmtpd, ensureMailUser, FILTER_MAIN, filterRuntime, makeOpenTempDir, SMTP_CLIENT, type SmtpdBinary } from './env.js';
 import type { NetworkNamespace } from './netns.js';
 import { waitFor } from './wait.js';
 
@@ -356,6 +357,32 @@ export class Smtpd {
       }
     }
     return pids;
+  }
+
+  /**
+   * smtpd with filter-rules itself on `rules` (a file of `files`), started once for a
+   * whole test file, with the two pids the file's tests must keep (assertSameProcesses).
+   */
+  static async startWithRules(
+    rules: string,
+    opts: Omit<SmtpdOptions, 'filter' | 'readyLog'>,
+  ): Promise<{ smtpd: Smtpd; processes: { readonly smtpd: number; readonly filter: number } }> {
+    const rt = filterRuntime();
+    const smtpd = await Smtpd.start({
+      ...opts,
+      filter: (dir) => [rt.node, rt.resolve(FILTER_MAIN), join(dir, rules)],
+      readyLog: /registered with smtpd/,
+    });
+    const filter = smtpd.filterPid();
+    assert.ok(filter !== null, smtpd.logTail());
+    return { smtpd, processes: { smtpd: smtpd.pid, filter } };
+  }
+
+  /** Healthy, and still the smtpd and the filter process `processes` were: nothing restarted. */
+  assertSameProcesses(processes: { readonly smtpd: number; readonly filter: number }): void {
+    this.assertHealthy();
+    assert.equal(this.pid, processes.smtpd, 'smtpd changed');
+    assert.equal(this.filterPid(), processes.filter, 'the filter process changed');
   }
 
   /** Pid of the filter process, or null when it is not running. */
