@@ -35,6 +35,28 @@ function workDir(): { dir: string; rules: string; list: string } {
   return { dir, rules, list };
 }
 
+/**
+ * A filter on `w`'s rules, started before the describe block's tests (after `opts.before`,
+ * with `opts.args` ahead of the rules file) and handed to `use`; after them it is killed
+ * and the work directory removed.
+ */
+function runFilterAround(
+  w: { dir: string; rules: string },
+  use: (filter: CliFilter) => void,
+  opts: { args?: readonly string[]; before?: () => void } = {},
+): void {
+  let filter: CliFilter | undefined;
+  before(async () => {
+    opts.before?.();
+    filter = await CliFilter.start([process.execPath, MAIN, ...(opts.args ?? []), w.rules]);
+    use(filter);
+  });
+  after(() => {
+    filter?.kill();
+    rmSync(w.dir, { recursive: true, force: true });
+  });
+}
+
 /** Replace `path` by a FIFO (no writer ever comes). */
 function fifoAt(path: string): void {
   rmSync(path, { force: true });
@@ -52,13 +74,7 @@ const logged = (filter: CliFilter, from: number, re: RegExp): number => filter.l
 describe('a list file replaced by a FIFO under the running filter', () => {
   const w = workDir();
   let filter: CliFilter;
-  before(async () => {
-    filter = await CliFilter.start([process.execPath, MAIN, w.rules]);
-  });
-  after(() => {
-    filter?.kill();
-    rmSync(w.dir, { recursive: true, force: true });
-  });
+  runFilterAround(w, (f) => (filter = f));
 
   const E060 = /^rules reload failed .*antispam\.rules:1:21: error\[E060\]: list file ".*blocked\.list" cannot be used: it is a FIFO \(named pipe\), not a regular file/;
 
@@ -114,13 +130,7 @@ describe('a FIFO as a list file at startup', () => {
 describe('/dev/zero and a 1 GiB sparse file as the list', () => {
   const w = workDir();
   let filter: CliFilter;
-  before(async () => {
-    filter = await CliFilter.start([process.execPath, MAIN, w.rules]);
-  });
-  after(() => {
-    filter?.kill();
-    rmSync(w.dir, { recursive: true, force: true });
-  });
+  runFilterAround(w, (f) => (filter = f));
 
   test('a symlink to /dev/zero: refused as a character device (E060)', async () => {
     const from = filter.logs().length;
@@ -154,13 +164,7 @@ describe('a list file line that does not parse is never shown', () => {
   const SECRET = 'relay.example.com:s3cr3t-P4ssw0rd!';
   const w = workDir();
   let filter: CliFilter;
-  before(async () => {
-    filter = await CliFilter.start([process.execPath, MAIN, w.rules]);
-  });
-  after(() => {
-    filter?.kill();
-    rmSync(w.dir, { recursive: true, force: true });
-  });
+  runFilterAround(w, (f) => (filter = f));
 
   test('reload: located, the shape instead of the text, nothing of the secret in the log', async () => {
     const from = filter.logs().length;
@@ -190,14 +194,7 @@ describe('a 1,000,000-line list reloaded under traffic', () => {
     for (let i = 0; i < lines.length; i++) lines[i] = `user${i}.${variant}@host${i % 5000}.example`;
     return `${lines.join('\n')}\n`;
   };
-  before(async () => {
-    writeFileSync(w.list, bigList(0));
-    filter = await CliFilter.start([process.execPath, MAIN, '--log-level', 'debug', w.rules]);
-  });
-  after(() => {
-    filter?.kill();
-    rmSync(w.dir, { recursive: true, force: true });
-  });
+  runFilterAround(w, (f) => (filter = f), { args: ['--log-level', 'debug'], before: () => writeFileSync(w.list, bigList(0)) });
 
   test('requests are answered while the list compiles, and the new list applies', async () => {
     assert.equal((await filter.rcpt('x@example.org', { from: 'user5.0@host5.example' })).decision, BLOCKED);
