@@ -66,6 +66,7 @@ export const CODES = {
   // files (the rules file or a list file), refused before their content is used
   E060: { severity: 'error', title: 'not a regular file' },
   E061: { severity: 'error', title: 'file too large' },
+  E062: { severity: 'error', title: 'rules file not UTF-8' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

@@ -132,7 +132,7 @@ export function errnoText(e: unknown): string {
 }
 
 /**
- * The diagnostic for a file that could not be read, at `span`: E060/E061 when
+ * The diagnostic for a file that could not be read, at `span`: E060/E061/E062 when
  * the reader refused it, `otherCode` (E008, E013) for the system's errors.
  */
 export function readFailure(e: unknown, what: 'rules file' | 'list file', path: string, span: SourceSpan, otherCode: 'E008' | 'E013'): Diagnostic {
@@ -147,6 +147,13 @@ export function readFailure(e: unknown, what: 'rules file' | 'list file', path: 
         return diagnostic('E061', span, `${what} "${path}" is too large: ${e.message}`, {
           hint: what === 'list file' ? 'split it into several list files' : 'move big item lists into list files (`list NAME = file "PATH"`)',
         });
+      case 'not-utf8': {
+        // Only rules files are checked, so the place is in the file itself, not where it is named.
+        const at = { file: span.file, line: reason.line, column: reason.column, endLine: reason.line, endColumn: reason.column + 1 };
+        return diagnostic('E062', at, `${what} "${path}" is not UTF-8 text: ${e.message}`, {
+          hint: 'save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`); decoded anyway, the byte would reach SMTP replies as U+FFFD',
+        });
+      }
     }
   }
   return diagnostic(otherCode, span, `cannot read ${what} "${path}": ${errnoText(e)}`);

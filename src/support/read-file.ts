@@ -10,13 +10,18 @@
  *    Symlinks are followed, as they always were: a rules file that is a link to
  *    a release directory is a supported set-up (the watcher follows them too);
  *    it is what the link points at that must be a regular file.
+ *  - a rules file that is not UTF-8 text (a reply saved in Latin-1 by an old
+ *    editor): decoded anyway, its bytes would become U+FFFD in the SMTP reply,
+ *    unnoticed. It is refused at its first bad byte, with the line and column.
+ *    (List files are not checked: a Latin-1 comment in one is harmless, and an
+ *    item with such bytes is a malformed item, located, anyway.)
  *  - a file larger than its limit (MAX_BYTES). A 1 GiB sparse file read as a
  *    list took the filter to about 600 MB, and the heap stayed there. The size
  *    is checked from fstat before reading, and the read stops one byte past the
  *    limit, so a file growing while read cannot get past it either.
  *
  * Refusals are `FileRefused` errors; the compiler turns them into located
- * diagnostics (E060, E061) and the reloader keeps the running rules. Other
+ * diagnostics (E060, E061, E062) and the reloader keeps the running rules. Other
  * errors are the system's (ENOENT, EACCES, …), thrown as they come.
  *
  * What remains that can block: open(2) or read(2) on a hung network or FUSE
@@ -26,6 +31,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
 
 /** Limits, in bytes, by what a file is to the rules. */
 export const MAX_BYTES = {
@@ -43,15 +49,17 @@ export type FileRole = keyof typeof MAX_BYTES;
 
 export type RefusalReason =
   | { readonly kind: 'not-regular'; readonly type: string }
-  | { readonly kind: 'too-large'; readonly bytes: number | null; readonly limit: number };
+  | { readonly kind: 'too-large'; readonly bytes: number | null; readonly limit: number }
+  /** Where the first byte that is not UTF-8 is: 1-based line, column in UTF-16 units (as SourceText counts). */
+  | { readonly kind: 'not-utf8'; readonly byte: number; readonly line: number; readonly column: number };
 
 /**
  * A file refused before its content was used. `code` is errno-like, for the
  * reloader's fingerprints (`!EFTYPE`) and for logs: EFTYPE (inappropriate file
- * type) or EFBIG (file too large).
+ * type), EFBIG (file too large) or EILSEQ (not UTF-8).
  */
 export class FileRefused extends Error {
-  readonly code: 'EFTYPE' | 'EFBIG';
+  readonly code: 'EFTYPE' | 'EFBIG' | 'EILSEQ';
 
   constructor(
     readonly path: string,
@@ -59,7 +67,7 @@ export class FileRefused extends Error {
   ) {
     super(refusalText(reason));
     this.name = 'FileRefused';
-    this.code = reason.kind === 'not-regular' ? 'EFTYPE' : 'EFBIG';
+    this.code = reason.kind === 'not-regular' ? 'EFTYPE' : reason.kind === 'too-large' ? 'EFBIG' : 'EILSEQ';
   }
 }
 
@@ -72,6 +80,8 @@ export function refusalText(reason: RefusalReason): string {
       return reason.bytes === null
         ? `it is larger than the limit of ${formatBytes(reason.limit)}`
         : `it is ${formatBytes(reason.bytes)}; the limit is ${formatBytes(reason.limit)}`;
+    case 'not-utf8':
+      return `byte 0x${reason.byte.toString(16).toUpperCase().padStart(2, '0')} at line ${reason.line}, column ${reason.column} is not UTF-8`;
   }
 }
 
@@ -150,9 +160,11 @@ class Collector {
     return this.filled;
   }
 
-  text(): string {
+  text(requireUtf8: boolean): string {
     if (this.filled > this.limit) throw new FileRefused(this.path, { kind: 'too-large', bytes: null, limit: this.limit });
-    return this.buffer.toString('utf8', 0, this.filled);
+    const bytes = this.buffer.subarray(0, this.filled);
+    if (requireUtf8 && !isUtf8(bytes)) throw new FileRefused(this.path, notUtf8At(bytes, firstInvalidUtf8(bytes)));
+    return bytes.toString('utf8');
   }
 }
 
@@ -202,7 +214,8 @@ export interface ReadHooks {
 type Call = { readonly op: 'stat' } | { readonly op: 'read'; readonly buffer: Buffer; readonly offset: number; readonly length: number };
 type Reply = Stats | number;
 
-function* readSteps(path: string, limit: number, hooks: ReadHooks): Generator<Call, string, Reply> {
+function* readSteps(path: string, role: FileRole, hooks: ReadHooks): Generator<Call, string, Reply> {
+  const limit = MAX_BYTES[role];
   let st = (yield { op: 'stat' }) as Stats;
   for (let attempt = 1; ; attempt++) {
     const refused = refusalOf(path, st, limit);
@@ -217,7 +230,7 @@ function* readSteps(path: string, limit: number, hooks: ReadHooks): Generator<Ca
       collected.took(n);
     }
     const after = (yield { op: 'stat' }) as Stats;
-    if (settled(st, after, collected.bytes)) return collected.text();
+    if (settled(st, after, collected.bytes)) return collected.text(role === 'rules');
     if (attempt === READ_ATTEMPTS) throw new FileChanging(path);
     st = after;
   }
@@ -227,7 +240,7 @@ function* readSteps(path: string, limit: number, hooks: ReadHooks): Generator<Ca
 export function readRulesFileSync(path: string, role: FileRole, hooks: ReadHooks = {}): string {
   const fd = openSync(path, OPEN_FLAGS);
   try {
-    const steps = readSteps(path, MAX_BYTES[role], hooks);
+    const steps = readSteps(path, role, hooks);
     let next = steps.next();
     while (next.done !== true) {
       const call = next.value;
@@ -243,7 +256,7 @@ export function readRulesFileSync(path: string, role: FileRole, hooks: ReadHooks
 export async function readRulesFile(path: string, role: FileRole, hooks: ReadHooks = {}): Promise<string> {
   const handle = await open(path, OPEN_FLAGS);
   try {
-    const steps = readSteps(path, MAX_BYTES[role], hooks);
+    const steps = readSteps(path, role, hooks);
     let next = steps.next();
     while (next.done !== true) {
       const call = next.value;
@@ -253,4 +266,55 @@ export async function readRulesFile(path: string, role: FileRole, hooks: ReadHoo
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The offset of the first byte of `bytes` that does not start or continue a
+ * well-formed UTF-8 sequence (no overlong forms, surrogates or code points past
+ * U+10FFFF, as `isUtf8` and the WHATWG decoder judge); `bytes.length` if none.
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] ?? 0;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    // The length of the sequence and the range its second byte must be in.
+    let length: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) length = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+      length = 3;
+      if (b === 0xe0) low = 0xa0;
+      if (b === 0xed) high = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      length = 4;
+      if (b === 0xf0) low = 0x90;
+      if (b === 0xf4) high = 0x8f;
+    } else return i;
+    for (let k = 1; k < length; k++) {
+      const c = bytes[i + k];
+      if (c === undefined) return i;
+      if (k === 1 ? c < low || c > high : c < 0x80 || c > 0xbf) return i;
+    }
+    i += length;
+  }
+  return i;
+}
+
+/** The refusal for the bad byte at `offset`: its line and column, counted as SourceText does (CRLF, CR, LF). */
+function notUtf8At(bytes: Buffer, offset: number): RefusalReason {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) {
+    const b = bytes[i];
+    if (b === 0x0a || (b === 0x0d && bytes[i + 1] !== 0x0a)) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { kind: 'not-utf8', byte: bytes[offset] ?? 0, line, column: bytes.toString('utf8', lineStart, offset).length + 1 };
 }
