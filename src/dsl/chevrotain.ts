@@ -32,4 +32,5 @@ export const {
   Terminal,
   createSyntaxDiagramsCode,
   createToken,
+  serializeGrammar,
 } = chevrotain;

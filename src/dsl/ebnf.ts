@@ -2,7 +2,8 @@
  * The parser's grammar as EBNF text, printed from chevrotain's GAST (the
  * grammar the parser actually runs), so grammar/rules.ebnf cannot drift from
  * the code. Notation: W3C-style `::=`, `|`, `?`, `*`, `+`, `( )`; keywords in
- * single quotes; token classes in capitals, defined at the end.
+ * single quotes; token categories and classes in capitals, defined at the end
+ * (a category as the words it stands for, a class as its pattern).
  */
 import { Alternation, Alternative, NonTerminal, Option, Repetition, RepetitionMandatory, RepetitionMandatoryWithSeparator, RepetitionWithSeparator, Rule, Terminal } from './chevrotain.js';
 import type { IProduction, Rule as GastRule, TokenType } from 'chevrotain';
@@ -50,6 +51,10 @@ function print(p: IProduction, terminals: Set<TokenType>): Printed {
 export interface EbnfOptions {
   /** Lines put at the top as comments. */
   readonly header: readonly string[];
+  /** The words of each token category the grammar consumes (tokens.ts CATEGORY_MEMBERS), printed as its definition. */
+  readonly categories: ReadonlyMap<TokenType, readonly TokenType[]>;
+  /** Comment lines above the categories. */
+  readonly categoryNotes: readonly string[];
   /** Extra lines about tokens (comments, white space). */
   readonly tokenNotes: readonly string[];
 }
@@ -73,7 +78,18 @@ export function toEbnf(rules: readonly GastRule[], options: EbnfOptions): string
       lines.push(`${lhs} ::= ${print(rule, terminals).text}`);
     }
   }
-  const classes = [...terminals].filter((t) => !(t.LABEL ?? '').startsWith("'"));
+  // Categories in the order the grammar first uses them, each as the words it stands for.
+  const categories = [...terminals].filter((t) => options.categories.has(t));
+  if (categories.length > 0) {
+    lines.push('', ...options.categoryNotes.map((n) => `(* ${n} *)`), '');
+    const w = Math.max(...categories.map((t) => terminalName(t).length));
+    for (const c of categories) {
+      const members = options.categories.get(c) ?? [];
+      if (members.length === 0) throw new Error(`ebnf: category ${c.name} has no words`);
+      lines.push(`${terminalName(c).padEnd(w)} ::= ${members.map(terminalName).join(' | ')}`);
+    }
+  }
+  const classes = [...terminals].filter((t) => !options.categories.has(t) && !(t.LABEL ?? '').startsWith("'"));
   if (classes.length > 0) {
     lines.push('', '(* token classes, as the lexer matches them (JavaScript regex syntax) *)', '');
     const w = Math.max(...classes.map((t) => terminalName(t).length));

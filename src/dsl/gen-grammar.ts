@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toEbnf } from './ebnf.js';
 import { parser } from './parser.js';
-import { DIAGRAM_CSS, DIAGRAM_SCRIPTS, railroadHtml } from './railroad.js';
+import { categoryDiagrams, DIAGRAM_CSS, DIAGRAM_SCRIPTS, railroadHtml } from './railroad.js';
+import { CATEGORY_MEMBERS } from './tokens.js';
 
 export const GRAMMAR_FILES = { ebnf: 'grammar/rules.ebnf', railroad: 'grammar/railroad.html' } as const;
 export const REGENERATE_COMMAND = 'npx tsc -p tsconfig.json && node scripts/gen-grammar.mjs';
@@ -46,6 +47,11 @@ export function generateGrammarArtifacts(resources: Map<string, string> = loadDi
       `Generated from the parser (src/dsl/parser.ts) by: ${REGENERATE_COMMAND}`,
       'Do not edit by hand. The meaning of each construct is in grammar/REFERENCE.md.',
     ],
+    categories: CATEGORY_MEMBERS,
+    categoryNotes: [
+      'token categories: each stands for any one of its words (from src/steps/catalogue.ts and src/conditions/fields.ts)',
+      'The grammar takes any option after any step; the checker holds each step to the options it has.',
+    ],
     tokenNotes: [
       'White space, including newlines, separates tokens and is otherwise ignored.',
       '# starts a comment that runs to the end of the line (not inside strings or regexes).',
@@ -54,7 +60,8 @@ export function generateGrammarArtifacts(resources: Map<string, string> = loadDi
       'STRING escapes: \\" \\\\ \\n \\r \\t \\0. REGEX: \\/ writes a slash; the flags are letters after the closing slash.',
     ],
   });
-  const railroad = railroadHtml(parser.getSerializedGastProductions(), { files: resources }, 'filter-rules: rules language grammar', `Generated from src/dsl/parser.ts by: ${REGENERATE_COMMAND}. Do not edit.`);
+  const grammar = parser.getSerializedGastProductions();
+  const railroad = railroadHtml([...grammar, ...categoryDiagrams(grammar, CATEGORY_MEMBERS)], { files: resources }, 'filter-rules: rules language grammar', `Generated from src/dsl/parser.ts by: ${REGENERATE_COMMAND}. Do not edit.`);
   return { ebnf, railroad };
 }
 

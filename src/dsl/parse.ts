@@ -53,6 +53,48 @@ function oxford(items: readonly string[]): string {
   return `${items.slice(0, -1).join(', ')} or ${items[items.length - 1] ?? ''}`;
 }
 
+const CATEGORY_BY_NAME = new Map<string, TokenType>(Object.values(T.CATEGORIES).map((c) => [c.name, c]));
+
+/** The words of a run of categories: their wider category's order when one holds them all, else each in turn. */
+function membersOfRun(run: readonly TokenType[]): TokenType[] {
+  const members = run.flatMap((c) => T.CATEGORY_MEMBERS.get(c) ?? []);
+  if (run.length > 1) {
+    const wider = [...T.CATEGORY_MEMBERS.values()].find((all) => members.every((m) => all.includes(m)));
+    if (wider !== undefined) return wider.filter((m) => members.includes(m));
+  }
+  return members;
+}
+
+/**
+ * The expected token names with each category replaced by its words, so a
+ * message lists `'pause', 'accept', …` as the word-by-word grammar did. A run
+ * of categories from one alternation (STEP_NUMBER, STEP_NONE, … of `action`)
+ * lists its words in the order of the category that holds them all (STEP: the
+ * catalogue's), not shape by shape; each word once.
+ */
+function expandCategories(names: readonly string[]): string[] {
+  const out: string[] = [];
+  const add = (name: string): void => {
+    if (!out.includes(name)) out.push(name);
+  };
+  let run: TokenType[] = [];
+  const flush = (): void => {
+    for (const m of membersOfRun(run)) add(m.name);
+    run = [];
+  };
+  for (const name of names) {
+    const category = CATEGORY_BY_NAME.get(name);
+    if (category !== undefined) {
+      run.push(category);
+      continue;
+    }
+    flush();
+    add(name);
+  }
+  flush();
+  return out;
+}
+
 /** Keyword spellings among the expected token names. */
 function expectedWords(names: readonly string[]): string[] {
   const out: string[] = [];
@@ -159,7 +201,7 @@ export function parse(tokens: IToken[], source: SourceText): ParseResult {
       const offset = Number.isFinite(e.token.startOffset) ? e.token.startOffset : source.text.length;
       if (offset <= after || seen.has(offset)) continue;
       seen.add(offset);
-      const { expected } = decodeExpectation(e.message);
+      const expected = expandCategories(decodeExpectation(e.message).expected);
       const topLevel = expected.length > 0 && expected.every((x) => x === EOF.name || x === T.List.name || x === T.Chain.name);
       const strayInChain = topLevel && e.token.tokenType !== EOF && enclosingDecl(stream, offset) === T.Chain;
       diagnostics.push(describeError(e.token, strayInChain ? STRAY_IN_CHAIN : expected, stream, source));

@@ -3,6 +3,10 @@
  * fields. Meaning lives in to-ast.ts and checker.ts. One module-level instance
  * is reused by assigning `parser.input`, which resets its state.
  *
+ * Steps, options, fields and phases are consumed by token category (tokens.ts,
+ * built from the catalogues), not word by word: a new step or option is a
+ * catalogue entry of an existing shape and needs no rule here.
+ *
  * Error recovery is on, so one file yields all its syntax errors. Errors come
  * out of chevrotain through the message provider below, which encodes what was
  * expected as data; parse.ts turns that into located diagnostics with hints.
@@ -104,41 +108,28 @@ export class RulesParser extends CstParser {
     this.MANY(() => this.SUBRULE(this.stepOption));
   });
 
+  /** A step word and its argument, one alternative per argument shape (the catalogue gives each word one). */
   public action = this.RULE('action', () => {
     this.OR([
       {
         ALT: () => {
-          this.CONSUME(T.Pause);
+          this.CONSUME(T.CATEGORIES.STEP_NUMBER);
           this.CONSUME(T.NumberLiteral);
         },
       },
-      { ALT: () => this.CONSUME(T.Accept) },
+      { ALT: () => this.CONSUME(T.CATEGORIES.STEP_NONE) },
       {
         ALT: () => {
-          this.CONSUME(T.Reject);
+          this.CONSUME(T.CATEGORIES.STEP_STRING);
           this.CONSUME(T.StringLiteral);
         },
       },
       {
         ALT: () => {
-          this.CONSUME(T.Disconnect);
-          this.CONSUME2(T.StringLiteral);
-        },
-      },
-      { ALT: () => this.CONSUME(T.Junk) },
-      {
-        ALT: () => {
-          this.CONSUME(T.Postgrey);
+          this.CONSUME(T.CATEGORIES.STEP_ADDRESS);
           this.SUBRULE(this.serverAddress);
         },
       },
-      {
-        ALT: () => {
-          this.CONSUME(T.Policy);
-          this.SUBRULE2(this.serverAddress);
-        },
-      },
-      { ALT: () => this.CONSUME(T.Greylist) },
     ]);
   });
 
@@ -147,14 +138,35 @@ export class RulesParser extends CstParser {
     this.OR([{ ALT: () => this.CONSUME(T.SocketAddress) }, { ALT: () => this.CONSUME(T.StringLiteral) }]);
   });
 
+  /**
+   * The language's clauses, then an option word and its value, one alternative
+   * per value shape. Any option may follow any step: which fit which step is
+   * the checker's call (E043).
+   */
   public stepOption = this.RULE('stepOption', () => {
     this.OR([
       { ALT: () => this.SUBRULE(this.whenClause) },
       { ALT: () => this.SUBRULE(this.atClause) },
       { ALT: () => this.SUBRULE(this.onErrorClause) },
-      { ALT: () => this.SUBRULE(this.policyOption) },
-      { ALT: () => this.SUBRULE(this.greylistOption) },
-      { ALT: () => this.SUBRULE(this.pauseOption) },
+      {
+        ALT: () => {
+          this.CONSUME(T.CATEGORIES.OPTION_NUMBER);
+          this.CONSUME(T.NumberLiteral);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.CATEGORIES.OPTION_STRING);
+          this.CONSUME(T.StringLiteral);
+        },
+      },
+      { ALT: () => this.CONSUME(T.CATEGORIES.OPTION_FLAG) },
+      {
+        ALT: () => {
+          this.CONSUME(T.CATEGORIES.OPTION_CHOICE);
+          this.SUBRULE(this.optionChoice);
+        },
+      },
     ]);
   });
 
@@ -173,73 +185,27 @@ export class RulesParser extends CstParser {
     this.OR([{ ALT: () => this.CONSUME(T.Tempfail) }, { ALT: () => this.CONSUME(T.Proceed) }]);
   });
 
-  /** Options of `postgrey` and `policy`. */
-  public policyOption = this.RULE('policyOption', () => {
-    this.CONSUME(T.Timeout);
-    this.CONSUME(T.NumberLiteral);
-  });
-
-  /** Options of `greylist`. */
-  public greylistOption = this.RULE('greylistOption', () => {
+  /** The value of a choice option (`pregreet disconnect "421 …"`, `pregreet log`): a word, some with a reply. */
+  public optionChoice = this.RULE('optionChoice', () => {
     this.OR([
       {
         ALT: () => {
-          this.OR2([
-            { ALT: () => this.CONSUME(T.Delay) },
-            { ALT: () => this.CONSUME(T.MaxAge) },
-            { ALT: () => this.CONSUME(T.RetryWindow) },
-            { ALT: () => this.CONSUME(T.AutoWhitelist) },
-            { ALT: () => this.CONSUME(T.Ipv4Prefix) },
-            { ALT: () => this.CONSUME(T.Ipv6Prefix) },
-          ]);
-          this.CONSUME(T.NumberLiteral);
+          this.CONSUME(T.CATEGORIES.CHOICE_REPLY);
+          this.OPTION(() => this.CONSUME(T.StringLiteral));
         },
       },
-      {
-        ALT: () => {
-          this.CONSUME(T.Store);
-          this.CONSUME(T.StringLiteral);
-        },
-      },
-      { ALT: () => this.CONSUME(T.Header) },
+      { ALT: () => this.CONSUME(T.CATEGORIES.CHOICE_WORD) },
     ]);
   });
 
-  /** Options of `pause`: what to do with early talkers, and skipping the pause for clients that sat through it. */
-  public pauseOption = this.RULE('pauseOption', () => {
-    this.OR([
-      {
-        ALT: () => {
-          this.CONSUME(T.Pregreet);
-          this.OR2([
-            {
-              ALT: () => {
-                this.CONSUME(T.Disconnect);
-                this.OPTION(() => this.CONSUME(T.StringLiteral));
-              },
-            },
-            { ALT: () => this.CONSUME(T.Log) },
-          ]);
-        },
-      },
-      {
-        ALT: () => {
-          this.CONSUME(T.PayOnce);
-          this.CONSUME(T.NumberLiteral);
-        },
-      },
-    ]);
-  });
-
+  /**
+   * One alternative, not a bare CONSUME: a word that is no phase fails as "no
+   * viable alternative", as the list of phase words did. A failed CONSUME
+   * would try single-token deletion instead (`at foo connect` would take
+   * `connect` and report what follows it as a second error).
+   */
   public phaseName = this.RULE('phaseName', () => {
-    this.OR([
-      { ALT: () => this.CONSUME(T.Connect) },
-      { ALT: () => this.CONSUME(T.Helo) },
-      { ALT: () => this.CONSUME(T.MailFrom) },
-      { ALT: () => this.CONSUME(T.RcptTo) },
-      { ALT: () => this.CONSUME(T.Data) },
-      { ALT: () => this.CONSUME(T.Commit) },
-    ]);
+    this.OR([{ ALT: () => this.CONSUME(T.CATEGORIES.PHASE) }]);
   });
 
   /** Precedence: not > and > or. */
@@ -286,7 +252,7 @@ export class RulesParser extends CstParser {
 
   /** `FIELD`, `FIELD ~ /RE/` or `FIELD in LIST`; which fit which field is the checker's call. */
   public test = this.RULE('test', () => {
-    this.SUBRULE(this.field);
+    this.CONSUME(T.CATEGORIES.FIELD);
     this.OPTION(() => {
       this.OR([
         {
@@ -303,17 +269,6 @@ export class RulesParser extends CstParser {
         },
       ]);
     });
-  });
-
-  public field = this.RULE('field', () => {
-    this.OR([
-      { ALT: () => this.CONSUME(T.Src) },
-      { ALT: () => this.CONSUME(T.Rdns) },
-      { ALT: () => this.CONSUME(T.Fcrdns) },
-      { ALT: () => this.CONSUME(T.Helo) },
-      { ALT: () => this.CONSUME(T.MailFrom) },
-      { ALT: () => this.CONSUME(T.RcptTo) },
-    ]);
   });
 
   public listRef = this.RULE('listRef', () => {

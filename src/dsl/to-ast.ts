@@ -85,7 +85,7 @@ class Builder {
   skip(n: CstNode, ...keys: string[]): void {
     for (const key of keys) this.toks(n, key);
   }
-  /** The one token of a node that holds a single word (`field`, `phaseName`). */
+  /** The one token of a node that holds a single word (`phaseName`). */
   onlyToken(n: CstNode, what: string): IToken {
     const all = Object.values(n.children).flat();
     const t = all.find(isToken);
@@ -276,12 +276,13 @@ class Builder {
     if (got !== shape) throw new CstShapeError(this.nodeSpan(n), `${tokenWord(word)} with a value of shape ${got}, its catalogue entry takes ${shape}`);
   }
 
-  /** The one token of `category` among n's children (its keyword); anything else there is read as a value. */
-  wordOf(n: CstNode, category: TokenType, what: string): IToken {
+  /** The one token of `category` (or of any of several) among n's children (its keyword); anything else there is read as a value. */
+  wordOf(n: CstNode, category: TokenType | readonly TokenType[], what: string): IToken {
+    const categories = Array.isArray(category) ? category : [category];
     const words = Object.values(n.children)
       .flat()
       .filter(isToken)
-      .filter((t) => tokenMatcher(t, category));
+      .filter((t) => categories.some((c) => tokenMatcher(t, c)));
     const [word, extra] = words;
     if (word === undefined) throw new CstShapeError(this.nodeSpan(n), `${what} without its word`);
     if (extra !== undefined) throw new CstShapeError(this.tokenSpan(extra), `${what} with a second word`);
@@ -299,21 +300,22 @@ class Builder {
       if (a === null) throw new CstShapeError(this.nodeSpan(address), 'server address without a value');
       return { shape: 'address', ...a };
     }
-    // A choice word not taken as this node's keyword: `disconnect` is a step in `disconnect "…"`, a choice in `pregreet disconnect`.
-    const choice = Object.values(n.children)
-      .flat()
-      .filter(isToken)
-      .find((t) => !this.consumed.has(t) && (tokenMatcher(t, T.CATEGORIES.CHOICE_REPLY) || tokenMatcher(t, T.CATEGORIES.CHOICE_WORD)));
+    const choiceNode = this.sub(n, 'optionChoice');
+    if (choiceNode !== undefined) return this.choice(choiceNode);
+    const str = this.string(this.tok(n, 'StringLiteral'));
+    return str === null ? null : { shape: 'string', ...str };
+  }
+
+  /** `CHOICE_REPLY STRING?` or `CHOICE_WORD`: the word by its category, and the reply if one was written. */
+  choice(n: CstNode): ValueNode {
+    const choice = this.wordOf(n, [T.CATEGORIES.CHOICE_REPLY, T.CATEGORIES.CHOICE_WORD], 'choice');
     const replyTok = this.tok(n, 'StringLiteral');
-    const str = this.string(replyTok);
-    if (choice === undefined) return str === null ? null : { shape: 'string', ...str };
-    this.take(choice);
     const endTok = replyTok ?? choice;
     return {
       shape: 'choice',
       word: tokenWord(choice) as ChoiceWord,
       wordSpan: this.tokenSpan(choice),
-      reply: str,
+      reply: this.string(replyTok),
       span: this.source.span(choice.startOffset, endTok.startOffset + endTok.image.length),
     };
   }
@@ -345,9 +347,7 @@ class Builder {
       const value = proceed !== undefined ? 'proceed' : 'tempfail';
       return { kind: 'on-error', value, keywordSpan: this.tokenSpan(kw), span: this.nodeSpan(onError) };
     }
-    // Today's CST nests each option in a per-step rule; 7c's has the option's tokens right here.
-    const holder = this.sub(n, 'policyOption') ?? this.sub(n, 'greylistOption') ?? this.sub(n, 'pauseOption') ?? n;
-    return this.catalogueOption(holder);
+    return this.catalogueOption(n);
   }
 
   /** `OPTION VALUE?`: the word by its category, the value by its shape. */
@@ -398,9 +398,7 @@ class Builder {
   }
 
   test(n: CstNode): Condition | null {
-    const fieldNode = this.sub(n, 'field');
-    if (fieldNode === undefined) return null;
-    const fieldTok = this.onlyToken(fieldNode, 'field');
+    const fieldTok = this.wordOf(n, T.CATEGORIES.FIELD, 'test');
     const field = fieldOf(fieldTok) ?? this.unknownToken(fieldTok, 'field');
     this.skip(n, 'Tilde', 'In');
     let test: Test = { op: 'present' };

@@ -55,8 +55,8 @@ const RESERVED_WORDS: readonly ReservedWord[] = [
  * word is in STEP and in the one STEP_* category of its argument's shape, each
  * option word in OPTION and the one OPTION_* category of its value's shape; a
  * word with several roles is one token in several categories (`disconnect`:
- * STEP, STEP_STRING, CHOICE_REPLY; `helo`: FIELD, PHASE). The parser does not
- * consume them yet (stage 7c): today they only say what each word is.
+ * STEP, STEP_STRING, CHOICE_REPLY; `helo`: FIELD, PHASE). The parser consumes
+ * the shape categories, FIELD and PHASE; to-ast reads STEP and OPTION.
  */
 function category(name: string): TokenType {
   return createToken({ name, pattern: Lexer.NA, label: name });

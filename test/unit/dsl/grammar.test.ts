@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CODES } from '../../../src/dsl/codes.js';
 import { GRAMMAR_FILES, generateGrammarArtifacts, REGENERATE_COMMAND } from '../../../src/dsl/gen-grammar.js';
-import { KEYWORDS } from '../../../src/dsl/tokens.js';
+import { CATEGORIES, CATEGORY_MEMBERS, KEYWORDS } from '../../../src/dsl/tokens.js';
 import { mentionsWord, projectRoot } from './helpers.js';
 
 const read = (rel: string): string => readFileSync(join(projectRoot, rel), 'utf8');
@@ -29,6 +29,24 @@ describe('grammar/', () => {
       assert.match(generated.ebnf, new RegExp(`^${rule} +::= `, 'm'), rule);
     }
     for (const kw of KEYWORDS) assert.ok(generated.ebnf.includes(`'${kw}'`), kw);
+  });
+
+  test('rules.ebnf defines each token category the grammar uses as its words, in their table order', () => {
+    const used = [...generated.ebnf.matchAll(/^([A-Z_]+) +::= (.*)$/gm)].filter(([, name]) => name !== undefined && name in CATEGORIES);
+    assert.deepEqual(
+      used.map(([, name]) => name),
+      ['STEP_NUMBER', 'STEP_NONE', 'STEP_STRING', 'STEP_ADDRESS', 'OPTION_NUMBER', 'OPTION_STRING', 'OPTION_FLAG', 'OPTION_CHOICE', 'CHOICE_REPLY', 'CHOICE_WORD', 'PHASE', 'FIELD'],
+    );
+    for (const [, name, rhs] of used) {
+      const members = CATEGORY_MEMBERS.get(CATEGORIES[name as keyof typeof CATEGORIES]) ?? [];
+      assert.equal(rhs, members.map((t) => t.LABEL).join(' | '), name);
+    }
+    // A category is never printed as a token class (it has no pattern of its own).
+    assert.doesNotMatch(generated.ebnf, /NOT_APPLICABLE/);
+  });
+
+  test('railroad.html has a diagram of the words of each category, after the parser\'s rules', () => {
+    for (const name of ['STEP_NUMBER', 'OPTION_CHOICE', 'PHASE', 'FIELD']) assert.match(generated.railroad, new RegExp(`"type": "Rule",\\s+"name": "${name}"`), name);
   });
 
   test('railroad.html works offline: no remote scripts or stylesheets, resources inlined', () => {

@@ -24,6 +24,7 @@ const node = (n: CstNode, key: string): CstNode => {
   assert.ok(c !== undefined && 'children' in c, `no ${key} node`);
   return c;
 };
+/** A token under `key`: its type's name, or the category's the parser consumed it by (`accept` is under STEP_NONE). */
 const token = (n: CstNode, key: string): IToken => {
   const t = n.children[key]?.[0];
   assert.ok(t !== undefined && 'image' in t, `no ${key} token`);
@@ -80,8 +81,8 @@ describe('to-ast: every CST piece has a reader', () => {
     const Frobnicate = createToken({ name: 'Frobnicate', pattern: /frobnicate/, categories: [createToken({ name: 'STEP_SIGNED', pattern: Lexer.NA })] });
     const result = compileGrafted(TEXT, (cst) => {
       const action = node(FIRST_STEP(cst), 'action');
-      const accept = token(action, 'Accept');
-      delete action.children['Accept'];
+      const accept = token(action, 'STEP_NONE');
+      delete action.children['STEP_NONE'];
       action.children['Frobnicate'] = [retyped(accept, Frobnicate)];
     });
     assertE000(result, 2);
@@ -92,10 +93,9 @@ describe('to-ast: every CST piece has a reader', () => {
     const result = compileGrafted(TEXT, (cst) => {
       const where = node(node(FIRST_STEP(cst), 'stepOption'), 'whenClause');
       const test = node(node(node(node(node(where, 'orExpr'), 'andExpr'), 'notExpr'), 'primary'), 'test');
-      const field = node(test, 'field');
-      const src = token(field, 'Src');
-      delete field.children['Src'];
-      field.children['Spf'] = [retyped(src, Spf)];
+      const src = token(test, 'FIELD');
+      delete test.children['FIELD'];
+      test.children['Spf'] = [retyped(src, Spf)];
     });
     assertE000(result, 2);
   });
@@ -114,7 +114,7 @@ describe('to-ast: every CST piece has a reader', () => {
     const source = new SourceText('main.rules', TEXT);
     const { cst } = parse(lex(source).tokens, source);
     const action = node(FIRST_STEP(cst), 'action');
-    action.children['Mystery'] = [retyped(token(action, 'Accept'), createToken({ name: 'Mystery', pattern: /mystery/ }))];
+    action.children['Mystery'] = [retyped(token(action, 'STEP_NONE'), createToken({ name: 'Mystery', pattern: /mystery/ }))];
     assert.throws(() => toAst(cst, source), (e: unknown) => e instanceof CstShapeError && e.span.line === 2 && /Mystery/.test(e.detail));
   });
 
