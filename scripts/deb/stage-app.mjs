@@ -8,7 +8,8 @@
 //   - package.json (the program reads its version there, and "type": "module"),
 //   - dist/src/**/*.js (no source maps: the TypeScript they point to is not shipped),
 //   - node_modules: the packages package-lock.json does not mark `dev`, each at the version
-//     the lock names, less what only building better-sqlite3 needs (its C sources and
+//     the lock names, less what nothing loads at run time: source maps, TypeScript (sources
+//     and declarations), and what only building better-sqlite3 needs (its C sources and
 //     build tree; the native module build/Release/better_sqlite3.node stays);
 // and writes COPYRIGHT, the package's machine-readable copyright file (DEP-5), naming the
 // licence each bundled package declares.
@@ -28,6 +29,9 @@ export const PRUNE = {
   // sqlite3.a, a test extension): 27 MB. The addon is found by `bindings` in build/Release.
   'node_modules/better-sqlite3': ['deps', 'src', 'binding.gyp', 'build/Makefile', 'build/config.gypi', 'build/deps', 'build/Release/obj', 'build/Release/obj.target', 'build/Release/.deps', 'build/Release/sqlite3.a', 'build/Release/test_extension.node', 'build/binding.Makefile', 'build/better_sqlite3.target.mk', 'build/test_extension.target.mk'],
 };
+
+/** Files of any bundled package that nothing loads at run time (node reads .js, .json, .node). */
+export const UNUSED_FILE = /\.(map|ts|mts|cts)$/;
 
 /** The production packages of a package-lock.json (v2/v3): path, name, version, declared licence. */
 export function productionPackages(lock) {
@@ -90,7 +94,7 @@ export function stageModules(root, appDir) {
       recursive: true,
       dereference: true,
       // Nested node_modules are packages of their own in the lock, staged (or not) by their own entry.
-      filter: (src) => !pruned.has(src) && !relative(from, src).split(sep).includes('node_modules'),
+      filter: (src) => !pruned.has(src) && !UNUSED_FILE.test(src) && !relative(from, src).split(sep).includes('node_modules'),
     });
     bundled.push({ ...pkg, copyright: copyrightLine(from) });
   }
