@@ -58,7 +58,8 @@ if [ "$NODE_MAJOR" -eq 20 ]; then NODE_MIN=20.19; else NODE_MIN=$NODE_MAJOR; fi
 # Timestamps and the changelog date from the last commit, so two builds of one commit agree.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# `-dirty` when tracked files differ from that commit.
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 MAINTAINER="${DEBFULLNAME:-filter-rules local build} <${DEBEMAIL:-root@localhost}>"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/filter-rules-deb.XXXXXX")
