@@ -11,8 +11,9 @@
 #   clients), iproute2, util-linux and mount (namespaces, `ss`, `nsenter`,
 #   `runuser`), procps, mandoc (man page checks), openssl and libnet-ssleay-perl
 #   (test certificates for TLS listeners; swaks's TLS, only a Recommends of swaks),
-#   and python3/make/g++
-#   in case better-sqlite3 has to be compiled because no prebuilt binary matches.
+#   python3/make/g++
+#   in case better-sqlite3 has to be compiled because no prebuilt binary matches, and
+#   dpkg-dev (dpkg-shlibdeps, for scripts/build-deb.sh and the package test).
 #   `apt-get update` runs only when something is missing, so re-runs are fast.
 #   Daemons are not started by the packages' scripts (a policy-rc.d is put in place
 #   for the install if there is none): the tests start what they need themselves.
@@ -33,7 +34,7 @@ ROOT=$(pwd)
 PACKAGES=(
   opensmtpd postgrey postfwd swaks socat redis-server
   iproute2 util-linux mount procps passwd mandoc openssl libnet-ssleay-perl
-  python3 make g++
+  python3 make g++ dpkg-dev
 )
 NODE_MIN_MAJOR=20
 NODE_MIN_MINOR=19

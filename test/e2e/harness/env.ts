@@ -157,7 +157,8 @@ export interface SmtpdBinary {
 const DEBIAN_SMTPD = { binary: '/usr/sbin/smtpd', queueDir: '/var/spool/smtpd' } as const;
 const BUILD_SCRIPT = '../shared/opensmtpd/build.sh';
 
-function underCi(): boolean {
+/** CI=true (any value but empty or `false`): missing prerequisites fail instead of skipping. */
+export function underCi(): boolean {
   const ci = process.env['CI'];
   return ci !== undefined && ci !== '' && ci !== 'false';
 }
