@@ -1,10 +1,2 @@
-/** `disconnect "CODE text"`: send the reply, then smtpd closes the connection. */
-import type { CompiledStep, StepAction } from '../dsl/plan.js';
-import type { StepOutcome, StepRunner } from './types.js';
-
-export type DisconnectStep = CompiledStep & { readonly action: Extract<StepAction, { kind: 'disconnect' }> };
-
-export function createDisconnectRunner(step: DisconnectStep): StepRunner {
-  const outcome: StepOutcome = { type: 'decide', decision: { type: 'disconnect', reply: step.action.reply } };
-  return { step, run: () => outcome };
-}
+/** Moved to steps/disconnect.ts (issue 11 stage 10a). */
+export { createDisconnectRunner, type DisconnectStep } from '../steps/disconnect.js';

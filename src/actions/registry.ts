@@ -1,67 +1,19 @@
 /**
- * StepAction.kind → the StepRunner that runs it. The core kinds live here;
- * `policy` and `greylist` come from other modules through StepServices, so
- * this registry does not depend on their I/O. Without a factory those kinds
- * still answer: their runner fails, and the runtime applies the step's
- * on-error (tempfail or proceed) with a clear log.
+ * StepAction.kind → the StepRunner that runs it: each kind's service
+ * (steps/services.ts) makes the runner of its steps. A factory that throws
+ * (a store that cannot be set up, a kind this build lacks) gives a failing
+ * runner with a log line: the runtime applies the step's on-error (tempfail
+ * or proceed). Until issue 11 stage 10b, when the runtime reads each kind's
+ * timing.
  */
-import type { CompiledRules, CompiledStep, StepAction, StepKind } from '../dsl/plan.js';
+import type { CompiledStep, StepKind, StepOf } from '../model/plan.js';
+import type { StepRunner } from '../model/runner.js';
+import { StepUnavailableError, type RunnerFactory, type StepServices } from '../steps/service.js';
 import type { Logger } from '../support/log.js';
-import { createAcceptRunner } from './accept.js';
-import { createDisconnectRunner } from './disconnect.js';
-import { createJunkRunner } from './junk.js';
-import { createPauseRunner } from './pause.js';
-import { createRejectRunner } from './reject.js';
-import type { StepRunner } from './types.js';
 
-export type StepOf<K extends StepKind> = CompiledStep & { readonly action: Extract<StepAction, { kind: K }> };
+export { StepUnavailableError } from '../steps/service.js';
 
-/** Makes the runner of one step; called once per step per rules version. */
-export type RunnerFactory<K extends StepKind> = (step: StepOf<K>) => StepRunner;
-
-/** Factories for the step kinds implemented outside this folder. */
-export interface ExtraRunnerFactories {
-  readonly policy?: RunnerFactory<'policy'>;
-  readonly greylist?: RunnerFactory<'greylist'>;
-  /**
-   * Pauses with their early-talker watch and pay-once memory (pause-checks.ts).
-   * Without it every pause is the plain timer of pause.ts (pregreet and
-   * pay-once have no effect).
-   */
-  readonly pause?: RunnerFactory<'pause'>;
-}
-
-/**
- * The step kinds with I/O, and the shared things they use (policy-server
- * connections, greylist stores). Those outlive a rules version: a reload
- * that keeps `postgrey unix:/run/postgrey.sock` keeps its connections.
- */
-export interface StepServices {
-  readonly factories: ExtraRunnerFactories;
-  /**
-   * `rules` are now current (startup, then every reload): open what they use,
-   * retire what they no longer name. Sessions still running under older rules
-   * may use a retired resource again (the services revive or reopen it).
-   */
-  retain(rules: CompiledRules): void;
-  /** stdin EOF: close everything. */
-  close(): Promise<void>;
-}
-
-/** The step's kind has no implementation in this build (or its factory failed). */
-export class StepUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StepUnavailableError';
-  }
-}
-
-function isKind<K extends StepKind>(step: CompiledStep, kind: K): step is StepOf<K> {
-  return step.action.kind === kind;
-}
-
-function unavailable(step: CompiledStep, reason: string): StepRunner {
-  const error = new StepUnavailableError(reason);
+function unavailable(step: CompiledStep, error: Error): StepRunner {
   return {
     step,
     run: () => {
@@ -70,55 +22,28 @@ function unavailable(step: CompiledStep, reason: string): StepRunner {
   };
 }
 
-function fromExtra<K extends 'policy' | 'greylist'>(
-  kind: K,
-  step: StepOf<K>,
-  factory: RunnerFactory<K> | undefined,
-  log: Logger,
-): StepRunner {
-  const where = `${step.span.file}:${step.span.line}`;
-  if (factory === undefined) {
-    const reason = `${kind} steps are not available in this build`;
-    log.error({ rule: where, step: kind, onError: step.onError }, `${reason}; the step will answer per its on-error`);
-    return unavailable(step, reason);
-  }
-  try {
-    return factory(step);
-  } catch (error) {
-    const reason = `cannot set up the ${kind} step: ${error instanceof Error ? error.message : String(error)}`;
-    log.error({ rule: where, step: kind, onError: step.onError }, reason);
-    return unavailable(step, reason);
-  }
+/** The factory of `kind`, typed by it (undefined only when the services bypass their type). */
+function factoryOf<K extends StepKind>(services: StepServices, kind: K): RunnerFactory<K> | undefined {
+  const service: { readonly [J in StepKind]: { readonly factory: RunnerFactory<J> } | undefined } = services;
+  return service[kind]?.factory;
 }
 
-export function createRunner(step: CompiledStep, extras: ExtraRunnerFactories, log: Logger): StepRunner {
+export function createRunner(step: CompiledStep, services: StepServices, log: Logger): StepRunner {
   const kind = step.action.kind;
-  switch (kind) {
-    case 'pause':
-      if (isKind(step, 'pause')) return extras.pause !== undefined ? extras.pause(step) : createPauseRunner(step);
-      break;
-    case 'accept':
-      return createAcceptRunner(step);
-    case 'reject':
-      if (isKind(step, 'reject')) return createRejectRunner(step);
-      break;
-    case 'disconnect':
-      if (isKind(step, 'disconnect')) return createDisconnectRunner(step);
-      break;
-    case 'junk':
-      return createJunkRunner(step);
-    case 'policy':
-      if (isKind(step, 'policy')) return fromExtra('policy', step, extras.policy, log);
-      break;
-    case 'greylist':
-      if (isKind(step, 'greylist')) return fromExtra('greylist', step, extras.greylist, log);
-      break;
-    default: {
-      const never: never = kind;
-      return unavailable(step, `unknown step kind ${String(never)}`);
+  const where = `${step.span.file}:${step.span.line}`;
+  const factory = factoryOf(services, kind);
+  try {
+    if (factory === undefined) throw new StepUnavailableError(`${kind} steps are not available in this build`);
+    return factory(step as StepOf<typeof kind>);
+  } catch (error) {
+    if (error instanceof StepUnavailableError) {
+      log.error({ rule: where, step: kind, onError: step.onError }, `${error.message}; the step will answer per its on-error`);
+      return unavailable(step, error);
     }
+    const reason = `cannot set up the ${kind} step: ${error instanceof Error ? error.message : String(error)}`;
+    log.error({ rule: where, step: kind, onError: step.onError }, reason);
+    return unavailable(step, new StepUnavailableError(reason));
   }
-  return unavailable(step, `step kind ${kind} does not match its action`);
 }
 
 /**

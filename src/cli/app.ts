@@ -13,17 +13,16 @@
  *
  * Exit: at stdin EOF (smtpd shutting down), promptly, status 0.
  */
-import { DEFAULT_SMTPS_PORTS } from '../actions/implicit-tls.js';
 import { compileRulesFile, compileRulesFileAsync } from '../dsl/index.js';
 import { startMetrics } from '../metrics/index.js';
 import { chokidarWatcherFactory, startReloader, type Reloader } from '../reload/index.js';
 import { FilterHost } from '../runtime/host.js';
 import { Recorder } from '../runtime/recorder.js';
 import { describeSteps } from '../runtime/plan.js';
-import { withPauseChecks } from '../runtime/pause-services.js';
-import { createStepServices } from '../runtime/services.js';
 import { selectChain } from '../runtime/select-chain.js';
 import { runOnStreams } from '../runtime/stdio.js';
+import { DEFAULT_SMTPS_PORTS } from '../steps/pause/implicit-tls.js';
+import { createServices } from '../steps/services.js';
 import { systemClock } from '../support/clock.js';
 import { checkFileSafety } from '../support/file-safety.js';
 import type { Logger } from '../support/log.js';
@@ -91,13 +90,15 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
           log,
           sources: { sessions: () => hostRef?.stats().sessions ?? 0, reloads: () => reloaderRef?.stats.outcomes ?? {} },
         });
-  // Pauses with pregreet/pay-once share one socket-table watcher and one memory.
+  // One service per step kind, for the life of the process: policy clients, greylist
+  // stores, and the one socket-table watcher and pay-once memory of the pauses.
   const smtpsPorts = cmd.smtpsPorts === undefined ? undefined : new Set(cmd.smtpsPorts);
-  const services = withPauseChecks(createStepServices({ clock: systemClock, log }), {
+  const services = createServices({
     clock: systemClock,
     log,
-    ...(smtpsPorts !== undefined ? { smtpsPorts } : {}),
-    ...(metrics !== null ? { events: metrics.metrics } : {}),
+    platform: process.platform,
+    ...(smtpsPorts !== undefined ? { pause: { smtpsPorts } } : {}),
+    ...(metrics !== null ? { events: { pause: metrics.metrics } } : {}),
   });
   const created = FilterHost.create({
     rules: loaded.rules,

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../support/pino-logger.js';
 import { err, ok, type Result } from '../support/result.js';
-import { parseSmtpsPorts } from '../actions/implicit-tls.js';
+import { parseSmtpsPorts } from '../steps/pause/implicit-tls.js';
 import { parseListenAddress, type ListenAddress } from '../metrics/listen-address.js';
 import { parseReplayArgs, parseTestArgs, type ReplayCommand, type TestCommand } from '../tools/args.js';
 import { GREYLIST_USAGE, parseGreylistArgs, type GreylistCommand } from '../tools/greylist/args.js';

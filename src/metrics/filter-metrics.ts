@@ -14,7 +14,7 @@
 import { createRequire } from 'node:module';
 import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
-import type { PauseEnd, PauseEvents } from '../actions/pause-checks.js';
+import type { PauseEnd, PauseEvents } from '../steps/pause/run.js';
 import type { CompiledChain, CompiledStep } from '../dsl/plan.js';
 import type { PregreetOptions } from '../steps/pause/define.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeObserver, SessionEvictedEvent, UnknownSessionEvent } from '../runtime/observer.js';

@@ -2,11 +2,11 @@
  * `--metrics [HOST:]PORT`: the metrics, their HTTP endpoint, and the hooks
  * the CLI plugs into the runtime. Off unless asked for.
  */
-import type { StepServices } from '../actions/registry.js';
+import type { StepServices } from '../steps/service.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { FilterMetrics, type MetricsSources } from './filter-metrics.js';
-import { instrumentFactories } from './instrument.js';
+import { instrumentServices } from './instrument.js';
 import type { ListenAddress } from './listen-address.js';
 import { startMetricsServer, type MetricsServer } from './server.js';
 
@@ -42,11 +42,7 @@ export function startMetrics(options: StartMetricsOptions): RunningMetrics {
   return {
     metrics,
     server,
-    instrument: (services) => ({
-      factories: instrumentFactories(services.factories, metrics, options.clock),
-      retain: (rules) => services.retain(rules),
-      close: () => services.close(),
-    }),
+    instrument: (services) => instrumentServices(services, metrics, options.clock),
     close: () => server.close(),
   };
 }

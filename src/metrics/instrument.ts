@@ -1,13 +1,15 @@
 /**
  * Measures the step kinds that talk to other processes — policy servers and
- * greylist stores — by wrapping their runner factories: latency and failure
- * kind per policy server, result per greylist check. The runners themselves
- * know nothing about metrics; a runner that answers synchronously still does.
+ * greylist stores — by wrapping their services' runner factories: latency
+ * and failure kind per policy server, result per greylist check. The runners
+ * themselves know nothing about metrics; a runner that answers synchronously
+ * still does. (Until issue 11 stage 11a, when metrics subscribe to the
+ * runtime's events instead.)
  */
-import type { ExtraRunnerFactories, RunnerFactory } from '../actions/registry.js';
-import type { StepOutcome, StepRunner } from '../actions/types.js';
 import { formatPolicyAddress } from '../model/address.js';
+import type { StepOutcome, StepRunner } from '../model/runner.js';
 import { isPolicyError } from '../policy/errors.js';
+import type { StepServices } from '../steps/service.js';
 import type { Clock } from '../support/clock.js';
 
 /** Where the wrapped runners report (FilterMetrics implements it). */
@@ -62,34 +64,33 @@ function greylistResult(outcome: StepOutcome | null): string {
   return typeof value === 'string' ? value : 'other';
 }
 
-export function instrumentFactories(factories: ExtraRunnerFactories, metrics: StepServiceMetrics, clock: Clock): ExtraRunnerFactories {
-  const { policy, greylist } = factories;
-  const wrappedPolicy: RunnerFactory<'policy'> | undefined =
-    policy === undefined
-      ? undefined
-      : (step) => {
-          const server = formatPolicyAddress(step.action.options.address);
-          return observe(
-            policy(step),
-            () => clock.monotonic(),
-            (started, _outcome, error) => {
-              const failure = error === null ? null : isPolicyError(error) ? error.kind : 'other';
-              metrics.policyDone(server, (clock.monotonic() - started) / 1000, failure);
-            },
-          );
-        };
-  const wrappedGreylist: RunnerFactory<'greylist'> | undefined =
-    greylist === undefined
-      ? undefined
-      : (step) =>
-          observe(
-            greylist(step),
-            () => null,
-            (_t, outcome) => metrics.greylistDone(greylistResult(outcome)),
-          );
+/** The same services, with the policy and greylist runners measured; retain and close are the services' own. */
+export function instrumentServices(services: StepServices, metrics: StepServiceMetrics, clock: Clock): StepServices {
+  const { policy, greylist } = services;
   return {
-    ...factories,
-    ...(wrappedPolicy !== undefined ? { policy: wrappedPolicy } : {}),
-    ...(wrappedGreylist !== undefined ? { greylist: wrappedGreylist } : {}),
+    ...services,
+    policy: {
+      ...policy,
+      factory: (step) => {
+        const server = formatPolicyAddress(step.action.options.address);
+        return observe(
+          policy.factory(step),
+          () => clock.monotonic(),
+          (started, _outcome, error) => {
+            const failure = error === null ? null : isPolicyError(error) ? error.kind : 'other';
+            metrics.policyDone(server, (clock.monotonic() - started) / 1000, failure);
+          },
+        );
+      },
+    },
+    greylist: {
+      ...greylist,
+      factory: (step) =>
+        observe(
+          greylist.factory(step),
+          () => null,
+          (_t, outcome) => metrics.greylistDone(greylistResult(outcome)),
+        ),
+    },
   };
 }

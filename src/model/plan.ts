@@ -72,6 +72,9 @@ export type StepAction = { [K in StepKind]: ActionVariant<K> }[StepKind];
 /** The action of one kind: what its definition compiles and its runner, describe and timing read. */
 export type ActionOf<K extends StepKind> = Extract<StepAction, { readonly kind: K }>;
 
+/** A compiled step of one kind, as that kind's runner gets it. */
+export type StepOf<K extends StepKind> = CompiledStep & { readonly action: ActionOf<K> };
+
 export interface CompiledStep {
   /** Position in its chain, 0-based; stable identity for logs and metrics. */
   readonly index: number;
@@ -121,4 +124,18 @@ export interface CompiledRules {
   readonly files: readonly string[];
   /** True when some step must see message lines (registering data-line). */
   readonly needsDataLine: boolean;
+}
+
+function isOfKind<K extends StepKind>(step: CompiledStep, kind: K): step is StepOf<K> {
+  return step.action.kind === kind;
+}
+
+/** The steps of `kind` in every chain (or the one named), in chain order: what a kind's service opens or keeps. */
+export function stepsOfKind<K extends StepKind>(rules: CompiledRules, kind: K, chain?: string): StepOf<K>[] {
+  const out: StepOf<K>[] = [];
+  for (const [name, c] of rules.chains) {
+    if (chain !== undefined && name !== chain) continue;
+    for (const step of c.steps) if (isOfKind(step, kind)) out.push(step);
+  }
+  return out;
 }

@@ -6,7 +6,7 @@ import { printableText } from '../support/printable.js';
  * smtpd_check.c (check_table_result), as a pure function from the action
  * text to a verdict. Keywords are case-insensitive, as in Postfix.
  *
- * | action                          | verdict → step outcome (src/actions/policy.ts)               |
+ * | action                          | verdict → step outcome (src/steps/policy/run.ts)             |
  * |---------------------------------|--------------------------------------------------------------|
  * | DUNNO                           | dunno → continue                                             |
  * | OK, RELAY, PERMIT, all digits   | permit → accept (ends the phase; the accept scope applies)   |

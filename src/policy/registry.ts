@@ -7,7 +7,6 @@
  * running under the old rules simply gets a fresh client if it needs one.
  */
 import { formatPolicyAddress, type PolicyAddress } from '../model/address.js';
-import type { CompiledRules } from '../model/plan.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { PolicyClient, type PolicyClientOptions } from './client.js';
@@ -72,15 +71,4 @@ export class PolicyClients {
     for (const client of this.clients.values()) client.destroy();
     this.clients.clear();
   }
-}
-
-/** Every policy server address named by a rule set, for `closeUnused` after a reload. */
-export function policyAddressesOf(rules: CompiledRules): PolicyAddress[] {
-  const out: PolicyAddress[] = [];
-  for (const chain of rules.chains.values()) {
-    for (const step of chain.steps) {
-      if (step.action.kind === 'policy') out.push(step.action.options.address);
-    }
-  }
-  return out;
 }

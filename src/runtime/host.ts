@@ -2,14 +2,12 @@
  * The filter host: stdin bytes → lines → parsed messages → handshake,
  * session state, request handling → validated lines on stdout.
  *
- * Everything it touches is injected (clock, logger, output sink, step
- * factories, resource pool), so tests drive it with a FakeClock and a buffer.
+ * Everything it touches is injected (clock, logger, output sink, the step
+ * services), so tests drive it with a FakeClock and a buffer.
  * It never throws out of `feed`: a malformed, hostile or unexpected line is
  * logged and skipped, a bug while handling a line is logged, and a request
  * still gets its answer (see RequestHandler). It stops only at EOF (`end`).
  */
-import { DEFAULT_SMTPS_PORTS } from '../actions/implicit-tls.js';
-import type { StepServices } from '../actions/registry.js';
 import type { CompiledRules } from '../dsl/plan.js';
 import {
   HandshakeCollector,
@@ -22,6 +20,9 @@ import { DEFAULT_MAX_LINE_BYTES, LineReader, type LineEncoding } from '../protoc
 import { compareVersions, isReportOf, parseInputLine } from '../protocol/parse.js';
 import type { InputLine, ReportLine } from '../protocol/types.js';
 import { ProtocolWriter, type OutputSink } from '../protocol/writer.js';
+import { DEFAULT_SMTPS_PORTS } from '../steps/pause/implicit-tls.js';
+import type { StepServices } from '../steps/service.js';
+import { hostDefaultServices } from '../steps/services.js';
 import { systemClock, type Clock } from '../support/clock.js';
 import { silentLogger, type Logger } from '../support/log.js';
 import { LogThrottle } from '../support/log-throttle.js';
@@ -58,7 +59,11 @@ export interface HostOptions {
   readonly output: OutputSink;
   readonly clock?: Clock;
   readonly log?: Logger;
-  /** `policy` and `greylist` steps and what they share; without it those steps answer per on-error. */
+  /**
+   * Every step kind's service (steps/services.ts `createServices`). Without
+   * it, `hostDefaultServices`: pauses only wait, and `policy` and `greylist`
+   * steps answer per on-error.
+   */
   readonly services?: StepServices;
   readonly limits?: Partial<HostLimits>;
   /** How the writer defers a flush to the end of the tick (tests pass a synchronous one). */
@@ -70,9 +75,6 @@ export interface HostOptions {
 }
 
 type HostState = 'config' | 'running' | 'closed';
-
-/** No policy or greylist implementation: those steps answer per their on-error. */
-const NO_SERVICES: StepServices = { factories: {}, retain: () => {}, close: async () => {} };
 
 export class FilterHost {
   private state: HostState = 'config';
@@ -101,8 +103,8 @@ export class FilterHost {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     const clock = new TimerQueue(options.clock ?? systemClock);
     const log = options.log ?? silentLogger;
-    const services = options.services ?? NO_SERVICES;
-    const plan = buildPlan(options.rules, options.chain, 1, { log, extras: services.factories, timings: limits });
+    const services = options.services ?? hostDefaultServices(clock, log);
+    const plan = buildPlan(options.rules, options.chain, 1, { log, services, timings: limits });
     if (!plan.ok) return err(plan.error);
     services.retain(options.rules);
     return ok(new FilterHost(options, plan.value, { clock, log, services, limits }));
@@ -189,7 +191,7 @@ export class FilterHost {
     const generation = this.current.generation + 1;
     const plan = buildPlan(rules, this.chainName, generation, {
       log: this.log,
-      extras: this.services.factories,
+      services: this.services,
       timings: this.limits,
     });
     if (!plan.ok) return err(plan.error);

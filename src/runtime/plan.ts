@@ -4,10 +4,11 @@
  * built. A session keeps the plan that was current when it started, so a
  * reload changes new sessions only.
  */
-import type { StepRunner } from '../actions/types.js';
-import { createRunner, mayBeAsync, type ExtraRunnerFactories } from '../actions/registry.js';
+import { createRunner, mayBeAsync } from '../actions/registry.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
+import type { StepRunner } from '../model/runner.js';
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
+import type { StepServices } from '../steps/service.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
 import { selectChain } from './select-chain.js';
@@ -60,7 +61,8 @@ export const DEFAULT_TIMINGS: PlanTimings = { stepMarginMs: 1000, requestMarginM
 
 export interface PlanDeps {
   readonly log: Logger;
-  readonly extras: ExtraRunnerFactories;
+  /** Each kind's service makes the runners of its steps. */
+  readonly services: StepServices;
   readonly timings: PlanTimings;
 }
 
@@ -90,7 +92,7 @@ export function buildPlan(
     const steps = compiled.map(
       (step): PlannedStep => ({
         step,
-        runner: createRunner(step, deps.extras, deps.log),
+        runner: createRunner(step, deps.services, deps.log),
         deadlineMs: stepDeadlineMs(step, deps.timings),
         selfTimed: step.action.kind === 'pause',
       }),

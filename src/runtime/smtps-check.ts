@@ -1,5 +1,5 @@
 /**
- * Checks the smtps-port guess (src/actions/implicit-tls.ts) against what
+ * Checks the smtps-port guess (src/steps/pause/implicit-tls.ts) against what
  * smtpd reports once a session is past connect, and says so when they
  * disagree, once per port.
  *

@@ -1,9 +1,10 @@
 /**
  * `accept`: ends the chain for the scope of the phase it runs at (the session
  * at connect/helo, the transaction at mail-from, the recipient at rcpt-to).
- * Its definition and kind; the runner is actions/accept.ts until it moves
- * here. Pure.
+ * Its definition, kind and runner (no I/O). Pure.
  */
+import type { CompiledStep } from '../model/plan.js';
+import type { StepOutcome, StepRunner } from '../model/runner.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 declare module '../model/plan.js' {
@@ -35,3 +36,10 @@ export const acceptKind: KindDefinition<'accept'> = {
   delaysClient: false,
   describe: { text: () => 'accept' },
 };
+
+const ACCEPT: StepOutcome = { type: 'accept' };
+
+/** The runtime applies accept's scope; the step only says so. */
+export function createAcceptRunner(step: CompiledStep): StepRunner {
+  return { step, run: () => ACCEPT };
+}

@@ -1,8 +1,9 @@
 /**
  * `disconnect "CODE text"`: sends the reply, then smtpd closes the
- * connection. Its definition and kind; the runner is actions/disconnect.ts
- * until it moves here. Pure.
+ * connection. Its definition, kind and runner (no I/O). Pure.
  */
+import type { StepOf } from '../model/plan.js';
+import type { StepOutcome, StepRunner } from '../model/runner.js';
 import type { KindDefinition, StepDefinition, ValueSpec } from './spec.js';
 
 declare module '../model/plan.js' {
@@ -41,3 +42,10 @@ export const disconnectKind: KindDefinition<'disconnect'> = {
   delaysClient: false,
   describe: { text: (a) => `disconnect ${JSON.stringify(a.reply)}` },
 };
+
+export type DisconnectStep = StepOf<'disconnect'>;
+
+export function createDisconnectRunner(step: DisconnectStep): StepRunner {
+  const outcome: StepOutcome = { type: 'decide', decision: { type: 'disconnect', reply: step.action.reply } };
+  return { step, run: () => outcome };
+}

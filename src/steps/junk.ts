@@ -2,9 +2,10 @@
  * `junk`: smtpd marks the session (before a transaction exists: connect,
  * helo, mail-from) or the transaction as junk and prepends `X-Spam: Yes`.
  * Never at commit, where smtpd exits on it (protocol/smtpd-rules.ts; E040
- * from `decides`). Its definition and kind; the runner is actions/junk.ts
- * until it moves here. Pure.
+ * from `decides`). Its definition, kind and runner (no I/O). Pure.
  */
+import type { CompiledStep } from '../model/plan.js';
+import type { StepOutcome, StepRunner } from '../model/runner.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 declare module '../model/plan.js' {
@@ -37,3 +38,9 @@ export const junkKind: KindDefinition<'junk'> = {
   delaysClient: false,
   describe: { text: () => 'junk' },
 };
+
+const JUNK: StepOutcome = { type: 'decide', decision: { type: 'junk' } };
+
+export function createJunkRunner(step: CompiledStep): StepRunner {
+  return { step, run: () => JUNK };
+}

@@ -2,9 +2,10 @@
  * `reject "CODE text"`: refuses the command with this reply. At connect it
  * compiles to a disconnect: smtpd cannot reject before the banner (the
  * client would face 503 for every command; protocol/smtpd-rules.ts). Its
- * definition and kind; the runner is actions/reject.ts until it moves here.
- * Pure.
+ * definition, kind and runner (no I/O). Pure.
  */
+import type { StepOf } from '../model/plan.js';
+import type { StepOutcome, StepRunner } from '../model/runner.js';
 import { SMTPD_RULE } from '../protocol/smtpd-rules.js';
 import type { CheckReport, CheckView, KindDefinition, StepDefinition, ValueSpec } from './spec.js';
 
@@ -55,3 +56,10 @@ export const rejectKind: KindDefinition<'reject'> = {
   delaysClient: false,
   describe: { text: (a) => `reject ${JSON.stringify(a.reply)}` },
 };
+
+export type RejectStep = StepOf<'reject'>;
+
+export function createRejectRunner(step: RejectStep): StepRunner {
+  const outcome: StepOutcome = { type: 'decide', decision: { type: 'reject', reply: step.action.reply } };
+  return { step, run: () => outcome };
+}

@@ -2,9 +2,10 @@
  * GreylistStores: the open stores of the running filter, keyed by the URL
  * written in the rules. Get-or-create, so every greylist step naming the same
  * URL shares one store, and the stores survive a hot reload. After a reload
- * the runtime calls `retain(urls of the new rules)`: stores no longer named
- * are closed after a grace period (sessions started under the old rules may
- * still use them; `get` revives a store whose close is pending).
+ * the greylist service (steps/greylist/run.ts) calls `retain(urls of the new
+ * rules)`: stores no longer named are closed after a grace period (sessions
+ * started under the old rules may still use them; `get` revives a store
+ * whose close is pending).
  *
  * A store that fails to open is remembered with its message, which every
  * check reports (the runtime applies `on-error`), and is retried at most
@@ -14,7 +15,6 @@
  * one batch is a short synchronous call for SQLite, and a full batch is
  * followed by a pause, so a big purge never stalls the sessions.
  */
-import type { CompiledRules } from '../model/plan.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
@@ -52,17 +52,6 @@ type Slot =
 export interface StoreOpenProblem {
   readonly url: string;
   readonly error: string;
-}
-
-/** Every store URL the compiled rules use, once each. */
-export function storeUrlsOf(rules: CompiledRules): string[] {
-  const urls = new Set<string>();
-  for (const chain of rules.chains.values()) {
-    for (const step of chain.steps) {
-      if (step.action.kind === 'greylist') urls.add(step.action.options.store);
-    }
-  }
-  return [...urls];
 }
 
 export class GreylistStores {

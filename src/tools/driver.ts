@@ -16,14 +16,14 @@
  *  - the log goes into memory; the tools read decisions, dry-run lines and
  *    step failures from it.
  */
-import type { StepServices, RunnerFactory } from '../actions/registry.js';
-import type { StepOutcome, StepRunner } from '../actions/types.js';
 import type { CompiledChain, CompiledRules, CompiledStep, SessionFacts } from '../dsl/plan.js';
+import type { StepOutcome, StepRunner } from '../model/runner.js';
 import type { FilterPhase, RulePhase } from '../protocol/phases.js';
 import { FilterHost } from '../runtime/host.js';
-import { createStepServices } from '../runtime/services.js';
+import type { StepService, StepServices } from '../steps/service.js';
+import { createServices, hostDefaultServices, offlineService } from '../steps/services.js';
 import { systemClock } from '../support/clock.js';
-import { RecordingLogger, type LogRecord } from '../support/log.js';
+import { RecordingLogger, silentLogger, type LogRecord } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
 import { VirtualClock } from './virtual-clock.js';
 
@@ -90,7 +90,10 @@ export class FilterDriver {
       this.conditions.push({ sessionId: facts.sessionId, step, held, facts });
     });
     const real =
-      options.mode === 'online' ? (options.services ?? createStepServices({ clock: systemClock, log: this.log })) : offlineServices();
+      options.mode === 'online'
+        ? // Synthetic sessions have no socket-table row to watch; the pauses here only wait anyway (tracked).
+          (options.services ?? createServices({ clock: systemClock, log: this.log, platform: 'none' }))
+        : offlineServices();
     const services = this.tracked(real, options.mode === 'offline');
     const created = FilterHost.create({
       rules,
@@ -164,14 +167,22 @@ export class FilterDriver {
     await this.host.end();
   }
 
-  /** Wrap the policy and greylist factories so every run is recorded (and awaited by settle). */
+  /**
+   * The policy and greylist services of `services`, wrapped so every run is
+   * recorded (and awaited by settle); the other kinds are the host's
+   * built-in ones (pauses jump the virtual clock, no early-talker watch or
+   * pay-once memory). Retain and close are those of `services`. (Until
+   * issue 11 stage 11b, when the tools subscribe to the runtime's events.)
+   */
   private tracked(services: StepServices, offline: boolean): StepServices {
-    const wrap = <K extends 'policy' | 'greylist'>(factory: RunnerFactory<K> | undefined): RunnerFactory<K> | undefined =>
-      factory === undefined ? undefined : (step) => this.trackRunner(factory(step), offline);
-    const policy = wrap(services.factories.policy);
-    const greylist = wrap(services.factories.greylist);
+    const wrap = <K extends 'policy' | 'greylist'>(service: StepService<K>): StepService<K> => ({
+      ...service,
+      factory: (step) => this.trackRunner(service.factory(step), offline),
+    });
     return {
-      factories: { ...(policy !== undefined ? { policy } : {}), ...(greylist !== undefined ? { greylist } : {}) },
+      ...hostDefaultServices(this.clock, this.log),
+      policy: wrap(services.policy),
+      greylist: wrap(services.greylist),
       retain: (rules) => services.retain(rules),
       close: () => services.close(),
     };
@@ -228,11 +239,7 @@ function nextTurn(): Promise<void> {
  * answers "go on", as a server saying DUNNO would, and says it was not asked.
  */
 export function offlineServices(): StepServices {
-  const stub = (step: CompiledStep): StepRunner => ({
-    step,
-    run: (): StepOutcome => ({ type: 'continue', detail: { offline: true } }),
-  });
-  return { factories: { policy: stub, greylist: stub }, retain: () => {}, close: async () => {} };
+  return hostDefaultServices(systemClock, silentLogger, { policy: offlineService(), greylist: offlineService() });
 }
 
 /**

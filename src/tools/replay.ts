@@ -9,7 +9,7 @@
  * alters a decision shows up as a diff. Lines starting with `#` are
  * comments: the header is one, and expectation files may carry their own.
  */
-import type { StepServices } from '../actions/registry.js';
+import type { StepServices } from '../steps/service.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
 import type { FilterDecision } from '../model/decision.js';
 import { decodeLine } from '../protocol/line-reader.js';

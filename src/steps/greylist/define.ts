@@ -3,8 +3,7 @@
  * [ipv4-prefix N] [ipv6-prefix N] [store "URL"] [header]`: the built-in
  * greylisting (postgrey's algorithm on a SQLite or Redis store). What the
  * rules pipeline and the runtime know of it, without the runner and the
- * stores (actions/greylist.ts, greylist/, store/ until the runner moves
- * beside this file). Pure.
+ * stores (run.ts beside this file, greylist/, store/). Pure.
  */
 import type { KindDefinition, CheckReport, CheckView, OptionSpec, StepDefinition } from '../spec.js';
 import { formatDuration } from '../../support/units.js';

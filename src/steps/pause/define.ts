@@ -2,8 +2,7 @@
  * `pause DURATION [pregreet disconnect ["REPLY"] | pregreet log] [pay-once DURATION]`:
  * what the rules pipeline and the runtime know of a pause, without its
  * runner (the timer, the early-talker watch and the pay-once memory are
- * actions/pause.ts and actions/pause-checks.ts until they move beside this
- * file). Pure.
+ * run.ts and pregreet.ts beside this file). Pure.
  */
 import { formatDuration } from '../../support/units.js';
 import type { CheckReport, CheckView, KindDefinition, OptionSpec, StepDefinition, ValueSpec } from '../spec.js';
@@ -106,7 +105,7 @@ function pregreetAtConnect(view: CheckView, report: CheckReport): void {
 
 /**
  * On an smtps listener the client speaks first (its TLS hello), so the filter
- * does not apply pregreet there (actions/implicit-tls.ts). The rules cannot
+ * does not apply pregreet there (implicit-tls.ts). The rules cannot
  * know which listener a chain serves, except from what the author called it:
  * a chain named for smtps is the one clear signal. (A warning on every
  * pregreet would be noise: most chains serve port 25.) W009 at the first

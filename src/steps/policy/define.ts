@@ -4,8 +4,7 @@
  * server (postgrey is one) and follows its answer. The keyword stays in the
  * action as `flavor`: logs, the reload diff and the tools say what was
  * written. What the rules pipeline and the runtime know of them, without the
- * client (actions/policy.ts and policy/ until the runner moves beside this
- * file). Pure.
+ * client (run.ts beside this file, and policy/). Pure.
  */
 import { formatPolicyAddress, type PolicyAddress } from '../../model/address.js';
 import type { StepDetail } from '../../model/runner.js';

@@ -11,7 +11,7 @@
  * recipient does not, no accepted recipient means no DATA, a disconnect ends
  * everything. Pauses are not waited for.
  */
-import type { StepServices } from '../../actions/registry.js';
+import type { StepServices } from '../../steps/service.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
 import type { FilterDecision } from '../../model/decision.js';
 import { connectParam, dataLinesFor, endpointText, filterLine, parseOutputLine, reportLine, resultFor } from '../../protocol/lines.js';

@@ -5,14 +5,13 @@
  * in-memory store), so hostile conversations run thousands of times a minute
  * and never sleep.
  */
-import { createGreylistRunnerFactory } from '../../../src/actions/greylist.js';
-import type { StepServices } from '../../../src/actions/registry.js';
 import type { StepContext, StepOutcome, StepRunner } from '../../../src/actions/types.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import type { CompiledRules, CompiledStep } from '../../../src/dsl/plan.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
+import { stateless, type StepServices } from '../../../src/steps/service.js';
+import { createServices } from '../../../src/steps/services.js';
 import { MemoryGreylistStore } from '../../../src/store/memory.js';
-import { GreylistStores } from '../../../src/store/registry.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import type { Logger, LogFn } from '../../../src/support/log.js';
 import { ok } from '../../../src/support/result.js';
@@ -124,19 +123,26 @@ function statelessGreylist(step: CompiledStep): StepRunner {
   };
 }
 
+/**
+ * The filter's services with the outside replaced: a simulated policy
+ * server, and greylisting on an in-memory store (or without memory). No
+ * socket table is watched (platform `fuzz`): pauses only wait.
+ */
 export function fuzzServices(clock: FakeClock, log: Logger, buggy = false, greylist: 'memory' | 'stateless' = 'memory'): StepServices {
-  const stores = new GreylistStores({ clock, log, open: () => ok(new MemoryGreylistStore()) });
-  return {
-    factories: {
-      policy: (step) => simulatedPolicy(step, buggy),
-      greylist:
-        greylist === 'memory'
-          ? createGreylistRunnerFactory({ clock, log, stores, hostname: 'fuzz.example', version: '0', utcOffsetMinutes: () => 0 })
-          : statelessGreylist,
+  return createServices(
+    {
+      clock,
+      log,
+      platform: 'fuzz',
+      greylist: { open: () => ok(new MemoryGreylistStore()), hostname: 'fuzz.example', version: '0', utcOffsetMinutes: () => 0 },
     },
-    retain: () => {},
-    close: () => stores.closeAll(),
-  };
+    {
+      replace: {
+        policy: stateless((step) => simulatedPolicy(step, buggy)),
+        ...(greylist === 'stateless' ? { greylist: stateless<'greylist'>(statelessGreylist) } : {}),
+      },
+    },
+  );
 }
 
 export interface RuleSet {

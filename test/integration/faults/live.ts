@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import { FilterHost } from '../../../src/runtime/host.js';
-import { createStepServices } from '../../../src/runtime/services.js';
+import { createServices } from '../../../src/steps/services.js';
 import { systemClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 
@@ -158,7 +158,7 @@ export class LiveHost extends ProtocolDriver {
       rules: compiled.rules,
       chain: null,
       log: this.log,
-      services: createStepServices({ clock: systemClock, log: this.log }),
+      services: createServices({ clock: systemClock, log: this.log, platform: process.platform }),
       output: {
         write: (chunk) => {
           this.output(chunk);

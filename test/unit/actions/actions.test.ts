@@ -7,7 +7,8 @@ import type { CompiledStep, StepAction } from '../../../src/dsl/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import { TimerQueue } from '../../../src/support/timer-queue.js';
-import { facts, settle } from '../runtime/helpers.js';
+import { stateless } from '../../../src/steps/service.js';
+import { facts, settle, testServices } from '../runtime/helpers.js';
 
 function step(action: StepAction, onError: 'tempfail' | 'proceed' = 'tempfail'): CompiledStep {
   return {
@@ -28,7 +29,7 @@ function ctx(clock: FakeClock | TimerQueue, signal = new AbortController().signa
 describe('core steps', () => {
   test('accept, reject, disconnect, junk answer synchronously with their decision', () => {
     const clock = new FakeClock();
-    const run = (a: StepAction) => createRunner(step(a), {}, silentLogger).run(ctx(clock));
+    const run = (a: StepAction) => createRunner(step(a), testServices(), silentLogger).run(ctx(clock));
     assert.deepEqual(run({ kind: 'accept' }), { type: 'accept' });
     assert.deepEqual(run({ kind: 'reject', reply: '550 5.7.1 no' }), { type: 'decide', decision: { type: 'reject', reply: '550 5.7.1 no' } });
     assert.deepEqual(run({ kind: 'disconnect', reply: '421 4.7.0 bye' }), {
@@ -52,7 +53,7 @@ describe('core steps', () => {
 describe('pause', () => {
   test('resolves after its duration on the injected clock, not before', async () => {
     const clock = new FakeClock();
-    const runner = createRunner(step({ kind: 'pause', durationMs: 3000 }), {}, silentLogger);
+    const runner = createRunner(step({ kind: 'pause', durationMs: 3000 }), testServices(), silentLogger);
     let outcome: StepOutcome | null = null;
     const r = runner.run(ctx(clock));
     assert.ok(r instanceof Promise);
@@ -68,7 +69,7 @@ describe('pause', () => {
   test('an abort (disconnect) rejects it and cancels its timer', async () => {
     const clock = new FakeClock();
     const controller = new AbortController();
-    const r = createRunner(step({ kind: 'pause', durationMs: 3000 }), {}, silentLogger).run(ctx(clock, controller.signal));
+    const r = createRunner(step({ kind: 'pause', durationMs: 3000 }), testServices(), silentLogger).run(ctx(clock, controller.signal));
     controller.abort(new Error('gone'));
     await assert.rejects(Promise.resolve(r), StepAbortedError);
     assert.equal(clock.pending(), 0);
@@ -77,16 +78,16 @@ describe('pause', () => {
   test('an already aborted signal rejects at once', async () => {
     const controller = new AbortController();
     controller.abort(new Error('gone'));
-    const r = createRunner(step({ kind: 'pause', durationMs: 3000 }), {}, silentLogger).run(ctx(new FakeClock(), controller.signal));
+    const r = createRunner(step({ kind: 'pause', durationMs: 3000 }), testServices(), silentLogger).run(ctx(new FakeClock(), controller.signal));
     await assert.rejects(Promise.resolve(r), StepAbortedError);
   });
 });
 
-describe('policy and greylist without a factory', () => {
+describe('policy and greylist without a service', () => {
   test('the runner fails with a clear error, logged once when the rules are loaded', () => {
     const log = new RecordingLogger();
     const s = step({ kind: 'policy', options: { flavor: 'postgrey', address: { kind: 'unix', path: '/run/postgrey.sock' }, timeoutMs: 5000 } });
-    const runner = createRunner(s, {}, log);
+    const runner = createRunner(s, testServices(), log);
     assert.throws(() => runner.run(ctx(new FakeClock())), StepUnavailableError);
     assert.equal(log.records.length, 1);
     assert.equal(log.records[0]?.fields.rule, '/r:7');
@@ -101,11 +102,11 @@ describe('policy and greylist without a factory', () => {
     });
     const runner = createRunner(
       s,
-      {
-        greylist: () => {
+      testServices({
+        greylist: stateless(() => {
           throw new Error('cannot open store');
-        },
-      },
+        }),
+      }),
       log,
     );
     assert.throws(() => runner.run(ctx(new FakeClock())), /cannot open store/);
@@ -114,7 +115,7 @@ describe('policy and greylist without a factory', () => {
 
   test('a provided factory is used', () => {
     const s = step({ kind: 'policy', options: { flavor: 'policy', address: { kind: 'tcp', host: '127.0.0.1', port: 1 }, timeoutMs: 5 } });
-    const runner = createRunner(s, { policy: (st) => ({ step: st, run: () => ({ type: 'continue' }) }) }, silentLogger);
+    const runner = createRunner(s, testServices({ policy: stateless((st) => ({ step: st, run: () => ({ type: 'continue' }) })) }), silentLogger);
     assert.deepEqual(runner.run(ctx(new FakeClock())), { type: 'continue' });
   });
 });

@@ -14,7 +14,8 @@ import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import type { Endpoints } from '../../../src/support/proc-net-tcp.js';
 import type { ConnectionEvent } from '../../../src/support/proc-net-tcp-watch.js';
-import { facts, settle } from '../runtime/helpers.js';
+import { stateless } from '../../../src/steps/service.js';
+import { facts, settle, testServices } from '../runtime/helpers.js';
 
 const REPLY = '554 5.5.1 Protocol error: data sent before the greeting';
 
@@ -281,12 +282,12 @@ describe('plain pauses through the factory', () => {
     assert.deepEqual(events, ['started', 'ended:waited:3000']);
   });
 
-  test('the registry uses the factory when given, the plain pause otherwise', async () => {
+  test('the registry uses the service given, the plain pause of a host without services otherwise', async () => {
     const { clock, watcher, factory } = setup();
     const step = pauseStep({ pregreet: { action: 'disconnect', reply: REPLY } }) as CompiledStep;
-    createRunner(step, { pause: factory }, silentLogger).run(ctx(clock));
+    createRunner(step, testServices({ pause: stateless(factory) }), silentLogger).run(ctx(clock));
     assert.equal(watcher.watched.length, 1);
-    createRunner(step, {}, silentLogger).run(ctx(clock));
-    assert.equal(watcher.watched.length, 1, 'without the factory nothing is watched');
+    createRunner(step, testServices(), silentLogger).run(ctx(clock));
+    assert.equal(watcher.watched.length, 1, 'without the service nothing is watched');
   });
 });

@@ -9,8 +9,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createPauseRunnerFactory, PayOnceMemory } from '../../../src/actions/pause-checks.js';
-import type { StepServices } from '../../../src/actions/registry.js';
 import { PolicyError } from '../../../src/policy/errors.js';
+import { stateless } from '../../../src/steps/service.js';
 import { FilterHost } from '../../../src/runtime/host.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import { FilterMetrics } from '../../../src/metrics/filter-metrics.js';
@@ -19,7 +19,7 @@ import { formatListenAddress, parseListenAddress } from '../../../src/metrics/li
 import { startMetricsServer } from '../../../src/metrics/server.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { parseCliArgs } from '../../../src/cli/args.js';
-import { chain, line, pause, reject, result, rules, settle, SID, SID2, SMTPD_68_CONFIG, when, FILE } from '../runtime/helpers.js';
+import { chain, line, pause, reject, result, rules, settle, SID, SID2, SMTPD_68_CONFIG, testServices, when, FILE } from '../runtime/helpers.js';
 
 interface Scrape {
   readonly status: number;
@@ -77,19 +77,15 @@ function rig(stepsChain = chain('main', [
     defaultMetrics: false,
     sources: { sessions: () => host?.stats().sessions ?? 0, reloads: () => reloads },
   });
-  const base: StepServices = {
-    factories: {
-      pause: createPauseRunnerFactory({ clock, log: silentLogger, watcher: null, payOnce: new PayOnceMemory(clock), events: running.metrics }),
-      policy: (step) => ({
-        step,
-        run: () =>
-          new Promise((_resolve, rejectRun) => clock.setTimer(40, () => rejectRun(new PolicyError('timeout', 'unix:/run/pg.sock', 'no answer')))),
-      }),
-      greylist: (step) => ({ step, run: async () => ({ type: 'decide', decision: { type: 'reject', reply: '451 4.7.1 Greylisted' }, detail: { greylist: 'new' } }) }),
-    },
-    retain: () => {},
-    close: async () => {},
-  };
+  const base = testServices({
+    pause: stateless(createPauseRunnerFactory({ clock, log: silentLogger, watcher: null, payOnce: new PayOnceMemory(clock), events: running.metrics })),
+    policy: stateless((step) => ({
+      step,
+      run: () =>
+        new Promise((_resolve, rejectRun) => clock.setTimer(40, () => rejectRun(new PolicyError('timeout', 'unix:/run/pg.sock', 'no answer')))),
+    })),
+    greylist: stateless((step) => ({ step, run: async () => ({ type: 'decide', decision: { type: 'reject', reply: '451 4.7.1 Greylisted' }, detail: { greylist: 'new' } }) })),
+  });
   const written: string[] = [];
   const created = FilterHost.create({
     rules: rules([stepsChain]),

@@ -14,9 +14,10 @@ import { AbortScope } from '../../../src/runtime/abort-scope.js';
 import { evaluate, type Evaluation } from '../../../src/runtime/evaluator.js';
 import { logDryRuns, wouldHave } from '../../../src/runtime/explain.js';
 import { buildPlan, DEFAULT_TIMINGS } from '../../../src/runtime/plan.js';
+import { stateless } from '../../../src/steps/service.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
-import { accept, chain, disconnect, facts, junk, policy, reject, rules, type StepSpec } from './helpers.js';
+import { accept, chain, disconnect, facts, junk, policy, reject, rules, testServices, type StepSpec } from './helpers.js';
 
 const PERMIT_450 = '450 4.7.1 Greylisted';
 const REJECT_450 = '450 4.7.1 DNS temporarily unavailable';
@@ -50,7 +51,7 @@ function evaluateChain(specs: readonly Spec[], phase: RulePhase = 'rcpt-to'): { 
   };
   const plan = buildPlan(rules([withDry]), null, 1, {
     log: silentLogger,
-    extras: { policy: (step) => ({ step, run: () => answers.get(step.index) ?? dunno }) },
+    services: testServices({ policy: stateless((step) => ({ step, run: () => answers.get(step.index) ?? dunno })) }),
     timings: DEFAULT_TIMINGS,
   });
   assert.ok(plan.ok);

@@ -6,9 +6,10 @@ import type { RulePhase } from '../../../src/protocol/phases.js';
 import { AbortScope } from '../../../src/runtime/abort-scope.js';
 import { evaluate, StepTimeoutError, type Evaluation } from '../../../src/runtime/evaluator.js';
 import { buildPlan, DEFAULT_TIMINGS, type PlannedStep } from '../../../src/runtime/plan.js';
+import { stateless } from '../../../src/steps/service.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { silentLogger } from '../../../src/support/log.js';
-import { accept, chain, disconnect, facts, junk, pause, policy, reject, rules, settle, when, type StepSpec } from './helpers.js';
+import { accept, chain, disconnect, facts, junk, pause, policy, reject, rules, settle, testServices, when, type StepSpec } from './helpers.js';
 
 const PROCEED = { type: 'proceed' } as const;
 const TEMPFAIL = { type: 'reject', reply: '451 4.3.0 Temporary failure, please try again later' } as const;
@@ -16,7 +17,7 @@ const TEMPFAIL = { type: 'reject', reply: '451 4.3.0 Temporary failure, please t
 function stepsOf(specs: StepSpec[], phase: RulePhase, policyRun?: StepRunner['run']): PlannedStep[] {
   const built = buildPlan(rules([chain('c', specs)]), null, 1, {
     log: silentLogger,
-    extras: policyRun ? { policy: (step) => ({ step, run: policyRun }) } : {},
+    services: testServices(policyRun ? { policy: stateless((step) => ({ step, run: policyRun })) } : {}),
     timings: DEFAULT_TIMINGS,
   });
   assert.ok(built.ok);

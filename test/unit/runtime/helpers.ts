@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import type { StepRunner } from '../../../src/actions/types.js';
-import type { StepServices } from '../../../src/actions/registry.js';
 import type {
   CompiledChain,
   CompiledRules,
@@ -22,6 +21,8 @@ import type { Envelope, ReportEvent } from '../../../src/protocol/types.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
 import type { RuntimeObserver } from '../../../src/runtime/observer.js';
 import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';
+import { stateless, type StepServices } from '../../../src/steps/service.js';
+import { hostDefaultServices, type ServiceReplacements } from '../../../src/steps/services.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 
@@ -67,13 +68,14 @@ export const policy = (timeoutMs = 1000): StepAction => ({
   options: { flavor: 'policy', address: { kind: 'unix', path: '/run/test.sock' }, timeoutMs },
 });
 
+/** A host's built-in services (plain pauses, policy and greylist unavailable), with stand-ins for some kinds. */
+export function testServices(replace: ServiceReplacements = {}): StepServices {
+  return hostDefaultServices(new FakeClock(), silentLogger, replace);
+}
+
 /** Services whose `policy` steps run the given function (a stand-in for a policy server). */
 export function fakePolicy(run: StepRunner['run']): StepServices {
-  return {
-    factories: { policy: (step) => ({ step, run }) },
-    retain: () => {},
-    close: async () => {},
-  };
+  return testServices({ policy: stateless((step) => ({ step, run })) });
 }
 
 export const when = {
@@ -232,7 +234,7 @@ export function facts(overrides: Partial<SessionFacts> = {}): SessionFacts {
 
 /** The plan of one empty chain: what a Session needs when the test is about its facts or the table, not steps. */
 export function emptyPlan(): ActivePlan {
-  const p = buildPlan(rules([chain('main', [])]), null, 1, { log: silentLogger, extras: {}, timings: DEFAULT_TIMINGS });
+  const p = buildPlan(rules([chain('main', [])]), null, 1, { log: silentLogger, services: testServices(), timings: DEFAULT_TIMINGS });
   assert.ok(p.ok);
   return p.ok ? p.value : (undefined as never);
 }

@@ -19,6 +19,7 @@ import {
   SID,
   SID2,
   TOKEN,
+  testServices,
   when,
 } from './helpers.js';
 
@@ -392,7 +393,7 @@ describe('host: reload and shutdown', () => {
   test('stdin EOF: pending work is dropped unanswered, timers cleared, later input ignored, services closed', async () => {
     let closed = 0;
     const h = new HostHarness(rules([chain('main', [{ action: pause(3000), phase: 'connect' }])]), {
-      services: { factories: {}, retain: () => {}, close: async () => void closed++ },
+      services: { ...testServices(), close: async () => void closed++ },
     });
     h.feed(line.connect());
     h.feed(line.request('connect', 'localhost|127.0.0.1'));

@@ -30,12 +30,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withPauseChecks } from '../../../src/runtime/pause-services.js';
-import { createStepServices } from '../../../src/runtime/services.js';
 import { loadRules } from '../../../src/cli/commands.js';
 import { FilterMetrics } from '../../../src/metrics/filter-metrics.js';
-import { instrumentFactories } from '../../../src/metrics/instrument.js';
+import { instrumentServices } from '../../../src/metrics/instrument.js';
 import type { PolicyConnector } from '../../../src/policy/connection.js';
+import { createServices } from '../../../src/steps/services.js';
 import { MemoryGreylistStore } from '../../../src/store/memory.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, type LogRecord } from '../../../src/support/log.js';
@@ -164,16 +163,15 @@ async function replay(rulesFile: string, run: Run): Promise<Replayed> {
     sources: { sessions: () => harness?.host.stats().sessions ?? 0 },
   });
   // As cli/app.ts wires them, with the I/O replaced.
-  const services = withPauseChecks(
-    createStepServices({
-      clock,
-      log,
-      policy: { connect: scriptedPolicy },
-      greylist: { open: () => ok(new MemoryGreylistStore()), hostname: 'golden.example', version: 'golden', utcOffsetMinutes: () => 0 },
-    }),
-    { clock, log, platform: 'golden', events: metrics },
-  );
-  const instrumented = { ...services, factories: instrumentFactories(services.factories, metrics, clock) };
+  const services = createServices({
+    clock,
+    log,
+    platform: 'golden',
+    events: { pause: metrics },
+    policy: { connect: scriptedPolicy },
+    greylist: { open: () => ok(new MemoryGreylistStore()), hostname: 'golden.example', version: 'golden', utcOffsetMinutes: () => 0 },
+  });
+  const instrumented = instrumentServices(services, metrics, clock);
 
   const out: string[] = [];
   let logged = 0;

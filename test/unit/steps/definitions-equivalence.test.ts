@@ -53,7 +53,7 @@ import { printable } from '../../../src/tools/text.js';
 import { FUZZ_RULES_FILE, fuzzReadFile, rulesFilesUnder } from '../../fuzz/rules/corpus.js';
 import { docExamples } from '../dsl/doc-examples.js';
 import { memoryFiles, projectRoot } from '../dsl/helpers.js';
-import { chain, facts, rules } from '../runtime/helpers.js';
+import { chain, facts, rules, testServices } from '../runtime/helpers.js';
 import { exampleInput, exampleSource, runChecks, viewOf } from './helpers.js';
 
 const DEFINITIONS: readonly StepDefinition[] = STEPS;
@@ -498,7 +498,7 @@ describe('timing, dry-run and the client delay: what runtime/plan.ts and the eva
     const seen = new Set<string>();
     for (const step of steps()) {
       const alone = chain('one', [{ action: step.action, phase: step.phase, ...(step.dryRun === true ? { dryRun: true } : {}) }]);
-      const plan = buildPlan(rules([alone]), null, 1, { log: silentLogger, extras: {}, timings });
+      const plan = buildPlan(rules([alone]), null, 1, { log: silentLogger, services: testServices(), timings });
       assert.ok(plan.ok);
       const phase = plan.value.phases.get(step.phase);
       const planned = phase?.steps[0];
@@ -518,7 +518,7 @@ describe('timing, dry-run and the client delay: what runtime/plan.ts and the eva
     for (const action of HAND_BUILT) {
       const kind = kindOf(action.kind);
       if (kind.dryRun === 'run') continue;
-      const plan = buildPlan(rules([chain('dry', [{ action, phase: 'connect', dryRun: true }])]), null, 1, { log: silentLogger, extras: {}, timings });
+      const plan = buildPlan(rules([chain('dry', [{ action, phase: 'connect', dryRun: true }])]), null, 1, { log: silentLogger, services: testServices(), timings });
       assert.ok(plan.ok);
       const e = evaluate({ steps: plan.value.phases.get('connect')?.steps ?? [], facts: facts(), phase: 'connect', request: 'connect', clock: new FakeClock(), abort: AbortScope.create() });
       assert.ok(!(e instanceof Promise), 'a skipped step answers at once');

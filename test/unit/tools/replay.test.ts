@@ -6,10 +6,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { StepServices } from '../../../src/actions/registry.js';
 import { loadRules } from '../../../src/cli/commands.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
+import { stateless } from '../../../src/steps/service.js';
 import { formatReplay, runReplay, type ReplayEvent, type ReplaySession, type TranscriptFile } from '../../../src/tools/replay.js';
+import { testServices } from '../runtime/helpers.js';
 
 const TRANSCRIPTS = new URL('../../../../test/fixtures/transcripts/smtpd-6.8/', import.meta.url);
 const FIXTURES = new URL('../../../../test/fixtures/tools/', import.meta.url);
@@ -101,13 +102,9 @@ describe('replay of the smtpd 6.8 recordings', () => {
   });
 
   test('online: the step services are asked, and a header they add is listed', async () => {
-    const services: StepServices = {
-      factories: {
-        policy: (step) => ({ step, run: async () => ({ type: 'continue', addHeaders: ['X-Greylist: delayed 10 seconds'], detail: { answer: 'PREPEND X' } }) }),
-      },
-      retain: () => {},
-      close: async () => {},
-    };
+    const services = testServices({
+      policy: stateless((step) => ({ step, run: async () => ({ type: 'continue', addHeaders: ['X-Greylist: delayed 10 seconds'], detail: { answer: 'PREPEND X' } }) })),
+    });
     const compiled = compileRulesSource('chain a = postgrey unix:/run/p.sock\n', 'p.rules', { readFile: () => '' });
     assert.ok(compiled.ok);
     const chain = compiled.rules.chains.get('a');

@@ -5,13 +5,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StepServices } from '../../../src/actions/registry.js';
 import type { StepOutcome } from '../../../src/actions/types.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import { selectChain } from '../../../src/runtime/select-chain.js';
+import { stateless, type StepServices } from '../../../src/steps/service.js';
 import { DEFAULT_SESSION, type SyntheticSession } from '../../../src/tools/synthetic-session.js';
 import { formatTestReport } from '../../../src/tools/test/report.js';
 import { runTestSession, type PhaseReport, type TestReport } from '../../../src/tools/test/simulate.js';
+import { testServices } from '../runtime/helpers.js';
 
 function load(source: string) {
   const compiled = compileRulesSource(source, 'x.rules', { readFile: () => '' });
@@ -32,7 +33,7 @@ async function run(source: string, session: Partial<SyntheticSession> = {}, serv
 const phase = (r: TestReport, request: string, n = 0): PhaseReport | undefined => r.phases.filter((p) => p.request === request)[n];
 
 function policyServices(run: (rcpt: string | null) => Promise<StepOutcome>): StepServices {
-  return { factories: { policy: (step) => ({ step, run: (ctx) => run(ctx.facts.rcptTo) }) }, retain: () => {}, close: async () => {} };
+  return testServices({ policy: stateless((step) => ({ step, run: (ctx) => run(ctx.facts.rcptTo) })) });
 }
 
 describe('filter-rules test', () => {
