@@ -313,6 +313,11 @@ export class RulesParser extends CstParser {
       { ALT: () => this.CONSUME(T.Helo) },
       { ALT: () => this.CONSUME(T.MailFrom) },
       { ALT: () => this.CONSUME(T.RcptTo) },
+      { ALT: () => this.CONSUME(T.Tls) },
+      { ALT: () => this.CONSUME(T.TlsVersion) },
+      { ALT: () => this.CONSUME(T.TlsCipher) },
+      { ALT: () => this.CONSUME(T.Authenticated) },
+      { ALT: () => this.CONSUME(T.AuthUser) },
     ]);
   });
 
