@@ -178,7 +178,7 @@ class SessionRun {
       // the handshake it reports link-tls, and the client starts over with EHLO.
       this.report({ type: 'protocol-client', command: 'STARTTLS' });
       this.report({ type: 'link-tls', tls: s.tls });
-      this.reported('starttls', null, `TLS ${printable(s.tls)}, reported by smtpd (link-tls)`);
+      this.reported('starttls', null, `TLS ${printable(s.tls)}, reported (link-tls)`);
       this.report({ type: 'protocol-client', command: `EHLO ${s.helo}` });
       flow = await this.request('ehlo', 'helo', s.helo, s.helo);
       if (!flow.go) return flow.outcome;
@@ -187,7 +187,7 @@ class SessionRun {
     if (s.authUser !== null) {
       this.report({ type: 'protocol-client', command: 'AUTH PLAIN ********' });
       this.report({ type: 'link-auth', username: s.authUser, result: 'pass' });
-      this.reported('auth', s.authUser, 'authenticated, reported by smtpd (link-auth)');
+      this.reported('auth', s.authUser, 'authenticated, reported (link-auth)');
     }
 
     this.report({ type: 'protocol-client', command: `MAIL FROM:<${s.mailFrom}>` });
