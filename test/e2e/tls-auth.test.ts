@@ -8,8 +8,8 @@
  * What the filter heard, two ways:
  *  - its --record copy of the conversation holds `link-tls` (TLSv1.3:CIPHER:BITS)
  *    and `link-auth` in protocol 0.7's order, `result|username`;
- *  - what it made of them (SessionFacts `tls`, `authUser`; no rule field tests them
- *    yet): the Postfix policy request of a `policy` step carries them, as
+ *  - what it made of them (SessionFacts `tls`, `authUser`, which the condition
+ *    fields read too): the Postfix policy request of a `policy` step carries them, as
  *    `encryption_protocol`/`encryption_cipher`/`encryption_keysize` and
  *    `sasl_username`, read by a policy server that prints every request.
  *    A failed AUTH is heard (`link-auth|fail|alice`) but authenticates nobody:
