@@ -64,6 +64,9 @@ test session options (defaults: a well-behaved client):
   --helo NAME         EHLO argument (mx.example.net)
   --mail-from ADDR    envelope sender (a@example.net; '' for the null sender)
   --rcpt-to ADDR      a recipient (b@example.com); repeat for several
+  --tls[=VERSION:CIPHER:BITS]  STARTTLS after the first EHLO, then EHLO again
+                      (TLSv1.3:TLS_AES_256_GCM_SHA384:256)
+  --auth-user NAME    AUTH as NAME after TLS, passed (implies --tls)
   --offline           do not ask policy servers and greylist stores (test asks them by default;
                       greylisting then records the test triplet)
 

@@ -11,7 +11,8 @@
  */
 import type { Predicate, SessionFacts } from '../model/plan.js';
 import type { RulePhase } from '../model/phases.js';
-import { addressMatcher, describeItem, heloMatcher, hostMatcher, ipMatcher, type ItemKind, type ItemValue, type ListIndex, type ValueMatcher } from './items.js';
+import { parseTlsString } from '../model/tls.js';
+import { addressMatcher, describeItem, heloMatcher, hostMatcher, ipMatcher, userMatcher, wordMatcher, type ItemKind, type ItemValue, type ListIndex, type ValueMatcher } from './items.js';
 
 /** A field's value in a log line: a recipient list at data/commit, null when unknown. */
 export type ExplainValue = string | readonly string[] | null;
@@ -31,6 +32,11 @@ export interface ListFit {
   readonly wants: string;
   /** E015's hint for an item kind that does not fit, when there is a better way to write it. */
   readonly hints?: Partial<Record<ItemKind, string>>;
+  /**
+   * Set when the field's values are compared whole: a domain pattern
+   * (`.example.com`) does not fit even where domains do (E015), with this hint.
+   */
+  readonly noPatterns?: { readonly hint: string };
   /** Built once per list and field, at compile time. */
   readonly matcher: (index: ListIndex) => ValueMatcher;
 }
@@ -137,8 +143,96 @@ const rcptTo: FieldDefinition<'rcpt-to'> = {
   explain: (f) => (f.rcptTo !== null ? bounded(f.rcptTo) : f.recipients.slice(0, MAX_EXPLAINED_RECIPIENTS).map(bounded)),
 };
 
+/*
+ * TLS and SMTP AUTH. smtpd reports them (link-tls, link-auth) after the
+ * client's first EHLO: STARTTLS needs an EHLO before it and AUTH is offered
+ * only after it, so at helo a client that is about to do either has not done
+ * it yet (that EHLO would see `not tls`, and a step refusing it would refuse
+ * every STARTTLS client). Within a transaction neither changes: smtpd takes
+ * STARTTLS and AUTH only outside one (smtp_check_starttls, smtp_check_auth),
+ * each once per session; the next transaction sees what came in between.
+ */
+
+/** The version and the cipher of link-tls's `VERSION:CIPHER:BITS`; null without TLS (or for a string of another shape). */
+const tlsPart = (f: SessionFacts, part: 'protocol' | 'cipher'): string | null => (f.tls === null ? null : (parseTlsString(f.tls)?.[part] ?? null));
+
+const tls: FieldDefinition<'tls'> = {
+  name: 'tls',
+  knownFrom: 'mail-from',
+  tests: { present: { predicate: (f) => f.tls !== null } },
+  wrongTest: {
+    message: '`tls` is a yes/no test and takes no `~` or `in`',
+    hint: 'write `tls` or `not tls`; to match the version or the cipher, use `tls-version` or `tls-cipher`',
+  },
+  read: (f) => f.tls,
+  explain: (f) => (f.tls === null ? null : bounded(f.tls)),
+};
+
+/** TLS versions and cipher names are compared whole (wordMatcher): what a list of them may hold. */
+const tlsWords = (wants: string): ListFit => ({
+  items: ['domain'],
+  wants,
+  noPatterns: { hint: 'list the names in full, or use `~ /REGEX/` for a pattern' },
+  matcher: wordMatcher,
+});
+
+const tlsVersion: FieldDefinition<'tls-version'> = {
+  name: 'tls-version',
+  knownFrom: 'mail-from',
+  tests: { match: true, in: tlsWords('TLS versions such as TLSv1.3') },
+  wrongTest: { message: '`tls-version` needs `~ /REGEX/` or `in LIST`', hint: 'e.g. `tls-version in { TLSv1.2, TLSv1.3 }`; to test whether TLS is on, use `tls`' },
+  read: (f) => tlsPart(f, 'protocol'),
+  explain: (f) => {
+    const v = tlsPart(f, 'protocol');
+    return v === null ? null : bounded(v);
+  },
+};
+
+const tlsCipher: FieldDefinition<'tls-cipher'> = {
+  name: 'tls-cipher',
+  knownFrom: 'mail-from',
+  tests: { match: true, in: tlsWords('cipher names such as TLS_AES_256_GCM_SHA384') },
+  wrongTest: { message: '`tls-cipher` needs `~ /REGEX/` or `in LIST`', hint: 'e.g. `tls-cipher ~ /^TLS_AES_/`; to test whether TLS is on, use `tls`' },
+  read: (f) => tlsPart(f, 'cipher'),
+  explain: (f) => {
+    const v = tlsPart(f, 'cipher');
+    return v === null ? null : bounded(v);
+  },
+};
+
+const authenticated: FieldDefinition<'authenticated'> = {
+  name: 'authenticated',
+  knownFrom: 'mail-from',
+  // Only a link-auth that said `pass` sets authUser: a failed AUTH authenticates nobody.
+  tests: { present: { predicate: (f) => f.authUser !== null } },
+  wrongTest: {
+    message: '`authenticated` is a yes/no test and takes no `~` or `in`',
+    hint: 'write `authenticated` or `not authenticated`; to match the user name, use `auth-user`',
+  },
+  read: (f) => f.authUser,
+  explain: (f) => (f.authUser === null ? null : bounded(f.authUser)),
+};
+
+const authUser: FieldDefinition<'auth-user'> = {
+  name: 'auth-user',
+  knownFrom: 'mail-from',
+  tests: {
+    match: true,
+    in: {
+      items: ['domain', 'address'],
+      wants: 'user names such as alice or alice@example.com',
+      hints: { ip: 'to match client addresses, use `src in` with a separate list' },
+      noPatterns: { hint: 'list the user names in full; to match every user at a domain, use `auth-user ~ /@example\\.com$/`' },
+      matcher: userMatcher,
+    },
+  },
+  wrongTest: { message: '`auth-user` needs `~ /REGEX/` or `in LIST`', hint: 'e.g. `auth-user in admins`; to test whether the client authenticated, use `authenticated`' },
+  read: (f) => f.authUser,
+  explain: (f) => (f.authUser === null ? null : bounded(f.authUser)),
+};
+
 /** Every condition field, in reserved-word order. */
-export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo] as const satisfies readonly FieldDefinition[];
+export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser] as const satisfies readonly FieldDefinition[];
 
 export type FieldName = (typeof FIELDS)[number]['name'];
 
@@ -164,7 +258,8 @@ export function liftTest(field: FieldDefinition, test: (value: string | null) =>
 
 /** Null when the item `v` makes sense in a list tested with `FIELD in`; what is wrong otherwise (E015). */
 export function misfit(v: ItemValue, fit: ListFit): { what: string; wants: string; hint?: string } | null {
-  if (fit.items.includes(v.kind)) return null;
-  const hint = fit.hints?.[v.kind];
+  const pattern = v.kind === 'domain' && v.subdomains && fit.noPatterns !== undefined;
+  if (fit.items.includes(v.kind) && !pattern) return null;
+  const hint = pattern ? fit.noPatterns?.hint : fit.hints?.[v.kind];
   return hint === undefined ? { what: describeItem(v), wants: fit.wants } : { what: describeItem(v), wants: fit.wants, hint };
 }

@@ -137,6 +137,11 @@ export class DomainSet {
   }
 
   /** `name` must already be lower-case without a trailing dot. */
+  hasExact(name: string): boolean {
+    return this.exact.has(name);
+  }
+
+  /** `name` must already be lower-case without a trailing dot. */
   has(name: string): boolean {
     if (this.exact.has(name)) return true;
     if (this.suffixes.size === 0) return false;
@@ -198,7 +203,7 @@ export class ListIndexBuilder {
 }
 
 /*
- * The four matchers, one per way a field's value is compared with a list's
+ * The matchers, one per way a field's value is compared with a list's
  * items. Each closes over the index once, at compile time; the empty string
  * (smtpd's local socket, a HELO never given) matches nothing but, for mail
  * addresses, the null sender.
@@ -241,5 +246,31 @@ export function addressMatcher(index: ListIndex): ValueMatcher {
     if (addresses.has(lower)) return true;
     const at = lower.lastIndexOf('@');
     return at >= 0 && domains.has(hostKey(lower.slice(at + 1)));
+  };
+}
+
+/**
+ * Whole words against exact domain items: TLS versions and cipher names
+ * (`TLSv1.3`, `TLS_AES_256_GCM_SHA384`) are written like domain names, and
+ * compared as a whole, without regard to case. Patterns never match here (the
+ * field's row refuses them, E015).
+ */
+export function wordMatcher(index: ListIndex): ValueMatcher {
+  const { domains } = index;
+  return (value) => value !== null && value !== '' && domains.hasExact(hostKey(value));
+}
+
+/**
+ * SMTP AUTH user names, compared whole and without regard to case: a name
+ * with an `@` against the mail address items (`alice@example.com`), one
+ * without against the exact domain items, which is how a bare name (`alice`,
+ * `john.doe`) reads as an item. A domain never stands for the users at it.
+ */
+export function userMatcher(index: ListIndex): ValueMatcher {
+  const { domains, addresses } = index;
+  return (value) => {
+    if (value === null || value === '') return false;
+    const lower = hostKey(value);
+    return lower.includes('@') ? addresses.has(lower) : domains.hasExact(lower);
   };
 }

@@ -151,34 +151,31 @@ function tokenName(word: string): string {
 }
 
 /**
- * One token per reserved word, in reserved-word order. A word that another
- * starts with (a later `dkim` before `dkim-sign`) lists the longer keywords
- * before Identifier as its longer alternatives, so the longer word lexes whole.
+ * One token per reserved word, in reserved-word order. Each is a whole word:
+ * with more name characters after it, it is a name (longer_alt Identifier).
+ * A word that another starts with (`tls` before `tls-version`) is not told
+ * about the longer keywords: the lexer tries keywords longest first
+ * (LEXING_ORDER), so a longer one has matched before its prefix is tried. (As
+ * longer alternatives they would not do: chevrotain takes the first longer
+ * alternative that matches, so `tls-version-x` would lex as `tls-version`
+ * and a stray `-x`.)
  */
 function reservedTokens(): ReadonlyMap<ReservedWord, TokenType> {
   const categories = categoriesOfWords();
   const created = new Map<ReservedWord, TokenType>();
-  // Longer words first, so that each prefix's longer alternatives exist when it is made.
-  for (const word of [...RESERVED_WORDS].sort((a, b) => b.length - a.length)) {
-    const longer = RESERVED_WORDS.filter((w) => w !== word && w.startsWith(word)).map((w) => created.get(w));
+  for (const word of RESERVED_WORDS) {
     created.set(
       word,
       createToken({
         name: tokenName(word),
         pattern: new RegExp(word.replace(/-/g, '\\-')),
-        longer_alt: [...longer.filter((t) => t !== undefined), Identifier],
+        longer_alt: Identifier,
         categories: inTableOrder(categories.get(word) ?? []),
         label: `'${word}'`,
       }),
     );
   }
-  // …and listed in reserved-word order, which KEYWORD_TOKENS and the lexer keep.
-  const ordered = new Map<ReservedWord, TokenType>();
-  for (const w of RESERVED_WORDS) {
-    const t = created.get(w);
-    if (t !== undefined) ordered.set(w, t);
-  }
-  return ordered;
+  return created;
 }
 
 function tokenWord(t: TokenType): string {
@@ -237,12 +234,19 @@ export const Fcrdns = reserved('fcrdns');
 export const Helo = reserved('helo');
 export const MailFrom = reserved('mail-from');
 export const RcptTo = reserved('rcpt-to');
+export const Tls = reserved('tls');
+export const TlsVersion = reserved('tls-version');
+export const TlsCipher = reserved('tls-cipher');
+export const Authenticated = reserved('authenticated');
+export const AuthUser = reserved('auth-user');
 // phases (helo, mail-from and rcpt-to double as fields)
 export const Connect = reserved('connect');
 export const Data = reserved('data');
 export const Commit = reserved('commit');
 
 export const KEYWORD_TOKENS: readonly TokenType[] = [...RESERVED.values()];
+/** The keywords as the lexer tries them: longest first (stable), so that no word is tried before a longer one it starts. */
+const LEXING_ORDER: readonly TokenType[] = [...KEYWORD_TOKENS].sort((a, b) => tokenWord(b).length - tokenWord(a).length);
 /** The spelling of every reserved word, for did-you-mean. */
 export const KEYWORDS: readonly string[] = KEYWORD_TOKENS.map(tokenWord);
 /** The token of a reserved word, null for any other word. */
@@ -340,7 +344,7 @@ export const lexerDefinition = {
       UnterminatedRegex,
       SocketAddress,
       NumberLiteral,
-      ...KEYWORD_TOKENS,
+      ...LEXING_ORDER,
       Identifier,
     ],
     list: [

@@ -9,6 +9,7 @@
  */
 import type { SessionFacts } from '../model/plan.js';
 import type { RulePhase } from '../model/phases.js';
+import { parseTlsString } from '../model/tls.js';
 import type { PolicyAttribute } from './codec.js';
 
 /** Postfix's protocol_state for a rule phase (HELO/EHLO follow the command the client used). */
@@ -29,21 +30,8 @@ export function protocolState(phase: RulePhase, facts: SessionFacts): string {
   }
 }
 
-export interface TlsParams {
-  readonly protocol: string;
-  readonly cipher: string;
-  readonly keysize: number;
-}
-
-/** Split link-tls's `VERSION:CIPHER:BITS`. Null when the string has another shape. */
-export function parseTlsString(tls: string): TlsParams | null {
-  const first = tls.indexOf(':');
-  const last = tls.lastIndexOf(':');
-  if (first <= 0 || last === first) return null;
-  const bits = tls.slice(last + 1);
-  if (!/^[0-9]{1,5}$/.test(bits)) return null;
-  return { protocol: tls.slice(0, first), cipher: tls.slice(first + 1, last), keysize: Number(bits) };
-}
+/** Moved to model/tls.ts (the condition fields read it too); re-exported for the policy request's callers and tests. */
+export { parseTlsString, type TlsParams } from '../model/tls.js';
 
 /**
  * Identifies one transaction for the server (postgrey adds its X-Greylist

@@ -4,8 +4,9 @@
  */
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { parseTlsString } from '../model/tls.js';
 import { err, ok, type Result } from '../support/result.js';
-import { DEFAULT_SESSION, type SyntheticSession } from './synthetic-session.js';
+import { DEFAULT_SESSION, DEFAULT_TLS, type SyntheticSession } from './synthetic-session.js';
 
 export interface TestCommand {
   readonly kind: 'test';
@@ -50,8 +51,41 @@ function text(name: string, value: unknown, fallback: string): Result<string, st
   return ok(value);
 }
 
+/** What smtpd's link-tls says: `VERSION:CIPHER:BITS`, printable, without `|`. */
+function isTlsString(text: string): boolean {
+  return !/[\s|\x00-\x1f\x7f]/.test(text) && parseTlsString(text) !== null;
+}
+
+/**
+ * `--tls` takes an optional value, which parseArgs cannot say: a bare `--tls`
+ * becomes `--tls=` the default, unless the next word is a TLS string
+ * (`--tls TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256:128`), which is its value.
+ */
+function tlsValueSpelledOut(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (arg !== '--tls') {
+      out.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next !== undefined && isTlsString(next)) {
+      out.push(`--tls=${next}`);
+      i++;
+    } else {
+      out.push(`--tls=${DEFAULT_TLS}`);
+    }
+  }
+  return out;
+}
+
 export function parseTestArgs(argv: readonly string[]): Result<TestCommand, string> {
-  const parsed = parse(argv, {
+  const parsed = parse(tlsValueSpelledOut(argv), {
     chain: { type: 'string' },
     src: { type: 'string' },
     rdns: { type: 'string' },
@@ -60,6 +94,8 @@ export function parseTestArgs(argv: readonly string[]): Result<TestCommand, stri
     helo: { type: 'string' },
     'mail-from': { type: 'string' },
     'rcpt-to': { type: 'string', multiple: true },
+    tls: { type: 'string' },
+    'auth-user': { type: 'string' },
     offline: { type: 'boolean' },
   });
   if (!parsed.ok) return parsed;
@@ -87,11 +123,19 @@ export function parseTestArgs(argv: readonly string[]): Result<TestCommand, stri
     if (!checked.ok) return checked;
     rcpts.push(checked.value);
   }
+  const tlsGiven = values.tls;
+  if (tlsGiven !== undefined && (typeof tlsGiven !== 'string' || !isTlsString(tlsGiven))) {
+    return err(`--tls takes VERSION:CIPHER:BITS as smtpd reports it (${DEFAULT_TLS}), not "${String(tlsGiven)}"`);
+  }
+  const authUser = values['auth-user'] === undefined ? ok(null) : text('auth-user', values['auth-user'], '');
+  if (!authUser.ok) return authUser;
+  // smtpd offers AUTH only after TLS (ADVERTISE_AUTH), so an authenticated client did STARTTLS first.
+  const tls = tlsGiven ?? (authUser.value !== null ? DEFAULT_TLS : null);
   return ok({
     kind: 'test',
     rulesFile: positionals[0] as string,
     chain: chain.value,
-    session: { src, rdns: rdns.value, fcrdns, helo: helo.value, mailFrom: mailFrom.value, rcptTo: rcpts },
+    session: { src, rdns: rdns.value, fcrdns, helo: helo.value, mailFrom: mailFrom.value, rcptTo: rcpts, tls, authUser: authUser.value },
     offline: values.offline === true,
   });
 }

@@ -12,7 +12,17 @@ export interface SyntheticSession {
   /** "" is the null sender (`MAIL FROM:<>`). */
   readonly mailFrom: string;
   readonly rcptTo: readonly string[];
+  /**
+   * STARTTLS after the first EHLO: smtpd's `VERSION:CIPHER:BITS` for the
+   * handshake (link-tls), then a second EHLO; null: the session stays plain.
+   */
+  readonly tls: string | null;
+  /** AUTH after TLS that smtpd says `pass` for (link-auth), as this user; null: no AUTH. */
+  readonly authUser: string | null;
 }
+
+/** What `--tls` alone plays: TLS 1.3 as smtpd 7.8 reports it with OpenSSL 3. */
+export const DEFAULT_TLS = 'TLSv1.3:TLS_AES_256_GCM_SHA384:256';
 
 export const DEFAULT_SESSION: SyntheticSession = {
   src: '203.0.113.7',
@@ -21,4 +31,6 @@ export const DEFAULT_SESSION: SyntheticSession = {
   helo: 'mx.example.net',
   mailFrom: 'a@example.net',
   rcptTo: ['b@example.com'],
+  tls: null,
+  authUser: null,
 };

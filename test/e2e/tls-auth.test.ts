@@ -8,13 +8,17 @@
  * What the filter heard, two ways:
  *  - its --record copy of the conversation holds `link-tls` (TLSv1.3:CIPHER:BITS)
  *    and `link-auth` in protocol 0.7's order, `result|username`;
- *  - what it made of them (SessionFacts `tls`, `authUser`; no rule field tests them
- *    yet): the Postfix policy request of a `policy` step carries them, as
+ *  - what it made of them (SessionFacts `tls`, `authUser`, which the condition
+ *    fields read too): the Postfix policy request of a `policy` step carries them, as
  *    `encryption_protocol`/`encryption_cipher`/`encryption_keysize` and
  *    `sasl_username`, read by a policy server that prints every request.
  *    A failed AUTH is heard (`link-auth|fail|alice`) but authenticates nobody:
  *    `sasl_username` stays empty. (The username comes after the result in 0.7: a
  *    parser that took 0.6's order would make `pass` the user's name.)
+ *
+ * Then rules on those fields acting end to end: a chain that refuses MAIL FROM
+ * without TLS, without a passing AUTH, and for one user (`tls`, `authenticated`,
+ * `auth-user`), with the values each decision read in the filter's log.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +28,7 @@ import { join } from 'node:path';
 import { PolicyServerProcess } from '../integration/faults/live.js';
 import { e2eSkipReason, FILTER_MAIN, FILTER_USER, filterRuntime, makeOpenTempDir, tlsSmtpd } from './harness/env.js';
 import { marker, RECIPIENT } from './harness/mail.js';
-import { FILTER_NAME, SERVER_V4, Smtpd, type RunResult } from './harness/smtpd.js';
+import { FILTER_NAME, SERVER_V4, Smtpd, type FilterLogRecord, type RunResult } from './harness/smtpd.js';
 import { makeCreds, makePki, PKI_NAME } from './harness/tls.js';
 import { waitFor } from './harness/wait.js';
 
@@ -168,5 +172,114 @@ describe('STARTTLS and AUTH in real smtpd 7.8: the filter hears link-tls and lin
       assert.equal(request['sasl_username'], '', JSON.stringify(request));
       assert.equal(request['encryption_protocol'], '', JSON.stringify(request));
       assert.equal(request['encryption_keysize'], '0', JSON.stringify(request));
+    }));
+});
+
+describe('rules on tls, authenticated and auth-user in real smtpd 7.8: what the filter decides at MAIL FROM', { skip: skip ?? false }, () => {
+  const NO_TLS = '530 5.7.0 Must issue a STARTTLS command first';
+  const NO_AUTH = '530 5.7.0 Authentication required';
+  const BLOCKED = '550 5.7.1 this user may not send';
+  const BLOCKED_USER = 'bob';
+  const GATE_RULES = `# test/e2e/tls-auth.test.ts: the submission gate
+chain main =
+    reject "${NO_TLS}" when not tls
+    then reject "${NO_AUTH}" when not authenticated
+    then reject "${BLOCKED}" when auth-user in { ${BLOCKED_USER} }
+    then accept when tls-version ~ /^TLSv1\\.[23]$/ and tls-cipher ~ /./
+`;
+  let smtpd: Smtpd;
+
+  before(async () => {
+    if ('skip' in built) throw new Error(built.skip);
+    const rt = filterRuntime();
+    smtpd = await Smtpd.start({
+      smtpd: built,
+      files: { 'main.rules': GATE_RULES },
+      filter: (work) => [rt.node, rt.resolve(FILTER_MAIN), join(work, 'main.rules')],
+      extraConfig: (work) => [
+        ...makePki(work),
+        ...makeCreds(built, work, { [USER]: PASSWORD, [BLOCKED_USER]: PASSWORD }),
+        `listen on ${SERVER_V4} port ${SUBMISSION_PORT} tls pki ${PKI_NAME} auth-optional <creds> filter "${FILTER_NAME}"`,
+      ],
+    });
+  });
+  after(async () => {
+    await smtpd?.stop();
+  });
+  afterEach(() => {
+    if (smtpd?.stopped !== true) smtpd?.assertHealthy();
+  });
+
+  /** swaks on the submission port from `source`, with STARTTLS unless `plain`; `auth` as swaks takes it. */
+  function swaks(source: string, subject: string, user: string, options: { readonly tls: boolean; readonly auth: readonly string[] }): Promise<RunResult> {
+    return smtpd.exec(
+      'swaks',
+      [
+        ...['--server', `${SERVER_V4}:${SUBMISSION_PORT}`, '--local-interface', source],
+        ...(options.tls ? ['--tls'] : []),
+        ...options.auth,
+        ...['--helo', 'client.example', '--from', `${user}@example.net`, '--to', RECIPIENT, '--header', `Subject: ${subject}`, '--timeout', '20'],
+      ],
+      30_000,
+    );
+  }
+
+  /** swaks shows a refusal as `<** CODE …`, or `<~* CODE …` over TLS. */
+  const refused = (out: string, reply: string): boolean => out.includes(`<** ${reply}`) || out.includes(`<~* ${reply}`);
+
+  /** The filter's decision line for the session from `source` at mail-from. */
+  function decisionFor(source: string): Promise<FilterLogRecord> {
+    return waitFor(
+      () => smtpd.filterRecords().find((r) => r.msg === 'decision' && r['phase'] === 'mail-from' && typeof r['client'] === 'string' && r['client'].startsWith(`${source}:`)),
+      { timeoutMs: 5000, what: `the mail-from decision for ${source}` },
+    );
+  }
+
+  test('without STARTTLS, MAIL FROM is refused by `not tls`', () =>
+    smtpd.withLog(async () => {
+      const source = '127.0.0.51';
+      const r = await swaks(source, marker('gate-plain'), USER, { tls: false, auth: [] });
+      const out = `${r.stdout}${r.stderr}`;
+      assert.notEqual(r.code, 0, out);
+      assert.ok(refused(out, NO_TLS), out);
+      const d = await decisionFor(source);
+      assert.deepEqual([d['decision'], d['condition'], d['values']], ['reject', 'not tls', { tls: null }], JSON.stringify(d));
+    }));
+
+  test('STARTTLS without AUTH, and STARTTLS with a wrong password (smtpd says 535), are refused by `not authenticated`', () =>
+    smtpd.withLog(async () => {
+      for (const [source, auth] of [
+        ['127.0.0.52', []],
+        ['127.0.0.53', ['--auth-optional', 'PLAIN', '--auth-user', USER, '--auth-password', 'wrong']],
+      ] as const) {
+        const r = await swaks(source, marker('gate-noauth'), USER, { tls: true, auth });
+        const out = `${r.stdout}${r.stderr}`;
+        assert.notEqual(r.code, 0, out);
+        assert.match(out, /TLS started with cipher TLSv1\.3:/, out);
+        assert.ok(refused(out, NO_AUTH), out);
+        const d = await decisionFor(source);
+        assert.deepEqual([d['condition'], d['values']], ['not authenticated', { authenticated: null }], JSON.stringify(d));
+      }
+    }));
+
+  test('an authenticated user over TLS gets through (accepted on tls-version and tls-cipher); the blocked user is refused by `auth-user in`', () =>
+    smtpd.withLog(async () => {
+      const subject = marker('gate-alice');
+      const ok = await swaks('127.0.0.54', subject, USER, { tls: true, auth: ['--auth', 'PLAIN', '--auth-user', USER, '--auth-password', PASSWORD] });
+      assert.equal(ok.code, 0, `${ok.stdout}${ok.stderr}`);
+      await smtpd.waitForMessage((m) => m.text.includes(subject));
+      const accepted = await decisionFor('127.0.0.54');
+      assert.equal(accepted['decision'], 'accept', JSON.stringify(accepted));
+      const values = accepted['values'] as Record<string, unknown>;
+      assert.equal(values['tls-version'], 'TLSv1.3', JSON.stringify(accepted));
+      assert.match(String(values['tls-cipher']), /^[A-Z0-9_]+$/, JSON.stringify(accepted));
+
+      const r = await swaks('127.0.0.55', marker('gate-bob'), BLOCKED_USER, { tls: true, auth: ['--auth', 'PLAIN', '--auth-user', BLOCKED_USER, '--auth-password', PASSWORD] });
+      const out = `${r.stdout}${r.stderr}`;
+      assert.notEqual(r.code, 0, out);
+      assert.match(out, /<~ {1,2}235 .*Authentication succeeded/, out);
+      assert.ok(refused(out, BLOCKED), out);
+      const d = await decisionFor('127.0.0.55');
+      assert.deepEqual([d['condition'], d['values']], [`auth-user in { ${BLOCKED_USER} }`, { 'auth-user': BLOCKED_USER }], JSON.stringify(d));
     }));
 });

@@ -37,6 +37,8 @@ export function formatTestReport(report: TestReport, sources: ReadonlyMap<string
   out.push(`filter-rules test: ${report.rulesFile}, chain "${report.chain}"`);
   out.push(
     `session: client ${s.src} (rdns ${s.rdns ?? 'none'}, fcrdns ${s.fcrdns}), EHLO ${printable(s.helo)}, ` +
+      (s.tls === null ? '' : `STARTTLS (${printable(s.tls)}), EHLO again, `) +
+      (s.authUser === null ? '' : `AUTH as ${printable(s.authUser)}, `) +
       `MAIL FROM <${printable(s.mailFrom)}>, RCPT TO ${s.rcptTo.map((r) => `<${printable(r)}>`).join(' ')}`,
   );
   out.push(
@@ -54,7 +56,7 @@ export function formatTestReport(report: TestReport, sources: ReadonlyMap<string
       first = false;
       return cell;
     };
-    if (p.note !== null) rows.push([phaseCell(), `(${p.note})`, '', '']);
+    if (p.note !== null) rows.push([phaseCell(), truncate(`(${p.note})`, STEP_WIDTH), '', '']);
     for (const row of p.rows) {
       const step = truncate(`${ruleRef(row.step)} ${stepText(row.step, sources)}`, STEP_WIDTH);
       rows.push([phaseCell(), step, conditionText(row), row.condition === 'not reached' ? '(not reached)' : row.result]);

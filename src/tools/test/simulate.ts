@@ -6,6 +6,11 @@
  * values it read) and what the step did, then what smtpd was answered;
  * report.ts turns that into text.
  *
+ * A TLS client says EHLO, STARTTLS, then EHLO again (the helo steps run
+ * twice, as in smtpd); an authenticated one then AUTH. Rules never run at
+ * starttls or auth: what the filter hears is smtpd's report of each (link-tls,
+ * link-auth in the protocol's field order), shown as a row of its own.
+ *
  * The session follows smtpd: a refused HELO or MAIL FROM ends it (smtpd
  * answers the next commands with 503 and never asks the filter), a refused
  * recipient does not, no accepted recipient means no DATA, a disconnect ends
@@ -50,7 +55,8 @@ export interface StepRow {
 }
 
 export interface PhaseReport {
-  readonly phase: RulePhase;
+  /** Null for what the client does where rules never run (STARTTLS, AUTH): smtpd only reports it. */
+  readonly phase: RulePhase | null;
   readonly request: FilterPhase;
   /** The command's argument (HELO name, address); null at connect/data/commit. */
   readonly param: string | null;
@@ -167,6 +173,23 @@ class SessionRun {
     if (!flow.go) return flow.outcome;
     this.report({ type: 'link-identify', method: 'EHLO', identity: s.helo });
 
+    if (s.tls !== null) {
+      // smtpd asks no filter at starttls (the rules register no such phase); after
+      // the handshake it reports link-tls, and the client starts over with EHLO.
+      this.report({ type: 'protocol-client', command: 'STARTTLS' });
+      this.report({ type: 'link-tls', tls: s.tls });
+      this.reported('starttls', null, `TLS ${printable(s.tls)}, reported (link-tls)`);
+      this.report({ type: 'protocol-client', command: `EHLO ${s.helo}` });
+      flow = await this.request('ehlo', 'helo', s.helo, s.helo);
+      if (!flow.go) return flow.outcome;
+      this.report({ type: 'link-identify', method: 'EHLO', identity: s.helo });
+    }
+    if (s.authUser !== null) {
+      this.report({ type: 'protocol-client', command: 'AUTH PLAIN ********' });
+      this.report({ type: 'link-auth', username: s.authUser, result: 'pass' });
+      this.reported('auth', s.authUser, 'authenticated, reported (link-auth)');
+    }
+
     this.report({ type: 'protocol-client', command: `MAIL FROM:<${s.mailFrom}>` });
     flow = await this.request('mail-from', 'mail-from', s.mailFrom, `<${s.mailFrom}>`);
     if (!flow.go) return flow.outcome;
@@ -224,6 +247,11 @@ class SessionRun {
     }
     const first = echoed.indexOf(lines[0] ?? '');
     this.headersAdded = first > 0 ? echoed.slice(0, first) : [];
+  }
+
+  /** A row for what smtpd only reported: no request, no step, no answer. */
+  private reported(request: 'starttls' | 'auth', param: string | null, note: string): void {
+    this.phases.push({ phase: null, request, param, rows: [], note, answer: '' });
   }
 
   private report(event: ReportEvent): void {

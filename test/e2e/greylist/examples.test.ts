@@ -2,7 +2,8 @@
  * examples/ and the README's Greylisting section cannot rot: every example
  * directory has its smtpd.conf, rules and README; the smtpd.conf fragment is
  * accepted by the real `smtpd -n` (with a minimal action/match appended: a
- * fragment has none); every `proc-exec` names a rules file of that directory and,
+ * fragment has none; the certificates and table files it names made up, since
+ * `smtpd -n` loads them); every `proc-exec` names a rules file of that directory and,
  * with `--chain`, a chain of it; every rules file and every complete rules block in
  * the READMEs compiles without a warning.
  *
@@ -12,12 +13,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { compileRulesFile, compileRulesSource, formatCompileResult, type CompileResult } from '../../../src/dsl/index.js';
 import { markdownRulesBlocks as rulesBlocks, markdownSection } from '../../unit/dsl/doc-examples.js';
 import { PROJECT_ROOT } from '../harness/env.js';
+import { makePki } from '../harness/tls.js';
 
 const EXAMPLES = join(PROJECT_ROOT, 'examples');
 const dirs = existsSync(EXAMPLES) ? readdirSync(EXAMPLES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [];
@@ -26,6 +28,28 @@ const smtpdMissing = spawnSync('sh', ['-c', 'command -v smtpd'], { stdio: 'ignor
 function assertClean(r: CompileResult, what: string): void {
   assert.ok(r.ok, `${what} does not compile:\n${formatCompileResult(r)}`);
   assert.deepEqual(r.warnings, [], `${what} warns:\n${formatCompileResult(r)}`);
+}
+
+/**
+ * The fragment with stand-ins in `tmp` for the files it names, which `smtpd -n`
+ * reads: each `pki NAME` gets a self-signed certificate and key of that name, each
+ * `table NAME file:PATH` an empty file. Everything else is checked as written.
+ */
+function withStandIns(fragment: string, tmp: string): string {
+  const pki = /^pki\s+(\S+)\s+(?:cert|key)\s+"[^"]*"[ \t]*$/gm;
+  const names = [...new Set([...fragment.matchAll(pki)].map((m) => m[1] ?? ''))];
+  const made = names.flatMap((name, i) => {
+    const dir = join(tmp, `pki-${i}`);
+    mkdirSync(dir);
+    return makePki(dir, name);
+  });
+  let tables = 0;
+  const rest = fragment.replace(pki, '').replace(/^(table\s+\S+\s+file:)(\S+)/gm, (_m, head: string) => {
+    const file = join(tmp, `table-${tables++}`);
+    writeFileSync(file, '', { mode: 0o600 });
+    return `${head}${file}`;
+  });
+  return [...made, rest].join('\n');
 }
 
 /** The argv of every `proc-exec "…"` in an smtpd.conf text. */
@@ -75,7 +99,7 @@ describe('examples/', () => {
         try {
           const conf = join(tmp, 'smtpd.conf');
           const fragment = readFileSync(join(dir, 'smtpd.conf'), 'utf8');
-          writeFileSync(conf, `${fragment}\naction "local" mbox\nmatch from any for any action "local"\n`);
+          writeFileSync(conf, `${withStandIns(fragment, tmp)}\naction "local" mbox\nmatch from any for any action "local"\n`);
           const r = spawnSync('smtpd', ['-n', '-f', conf], { encoding: 'utf8' });
           assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
         } finally {

@@ -35,7 +35,7 @@ chain b = policy tcp:[::1]:10023 at mail-from then accept when src in f`,
 const TOKENS = [
   'chain', 'list', 'file', 'then', 'when', 'at', 'not', 'and', 'or', 'in', '~', '=', '{', '}', '(', ')', ',', '"', '/', '#',
   'pause', 'accept', 'reject', 'disconnect', 'junk', 'postgrey', 'policy', 'greylist', 'src', 'rdns', 'fcrdns', 'helo',
-  'mail-from', 'rcpt-to', 'data', 'commit', 'connect', '3s', '0s', '999999999999999d', '"550 x"', '/x/', '/(a)\\1/', '\n', '\r', ' ',
+  'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'data', 'commit', 'connect', '3s', '0s', '999999999999999d', '"550 x"', '/x/', '/(a)\\1/', '\n', '\r', ' ',
   'unix:/x', 'tcp:[::1]:1', '::1', '1.2.3.4/33', '*.x', 'header', 'timeout', 'on-error', 'proceed', '\\', '\u2028', '\uFEFF', '\0',
 ];
 
@@ -122,10 +122,18 @@ describe('fuzz', () => {
     const example = compileRulesSource(SEEDS[0] ?? '', FILE, { readFile });
     assert.ok(example.ok);
     predicates.push(...[...example.rules.chains.values()].flatMap((c) => c.steps.map((s) => s.when)).filter((p) => p !== null));
-    assert.ok(predicates.length >= 5);
+    const tlsAuth = compileRulesSource(
+      'chain t = reject "550 x" when not tls or tls-version in { TLSv1.3 } or tls-cipher ~ /AES/\n  then accept when authenticated and not auth-user in { a, b@c.d }\n',
+      FILE,
+      { readFile },
+    );
+    assert.ok(tlsAuth.ok);
+    predicates.push(...[...tlsAuth.rules.chains.values()].flatMap((c) => c.steps.map((s) => s.when)).filter((p) => p !== null));
+    assert.ok(predicates.length >= 7);
+    const tlsText = fc.oneof(maybe, fc.constantFrom('TLSv1.3:TLS_AES_256_GCM_SHA384:256', ':::', 'a:b:', 'TLSv1.2::128'));
     fc.assert(
-      fc.property(anyText, maybe, maybe, maybe, maybe, maybe, fc.array(anyText, { maxLength: 3 }), (src, rdns, fcrdns, helo, mailFrom, rcptTo, recipients) => {
-        const f = facts({ src, rdns, fcrdns, helo, mailFrom, rcptTo, recipients });
+      fc.property(anyText, maybe, maybe, maybe, maybe, maybe, fc.array(anyText, { maxLength: 3 }), tlsText, maybe, (src, rdns, fcrdns, helo, mailFrom, rcptTo, recipients, tls, authUser) => {
+        const f = facts({ src, rdns, fcrdns, helo, mailFrom, rcptTo, recipients, tls, authUser });
         for (const p of predicates) assert.equal(typeof p(f), 'boolean');
       }),
       { numRuns: 500 },

@@ -72,6 +72,18 @@ describe('golden: filter-rules test', () => {
     golden('test-default-no-rdns.txt', r.out);
   });
 
+  test('the submission example: an authenticated client (STARTTLS, AUTH) is accepted at mail-from and not greylisted', async () => {
+    const r = await tool(['test', 'examples/submission/antispam.rules', '--chain', 'submission', '--auth-user', 'alice', '--offline']);
+    assert.equal(r.code, 0);
+    golden('test-submission-auth.txt', r.out);
+  });
+
+  test('the submission example: a client that does STARTTLS but no AUTH is greylisted', async () => {
+    const r = await tool(['test', 'examples/submission/antispam.rules', '--chain', 'submission', '--tls=TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256:128', '--offline']);
+    assert.equal(r.code, 0);
+    golden('test-submission-tls.txt', r.out);
+  });
+
   test('shadow rules: dry-run steps say what they would have done', async () => {
     const r = await tool(['test', 'test/fixtures/tools/dry-run.rules', '--no-rdns', '--helo', '192.0.2.1', '--offline']);
     golden('test-dry-run.txt', r.out);

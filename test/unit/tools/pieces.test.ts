@@ -134,7 +134,7 @@ describe('arguments', () => {
   test('test: defaults, every session option, and --offline', () => {
     const d = parseTestArgs(['r.rules']);
     assert.ok(d.ok);
-    assert.deepEqual(d.ok ? d.value.session : null, { src: '203.0.113.7', rdns: 'mx.example.net', fcrdns: 'pass', helo: 'mx.example.net', mailFrom: 'a@example.net', rcptTo: ['b@example.com'] });
+    assert.deepEqual(d.ok ? d.value.session : null, { src: '203.0.113.7', rdns: 'mx.example.net', fcrdns: 'pass', helo: 'mx.example.net', mailFrom: 'a@example.net', rcptTo: ['b@example.com'], tls: null, authUser: null });
     const r = parseTestArgs(['--src', '2001:db8::7', '--no-rdns', '--helo', '[192.0.2.1]', '--mail-from', '', '--rcpt-to', 'a@x', '--rcpt-to', 'b@y', '--chain', 'mx', '--offline', 'r.rules']);
     assert.deepEqual(r, {
       ok: true,
@@ -142,10 +142,29 @@ describe('arguments', () => {
         kind: 'test',
         rulesFile: 'r.rules',
         chain: 'mx',
-        session: { src: '2001:db8::7', rdns: null, fcrdns: 'fail', helo: '[192.0.2.1]', mailFrom: '', rcptTo: ['a@x', 'b@y'] },
+        session: { src: '2001:db8::7', rdns: null, fcrdns: 'fail', helo: '[192.0.2.1]', mailFrom: '', rcptTo: ['a@x', 'b@y'], tls: null, authUser: null },
         offline: true,
       },
     });
+  });
+
+  test('test: --tls alone, --tls=STRING, --tls STRING; --auth-user, which implies the default TLS', () => {
+    const session = (argv: string[]) => {
+      const r = parseTestArgs(argv);
+      assert.ok(r.ok, r.ok ? '' : r.error);
+      return { tls: r.value.session.tls, authUser: r.value.session.authUser, rulesFile: r.value.rulesFile };
+    };
+    const TLS13 = 'TLSv1.3:TLS_AES_256_GCM_SHA384:256';
+    const TLS12 = 'TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256:128';
+    assert.deepEqual(session(['--tls', 'r.rules']), { tls: TLS13, authUser: null, rulesFile: 'r.rules' });
+    assert.deepEqual(session(['r.rules', '--tls']), { tls: TLS13, authUser: null, rulesFile: 'r.rules' });
+    assert.deepEqual(session(['--tls', '--offline', 'r.rules']), { tls: TLS13, authUser: null, rulesFile: 'r.rules' });
+    assert.deepEqual(session([`--tls=${TLS12}`, 'r.rules']), { tls: TLS12, authUser: null, rulesFile: 'r.rules' });
+    assert.deepEqual(session(['--tls', TLS12, 'r.rules']), { tls: TLS12, authUser: null, rulesFile: 'r.rules' });
+    assert.deepEqual(session(['--auth-user', 'alice@example.com', 'r.rules']), { tls: TLS13, authUser: 'alice@example.com', rulesFile: 'r.rules' });
+    assert.deepEqual(session(['--auth-user', 'alice', '--tls', TLS12, 'r.rules']), { tls: TLS12, authUser: 'alice', rulesFile: 'r.rules' });
+    // After `--`, `--tls` is a file name.
+    assert.deepEqual(session(['--', '--tls']), { tls: null, authUser: null, rulesFile: '--tls' });
   });
 
   test('test: mistakes are messages', () => {
@@ -160,6 +179,13 @@ describe('arguments', () => {
     assert.match(msg(['--rcpt-to', 'a|b', 'r']), /--rcpt-to/);
     assert.match(msg(['--rdns', 'x', '--no-rdns', 'r']), /contradict/);
     assert.match(msg(['--record', 'x', 'r']), /record/);
+    assert.match(msg(['--tls=TLSv1.3', 'r']), /--tls takes VERSION:CIPHER:BITS as smtpd reports it \(TLSv1\.3:TLS_AES_256_GCM_SHA384:256\), not "TLSv1\.3"/);
+    assert.match(msg(['--tls=a:b:c', 'r']), /--tls takes VERSION:CIPHER:BITS/);
+    assert.match(msg(['--tls=TLSv1.3:A|B:256', 'r']), /--tls takes VERSION:CIPHER:BITS/);
+    // Not a TLS string: the next word stays the rules file, and a second one is one too many.
+    assert.match(msg(['--tls', 'TLSv1.3', 'r']), /one RULES-FILE expected, got TLSv1\.3 r/);
+    assert.match(msg(['--auth-user', 'a b', 'r']), /--auth-user needs a value without spaces or "\|"/);
+    assert.match(msg(['--auth-user', '', 'r']), /--auth-user needs a value/);
   });
 
   test('replay: transcripts, --expect, --update-expect, --online', () => {

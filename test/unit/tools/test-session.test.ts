@@ -187,4 +187,53 @@ describe('filter-rules test', () => {
     assert.match(text, /^ehlo \[192\.0\.2\.1\] +x\.rules:3 reject "550 5\.7\.1 bare IP" when helo ~ \/\^\\\[\/ +true \(helo=\[192\.0\.2\.1\]\) +reject 550 5\.7\.1 bare IP$/m);
     assert.match(text, /^ +=> answer to smtpd +reject 550 5\.7\.1 bare IP$/m);
   });
+  test('--tls: STARTTLS after the first EHLO, then EHLO again (its steps run twice); from mail-from on the steps see TLS', async () => {
+    const rules = 'chain a =\n  reject "550 5.7.1 bare IP" when helo ~ /^\\[/\n  then reject "530 5.7.0 Must issue a STARTTLS command first" when not tls\n';
+    const tls = 'TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256:128';
+    const r = await run(rules, { tls });
+    assert.deepEqual(
+      r.phases.map((p) => [p.request, p.param, p.answer]),
+      [
+        ['connect', null, 'proceed'],
+        ['ehlo', 'mx.example.net', 'proceed'],
+        ['starttls', null, ''],
+        ['ehlo', 'mx.example.net', 'proceed'],
+        ['mail-from', '<a@example.net>', 'proceed'],
+        ['rcpt-to', '<b@example.com>', 'proceed'],
+        ['data', null, 'proceed'],
+        ['commit', null, 'proceed'],
+      ],
+    );
+    assert.equal(phase(r, 'starttls')?.note, `TLS ${tls}, reported (link-tls)`);
+    assert.equal(phase(r, 'ehlo', 1)?.rows[0]?.condition, 'false', 'the helo step ran again after STARTTLS');
+    assert.deepEqual(phase(r, 'mail-from')?.rows[0]?.values, { tls });
+    const plain = await run(rules);
+    assert.equal(phase(plain, 'starttls'), undefined);
+    assert.equal(phase(plain, 'mail-from')?.answer, 'reject 530 5.7.0 Must issue a STARTTLS command first');
+  });
+
+  test('--auth-user: AUTH after TLS, reported as passed in 0.6 order (username|result): authenticated and auth-user see the name', async () => {
+    const rules = 'chain a =\n  reject "550 5.7.1 not this one" when auth-user in { mallory }\n  then accept when authenticated\n  then greylist store "sqlite:/nonexistent/g.db"\n';
+    const tls = 'TLSv1.3:TLS_AES_256_GCM_SHA384:256';
+    const r = await run(rules, { tls, authUser: 'alice' });
+    assert.deepEqual(
+      r.phases.map((p) => p.request),
+      ['connect', 'ehlo', 'starttls', 'ehlo', 'auth', 'mail-from', 'rcpt-to', 'data', 'commit'],
+    );
+    assert.deepEqual([phase(r, 'auth')?.param, phase(r, 'auth')?.note], ['alice', 'authenticated, reported (link-auth)']);
+    const rows = phase(r, 'mail-from')?.rows ?? [];
+    assert.deepEqual(
+      rows.map((row) => [row.condition, row.values, row.result]),
+      [
+        ['false', { 'auth-user': 'alice' }, '-'],
+        ['true', { authenticated: 'alice' }, 'accept: the rest of this transaction'],
+      ],
+    );
+    assert.equal(phase(r, 'rcpt-to')?.note, 'skipped: an earlier accept covers this phase', 'an authenticated client is not greylisted');
+    const mallory = await run(rules, { tls, authUser: 'mallory' });
+    assert.equal(phase(mallory, 'mail-from')?.answer, 'reject 550 5.7.1 not this one');
+    const text = formatTestReport(r, new Map());
+    assert.match(text, /^session: .*EHLO mx\.example\.net, STARTTLS \(TLSv1\.3:TLS_AES_256_GCM_SHA384:256\), EHLO again, AUTH as alice, MAIL FROM <a@example\.net>/m);
+    assert.match(text, /^auth alice +\(authenticated, reported \(link-auth\)\)$/m);
+  });
 });
