@@ -104,7 +104,7 @@ export interface EvaluationJob {
   /** When smtpd sent the request (its timestamp, wall-clock ms), for steps that wait. */
   readonly requestedAt?: number;
   /** Called before a step runs (its `when` held). */
-  readonly onStep?: ((step: CompiledStep) => void) | undefined;
+  readonly onStep?: ((planned: PlannedStep) => void) | undefined;
 }
 
 export class StepTimeoutError extends Error {
@@ -220,11 +220,11 @@ class Run {
       let outcome: StepOutcome | Promise<StepOutcome>;
       try {
         if (step.when !== null && !step.when(job.facts)) continue;
-        if (step.dryRun === true && step.action.kind === 'pause') {
-          this.noteDryRun({ step, would: 'pause', decision: null, addHeaders: NONE, detail: { pausedMs: step.action.durationMs }, error: null });
+        if (planned.dryRunSkip !== null) {
+          this.noteDryRun({ step, would: planned.dryRunSkip.would, decision: null, addHeaders: NONE, detail: planned.dryRunSkip.detail, error: null });
           continue;
         }
-        job.onStep?.(step);
+        job.onStep?.(planned);
         if (planned.deadlineMs !== null) {
           const end = this.runAsyncStep(i, planned);
           if (end === null) continue;

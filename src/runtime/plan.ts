@@ -4,19 +4,21 @@
  * built. A session keeps the plan that was current when it started, so a
  * reload changes new sessions only.
  */
-import { createRunner, mayBeAsync } from '../actions/registry.js';
-import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
-import type { StepRunner } from '../model/runner.js';
+import type { CompiledChain, CompiledRules, CompiledStep, StepKind, StepOf } from '../dsl/plan.js';
+import type { StepDetail, StepRunner } from '../model/runner.js';
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
-import type { StepServices } from '../steps/service.js';
+import { kindOf } from '../steps/catalogue.js';
+import { StepUnavailableError, type RunnerFactory, type StepServices } from '../steps/service.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
 import { selectChain } from './select-chain.js';
 
+export { StepUnavailableError } from '../steps/service.js';
+
 export interface PlannedStep {
   readonly step: CompiledStep;
   readonly runner: StepRunner;
-  /** Deadline of one run of the step, or null for steps that always answer synchronously. */
+  /** Deadline of one run of the step, or null for steps that always answer synchronously (or are skipped). */
   readonly deadlineMs: number | null;
   /**
    * The step ends by a timer of its own (pause): the evaluator sets no
@@ -25,14 +27,18 @@ export interface PlannedStep {
    * per paused session matters with thousands paused at once.
    */
   readonly selfTimed: boolean;
+  /** It holds the client up (a pause): a session that ran it counts as paused for the early-talker log. */
+  readonly delaysClient: boolean;
+  /** A dry-run step its kind does not run (a pause does not wait): what it notes instead. Null: it runs. */
+  readonly dryRunSkip: { readonly would: 'pause'; readonly detail: StepDetail } | null;
 }
 
 export interface PhasePlan {
   readonly steps: readonly PlannedStep[];
   /** False when every step answers synchronously: no promise, timer or abort scope per request. */
   readonly mayBeAsync: boolean;
-  /** A pause step is among the steps (the session then notes whether one ran, for the early-talker log). */
-  readonly hasPause: boolean;
+  /** A step that holds the client up is among the steps (the session then notes whether one ran, for the early-talker log). */
+  readonly delaysClient: boolean;
   /**
    * Watchdog for a whole request: the sum of the step deadlines plus a margin.
    * Step deadlines already turn a hung step into its on-error; the watchdog
@@ -46,6 +52,8 @@ export interface ActivePlan {
   readonly rules: CompiledRules;
   readonly chain: CompiledChain;
   readonly phases: ReadonlyMap<RulePhase, PhasePlan>;
+  /** Some step of the chain watches the client for early talk (a pause with pregreet): the smtps-port guess matters. */
+  readonly watchesEarlyTalk: boolean;
 }
 
 export interface PlanTimings {
@@ -66,15 +74,61 @@ export interface PlanDeps {
   readonly timings: PlanTimings;
 }
 
-function stepDeadlineMs(step: CompiledStep, timings: PlanTimings): number | null {
-  if (!mayBeAsync(step)) return null;
-  const own =
-    step.action.kind === 'pause'
-      ? step.action.durationMs
-      : step.action.kind === 'policy'
-        ? step.action.options.timeoutMs
-        : timings.defaultAsyncStepMs;
-  return own + timings.stepMarginMs;
+function unavailable(step: CompiledStep, error: Error): StepRunner {
+  return {
+    step,
+    run: () => {
+      throw error;
+    },
+  };
+}
+
+/** The factory of `kind`, typed by it (undefined only when the services bypass their type). */
+function factoryOf<K extends StepKind>(services: StepServices, kind: K): RunnerFactory<K> | undefined {
+  const byKind: { readonly [J in StepKind]: { readonly factory: RunnerFactory<J> } | undefined } = services;
+  return byKind[kind]?.factory;
+}
+
+/**
+ * The runner of one step, made by its kind's service. A factory that throws
+ * (a store that cannot be set up, a kind this build lacks) gives a failing
+ * runner with a log line: the step answers per its on-error (tempfail or
+ * proceed), and the filter goes on.
+ */
+export function createRunner<K extends StepKind>(step: StepOf<K>, services: StepServices, log: Logger): StepRunner {
+  const kind: K = step.action.kind;
+  const where = `${step.span.file}:${step.span.line}`;
+  try {
+    const factory = factoryOf(services, kind);
+    if (factory === undefined) throw new StepUnavailableError(`${kind} steps are not available in this build`);
+    return factory(step);
+  } catch (error) {
+    if (error instanceof StepUnavailableError) {
+      log.error({ rule: where, step: kind, onError: step.onError }, `${error.message}; the step will answer per its on-error`);
+      return unavailable(step, error);
+    }
+    const reason = `cannot set up the ${kind} step: ${error instanceof Error ? error.message : String(error)}`;
+    log.error({ rule: where, step: kind, onError: step.onError }, reason);
+    return unavailable(step, new StepUnavailableError(reason));
+  }
+}
+
+/** A step as the runtime runs it: its runner and what its kind's definition says about time, dry-run and the client. */
+function planStep(step: CompiledStep, deps: PlanDeps): PlannedStep {
+  const kind = kindOf(step.action.kind);
+  const skip = step.dryRun === true && kind.dryRun !== 'run' ? kind.dryRun.skip(step.action) : null;
+  const timing = kind.timing;
+  // Synchronous: the kind always answers at once, this action does (a zero pause), or the step is skipped.
+  const waits = timing.mode === 'async' && skip === null && (timing.isAsync?.(step.action) ?? true);
+  const own = timing.mode !== 'async' ? 0 : timing.deadlineMs === 'default' ? deps.timings.defaultAsyncStepMs : timing.deadlineMs(step.action);
+  return {
+    step,
+    runner: createRunner(step, deps.services, deps.log),
+    deadlineMs: waits ? own + deps.timings.stepMarginMs : null,
+    selfTimed: timing.mode === 'async' && timing.selfTimed,
+    delaysClient: kind.delaysClient,
+    dryRunSkip: skip,
+  };
 }
 
 export function buildPlan(
@@ -85,27 +139,24 @@ export function buildPlan(
 ): Result<ActivePlan, string> {
   const chain = selectChain(rules, chainName);
   if (!chain.ok) return err(chain.error);
+  // Only services built around their type can lack a kind: a wiring mistake, refused before any session.
+  const missing = chain.value.steps.find((step) => factoryOf(deps.services, step.action.kind) === undefined);
+  if (missing !== undefined) return err(`no service for step kind ${missing.action.kind}`);
   const phases = new Map<RulePhase, PhasePlan>();
   for (const phase of RULE_PHASES) {
     const compiled = chain.value.stepsByPhase.get(phase);
     if (compiled === undefined || compiled.length === 0) continue;
-    const steps = compiled.map(
-      (step): PlannedStep => ({
-        step,
-        runner: createRunner(step, deps.services, deps.log),
-        deadlineMs: stepDeadlineMs(step, deps.timings),
-        selfTimed: step.action.kind === 'pause',
-      }),
-    );
+    const steps = compiled.map((step) => planStep(step, deps));
     const asyncSteps = steps.filter((s) => s.deadlineMs !== null);
     phases.set(phase, {
       steps,
       mayBeAsync: asyncSteps.length > 0,
-      hasPause: steps.some((s) => s.step.action.kind === 'pause'),
+      delaysClient: steps.some((s) => s.delaysClient),
       budgetMs: asyncSteps.reduce((sum, s) => sum + (s.deadlineMs ?? 0), 0) + deps.timings.requestMarginMs,
     });
   }
-  return ok({ generation, rules, chain: chain.value, phases });
+  const watchesEarlyTalk = chain.value.steps.some((step) => kindOf(step.action.kind).watchesEarlyTalk?.(step.action) ?? false);
+  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk });
 }
 
 /** A one-line description of each step, for the startup log. */

@@ -32,7 +32,7 @@ import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './e
 import { explainStep, logDryRuns } from './explain.js';
 import type { RuntimeObserver } from './observer.js';
 import { Session } from './sessions.js';
-import type { ActivePlan } from './plan.js';
+import type { ActivePlan, PlannedStep } from './plan.js';
 import type { SessionTable } from './sessions.js';
 
 const PROCEED: FilterDecision = { type: 'proceed' };
@@ -104,10 +104,10 @@ export class RequestHandler {
         requestedAt: request.timestamp * 1000,
         // Only when something wants to know (a closure per request otherwise).
         onStep:
-          plan.hasPause || observer?.onStep !== undefined
-            ? (step: CompiledStep) => {
-                if (step.action.kind === 'pause') session.paused = true;
-                observer?.onStep?.(step);
+          plan.delaysClient || observer?.onStep !== undefined
+            ? (planned: PlannedStep) => {
+                if (planned.delaysClient) session.paused = true;
+                observer?.onStep?.(planned.step);
               }
             : undefined,
       };

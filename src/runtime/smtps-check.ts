@@ -48,5 +48,5 @@ export class SmtpsPortCheck {
 }
 
 function hasPregreet(session: Session): boolean {
-  return session.plan.chain.steps.some((s) => s.action.kind === 'pause' && s.action.pregreet !== undefined);
+  return session.plan.watchesEarlyTalk;
 }

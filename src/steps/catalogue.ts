@@ -1,12 +1,14 @@
 /**
  * Every step keyword and every compiled kind, listed once: the rules pipeline
  * reads STEPS (tokens, checks, compile), the runtime, describe and the tools
- * read KINDS. A new step kind is a definition file and a line in each list.
- * Pure: definitions only, no runner code.
+ * read KINDS. A new step kind is a definition file and a line in each list,
+ * and its runner's service a line in steps/services.ts. Pure: definitions
+ * only, no runner code.
  *
  * dsl/tokens.ts reserves the keywords and option words from them (issue 11
- * stage 7a); the rest of the pipeline reads them from 8a, the runtime from 10b.
- * Until then the tests hold them to the code they will replace.
+ * stage 7a) and the runtime plans each step by its kind (10b); the rest of the
+ * pipeline reads them from 8a. Until then the tests hold them to the code they
+ * will replace.
  */
 import type { StepKind } from '../model/plan.js';
 import { acceptKind, acceptStep } from './accept.js';

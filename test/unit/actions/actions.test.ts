@@ -1,14 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StepAbortedError } from '../../../src/actions/pause.js';
-import { createRunner, mayBeAsync, StepUnavailableError } from '../../../src/actions/registry.js';
 import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
 import type { CompiledStep, StepAction } from '../../../src/dsl/plan.js';
+import { buildPlan, createRunner, DEFAULT_TIMINGS, StepUnavailableError } from '../../../src/runtime/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import { TimerQueue } from '../../../src/support/timer-queue.js';
 import { stateless } from '../../../src/steps/service.js';
-import { facts, settle, testServices } from '../runtime/helpers.js';
+import { chain, facts, rules, settle, testServices } from '../runtime/helpers.js';
 
 function step(action: StepAction, onError: 'tempfail' | 'proceed' = 'tempfail'): CompiledStep {
   return {
@@ -39,14 +39,16 @@ describe('core steps', () => {
     assert.deepEqual(run({ kind: 'junk' }), { type: 'decide', decision: { type: 'junk' } });
   });
 
-  test('mayBeAsync: only pause (> 0), policy and greylist', () => {
-    assert.equal(mayBeAsync(step({ kind: 'pause', durationMs: 3000 })), true);
-    assert.equal(mayBeAsync(step({ kind: 'pause', durationMs: 0 })), false);
-    assert.equal(mayBeAsync(step({ kind: 'reject', reply: '550 x' })), false);
-    assert.equal(
-      mayBeAsync(step({ kind: 'policy', options: { flavor: 'postgrey', address: { kind: 'unix', path: '/x' }, timeoutMs: 1 } })),
-      true,
-    );
+  test('only pause (> 0), policy and greylist may answer later: they alone get a deadline', () => {
+    const mayBeAsync = (action: StepAction): boolean => {
+      const plan = buildPlan(rules([chain('c', [{ action, phase: 'connect' }])]), null, 1, { log: silentLogger, services: testServices(), timings: DEFAULT_TIMINGS });
+      assert.ok(plan.ok);
+      return plan.value.phases.get('connect')?.steps[0]?.deadlineMs !== null;
+    };
+    assert.equal(mayBeAsync({ kind: 'pause', durationMs: 3000 }), true);
+    assert.equal(mayBeAsync({ kind: 'pause', durationMs: 0 }), false);
+    assert.equal(mayBeAsync({ kind: 'reject', reply: '550 x' }), false);
+    assert.equal(mayBeAsync({ kind: 'policy', options: { flavor: 'postgrey', address: { kind: 'unix', path: '/x' }, timeoutMs: 1 } }), true);
   });
 });
 

@@ -46,7 +46,7 @@ const TABLE: LayerTable = {
 
 /** Folders on their way out, checked as the layer their files move to. */
 const TRANSITIONAL: readonly Transitional[] = [
-  { folder: 'actions', as: 'steps', stage: '13', why: 'the shims of the runners moved to steps/ in 10a, and the registry until 10b' },
+  { folder: 'actions', as: 'steps', stage: '13', why: 'the shims of the runners moved to steps/ (stage 10a)' },
 ];
 
 /** Edges that break the table today, each with the stage that removes it (plan §6). */

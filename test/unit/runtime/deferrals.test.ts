@@ -63,7 +63,7 @@ function evaluateChain(specs: readonly Spec[], phase: RulePhase = 'rcpt-to'): { 
     request: phase,
     clock: new FakeClock(),
     abort: AbortScope.create(),
-    onStep: (s) => ran.push(s.index),
+    onStep: (s) => ran.push(s.step.index),
   });
   assert.ok(!(result instanceof Promise), 'fake steps answer synchronously');
   return { e: result as Evaluation, ran };

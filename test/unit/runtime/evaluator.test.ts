@@ -38,7 +38,7 @@ function run(
     request,
     clock: options.clock ?? new FakeClock(),
     abort: options.abort ?? AbortScope.create(),
-    ...(options.onStep ? { onStep: options.onStep } : {}),
+    ...(options.onStep ? { onStep: (planned: PlannedStep) => options.onStep?.(planned.step) } : {}),
   });
 }
 

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StepOutcome } from '../../../src/actions/types.js';
+import type { StepServices } from '../../../src/steps/service.js';
 import {
   accept,
   chain,
@@ -404,6 +405,15 @@ describe('host: reload and shutdown', () => {
     assert.deepEqual(await h.advance(5000), []);
     assert.deepEqual(h.feed(line.request('helo', 'x')), []);
     assert.equal(closed, 1);
+  });
+
+  test('services given without a kind the chain uses: the host does not start, and says which kind', () => {
+    const { policy: _dropped, ...withoutPolicy } = testServices();
+    const services = withoutPolicy as unknown as StepServices;
+    const used = rules([chain('main', [{ action: policy(), phase: 'rcpt-to' }])]);
+    assert.throws(() => new HostHarness(used, { services }), /no service for step kind policy/);
+    // A chain that does not use the kind starts.
+    assert.ok(new HostHarness(rules([chain('main', [{ action: pause(10), phase: 'connect' }])]), { services }));
   });
 
   test('several chains: the host needs a name, and runs that one', () => {

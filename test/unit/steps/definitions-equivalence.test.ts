@@ -494,7 +494,7 @@ describe('timing, dry-run and the client delay: what runtime/plan.ts and the eva
     return [...out, ...built.steps];
   }
 
-  test('deadline, self-timing and hasPause of every step', () => {
+  test('deadline, self-timing and delaysClient of every step', () => {
     const seen = new Set<string>();
     for (const step of steps()) {
       const alone = chain('one', [{ action: step.action, phase: step.phase, ...(step.dryRun === true ? { dryRun: true } : {}) }]);
@@ -508,7 +508,8 @@ describe('timing, dry-run and the client delay: what runtime/plan.ts and the eva
       const what = `${canonical(step.action)}${step.dryRun === true ? ' dry-run' : ''}`;
       assert.equal(planned.deadlineMs, deadlineOf(typed), what);
       assert.equal(planned.selfTimed, kind.timing.mode === 'async' && kind.timing.selfTimed, what);
-      assert.equal(phase.hasPause, kind.delaysClient, what);
+      assert.equal(phase.delaysClient, kind.delaysClient, what);
+      assert.equal(planned.delaysClient, kind.delaysClient, what);
       seen.add(`${step.action.kind}${planned.deadlineMs === null ? '' : ' async'}${step.dryRun === true ? ' dry' : ''}`);
     }
     for (const k of ['pause async', 'pause', 'pause dry', 'accept', 'reject', 'disconnect', 'junk', 'policy async', 'policy async dry', 'greylist async', 'greylist async dry']) assert.ok(seen.has(k), k);
