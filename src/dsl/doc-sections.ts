@@ -182,14 +182,15 @@ function mdocLastCell(dflt: string, allowed: string | null, meaning: string): st
   return mdocText(`Default ${dflt}${allowed === null ? '' : `; ${allowed}`}. ${sentence(meaning)}`);
 }
 
-/** The plain text of a cell on the `.It` line, for the column widths. */
-function plainWidth(macros: string): string {
+/** What a cell of the `.It` line shows, for the column widths: `Ic store Ar \(dqurl\(dq` shows `store "url"`. */
+function shown(macros: string): string {
+  const shows: Readonly<Record<string, string>> = { Ic: '', Ar: '', Oo: '[', Oc: ']' };
   return macros
     .split(' ')
-    .filter((w) => !/^(Ic|Ar|Oo|Oc)$/.test(w))
+    .map((w) => shows[w] ?? w)
+    .filter((w) => w !== '')
     .join(' ')
-    .replace(/\\\(dq/g, '"')
-    .replace(/Oo /g, '[');
+    .replace(/\\\(dq/g, '"');
 }
 
 /** The `.Ss Options` table of filter-rules.rules(5): option, steps, then default, allowed values and meaning. */
@@ -209,8 +210,8 @@ export function optionsMdoc(rows: readonly OptionRow[], command: string): string
   ];
   // Column widths from what the cells show; an option wider than 24 characters runs over and pushes its row down.
   const widest = (cells: readonly string[]): string => cells.filter((c) => c.length <= 24).reduce((a, b) => (b.length > a.length ? b : a), '');
-  const optionWidth = widest(items.map((i) => plainWidth(i.option)));
-  const stepsWidth = widest(items.map((i) => i.steps.replace(/^Ic /, '').replace(/ ,/g, ',')));
+  const optionWidth = widest(items.map((i) => shown(i.option)));
+  const stepsWidth = widest(items.map((i) => shown(i.steps).replace(/ ,/g, ',')));
   const lines = [
     `.\\" From src/steps/catalogue.ts and src/dsl/signatures.ts by: ${command}`,
     `.Bl -column "${optionWidth}" "${stepsWidth}"`,
