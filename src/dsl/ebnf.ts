@@ -57,26 +57,47 @@ export interface EbnfOptions {
   readonly categoryNotes: readonly string[];
   /** Extra lines about tokens (comments, white space). */
   readonly tokenNotes: readonly string[];
+  /** Rules that are not the parser's (the step signatures), each group after its comment lines, before the categories. */
+  readonly sections?: readonly EbnfSection[];
 }
 
-/** EBNF for `rules` (in the given order), followed by the token classes they use. */
-export function toEbnf(rules: readonly GastRule[], options: EbnfOptions): string {
-  const terminals = new Set<TokenType>();
+export interface EbnfSection {
+  readonly notes: readonly string[];
+  readonly rules: readonly GastRule[];
+  /** A comment after a rule, by rule name. */
+  readonly comments?: ReadonlyMap<string, string>;
+}
+
+/** `rules` as `name ::= …` lines, their names padded to one width; a rule of one alternation gets a line per alternative. */
+function ruleLines(rules: readonly GastRule[], terminals: Set<TokenType>, comments: ReadonlyMap<string, string> = new Map()): string[] {
+  const lines: string[] = [];
   const width = Math.max(...rules.map((r) => r.name.length));
-  const lines: string[] = options.header.map((h) => `(* ${h} *)`);
-  lines.push('');
   for (const rule of rules) {
     const lhs = rule.name.padEnd(width);
     const only = rule.definition.length === 1 ? rule.definition[0] : undefined;
+    const comment = comments.get(rule.name);
+    const after = comment === undefined ? '' : `  (* ${comment} *)`;
     if (only instanceof Alternation) {
       // One alternative per line reads better than a long `a | b | c`.
       only.definition.forEach((alt, i) => {
         const text = print(alt, terminals).text;
         lines.push(i === 0 ? `${lhs} ::= ${text}` : `${' '.repeat(width)}   | ${text}`);
       });
+      if (after !== '') lines[lines.length - 1] += after;
     } else {
-      lines.push(`${lhs} ::= ${print(rule, terminals).text}`);
+      lines.push(`${lhs} ::= ${print(rule, terminals).text}${after}`);
     }
+  }
+  return lines;
+}
+
+/** EBNF for `rules` (in the given order) and the sections' rules, followed by the categories and token classes they use. */
+export function toEbnf(rules: readonly GastRule[], options: EbnfOptions): string {
+  const terminals = new Set<TokenType>();
+  const lines: string[] = options.header.map((h) => `(* ${h} *)`);
+  lines.push('', ...ruleLines(rules, terminals));
+  for (const section of options.sections ?? []) {
+    lines.push('', ...section.notes.map((n) => `(* ${n} *)`), '', ...ruleLines(section.rules, terminals, section.comments));
   }
   // Categories in the order the grammar first uses them, each as the words it stands for.
   const categories = [...terminals].filter((t) => options.categories.has(t));

@@ -39,7 +39,7 @@ const delay = {
   what: 'the greylist delay',
   docName: 'DURATION',
   example: '10m',
-  doc: { allowed: '`1s … 1d`, shorter than `retry-window` (E026)', meaning: 'how long a new triplet is refused before a retry passes' },
+  doc: { allowed: 'shorter than `retry-window` (E026)', meaning: 'how long a new triplet is refused before a retry passes' },
 } as const satisfies OptionSpec<'duration'>;
 
 const maxAge = {
@@ -51,7 +51,7 @@ const maxAge = {
   what: 'max-age',
   docName: 'DURATION',
   example: '30d',
-  doc: { allowed: '`1d … 3650d`', meaning: 'how long a passed triplet is remembered' },
+  doc: { allowed: '', meaning: 'how long a passed triplet is remembered' },
 } as const satisfies OptionSpec<'duration'>;
 
 const retryWindow = {
@@ -63,7 +63,7 @@ const retryWindow = {
   what: 'the retry window',
   docName: 'DURATION',
   example: '1d',
-  doc: { allowed: '`1m … 365d`', meaning: 'how long after the first attempt a retry still counts' },
+  doc: { allowed: '', meaning: 'how long after the first attempt a retry still counts' },
 } as const satisfies OptionSpec<'duration'>;
 
 const autoWhitelist = {
@@ -75,7 +75,7 @@ const autoWhitelist = {
   what: 'auto-whitelist',
   docName: 'COUNT',
   example: '10',
-  doc: { allowed: '`0 … 1000000`', meaning: 'after this many passed deliveries a client skips greylisting (0: never)' },
+  doc: { allowed: '', meaning: 'after this many passed deliveries a client skips greylisting (0: never)' },
 } as const satisfies OptionSpec<'count'>;
 
 const ipv4Prefix = {
@@ -87,7 +87,7 @@ const ipv4Prefix = {
   what: 'ipv4-prefix',
   docName: 'COUNT',
   example: '32',
-  doc: { allowed: '`1 … 32`', meaning: 'IPv4 clients in the same /N count as one' },
+  doc: { allowed: '', meaning: 'IPv4 clients in the same /N count as one' },
 } as const satisfies OptionSpec<'count'>;
 
 const ipv6Prefix = {
@@ -99,7 +99,7 @@ const ipv6Prefix = {
   what: 'ipv6-prefix',
   docName: 'COUNT',
   example: '48',
-  doc: { allowed: '`1 … 128`', meaning: 'IPv6 clients in the same /N count as one' },
+  doc: { allowed: '', meaning: 'IPv6 clients in the same /N count as one' },
 } as const satisfies OptionSpec<'count'>;
 
 const store = {
@@ -122,7 +122,7 @@ const header = {
   what: 'header',
   docName: '',
   example: '',
-  doc: { allowed: 'off unless written', meaning: 'adds an `X-Greylist:` header to mail that was delayed' },
+  doc: { allowed: '', meaning: 'adds an `X-Greylist:` header to mail that was delayed' },
 } as const satisfies OptionSpec<'flag'>;
 
 /** In the order the checker and the reference list them. */

@@ -61,8 +61,9 @@ const pregreet = {
   docName: 'disconnect ["REPLY"] | log',
   example: 'disconnect',
   doc: {
-    allowed: `\`disconnect ["REPLY"]\` (default reply \`${PREGREET_DEFAULT_REPLY}\`) or \`log\`; at connect only (E046)`,
-    meaning: 'during the pause, a client that sends anything is disconnected with REPLY, or with `log` only logged and counted; a client that hangs up ends the pause',
+    allowed: `\`disconnect ["REPLY"]\` (default reply \`${PREGREET_DEFAULT_REPLY}\`, checked like any reply: E030–E032) or \`log\`; at connect only (E046)`,
+    meaning:
+      'during the pause, a client that sends anything is disconnected with REPLY, or with `log` only logged and counted while the pause goes on; a client that hangs up ends the pause. Not applied to implicit-TLS (smtps) sessions, where the client speaks first',
   },
 } as const satisfies OptionSpec<'choice'>;
 
@@ -75,7 +76,7 @@ const payOnce = {
   what: 'pay-once',
   docName: 'DURATION',
   example: '1d',
-  doc: { allowed: '`1s … 30d`', meaning: 'a client address that sat through this pause (quietly, with `pregreet`) skips it for that long' },
+  doc: { allowed: '', meaning: 'a client address that sat through this pause (quietly, with `pregreet`) skips it for that long' },
 } as const satisfies OptionSpec<'duration'>;
 
 const options = { pregreet, 'pay-once': payOnce } as const;

@@ -7,8 +7,12 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FIELD_BY_NAME, FIELDS, type FieldName } from '../../../src/conditions/fields.js';
-import { compile, compileOk, onlyChain } from '../dsl/helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIELD_BY_NAME, FIELDS, type FieldDefinition, type FieldName } from '../../../src/conditions/fields.js';
+import { keywordToken } from '../../../src/dsl/tokens.js';
+import { compile, compileOk, onlyChain, projectRoot } from '../dsl/helpers.js';
+import { fieldProblems, type FieldsInput } from './completeness.js';
 
 const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user'];
 
@@ -108,5 +112,66 @@ describe('condition fields', () => {
         assert.deepEqual(said(`${field} in { ${text} }`), expected, `${field} in { ${text} }`);
       }
     }
+  });
+});
+
+describe('every field row has all its pieces (a FIELD word, its tests, their documentation)', () => {
+  const read = (rel: string): string => readFileSync(join(projectRoot, rel), 'utf8');
+  const rows: readonly FieldDefinition[] = FIELDS;
+  const real: FieldsInput = { fields: rows, token: keywordToken, docs: { reference: read('grammar/REFERENCE.md'), man: read('man/filter-rules.rules.5') } };
+  const row = (name: FieldName): FieldDefinition => FIELD_BY_NAME[name];
+
+  test('nothing is missing', () => {
+    assert.deepEqual(fieldProblems(real), []);
+  });
+
+  test('each check can fail: doctored rows and documents', () => {
+    const helo = row('helo');
+    const fit = helo.tests.in;
+    assert.ok(fit !== undefined);
+    const section6 = /\n## 6\. Conditions\n[\s\S]*?\n## /;
+    const cases: readonly { readonly what: string; readonly input: Partial<FieldsInput>; readonly problems: readonly string[] }[] = [
+      { what: 'a row twice', input: { fields: [...rows, row('src')] }, problems: ['field src has two rows'] },
+      {
+        what: 'a name the lexer does not reserve, and no documentation of it',
+        input: { fields: [...rows, { ...row('fcrdns'), name: 'dnssec' }] },
+        problems: [
+          'field dnssec is not a reserved word',
+          'field dnssec: `dnssec` is not documented in grammar/REFERENCE.md §6',
+          'field dnssec: `dnssec` is not documented in the Conditions of man/filter-rules.rules.5 (as Ic dnssec)',
+        ],
+      },
+      // `connect` is reserved, but as a phase: its token is no FIELD.
+      { what: 'a reserved word that is no FIELD', input: { fields: [...rows, { ...row('src'), name: 'connect', tests: {} }] }, problems: ['field connect: its token is not in the FIELD category', 'field connect takes no test'] },
+      {
+        what: 'an `in` without items or a matcher, a yes/no test without a predicate',
+        input: {
+          fields: rows.map((f) =>
+            f.name === 'helo'
+              ? { ...helo, tests: { ...helo.tests, in: { ...fit, items: [], matcher: undefined as unknown as typeof fit.matcher } } }
+              : f.name === 'fcrdns'
+                ? { ...f, tests: { present: {} as { predicate: never } } }
+                : f,
+          ),
+        },
+        problems: ['field fcrdns: its yes/no test has no predicate', 'field helo: `in` takes no kind of list item', 'field helo: `in` has no matcher'],
+      },
+      {
+        what: 'a test REFERENCE.md §6 does not show (only other sections do)',
+        input: { docs: { ...real.docs, reference: real.docs.reference.replace(section6, (s) => s.replace('`helo in LIST`', '`helo` in a list')) } },
+        problems: ['field helo: `helo in LIST` is not documented in grammar/REFERENCE.md §6'],
+      },
+      {
+        what: 'a test the man page’s Conditions do not mark up',
+        input: { docs: { ...real.docs, man: real.docs.man.replace('.It Ic fcrdns\n', '.It Sy fcrdns\n') } },
+        problems: ['field fcrdns: `fcrdns` is not documented in the Conditions of man/filter-rules.rules.5 (as Ic fcrdns)'],
+      },
+      {
+        what: 'documents without the sections',
+        input: { fields: [], docs: { reference: real.docs.reference.replace('## 6. Conditions', '## 6. Tests'), man: real.docs.man.replace('.Ss Conditions', '.Ss Tests') } },
+        problems: ['grammar/REFERENCE.md has no section "## 6. Conditions"', 'man/filter-rules.rules.5 has no subsection "Conditions"'],
+      },
+    ];
+    for (const c of cases) assert.deepEqual(fieldProblems({ ...real, ...c.input }), c.problems, c.what);
   });
 });

@@ -1,13 +1,17 @@
 /**
- * grammar/ is generated from the parser and checked in; this fails when it is
- * stale. Regenerate with: npx tsc -p tsconfig.json && node scripts/gen-grammar.mjs
+ * grammar/ is generated from the parser and the step catalogue and checked in,
+ * and so are the marked sections of grammar/REFERENCE.md and
+ * man/filter-rules.rules.5; this fails when any of them is stale. Regenerate
+ * with: npx tsc -p tsconfig.json && node scripts/gen-grammar.mjs
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CODES } from '../../../src/dsl/codes.js';
-import { GRAMMAR_FILES, generateGrammarArtifacts, REGENERATE_COMMAND } from '../../../src/dsl/gen-grammar.js';
+import { MARKDOWN_MARKERS, ROFF_MARKERS, sectionContent } from '../../../src/dsl/doc-sections.js';
+import { DOC_FILES, GRAMMAR_FILES, generateDocSections, generateGrammarArtifacts, REGENERATE_COMMAND, withDocSections, type DocSection } from '../../../src/dsl/gen-grammar.js';
+import { STEPS } from '../../../src/steps/catalogue.js';
 import { CATEGORIES, CATEGORY_MEMBERS, KEYWORDS } from '../../../src/dsl/tokens.js';
 import { mentionsWord, projectRoot } from './helpers.js';
 
@@ -78,5 +82,75 @@ describe('grammar/', () => {
     for (const text of ['delay', '`delay`', '`delay 5m`', 'the delay, then', '(delay)', 'x\ndelay\ny']) assert.equal(mentionsWord(text, 'delay'), true, text);
     assert.equal(mentionsWord('on-errors', 'on-error'), false);
     assert.equal(mentionsWord('`on-error tempfail`', 'on-error'), true);
+  });
+
+  test('rules.ebnf has the step signatures: a rule per keyword with each of its options, and the values they take', () => {
+    for (const d of STEPS) {
+      const line = new RegExp(`^[a-zA-Z]+ +::= '${d.keyword}'(.*)$`, 'm').exec(generated.ebnf);
+      assert.ok(line !== null, `no signature for ${d.keyword}`);
+      for (const name of Object.keys(d.options)) assert.ok(line[1]?.includes(`'${name}'`), `${d.keyword}'s signature lacks ${name}`);
+      assert.ok(line[1]?.includes('common'), `${d.keyword}'s signature lacks the common options`);
+    }
+    assert.match(generated.ebnf, /^pause +::= 'pause' duration \( 'pregreet' \( 'disconnect' reply\? \| 'log' \) \| 'pay-once' duration \| common \)\*$/m);
+    assert.match(generated.ebnf, /^accept +::= 'accept' common\*$/m);
+    assert.match(generated.ebnf, /^common +::= whenClause\n +\| atClause\n +\| onErrorClause$/m);
+    for (const value of ['duration ::= NUMBER', 'count ::= NUMBER', 'reply ::= STRING', 'policyAddress ::= serverAddress', 'storeUrl ::= STRING']) {
+      const [name, rhs] = value.split(' ::= ');
+      assert.match(generated.ebnf, new RegExp(`^${name} +::= ${rhs}  \\(\\* `, 'm'), value);
+    }
+  });
+
+  test('railroad.html has a signature diagram per step keyword, the common options and the values', () => {
+    for (const name of [...STEPS.map((d) => d.keyword), 'common', 'duration', 'count', 'reply', 'policyAddress', 'storeUrl']) {
+      assert.match(generated.railroad, new RegExp(`"type": "Rule",\\s+"name": "${name}"`), name);
+    }
+  });
+});
+
+describe('the generated sections of REFERENCE.md and filter-rules.rules(5)', () => {
+  const sections = generateDocSections();
+
+  /** Why the checked-in `text` of a section's document is stale, or null when it is not. */
+  function staleness(section: DocSection, text: string): string | null {
+    const content = sectionContent(text, section.name, section.markers);
+    return content === section.content ? null : `${section.file}: the generated section "${section.name}" is stale: run ${REGENERATE_COMMAND}`;
+  }
+
+  test('every section is marked and up to date', () => {
+    assert.deepEqual(
+      sections.map((x) => `${x.file} ${x.name}`),
+      [`${DOC_FILES.reference} reserved-words`, `${DOC_FILES.reference} options`, `${DOC_FILES.man} options`],
+    );
+    for (const section of sections) {
+      const text = read(section.file);
+      const stale = staleness(section, text);
+      assert.equal(stale, null, stale ?? '');
+      // Regenerating changes nothing, around the markers either.
+      assert.equal(withDocSections(section.file, text, sections), text);
+    }
+  });
+
+  test('the check can fail: an edited cell, a missing word, a lost end marker', () => {
+    const options = sections.find((x) => x.file === DOC_FILES.reference && x.name === 'options');
+    const words = sections.find((x) => x.name === 'reserved-words');
+    const man = sections.find((x) => x.file === DOC_FILES.man);
+    assert.ok(options !== undefined && words !== undefined && man !== undefined);
+    const reference = read(DOC_FILES.reference);
+    const page = read(DOC_FILES.man);
+    const doctored = [
+      { section: options, text: reference.replace('| `delay DURATION` | greylist | `5m` |', '| `delay DURATION` | greylist | `10m` |') },
+      { section: words, text: reference.replace(' pay-once ', ' ') },
+      { section: man, text: page.replace(/^\.Ql 35d ;$/m, '.Ql 30d ;') },
+    ];
+    for (const { section, text } of doctored) {
+      assert.notEqual(text, section.file === DOC_FILES.man ? page : reference, `${section.name}: the doctoring missed`);
+      assert.equal(staleness(section, text), `${section.file}: the generated section "${section.name}" is stale: run ${REGENERATE_COMMAND}`);
+      // …and regenerating repairs it.
+      assert.equal(staleness(section, withDocSections(section.file, text, sections)), null);
+    }
+    assert.throws(() => sectionContent(reference.replace(MARKDOWN_MARKERS.start('options'), ''), 'options', MARKDOWN_MARKERS), /no generated section "options": the marker <!-- generated: options/);
+    assert.throws(() => sectionContent(page.replace(ROFF_MARKERS.end, ''), 'options', ROFF_MARKERS), /has no end marker/);
+    const twice = `${reference}\n${MARKDOWN_MARKERS.start('options')}\n${MARKDOWN_MARKERS.end}\n`;
+    assert.throws(() => sectionContent(twice, 'options', MARKDOWN_MARKERS), /marked twice/);
   });
 });

@@ -6,12 +6,17 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CODES } from '../../../src/dsl/codes.js';
-import { KEYWORDS } from '../../../src/dsl/tokens.js';
+import { allowedText } from '../../../src/dsl/signatures.js';
+import { keywordToken, KEYWORDS } from '../../../src/dsl/tokens.js';
 import { RULE_PHASES, isEarlier } from '../../../src/model/phases.js';
 import { KINDS, STEP_BY_KEYWORD, STEPS } from '../../../src/steps/catalogue.js';
 import { SHAPE_OF, type StepDefinition, type ValueSpec } from '../../../src/steps/spec.js';
 import { STEP_WORDS } from '../../../src/steps/words.js';
+import { projectRoot } from '../dsl/helpers.js';
+import { catalogueProblems, type CatalogueInput } from './completeness.js';
 
 const DEFINITIONS: readonly StepDefinition[] = STEPS;
 
@@ -61,7 +66,9 @@ describe('the step catalogue', () => {
       if (d.argument !== null) check(`${d.keyword} argument`, d.argument);
       for (const [name, spec] of Object.entries(d.options)) {
         check(`${d.keyword} ${name}`, spec);
-        assert.ok(spec.doc.allowed.trim() !== '' && spec.doc.meaning.trim() !== '', `${d.keyword} ${name}: doc cells`);
+        // The table states the range from min and max; the doc's `allowed` adds what else holds ('' when nothing does).
+        assert.ok(spec.doc.meaning.trim() !== '', `${d.keyword} ${name}: doc.meaning`);
+        assert.ok(allowedText(spec) !== null || spec.type === 'flag', `${d.keyword} ${name}: neither a range nor doc.allowed says what it takes`);
         const dflt = spec.default;
         if (typeof dflt === 'number') assert.ok((spec.min ?? -Infinity) <= dflt && dflt <= (spec.max ?? Infinity), `${d.keyword} ${name}: default ${dflt} out of range`);
       }
@@ -78,5 +85,91 @@ describe('the step catalogue', () => {
     for (const [kind, k] of Object.entries(KINDS)) assert.equal(k.kind, kind);
     // Every catalogued kind is what some keyword compiles to.
     assert.deepEqual(Object.keys(KINDS).sort(), [...new Set(DEFINITIONS.flatMap((d) => d.compiles))].sort());
+  });
+});
+
+describe('every catalogued step has all its pieces (words, categories, documentation, codes)', () => {
+  const read = (rel: string): string => readFileSync(join(projectRoot, rel), 'utf8');
+  const real: CatalogueInput = {
+    steps: DEFINITIONS,
+    words: STEP_WORDS,
+    token: keywordToken,
+    codes: CODES,
+    docs: { reference: read('grammar/REFERENCE.md'), man: read('man/filter-rules.rules.5') },
+  };
+  const step = (keyword: string): StepDefinition => {
+    const d = DEFINITIONS.find((x) => x.keyword === keyword);
+    assert.ok(d !== undefined, keyword);
+    return d;
+  };
+  /** The catalogue with `keyword`'s definition replaced. */
+  const replaced = (keyword: string, d: StepDefinition): StepDefinition[] => DEFINITIONS.map((x) => (x.keyword === keyword ? d : x));
+
+  test('nothing is missing', () => {
+    assert.deepEqual(catalogueProblems(real), []);
+  });
+
+  test('each check can fail: doctored copies of the catalogue, the words and the documents', () => {
+    const greylist = step('greylist');
+    const pause = step('pause');
+    const delay = greylist.options['delay'];
+    const pregreet = pause.options['pregreet'];
+    assert.ok(delay !== undefined && pregreet !== undefined);
+    const cases: readonly { readonly what: string; readonly input: Partial<CatalogueInput>; readonly problems: readonly string[] }[] = [
+      { what: 'a keyword twice', input: { steps: [...DEFINITIONS, step('junk')] }, problems: ['step junk is catalogued twice'] },
+      {
+        what: 'a keyword the lexer does not reserve',
+        input: { steps: [...DEFINITIONS, { ...step('accept'), keyword: 'tarpit' }] },
+        problems: ['step tarpit is not a reserved word', 'step `tarpit` is not documented in grammar/REFERENCE.md (in backticks)', 'step tarpit is not documented in man/filter-rules.rules.5 (with Ic)'],
+      },
+      {
+        what: 'a keyword whose token is in the wrong shape category',
+        input: { steps: replaced('accept', { ...step('accept'), argument: step('reject').argument }) },
+        problems: ['step accept takes a string, so its token must be in STEP_STRING alone, not in STEP_NONE'],
+      },
+      {
+        what: 'an option under the wrong name',
+        input: { steps: replaced('greylist', { ...greylist, options: { ...greylist.options, 'max-age': delay } }) },
+        problems: ['greylist: the option under max-age has the spec of delay'],
+      },
+      {
+        what: 'an option of the wrong shape for its token',
+        input: { steps: replaced('greylist', { ...greylist, options: { ...greylist.options, header: { ...delay, name: 'header' } } }) },
+        problems: ['greylist header takes a duration, so its token must be in OPTION_NUMBER alone, not in OPTION_FLAG'],
+      },
+      {
+        what: 'an option word STEP_WORDS lacks, a word no step takes',
+        input: { words: [...STEP_WORDS.filter(([w]) => w !== 'header'), ['tarpit', 'option']] },
+        problems: ['greylist header: not an option of STEP_WORDS (src/steps/words.ts)', 'STEP_WORDS has option tarpit, which no step takes'],
+      },
+      {
+        what: 'a choice word that is neither a choice of STEP_WORDS nor reserved',
+        input: { steps: replaced('pause', { ...pause, options: { ...pause.options, pregreet: { ...pregreet, choices: [...(pregreet.choices ?? []), { word: 'tarpit' as 'log', reply: false }] } } }) },
+        problems: [
+          'pause pregreet tarpit: not a choice word of STEP_WORDS, nor a step keyword',
+          "pause pregreet's choice tarpit is not a reserved word",
+          "pause pregreet's choice `tarpit` is not documented in grammar/REFERENCE.md (in backticks)",
+          "pause pregreet's choice tarpit is not documented in man/filter-rules.rules.5 (with Ic)",
+        ],
+      },
+      {
+        what: 'a word the documents do not mention in backticks or with Ic',
+        input: { docs: { reference: real.docs.reference.replace(/`[^`\n]*`/g, (span) => span.replace(/\bpay-once\b/g, 'x')), man: real.docs.man.replace(/^(\.(?:It )?Ic .*)\bpay-once\b/gm, '$1x') } },
+        problems: ["pause's option `pay-once` is not documented in grammar/REFERENCE.md (in backticks)", "pause's option pay-once is not documented in man/filter-rules.rules.5 (with Ic)"],
+      },
+      {
+        what: 'a code CODES lacks and the documents do not list',
+        input: {
+          codes: Object.fromEntries(Object.entries(CODES).filter(([c]) => c !== 'W009')),
+          docs: { reference: real.docs.reference.replace(/^\| W009 \|/m, '| W00X |'), man: real.docs.man.replace(/^\.It W009$/m, '.It W00X') },
+        },
+        problems: [
+          'pause reports W009, which is not in CODES (src/dsl/codes.ts)',
+          "pause reports W009, which grammar/REFERENCE.md's diagnostics table lacks",
+          'pause reports W009, which the DIAGNOSTICS of man/filter-rules.rules.5 lack',
+        ],
+      },
+    ];
+    for (const c of cases) assert.deepEqual(catalogueProblems({ ...real, ...c.input }), c.problems, c.what);
   });
 });
