@@ -161,7 +161,7 @@ function* compileSourceWork(sourceText: string, file: string, options: CompileOp
   ];
   if (semantic.some(isError)) return fail(semantic);
 
-  const rules = compile({ ast: built.ast, resolved: lists.byDecl, files });
+  const rules = compile({ ast: built.ast, chains, resolved: lists.byDecl, files });
   return { ok: true, rules, warnings: sortDiagnostics(semantic), files, sources, listFiles };
 }
 

@@ -8,11 +8,13 @@ import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import { TimerQueue } from '../../../src/support/timer-queue.js';
 import { facts, settle } from '../runtime/helpers.js';
+import { nameAndText } from '../steps/compiled.js';
 
 function step(action: StepAction, onError: 'tempfail' | 'proceed' = 'tempfail'): CompiledStep {
   return {
     index: 0,
     action,
+    ...nameAndText(action),
     phase: 'connect',
     when: null,
     whenText: null,

@@ -24,6 +24,7 @@ import type { RuntimeObserver } from '../../../src/runtime/observer.js';
 import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
+import { nameAndText } from '../steps/compiled.js';
 
 export const FILE = '/etc/mail/test.rules';
 
@@ -41,6 +42,7 @@ export function chain(name: string, specs: readonly StepSpec[]): CompiledChain {
   const steps: CompiledStep[] = specs.map((s, index) => ({
     index,
     action: s.action,
+    ...nameAndText(s.action),
     phase: s.phase,
     when: s.when ?? null,
     whenText: s.when ? (s.whenText ?? 'test condition') : null,
