@@ -8,24 +8,34 @@ import { decisionAt, smtpdRuleAt, type DecisionType, type SmtpdRuleId } from '..
 import { namesImplicitTls } from '../steps/pause/define.js';
 import { formatCidr } from '../support/net.js';
 import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../support/regex.js';
-import { shaped, type Action, type ActionKind, type ChainDecl, type Condition, type InlineList, type ListDecl, type ListRef, type NumberLit, type RegexLit, type RulesFile, type Step, type StepOption, type StepOptionKind } from './ast.js';
+import type { ActionKind, ChainDecl, Condition, InlineList, ListDecl, ListRef, RegexLit, RulesFile, Step, StepOptionKind } from './ast.js';
+import { checkOptions } from './check/options.js';
+import type { Report } from './check/report.js';
+import { checkStep } from './check/steps.js';
+import { checkValues } from './check/values.js';
 import type { Code } from './codes.js';
+import type { ConvertedChain, ConvertedStep } from './convert.js';
 import { didYouMean, diagnostic, type Diagnostic, type RelatedSpan } from './diagnostics.js';
 import { ACTION_PHASES, isEarlier, stepNeedsDataLine, stepPhase, whenOf } from './inference.js';
 import { EMPTY_LIST, resolveInline, type Located, type ResolvedList, type ResolveResult } from './lists.js';
 import { itemShape } from './redact.js';
 import type { SourceSpan } from './plan.js';
-import { formatDuration, GREYLIST_DEFAULTS, parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems, type Parsed } from './values.js';
 
 export interface CheckInput {
   readonly ast: RulesFile;
+  /** The chains of `ast`, converted (dsl/convert.ts). */
+  readonly chains: readonly ConvertedChain[];
   readonly lists: ResolveResult;
   /** The rules file's text, to tell an empty file from one without chains. */
   readonly text: string;
   readonly dataLineRegistered: boolean;
 }
 
-/** Limits of values, in one place so the reference and the checks agree. */
+/**
+ * Limits of values, as the checks had them inline; the option specs
+ * (steps/) hold them now, and only the definitions' equivalence test still
+ * reads these (deleted in issue 11 stage 8b).
+ */
 export const LIMITS = {
   pauseMaxMs: 300_000,
   timeoutMaxMs: 300_000,
@@ -86,7 +96,7 @@ const SMTPD_RULE_DIAGNOSTICS: { readonly [Id in SmtpdRuleId]: { readonly code: C
   },
 };
 
-/** Which options each step kind takes. */
+/** Which options each step kind takes, as the checks had it; the definitions say it now (E043), and only their equivalence test reads this (stage 8b deletes it). */
 export const OPTIONS_FOR: Readonly<Record<ActionKind, readonly StepOptionKind[]>> = {
   pause: PAUSE_OPTIONS,
   accept: COMMON_OPTIONS,
@@ -117,7 +127,7 @@ class Checker {
     this.checkHasChains();
     this.checkDuplicateNames();
     for (const decl of this.input.ast.lists) this.checkListItems(this.resolved(decl), decl.body.kind === 'inline' ? decl.body : null);
-    for (const chain of this.input.ast.chains) this.checkChain(chain);
+    for (const chain of this.input.chains) this.checkChain(chain);
     this.checkListUses();
     this.checkDataLine();
     return this.out;
@@ -215,39 +225,20 @@ class Checker {
     }
   }
 
-  checkChain(chain: ChainDecl): void {
+  checkChain({ node: chain, steps }: ConvertedChain): void {
     const placed: Array<{ step: Step; phase: RulePhase; index: number }> = [];
-    chain.steps.forEach((step, index) => {
-      this.checkOptions(step);
-      this.checkAction(step.action);
-      this.checkNumericOptions(step);
-      const when = whenOf(step);
-      if (when !== null) this.checkCondition(when.condition);
-      const phase = this.checkPhase(step);
-      this.checkPregreetPhase(step, phase);
-      placed.push({ step, phase, index });
+    const report: Report = (code, span, message, extra) => this.add(code, span, message, extra);
+    steps.forEach((step, index) => {
+      checkOptions(step, report);
+      checkValues(step, report);
+      if (step.when !== null) this.checkCondition(step.when.condition);
+      const phase = this.checkPhase(step.node);
+      checkStep(chain, step, report);
+      this.checkForeignPregreet(step);
+      placed.push({ step: step.node, phase, index });
     });
     this.checkReachable(placed);
-    this.checkPregreetOnSmtps(chain);
-  }
-
-  /**
-   * On an smtps listener the client speaks first (its TLS hello), so the
-   * filter does not apply pregreet there (src/actions/implicit-tls.ts). The
-   * rules cannot know which listener a chain serves, except from what the
-   * author called it: a chain named for smtps is the one clear signal. (A
-   * warning on every pregreet would be noise: most chains serve port 25.)
-   */
-  checkPregreetOnSmtps(chain: ChainDecl): void {
-    if (!namesImplicitTls(chain.name.name)) return;
-    for (const step of chain.steps) {
-      const o = step.options.find((x) => x.kind === 'pregreet');
-      if (o === undefined) continue;
-      this.add('W009', o.keywordSpan, `chain "${chain.name.name}" is named for an smtps (implicit TLS) listener, where the client speaks first (its TLS hello): the filter does not apply \`pregreet\` there, so this pause runs without the early-talker check`, {
-        related: [{ span: chain.name.span, message: 'the chain is named here' }],
-        hint: 'remove `pregreet` from this chain; the filter skips it on the ports given with --smtps-ports (default 465)',
-      });
-    }
+    this.checkForeignPregreetOnSmtps(chain, steps);
   }
 
   /** Steps an unconditional accept, reject or disconnect keeps from ever running. */
@@ -266,146 +257,6 @@ class Checker {
       this.add('W007', p.step.action.span, `this step never runs: the unconditional ${blocker.kind} at ${blocker.phase} ends the chain first`, {
         related: [{ span: blocker.step.action.span, message: `unconditional ${blocker.kind}` }],
         hint: 'add a `when` condition to that step, or reorder the steps',
-      });
-    }
-  }
-
-  checkOptions(step: Step): void {
-    const allowed = OPTIONS_FOR[step.action.kind];
-    const seen = new Map<StepOptionKind, StepOption>();
-    for (const o of step.options) {
-      if (!allowed.includes(o.kind)) {
-        const takers = (Object.keys(OPTIONS_FOR) as ActionKind[]).filter((k) => OPTIONS_FOR[k].includes(o.kind));
-        this.add('E043', o.keywordSpan, `\`${o.kind}\` is not an option of \`${step.action.kind}\``, { hint: `\`${o.kind}\` applies to ${takers.join(', ')}` });
-        continue;
-      }
-      const first = seen.get(o.kind);
-      if (first !== undefined) {
-        this.add('E044', o.keywordSpan, `\`${o.kind}\` is given twice for this step`, {
-          related: [{ span: first.keywordSpan, message: 'first given here' }],
-          hint: o.kind === 'when' ? 'combine the conditions with `and` or `or`' : undefined,
-        });
-        continue;
-      }
-      seen.set(o.kind, o);
-    }
-  }
-
-  checkAction(action: Action): void {
-    switch (action.kind) {
-      case 'pause': {
-        this.duration(shaped(action.argument, 'number'), 1, LIMITS.pauseMaxMs, 'a pause', 'smtpd gives up on a session after 300s');
-        return;
-      }
-      case 'reject':
-      case 'disconnect': {
-        const written = shaped(action.argument, 'string');
-        const reply = written.value;
-        for (const p of replyProblems(reply)) this.add(p.code, written.span, p.message, { hint: p.hint });
-        if (action.kind === 'reject' && /^421 /.test(reply)) {
-          this.add('W004', written.span, 'smtpd turns a 421 reject into a disconnect', { hint: 'write `disconnect "421 ..."` to say so, or use another 4xx code' });
-        }
-        return;
-      }
-      case 'postgrey':
-      case 'policy': {
-        const address = shaped(action.argument, 'address');
-        const r = parsePolicyAddress(address.value);
-        if (!r.ok) this.add('E024', address.span, r.problem.message, { hint: r.problem.hint });
-        return;
-      }
-      case 'accept':
-      case 'junk':
-      case 'greylist':
-        return;
-    }
-  }
-
-  /** Parse a duration and check `min <= d <= max`; returns the value when valid. */
-  duration(lit: NumberLit, minMs: number, maxMs: number, what: string, why?: string): number | null {
-    const d = parseDuration(lit.text);
-    if (!d.ok) {
-      this.add('E020', lit.span, d.problem.message, { hint: d.problem.hint });
-      return null;
-    }
-    if (d.value < minMs || d.value > maxMs) {
-      const range = minMs <= 1 ? `more than 0 and at most ${formatDuration(maxMs)}` : `from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
-      this.add('E021', lit.span, `${what} must be ${range}, not ${lit.text}`, why === undefined ? {} : { hint: why });
-      return null;
-    }
-    return d.value;
-  }
-
-  count(lit: NumberLit, min: number, max: number, what: string): number | null {
-    const n: Parsed<number> = parseCount(lit.text);
-    if (!n.ok) {
-      this.add('E022', lit.span, n.problem.message, { hint: n.problem.hint });
-      return null;
-    }
-    if (n.value < min || n.value > max) {
-      this.add('E023', lit.span, `${what} must be from ${min} to ${max}, not ${lit.text}`);
-      return null;
-    }
-    return n.value;
-  }
-
-  checkNumericOptions(step: Step): void {
-    const allowed = OPTIONS_FOR[step.action.kind];
-    let delay: number | null = GREYLIST_DEFAULTS.delayMs;
-    let window: number | null = GREYLIST_DEFAULTS.retryWindowMs;
-    let delayLit: NumberLit | null = null;
-    for (const o of step.options) {
-      if (!allowed.includes(o.kind)) continue;
-      switch (o.kind) {
-        case 'timeout':
-          this.duration(shaped(o.value, 'number'), 1, LIMITS.timeoutMaxMs, 'a timeout', 'smtpd gives up on a session after 300s');
-          break;
-        case 'delay':
-          delay = this.duration(shaped(o.value, 'number'), 1000, LIMITS.greylistDelayMaxMs, 'the greylist delay');
-          delayLit = shaped(o.value, 'number');
-          break;
-        case 'max-age':
-          this.duration(shaped(o.value, 'number'), 86_400_000, 3650 * 86_400_000, 'max-age');
-          break;
-        case 'retry-window':
-          window = this.duration(shaped(o.value, 'number'), 60_000, 365 * 86_400_000, 'the retry window');
-          break;
-        case 'auto-whitelist':
-          this.count(shaped(o.value, 'number'), 0, LIMITS.autoWhitelistMax, 'auto-whitelist');
-          break;
-        case 'ipv4-prefix':
-          this.count(shaped(o.value, 'number'), 1, 32, 'ipv4-prefix');
-          break;
-        case 'ipv6-prefix':
-          this.count(shaped(o.value, 'number'), 1, 128, 'ipv6-prefix');
-          break;
-        case 'store': {
-          const store = shaped(o.value, 'string');
-          const r = parseStore(store.value);
-          if (!r.ok) this.add('E025', store.span, r.problem.message, { hint: r.problem.hint });
-          break;
-        }
-        case 'pay-once':
-          this.duration(shaped(o.value, 'number'), LIMITS.payOnceMinMs, LIMITS.payOnceMaxMs, 'pay-once');
-          break;
-        case 'pregreet': {
-          const reply = shaped(o.value, 'choice').reply;
-          if (reply !== null) {
-            for (const p of replyProblems(reply.value)) this.add(p.code, reply.span, p.message, { hint: p.hint });
-          }
-          break;
-        }
-        case 'when':
-        case 'at':
-        case 'on-error':
-        case 'header':
-          break;
-      }
-    }
-    if (step.action.kind === 'greylist' && delay !== null && window !== null && delay >= window) {
-      const span = delayLit?.span ?? step.action.span;
-      this.add('E026', span, `the greylist delay (${formatDuration(delay)}) must be shorter than the retry window (${formatDuration(window)})`, {
-        hint: 'a sender must retry after the delay but within the retry window',
       });
     }
   }
@@ -514,17 +365,32 @@ class Checker {
   }
 
   /**
-   * Early talkers can only be seen before smtpd's reply: at connect that is
-   * the banner, which is what `pregreet` (pre-greeting traffic) means.
+   * `pregreet` on a step that does not take it (E043 says so) still gets the
+   * pause's E046 and W009, as the checker always gave them: the pause's own
+   * checks see only its own options. Whether to keep saying it is for the
+   * checker's rewrite (issue 11 stage 8b).
    */
-  checkPregreetPhase(step: Step, phase: RulePhase): void {
-    if (phase === 'connect') return;
-    for (const o of step.options) {
-      if (o.kind !== 'pregreet') continue;
-      const at = step.options.find((x) => x.kind === 'at');
-      this.add('E046', o.keywordSpan, `\`pregreet\` needs the pause to run at connect, before the banner; this pause runs at ${phase}`, {
-        related: at === undefined ? [] : [{ span: at.span, message: `the pause is placed at ${phase} here` }],
-        hint: 'remove `pregreet`, or the `at`/`when` that moves the pause past connect',
+  checkForeignPregreet(step: ConvertedStep): void {
+    const pregreets = step.foreign.filter((o) => o.kind === 'pregreet');
+    const { phase, at } = step.placement;
+    if (phase !== 'connect') {
+      for (const o of pregreets) {
+        this.add('E046', o.keywordSpan, `\`pregreet\` needs the pause to run at connect, before the banner; this pause runs at ${phase}`, {
+          related: at === null ? [] : [{ span: at.span, message: `the pause is placed at ${phase} here` }],
+          hint: 'remove `pregreet`, or the `at`/`when` that moves the pause past connect',
+        });
+      }
+    }
+  }
+
+  checkForeignPregreetOnSmtps(chain: ChainDecl, steps: readonly ConvertedStep[]): void {
+    if (!namesImplicitTls(chain.name.name)) return;
+    for (const step of steps) {
+      const o = step.foreign.find((x) => x.kind === 'pregreet');
+      if (o === undefined) continue;
+      this.add('W009', o.keywordSpan, `chain "${chain.name.name}" is named for an smtps (implicit TLS) listener, where the client speaks first (its TLS hello): the filter does not apply \`pregreet\` there, so this pause runs without the early-talker check`, {
+        related: [{ span: chain.name.span, message: 'the chain is named here' }],
+        hint: 'remove `pregreet` from this chain; the filter skips it on the ports given with --smtps-ports (default 465)',
       });
     }
   }

@@ -15,6 +15,7 @@ import { readRulesFileSync } from '../support/read-file.js';
 import { DEFAULT_SLICE_MS, Pacer, runInSlices, runToEnd, type Work } from '../support/work.js';
 import { check } from './checker.js';
 import { compile } from './compiler.js';
+import { convert } from './convert.js';
 import { diagnostic, formatDiagnostic, isError, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { lex } from './lexer.js';
 import { readFailure, resolveListsWork, type ReadFile } from './lists.js';
@@ -151,14 +152,16 @@ function* compileSourceWork(sourceText: string, file: string, options: CompileOp
   }
   for (const [name, t] of lists.sources) sources.set(name, t);
 
+  // Each step joined to its definition, its values read once.
+  const chains = convert(built.ast);
   const semantic = [
     ...built.diagnostics,
     ...lists.diagnostics,
-    ...check({ ast: built.ast, lists, text, dataLineRegistered: options.dataLineRegistered ?? true }),
+    ...check({ ast: built.ast, chains, lists, text, dataLineRegistered: options.dataLineRegistered ?? true }),
   ];
   if (semantic.some(isError)) return fail(semantic);
 
-  const rules = compile({ ast: built.ast, resolved: lists.byDecl, files });
+  const rules = compile({ ast: built.ast, chains, resolved: lists.byDecl, files });
   return { ok: true, rules, warnings: sortDiagnostics(semantic), files, sources, listFiles };
 }
 

@@ -3,10 +3,19 @@
  * replies (policy server addresses: model/address.ts). Pure functions returning either the value
  * or a problem for people (message plus optional hint); the checker locates
  * the problem and the compiler uses the value.
+ *
+ * VALUE_PARSERS puts them behind the value types of steps/spec.ts: one parser
+ * per type, run once per written value by dsl/convert.ts, giving the value and
+ * its problems, coded and located.
  */
+import { parsePolicyAddress } from '../model/address.js';
+import type { SourceSpan } from '../model/span.js';
+import type { ValueSpec, ValueType, ValueTypes } from '../steps/spec.js';
 import { parseStoreUrl } from '../store/url.js';
 import { bad, good, type Parsed, type Problem } from '../support/result.js';
-import { UNIT_MS } from '../support/units.js';
+import { formatDuration, UNIT_MS } from '../support/units.js';
+import { shaped, type ValueNode } from './ast.js';
+import { CODES, type Code } from './codes.js';
 
 export type { Parsed, Problem };
 
@@ -45,7 +54,7 @@ export function parseCount(text: string): Parsed<number> {
 export { formatDuration } from '../support/units.js';
 
 /** Moved to model/address.ts, with its formatter: one parser for the checker, the compiler and the tests (issue 11: re-exported until stage 13). */
-export { parsePolicyAddress } from '../model/address.js';
+export { parsePolicyAddress };
 
 export const DEFAULT_GREYLIST_STORE = 'sqlite:/var/lib/filter-rules/greylist.db';
 
@@ -147,4 +156,100 @@ export function replyProblems(reply: string): ReplyProblem[] {
     problems.push({ code: 'W006', message: 'the reply contains non-ASCII characters, which some SMTP clients mangle' });
   }
   return problems;
+}
+
+/** A problem with a written value, with its code and where it is (a choice's reply, not its word). */
+export interface CodedProblem {
+  readonly code: Code;
+  readonly span: SourceSpan;
+  readonly message: string;
+  readonly hint?: string;
+}
+
+/** A written value read by its type: the value, null when a problem is an error; and every problem, warnings too. */
+export interface ReadValue<T> {
+  readonly value: T | null;
+  readonly problems: readonly CodedProblem[];
+}
+
+function coded(code: Code, span: SourceSpan, p: Problem): CodedProblem {
+  return p.hint === undefined ? { code, span, message: p.message } : { code, span, message: p.message, hint: p.hint };
+}
+
+function read<T>(parsed: Parsed<T>, code: Code, span: SourceSpan): ReadValue<T> {
+  return parsed.ok ? { value: parsed.value, problems: [] } : { value: null, problems: [coded(code, span, parsed.problem)] };
+}
+
+/** A reply's problems, located at its string; the reply is the value unless one of them is an error (W006 is not). */
+function readReply(text: string, span: SourceSpan): ReadValue<string> {
+  const problems = replyProblems(text).map((p) => coded(p.code, span, p));
+  return { value: problems.some((p) => CODES[p.code].severity === 'error') ? null : text, problems };
+}
+
+/** The problem of a number outside its spec's range (E021, E023), said with the spec's `what` and `why`. */
+function outOfRange(spec: ValueSpec, text: string, value: number, span: SourceSpan): CodedProblem | null {
+  const { min, max } = spec;
+  if ((min === undefined || value >= min) && (max === undefined || value <= max)) return null;
+  if (spec.type === 'duration') {
+    const range =
+      min === undefined || min <= 1
+        ? max === undefined
+          ? 'more than 0'
+          : `more than 0 and at most ${formatDuration(max)}`
+        : max === undefined
+          ? `at least ${formatDuration(min)}`
+          : `from ${formatDuration(min)} to ${formatDuration(max)}`;
+    return coded('E021', span, spec.why === undefined ? { message: `${spec.what} must be ${range}, not ${text}` } : { message: `${spec.what} must be ${range}, not ${text}`, hint: spec.why });
+  }
+  const range = min === undefined ? `at most ${max ?? ''}` : max === undefined ? `at least ${min}` : `from ${min} to ${max}`;
+  return coded('E023', span, spec.why === undefined ? { message: `${spec.what} must be ${range}, not ${text}` } : { message: `${spec.what} must be ${range}, not ${text}`, hint: spec.why });
+}
+
+/** A duration or a count, parsed, then held to its spec's range. */
+function readNumber(node: ValueNode | null, spec: ValueSpec, parse: (text: string) => Parsed<number>, code: Code): ReadValue<number> {
+  const n = shaped(node, 'number');
+  const parsed = read(parse(n.text), code, n.span);
+  if (parsed.value === null) return parsed;
+  const range = outOfRange(spec, n.text, parsed.value, n.span);
+  return range === null ? parsed : { value: null, problems: [range] };
+}
+
+/**
+ * One parser per value type. The node has the shape the type's SHAPE_OF
+ * gives (to-ast held every value to it), null for a flag, which has none.
+ */
+export const VALUE_PARSERS: { readonly [T in ValueType]: (node: ValueNode | null, spec: ValueSpec<T>) => ReadValue<ValueTypes[T]> } = {
+  duration: (node, spec) => readNumber(node, spec, parseDuration, 'E020'),
+  count: (node, spec) => readNumber(node, spec, parseCount, 'E022'),
+  reply: (node) => {
+    const s = shaped(node, 'string');
+    return readReply(s.value, s.span);
+  },
+  'policy-address': (node) => {
+    const a = shaped(node, 'address');
+    return read(parsePolicyAddress(a.value), 'E024', a.span);
+  },
+  'store-url': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseStore(s.value), 'E025', s.span);
+  },
+  flag: (node) => {
+    if (node !== null) throw new Error(`bug: a flag with a value of shape ${node.shape}`);
+    return { value: true, problems: [] };
+  },
+  choice: (node, spec) => {
+    const c = shaped(node, 'choice');
+    // The grammar takes the choice words of every option; a word this option lacks is a catalogue mistake.
+    const choice = spec.choices?.find((x) => x.word === c.word);
+    if (choice === undefined || (c.reply !== null && !choice.reply)) throw new Error(`bug: ${spec.what} has no choice ${c.word}${c.reply === null ? '' : ' with a reply'}`);
+    if (c.reply === null) return { value: { word: c.word, reply: null }, problems: [] };
+    const reply = readReply(c.reply.value, c.reply.span);
+    return { value: reply.value === null ? null : { word: c.word, reply: reply.value }, problems: reply.problems };
+  },
+};
+
+/** `VALUE_PARSERS[spec.type]` for a spec of any type (an index by a union cannot be called directly). */
+export function readValue<T extends ValueType>(node: ValueNode | null, spec: ValueSpec<T>): ReadValue<ValueTypes[T]> {
+  const parser = VALUE_PARSERS[spec.type] as (node: ValueNode | null, spec: ValueSpec<T>) => ReadValue<ValueTypes[T]>;
+  return parser(node, spec);
 }

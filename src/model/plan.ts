@@ -79,6 +79,10 @@ export interface CompiledStep {
   /** Position in its chain, 0-based; stable identity for logs and metrics. */
   readonly index: number;
   readonly action: StepAction;
+  /** The step keyword as written: `postgrey` for a step of kind `policy`. */
+  readonly name: string;
+  /** The action in one line, its kind's describe.text (steps/): `pause 3000ms pregreet log`. Made once, at compile. */
+  readonly text: string;
   /** The phase the step runs at (inferred, or moved later by `at PHASE`). */
   readonly phase: RulePhase;
   /** Null when the step has no `when`. */

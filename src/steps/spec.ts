@@ -186,7 +186,11 @@ export interface StepDefinition<A extends ValueType | null = ValueType | null, O
    * the same definition's specs).
    */
   compile(input: StepInput<A, O>): ActionOf<K>;
-  /** The kinds `compile` may produce: `reject` → reject, or disconnect at connect. */
+  /**
+   * The kinds `compile` may produce, its own first: `reject` → reject, or
+   * disconnect at connect. A step compiled to another than the first is named
+   * after that kind in logs and tools (CompiledStep.name: `disconnect`).
+   */
   readonly compiles: readonly K[];
 }
 

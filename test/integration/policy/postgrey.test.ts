@@ -17,14 +17,17 @@ import { systemClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 import { waitFor } from '../../e2e/harness/wait.js';
 import { Postgrey, postgreyUnavailable, sessionFacts } from './postgrey.js';
+import { nameAndText } from '../../unit/steps/compiled.js';
 
 const skip = postgreyUnavailable();
 
 const span = { file: 'rules', line: 1, column: 1, endLine: 1, endColumn: 2 };
 function step(address: PolicyAddress, timeoutMs: number): CompiledStep {
+  const action: CompiledStep['action'] = { kind: 'policy', options: { flavor: 'postgrey', address, timeoutMs } };
   return {
     index: 0,
-    action: { kind: 'policy', options: { flavor: 'postgrey', address, timeoutMs } },
+    action,
+    ...nameAndText(action),
     phase: 'rcpt-to',
     when: null,
     whenText: null,

@@ -9,11 +9,13 @@ import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import { TimerQueue } from '../../../src/support/timer-queue.js';
 import { stateless } from '../../../src/steps/service.js';
 import { chain, facts, rules, settle, testServices } from '../runtime/helpers.js';
+import { nameAndText } from '../steps/compiled.js';
 
 function step(action: StepAction, onError: 'tempfail' | 'proceed' = 'tempfail'): CompiledStep {
   return {
     index: 0,
     action,
+    ...nameAndText(action),
     phase: 'connect',
     when: null,
     whenText: null,

@@ -16,13 +16,16 @@ import type { Endpoints } from '../../../src/support/proc-net-tcp.js';
 import type { ConnectionEvent } from '../../../src/support/proc-net-tcp-watch.js';
 import { stateless } from '../../../src/steps/service.js';
 import { facts, settle, testServices } from '../runtime/helpers.js';
+import { nameAndText } from '../steps/compiled.js';
 
 const REPLY = '554 5.5.1 Protocol error: data sent before the greeting';
 
-function pauseStep(action: Partial<PauseStep['action']> = {}): PauseStep {
+function pauseStep(over: Partial<PauseStep['action']> = {}): PauseStep {
+  const action: PauseStep['action'] = { kind: 'pause', durationMs: 3000, ...over };
   return {
     index: 1,
-    action: { kind: 'pause', durationMs: 3000, ...action },
+    action,
+    ...nameAndText(action),
     phase: 'connect',
     when: null,
     whenText: null,

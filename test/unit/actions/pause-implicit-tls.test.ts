@@ -16,6 +16,7 @@ import type { Endpoints } from '../../../src/support/proc-net-tcp.js';
 import { SocketTableWatcher } from '../../../src/support/proc-net-tcp-watch.js';
 import { facts, settle } from '../runtime/helpers.js';
 import { FakeTables } from '../support/fake-tables.js';
+import { nameAndText } from '../steps/compiled.js';
 
 const REPLY = '554 5.5.1 Protocol error: data sent before the greeting';
 const ESTABLISHED = 0x01;
@@ -28,10 +29,12 @@ function endpoints(ports: ReadonlyMap<number, number>): (n: number) => Endpoints
   return (n) => ({ src: `198.51.100.${n}`, srcPort: 50000 + n, dest: '192.0.2.1', destPort: ports.get(n) ?? 25 });
 }
 
-function pauseStep(action: Partial<PauseStep['action']> = {}): PauseStep {
+function pauseStep(over: Partial<PauseStep['action']> = {}): PauseStep {
+  const action: PauseStep['action'] = { kind: 'pause', durationMs: 3000, pregreet: { action: 'disconnect', reply: REPLY }, ...over };
   return {
     index: 0,
-    action: { kind: 'pause', durationMs: 3000, pregreet: { action: 'disconnect', reply: REPLY }, ...action },
+    action,
+    ...nameAndText(action),
     phase: 'connect',
     when: null,
     whenText: null,

@@ -4,10 +4,12 @@ import { alreadyWaitedMs, createPauseRunner, MAX_TRUSTED_LAG_MS, StepAbortedErro
 import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
 import type { SessionFacts } from '../../../src/dsl/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
+import { nameAndText } from '../steps/compiled.js';
 
 const step = (durationMs: number): PauseStep => ({
   index: 0,
   action: { kind: 'pause', durationMs },
+  ...nameAndText({ kind: 'pause', durationMs }),
   phase: 'connect',
   when: null,
   whenText: null,

@@ -17,7 +17,7 @@ import { formatDiagnostic, type CompileResult, type Diagnostic } from '../../../
 import type { CompiledChain, CompiledStep, SessionFacts, SourceSpan } from '../../../src/dsl/plan.js';
 // The derived texts come from whichever module provides them at the time (reload/diff and
 // runtime/plan today, model/describe later): the JSON they give must not change.
-import { describeStep } from '../../../src/reload/diff.js';
+import { describeAction, describeStep } from '../../../src/reload/diff.js';
 import { describeSteps } from '../../../src/runtime/plan.js';
 import { mulberry32 } from '../support/prng.js';
 
@@ -134,9 +134,13 @@ function phaseRank(phase: string): number {
 
 function stepSnapshot(step: CompiledStep, startup: string, sessions: readonly SessionFacts[]): StepSnapshot {
   const when = step.when;
+  const name = step.action.kind === 'policy' ? step.action.options.flavor : step.action.kind;
+  // Since stage 8a the compiler sets both on the step; they must say what the texts derived from the action say.
+  if (step.name !== name) throw new Error(`step ${step.index}: name ${step.name}, its action says ${name}`);
+  if (step.text !== describeAction(step.action)) throw new Error(`step ${step.index}: text ${JSON.stringify(step.text)}, the reload diff says ${JSON.stringify(describeAction(step.action))}`);
   return {
     index: step.index,
-    name: step.action.kind === 'policy' ? step.action.options.flavor : step.action.kind,
+    name,
     action: canonical(step.action),
     phase: step.phase,
     when: step.whenText,

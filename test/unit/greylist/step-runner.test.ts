@@ -16,6 +16,7 @@ import { StoreError, type GreylistStore } from '../../../src/store/types.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 import { err, ok } from '../../../src/support/result.js';
+import { nameAndText } from '../steps/compiled.js';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
@@ -33,9 +34,11 @@ const OPTIONS: GreylistStepOptions = {
 };
 
 function stepWith(options: Partial<GreylistStepOptions> = {}, phase: RulePhase = 'rcpt-to'): CompiledStep {
+  const action: CompiledStep['action'] = { kind: 'greylist', options: { ...OPTIONS, ...options } };
   return {
     index: 1,
-    action: { kind: 'greylist', options: { ...OPTIONS, ...options } },
+    action,
+    ...nameAndText(action),
     phase,
     when: null,
     whenText: null,

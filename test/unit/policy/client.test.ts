@@ -10,6 +10,7 @@ import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import type { CompiledRules, CompiledStep } from '../../../src/dsl/plan.js';
 import { FakeNetwork, flush } from './fakes.js';
+import { nameAndText } from '../steps/compiled.js';
 
 const ADDR: PolicyAddress = { kind: 'unix', path: '/run/postgrey/postgrey.sock' };
 const OTHER: PolicyAddress = { kind: 'tcp', host: '127.0.0.1', port: 10023 };
@@ -511,6 +512,7 @@ describe('PolicyClients registry', () => {
     const step = (index: number, action: CompiledStep['action']): CompiledStep => ({
       index,
       action,
+      ...nameAndText(action),
       phase: 'rcpt-to',
       when: null,
       whenText: null,

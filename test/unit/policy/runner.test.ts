@@ -10,6 +10,7 @@ import { PolicyClients } from '../../../src/policy/registry.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 import { FakeNetwork, type FakeSocket, facts, flush } from './fakes.js';
+import { nameAndText } from '../steps/compiled.js';
 
 const recorded = JSON.parse(
   readFileSync(new URL('../../../../test/fixtures/policy/postgrey-1.37-answers.json', import.meta.url), 'utf8'),
@@ -19,9 +20,11 @@ const ADDR: PolicyAddress = { kind: 'unix', path: '/run/postgrey/postgrey.sock' 
 const span = { file: 'rules', line: 3, column: 5, endLine: 3, endColumn: 40 };
 
 function policyStep(overrides: Partial<CompiledStep> = {}, timeoutMs = 2000): CompiledStep {
+  const action: CompiledStep['action'] = { kind: 'policy', options: { flavor: 'postgrey', address: ADDR, timeoutMs } };
   return {
     index: 1,
-    action: { kind: 'policy', options: { flavor: 'postgrey', address: ADDR, timeoutMs } },
+    action,
+    ...nameAndText(action),
     phase: 'rcpt-to',
     when: null,
     whenText: null,

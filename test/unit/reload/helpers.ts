@@ -15,6 +15,7 @@ import type { CompileResult, Diagnostic } from '../../../src/dsl/index.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
 import type { Watcher, WatcherFactory, WatcherHandlers, WatchEventKind } from '../../../src/reload/watcher.js';
 import type { ReloadCompile } from '../../../src/reload/reloader.js';
+import { nameAndText } from '../steps/compiled.js';
 
 export interface StepSpec {
   readonly action: StepAction;
@@ -30,6 +31,7 @@ export function step(spec: StepSpec, index: number, file = '/rules'): CompiledSt
   return {
     index,
     action: spec.action,
+    ...nameAndText(spec.action),
     phase: spec.phase ?? 'connect',
     // A fresh closure every time: the diff must not compare predicates by identity.
     when: whenText === null ? null : () => true,

@@ -25,6 +25,7 @@ import { stateless, type StepServices } from '../../../src/steps/service.js';
 import { hostDefaultServices, type ServiceReplacements } from '../../../src/steps/services.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
+import { nameAndText } from '../steps/compiled.js';
 
 export const FILE = '/etc/mail/test.rules';
 
@@ -42,6 +43,7 @@ export function chain(name: string, specs: readonly StepSpec[]): CompiledChain {
   const steps: CompiledStep[] = specs.map((s, index) => ({
     index,
     action: s.action,
+    ...nameAndText(s.action),
     phase: s.phase,
     when: s.when ?? null,
     whenText: s.when ? (s.whenText ?? 'test condition') : null,

@@ -1,9 +1,9 @@
 /**
- * Test stand-ins for the pipeline stages that do not read the step definitions
- * yet (issue 11: convert, stage 8a): values parsed from their written text
- * with today's parsers, and a definition's CheckView built from today's AST.
- * With them the definitions can be held to what the old code does, before
- * anything reads them.
+ * Test stand-ins for the convert stage: values parsed from their written text
+ * with the old parsers, and a definition's CheckView built from the AST. They
+ * were how the definitions were held to the old code before anything read
+ * them; since stage 8a the pipeline has dsl/convert.ts and these stay as the
+ * independent reading the equivalence test compares it with (until 8b).
  */
 import assert from 'node:assert/strict';
 import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src/dsl/ast.js';

@@ -7,6 +7,7 @@ import { GreylistStores } from '../../../src/store/registry.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger } from '../../../src/support/log.js';
 import { err, ok } from '../../../src/support/result.js';
+import { nameAndText } from '../steps/compiled.js';
 
 /** A memory store that records purge calls and can be told how much to "delete". */
 class CountingStore extends MemoryGreylistStore {
@@ -161,6 +162,7 @@ describe('GreylistStores registry', () => {
     const step = (index: number, action: StepAction): CompiledStep => ({
       index,
       action,
+      ...nameAndText(action),
       phase: 'rcpt-to',
       when: null,
       whenText: null,
