@@ -107,8 +107,7 @@ function dataLineNote(rules: CompiledRules): string {
   const lines = [
     `note: ${steps.length === 1 ? '1 step needs' : `${steps.length} steps need`} the message lines (smtpd's data-line phase), to add headers:`,
     ...steps.map(({ chain, step }) => {
-      const kind = step.action.kind === 'policy' ? step.action.options.flavor : step.action.kind;
-      return `  ${step.span.file}:${step.span.line}:${step.span.column}: ${kind} at ${step.phase} (chain "${chain.name}")`;
+      return `  ${step.span.file}:${step.span.line}:${step.span.column}: ${step.name} at ${step.phase} (chain "${chain.name}")`;
     }),
     '  smtpd sends message lines only to a filter that asked for them when smtpd started it, and a filter',
     '  started with this file asks. A hot reload cannot ask later: if it adds such a step to a filter',

@@ -11,9 +11,8 @@
  * changed does not show here (`src in trusted` reads the same). The reloader
  * reports changed files separately for that reason.
  */
-import type { ActionOf, CompiledChain, CompiledRules, CompiledStep, StepAction } from '../dsl/plan.js';
-import { DEFAULT_GREYLIST_STORE, GREYLIST_DEFAULTS, POLICY_DEFAULT_TIMEOUT_MS } from '../dsl/values.js';
-import { formatPolicyAddress } from '../model/address.js';
+import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
+import { describeStep } from '../model/describe.js';
 
 export type StepField = 'action' | 'phase' | 'when' | 'onError' | 'dryRun';
 
@@ -116,58 +115,6 @@ export function diffChain(before: CompiledChain, after: CompiledChain): ChainDif
 
   if (stepsAdded.length + stepsRemoved.length + stepsChanged.length + stepsMoved.length === 0) return null;
   return { name: after.name, stepsAdded, stepsRemoved, stepsChanged, stepsMoved };
-}
-
-/** `pause 3000ms @connect when src in trusted` — for logs; on-error only when it is `proceed`. */
-export function describeStep(step: CompiledStep): string {
-  const when = step.whenText === null ? '' : ` when ${step.whenText}`;
-  const onError = step.onError === 'proceed' ? ' on-error proceed' : '';
-  const dryRun = step.dryRun === true ? 'dry-run ' : '';
-  return `${dryRun}${describeAction(step.action)} @${step.phase}${when}${onError}`;
-}
-
-export function describeAction(action: StepAction): string {
-  switch (action.kind) {
-    case 'pause': {
-      // Every option shows: a step whose only change is an option must not read the same before and after.
-      const pregreet =
-        action.pregreet === undefined
-          ? ''
-          : action.pregreet.action === 'log'
-            ? ' pregreet log'
-            : ` pregreet disconnect ${JSON.stringify(action.pregreet.reply)}`;
-      const payOnce = action.payOnceMs === undefined ? '' : ` pay-once ${action.payOnceMs}ms`;
-      return `pause ${action.durationMs}ms${pregreet}${payOnce}`;
-    }
-    case 'accept':
-    case 'junk':
-      return action.kind;
-    case 'reject':
-    case 'disconnect':
-      return `${action.kind} ${JSON.stringify(action.reply)}`;
-    case 'policy': {
-      // The canonical spelling (`inet:` is printed as `tcp:`, IPv6 in brackets), as the rules can write it.
-      const where = formatPolicyAddress(action.options.address);
-      const timeout = action.options.timeoutMs === POLICY_DEFAULT_TIMEOUT_MS ? '' : ` timeout ${action.options.timeoutMs}ms`;
-      return `${action.options.flavor} ${where}${timeout}`;
-    }
-    case 'greylist':
-      return describeGreylist(action.options);
-  }
-}
-
-/** The options as the rules language writes them; the delay always, the others when not the default. */
-function describeGreylist(o: ActionOf<'greylist'>['options']): string {
-  const d = GREYLIST_DEFAULTS;
-  const parts = [`greylist delay ${o.delayMs}ms`];
-  if (o.retryWindowMs !== d.retryWindowMs) parts.push(`retry-window ${o.retryWindowMs}ms`);
-  if (o.maxAgeMs !== d.maxAgeMs) parts.push(`max-age ${o.maxAgeMs}ms`);
-  if (o.autoWhitelistAfter !== d.autoWhitelistAfter) parts.push(`auto-whitelist ${o.autoWhitelistAfter}`);
-  if (o.ipv4Prefix !== d.ipv4Prefix) parts.push(`ipv4-prefix ${o.ipv4Prefix}`);
-  if (o.ipv6Prefix !== d.ipv6Prefix) parts.push(`ipv6-prefix ${o.ipv6Prefix}`);
-  if (o.store !== DEFAULT_GREYLIST_STORE) parts.push(`store ${JSON.stringify(o.store)}`);
-  if (o.header) parts.push('header');
-  return parts.join(' ');
 }
 
 /** One line saying what changed, for the reload log message. */

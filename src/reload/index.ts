@@ -1,7 +1,8 @@
 /** Hot reload of the rules: the public face of src/reload. */
 export { startReloader, DEFAULT_MAX_WAIT_MS, DEFAULT_QUIET_MS } from './reloader.js';
 export type { ChainSelector, Reloader, ReloaderOptions, ReloadCompile, ReloadStats } from './reloader.js';
-export { diffRules, diffChain, describeStep, describeAction, summarizeDiff, isEmptyDiff } from './diff.js';
+export { diffRules, diffChain, summarizeDiff, isEmptyDiff } from './diff.js';
+export { describeStep } from '../model/describe.js';
 export type { RulesDiff, ChainDiff, StepRef, StepChange, StepMove, StepField } from './diff.js';
 export { logOutcome } from './outcome.js';
 export type { ReloadOutcome, ReloadOutcomeKind } from './outcome.js';

@@ -7,6 +7,7 @@
  */
 import { fieldNamed, type ExplainValue } from '../conditions/fields.js';
 import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
+import { ruleRef } from '../model/describe.js';
 import type { Logger } from '../support/log.js';
 import { replyOf } from './dispatcher.js';
 import type { DryRunHit, Evaluation } from './evaluator.js';
@@ -28,10 +29,6 @@ export function explainStep(step: CompiledStep | null, facts: SessionFacts): { c
   if (step === null || step.whenText === null) return {};
   const values = conditionValues(step, facts);
   return values === null ? { condition: step.whenText } : { condition: step.whenText, values };
-}
-
-export function ruleOf(step: CompiledStep): string {
-  return `${step.span.file}:${step.span.line}`;
 }
 
 /**
@@ -86,7 +83,7 @@ export function logDryRuns(log: Logger, context: ExplainContext, evaluation: Eva
     const reply = hit.decision !== null ? replyOf(hit.decision) : (hit.deferral?.reply ?? null);
     const fields = {
       ...context,
-      rule: ruleOf(hit.step),
+      rule: ruleRef(hit.step.span),
       step: hit.step.action.kind,
       dryRun: true,
       would,

@@ -5,6 +5,7 @@
  * reload changes new sessions only.
  */
 import type { CompiledChain, CompiledRules, CompiledStep, StepKind, StepOf } from '../dsl/plan.js';
+import { startupLine } from '../model/describe.js';
 import type { StepDetail, StepRunner } from '../model/runner.js';
 import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
 import { kindOf } from '../steps/catalogue.js';
@@ -161,9 +162,5 @@ export function buildPlan(
 
 /** A one-line description of each step, for the startup log. */
 export function describeSteps(chain: CompiledChain): string[] {
-  return chain.steps.map((s) => {
-    const where = `${s.span.file}:${s.span.line}`;
-    const when = s.whenText !== null ? ` when ${s.whenText}` : '';
-    return `#${s.index} ${s.dryRun === true ? 'dry-run ' : ''}${s.action.kind} at ${s.phase}${when} (${where})`;
-  });
+  return chain.steps.map(startupLine);
 }

@@ -4,8 +4,9 @@
  * values it read, what it did) and the outcome. Pure: simulate.ts collects
  * what it shows.
  */
+import { shortRuleRef, stepText } from '../../model/describe.js';
 import type { ExplainValue } from '../../runtime/explain.js';
-import { printable, ruleRef, stepText, table, truncate } from '../text.js';
+import { printable, table, truncate } from '../text.js';
 import type { StepRow, TestReport } from './simulate.js';
 
 function valuesText(values: Readonly<Record<string, ExplainValue>> | null): string {
@@ -58,7 +59,7 @@ export function formatTestReport(report: TestReport, sources: ReadonlyMap<string
     };
     if (p.note !== null) rows.push([phaseCell(), truncate(`(${p.note})`, STEP_WIDTH), '', '']);
     for (const row of p.rows) {
-      const step = truncate(`${ruleRef(row.step)} ${stepText(row.step, sources)}`, STEP_WIDTH);
+      const step = truncate(`${shortRuleRef(row.step.span)} ${stepText(row.step, sources)}`, STEP_WIDTH);
       rows.push([phaseCell(), step, conditionText(row), row.condition === 'not reached' ? '(not reached)' : row.result]);
     }
     if (p.answer !== '') rows.push([phaseCell(), '=> answer to smtpd', '', p.answer]);

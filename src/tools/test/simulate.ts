@@ -19,10 +19,11 @@
 import type { StepServices } from '../../steps/service.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
 import type { FilterDecision } from '../../model/decision.js';
+import { ruleRef } from '../../model/describe.js';
 import { connectParam, dataLinesFor, endpointText, filterLine, parseOutputLine, reportLine, resultFor } from '../../protocol/lines.js';
 import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../protocol/phases.js';
 import type { Endpoint, Envelope, ReportEvent } from '../../protocol/types.js';
-import { conditionValues, ruleOf, type ExplainValue } from '../../runtime/explain.js';
+import { conditionValues, type ExplainValue } from '../../runtime/explain.js';
 import type { LogRecord } from '../../support/log.js';
 import { FilterDriver, type ServiceMode } from '../driver.js';
 import type { SyntheticSession } from '../synthetic-session.js';
@@ -299,7 +300,7 @@ class SessionRun {
     const ran = conditions.filter((c) => c.held !== false);
     // The step the decision names (an armed DEFER_IF_PERMIT decides after later
     // steps ran); the last step that ran when the line names none.
-    const named = decision === undefined ? undefined : ran.findLast((c) => ruleOf(c.step) === field(decision, 'rule') && c.step.action.kind === field(decision, 'step'));
+    const named = decision === undefined ? undefined : ran.findLast((c) => ruleRef(c.step.span) === field(decision, 'rule') && c.step.action.kind === field(decision, 'step'));
     const last = named ?? ran.at(-1);
     let dryIndex = 0;
     return steps.map((step): StepRow => {
@@ -315,7 +316,7 @@ class SessionRun {
         return { step, condition, values, result };
       }
       const run = runs.find((r) => r.step.index === step.index);
-      const failure = failures.find((r) => r.fields.rule === ruleOf(step) && r.fields.step === step.action.kind);
+      const failure = failures.find((r) => r.fields.rule === ruleRef(step.span) && r.fields.step === step.action.kind);
       const deciding = decision !== undefined && last !== undefined && last.step.index === step.index;
       const parts: string[] = [];
       if (run !== undefined) parts.push(runText(step, run, failure));
@@ -411,7 +412,7 @@ function dryRunText(record: LogRecord): string {
 }
 
 function runText(step: CompiledStep, run: FilterDriver['runs'][number], failure: LogRecord | undefined): string {
-  const what = step.action.kind === 'policy' ? step.action.options.flavor : step.action.kind;
+  const what = step.name;
   if (run.offline) return `${what}: not asked (--offline), goes on as if it said DUNNO`;
   if (run.outcome === null) {
     const onError = failure === undefined ? step.onError : (field(failure, 'onError') ?? step.onError);

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
-import { describeStep, diffRules, isEmptyDiff } from '../../../src/reload/diff.js';
+import { describeStep } from '../../../src/model/describe.js';
+import { diffRules, isEmptyDiff } from '../../../src/reload/diff.js';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { compileRulesFile, compileRulesSource } from '../../../src/dsl/index.js';

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { parseCliArgs } from '../../../src/cli/args.js';
 import { parseReplayArgs, parseTestArgs } from '../../../src/tools/args.js';
 import { comparisonKey, diffListing, significantLines } from '../../../src/tools/expect.js';
-import { sliceSpan, table } from '../../../src/tools/text.js';
+import { sliceSpan } from '../../../src/model/describe.js';
+import { table } from '../../../src/tools/text.js';
 import { parseTranscript } from '../../../src/tools/transcript.js';
 import { VirtualClock } from '../../../src/tools/virtual-clock.js';
 
