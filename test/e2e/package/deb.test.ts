@@ -27,7 +27,7 @@ import { chosenSmtpd, e2eSkipReason, FILTER_USER, MAIL_USER, PROJECT_ROOT, under
 import { delivered, rcptReply, retryUntilDelivered } from '../harness/greylist.js';
 import { buildMessage, exchangeFor, mailSteps, marker, transcript } from '../harness/mail.js';
 import { Smtpd } from '../harness/smtpd.js';
-import { buildPackage, PACKAGE, PACKAGE_PATHS, packageField, packageSkipReason, packageStatus, purge, removeLeftovers, run, show, writeMarker, type Leftovers } from './dpkg.js';
+import { buildPackage, holdPackageTestLock, PACKAGE, PACKAGE_PATHS, packageField, packageSkipReason, packageStatus, purge, removeLeftovers, run, show, writeMarker, type Leftovers } from './dpkg.js';
 
 function skipReason(): string | null {
   const e2e = e2eSkipReason();
@@ -36,7 +36,10 @@ function skipReason(): string | null {
   if (reason !== null && underCi()) throw new Error(`Debian package test cannot run under CI: ${reason}`);
   return reason;
 }
+// Held from before the checks (which purge a killed run's leftovers) to the end of the clean-up.
+const lock = e2eSkipReason() === null ? await holdPackageTestLock() : null;
 const skip = skipReason();
+if (skip !== null) lock?.release();
 
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
 const NET = '198.51.100';
@@ -92,6 +95,7 @@ describe('the Debian package: build, dpkg -i, smtpd with the short proc-exec lin
     } finally {
       removeLeftovers(leftovers);
       if (work !== '') rmSync(work, { recursive: true, force: true });
+      lock?.release();
     }
   });
   afterEach(() => {

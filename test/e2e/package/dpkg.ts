@@ -9,7 +9,7 @@
  * except when a marker file says that this test itself left them, in a run that was
  * killed before its cleanup: then it purges first.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,27 @@ export function packageStatus(name: string): string | null {
 export function packageField(name: string, field: string): string {
   return run('dpkg-query', ['-W', '-f', `\${${field}}`, name], 30_000).stdout.trim();
 }
+
+/**
+ * One package test at a time on this machine: two runs (a CI run beside a developer's,
+ * or two work trees) would take the other's install for a killed run's leftovers and
+ * purge it under it, and dpkg's own lock would fail the second one's commands. The lock
+ * is flock(1) on a file in /run/lock, held by a child process until `release()` or
+ * until this process dies (the child's stdin closes, so the lock never outlives the test).
+ * Resolves once the lock is held: a second run waits for the first to finish.
+ */
+export function holdPackageTestLock(): Promise<{ release: () => void }> {
+  const child = spawn('flock', ['--exclusive', LOCK_FILE, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`flock ${LOCK_FILE} exited (${code}) before it held the lock`)));
+    child.stdout.once('data', () => {
+      child.removeAllListeners('exit');
+      resolve({ release: () => child.stdin.end() });
+    });
+  });
+}
+const LOCK_FILE = existsSync('/run/lock') ? '/run/lock/filter-rules-package-test.lock' : join(tmpdir(), 'filter-rules-package-test.lock');
 
 /** Purges the package (when dpkg knows it); throws with dpkg's output when that fails. */
 export function purge(): void {
