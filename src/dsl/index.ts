@@ -13,7 +13,7 @@
 import { resolve } from 'node:path';
 import { readRulesFileSync } from '../support/read-file.js';
 import { DEFAULT_SLICE_MS, Pacer, runInSlices, runToEnd, type Work } from '../support/work.js';
-import { check } from './checker.js';
+import { check } from './check/index.js';
 import { compile } from './compiler.js';
 import { convert } from './convert.js';
 import { diagnostic, formatDiagnostic, isError, sortDiagnostics, type Diagnostic } from './diagnostics.js';

@@ -82,7 +82,7 @@ export function exampleInput(definition: StepDefinition, optionNames: readonly s
 
 /** A step's view as its definition's checks would get it from the convert stage, built from today's AST. */
 export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition): CheckView {
-  const placed = stepPhase(step);
+  const placed = stepPhase(step, definition.phases);
   const action = step.action;
   const value = action.argument;
   const argument =
