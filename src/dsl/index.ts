@@ -154,14 +154,11 @@ function* compileSourceWork(sourceText: string, file: string, options: CompileOp
 
   // Each step joined to its definition, its values read once.
   const chains = convert(built.ast);
-  const semantic = [
-    ...built.diagnostics,
-    ...lists.diagnostics,
-    ...check({ ast: built.ast, chains, lists, text, dataLineRegistered: options.dataLineRegistered ?? true }),
-  ];
-  if (semantic.some(isError)) return fail(semantic);
+  const checked = check({ ast: built.ast, chains, lists, text, dataLineRegistered: options.dataLineRegistered ?? true });
+  const semantic = [...built.diagnostics, ...lists.diagnostics, ...checked.diagnostics];
+  if (semantic.some(isError) || checked.valid === null) return fail(semantic);
 
-  const rules = compile({ ast: built.ast, chains, resolved: lists.byDecl, files });
+  const rules = compile(checked.valid, files);
   return { ok: true, rules, warnings: sortDiagnostics(semantic), files, sources, listFiles };
 }
 

@@ -7,7 +7,7 @@
  */
 import type { ChainDecl } from '../ast.js';
 import type { ConvertedChain, ConvertedStep } from '../convert.js';
-import { diagnostic, type Diagnostic } from '../diagnostics.js';
+import { diagnostic, isError, type Diagnostic } from '../diagnostics.js';
 import { checkStepCondition } from './conditions.js';
 import { contextOf, type CheckContext, type ConvertedFile } from './context.js';
 import { checkDataLine } from './data-line.js';
@@ -18,9 +18,11 @@ import { checkPhase } from './phases.js';
 import { checkReachable } from './reachability.js';
 import type { Report } from './report.js';
 import { checkForeign, checkStep } from './steps.js';
+import { validFile, type ValidFile } from './valid.js';
 import { checkValues } from './values.js';
 
 export type { ConvertedFile } from './context.js';
+export type { ValidFile, ValidStep } from './valid.js';
 
 /** A check of the whole file. */
 export type Check = (ctx: CheckContext) => void;
@@ -51,10 +53,17 @@ const checkChains: Check = (ctx) => {
 /** file (E007, E011, E012) · declared lists (E014, W003, W002) · chains · list uses (W001, after the conditions recorded them) · data-line (W008). */
 export const CHECKS: readonly Check[] = [checkFile, checkDeclaredLists, checkChains, checkListUses, checkDataLine];
 
-export function check(file: ConvertedFile): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  const report: Report = (code, span, message, extra = {}) => out.push(diagnostic(code, span, message, extra));
+export interface CheckResult {
+  readonly diagnostics: Diagnostic[];
+  /** What compile reads; null when a diagnostic is an error. */
+  readonly valid: ValidFile | null;
+}
+
+export function check(file: ConvertedFile): CheckResult {
+  const diagnostics: Diagnostic[] = [];
+  const report: Report = (code, span, message, extra = {}) => diagnostics.push(diagnostic(code, span, message, extra));
   const ctx = contextOf(file, report);
   for (const c of CHECKS) c(ctx);
-  return out;
+  const valid = diagnostics.some(isError) ? null : validFile(file, ctx.listsByName);
+  return { diagnostics, valid };
 }

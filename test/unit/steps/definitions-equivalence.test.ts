@@ -183,7 +183,7 @@ describe('describe.outcome', () => {
 });
 
 describe('argument and option specs', () => {
-  /** The checker's range message for a value outside `spec`, as the E021/E023 of dsl/checker.ts word it. */
+  /** The checker's range message for a value outside `spec`, as E021/E023 word it (dsl/values.ts). */
   function rangeMessage(spec: ValueSpec, text: string): { code: Code; message: string; hint?: string } {
     const min = spec.min ?? 0;
     const max = spec.max ?? Number.MAX_SAFE_INTEGER;
@@ -385,7 +385,8 @@ describe("checks: the checker's E046, W009, W004 and E026, over every rules text
         }
       }
       // The checker also says E046/W009 of a `pregreet` written on a step that does not take it (besides its E043);
-      // the definitions see only the options their step takes. Listed, to be decided where the checker goes (8b).
+      // the definitions see only the options their step takes. Kept by stage 8b (dsl/check/steps.ts checkForeign runs the
+      // pause's checks over them); listed here, as the one difference from a definition's own view.
       // W004 and E026 are their own step's, at its reply or its delay: no option another step could be written with.
       const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || takers.has(spanKey(x.span)));
       for (const x of old) if (!kept.includes(x)) foreign.push(`${s.name}: ${x.code}`);
