@@ -93,7 +93,7 @@ export function convertStep(step: Step): ConvertedStep {
     when,
     at,
     onError: onError ?? 'tempfail',
-    placement: stepPhase(step),
+    placement: stepPhase(step, definition.phases),
     written: new Set(options.map((o) => o.spec.name)),
   };
 }

@@ -13,7 +13,7 @@
 import { resolve } from 'node:path';
 import { readRulesFileSync } from '../support/read-file.js';
 import { DEFAULT_SLICE_MS, Pacer, runInSlices, runToEnd, type Work } from '../support/work.js';
-import { check } from './checker.js';
+import { check } from './check/index.js';
 import { compile } from './compiler.js';
 import { convert } from './convert.js';
 import { diagnostic, formatDiagnostic, isError, sortDiagnostics, type Diagnostic } from './diagnostics.js';
@@ -154,14 +154,11 @@ function* compileSourceWork(sourceText: string, file: string, options: CompileOp
 
   // Each step joined to its definition, its values read once.
   const chains = convert(built.ast);
-  const semantic = [
-    ...built.diagnostics,
-    ...lists.diagnostics,
-    ...check({ ast: built.ast, chains, lists, text, dataLineRegistered: options.dataLineRegistered ?? true }),
-  ];
-  if (semantic.some(isError)) return fail(semantic);
+  const checked = check({ ast: built.ast, chains, lists, text, dataLineRegistered: options.dataLineRegistered ?? true });
+  const semantic = [...built.diagnostics, ...lists.diagnostics, ...checked.diagnostics];
+  if (semantic.some(isError) || checked.valid === null) return fail(semantic);
 
-  const rules = compile({ ast: built.ast, chains, resolved: lists.byDecl, files });
+  const rules = compile(checked.valid, files);
   return { ok: true, rules, warnings: sortDiagnostics(semantic), files, sources, listFiles };
 }
 

@@ -1,27 +1,14 @@
 /**
  * When a step runs. A step runs at the earliest phase where everything it
  * looks at is known; `at PHASE` may move it later, never earlier. Shared by
- * the checker (which reports impossible `at`s) and the compiler.
+ * the checker (which reports impossible `at`s) and the compiler, through
+ * the convert stage's `placement`.
  */
 import { FIELD_BY_NAME, type FieldName } from '../conditions/fields.js';
 import { isEarlier, later, type RulePhase } from '../model/phases.js';
-import type { ActionKind, Condition, Step, StepOption } from './ast.js';
+import type { StepDefinition } from '../steps/spec.js';
+import type { Condition, Step, StepOption } from './ast.js';
 import type { SourceSpan } from './plan.js';
-
-/**
- * Where an action may run (`earliest`) and where it runs by default. Policy
- * and greylisting need the envelope: from mail-from on, by default rcpt-to.
- */
-export const ACTION_PHASES: Readonly<Record<ActionKind, { readonly earliest: RulePhase; readonly default: RulePhase }>> = {
-  pause: { earliest: 'connect', default: 'connect' },
-  accept: { earliest: 'connect', default: 'connect' },
-  reject: { earliest: 'connect', default: 'connect' },
-  disconnect: { earliest: 'connect', default: 'connect' },
-  junk: { earliest: 'connect', default: 'connect' },
-  postgrey: { earliest: 'mail-from', default: 'rcpt-to' },
-  policy: { earliest: 'mail-from', default: 'rcpt-to' },
-  greylist: { earliest: 'mail-from', default: 'rcpt-to' },
-};
 
 /** Moved to model/phases.ts; re-exported while the checker still imports them from here (issue 11: until stage 13). */
 export { isEarlier, later } from '../model/phases.js';
@@ -68,8 +55,8 @@ export function whenOf(step: Step): Extract<StepOption, { kind: 'when' }> | null
   return null;
 }
 
-export function stepPhase(step: Step): StepPhase {
-  const action = ACTION_PHASES[step.action.kind];
+/** Where `step` runs, given where its kind may run and runs by default (its definition's `phases`). */
+export function stepPhase(step: Step, action: StepDefinition['phases']): StepPhase {
   const when = whenOf(step);
   const reason = when === null ? null : conditionPhase(when.condition);
   const condPhase = reason?.phase ?? 'connect';
@@ -80,27 +67,4 @@ export function stepPhase(step: Step): StepPhase {
   const phase = at === null ? inferred : later(at.phase, earliest);
   const decisive = reason !== null && !isEarlier(reason.phase, action.earliest) ? reason : null;
   return { phase, earliest, inferred, at, reason: decisive };
-}
-
-/**
- * Whether a step may have to add headers, which takes the data-line phase:
- * postgrey/policy servers can answer PREPEND, and `greylist ... header` adds one.
- * Dry-run steps never do.
- */
-export function stepNeedsDataLine(step: Step): boolean {
-  // A dry-run step never adds a header (it does not act).
-  if (step.dryRun !== null) return false;
-  switch (step.action.kind) {
-    case 'postgrey':
-    case 'policy':
-      return true;
-    case 'greylist':
-      return step.options.some((o) => o.kind === 'header');
-    case 'pause':
-    case 'accept':
-    case 'reject':
-    case 'disconnect':
-    case 'junk':
-      return false;
-  }
 }

@@ -1,6 +1,6 @@
 /**
  * The grammar, and nothing else: a chevrotain CstParser whose rules are class
- * fields. Meaning lives in to-ast.ts and checker.ts. One module-level instance
+ * fields. Meaning lives in to-ast.ts and check/. One module-level instance
  * is reused by assigning `parser.input`, which resets its state.
  *
  * Steps, options, fields and phases are consumed by token category (tokens.ts,

@@ -22,7 +22,7 @@
  */
 import { existsSync } from 'node:fs';
 import { compileRulesFile, formatCompileDiagnostic, type CompileResult } from '../../dsl/index.js';
-import { GREYLIST_DEFAULTS } from '../../dsl/values.js';
+import { greylistStep } from '../../steps/greylist/define.js';
 import { openStore } from '../../store/open.js';
 import type { ClientEntry, GreylistStore, ListPage, TripletEntry } from '../../store/types.js';
 import { parseStoreUrl, redactStoreUrl } from '../../store/url.js';
@@ -175,11 +175,15 @@ function clientState(c: ClientEntry, now: number, threshold: number): string {
   return threshold > 0 && c.count >= threshold ? 'whitelisted' : 'counting';
 }
 
+/** What a store nobody's greylist step uses falls back to: the greylist options' defaults. */
+const GREYLIST = greylistStep.options;
+const DEFAULT_PREFIXES = { ipv4Prefix: GREYLIST['ipv4-prefix'].default, ipv6Prefix: GREYLIST['ipv6-prefix'].default };
+
 async function list(store: GreylistStore, sel: SelectedStore, cmd: GreylistCommand, deps: GreylistAdminDeps): Promise<number> {
   const now = deps.clock.now();
   const needles = cmd.args.map((a) => a.toLowerCase());
   const hit = (text: string): boolean => needles.length === 0 || needles.some((n) => text.toLowerCase().includes(n));
-  const threshold = sel.uses[0]?.options.autoWhitelistAfter ?? GREYLIST_DEFAULTS.autoWhitelistAfter;
+  const threshold = sel.uses[0]?.options.autoWhitelistAfter ?? GREYLIST['auto-whitelist'].default;
   const out: string[] = [];
   if (!cmd.json) out.push(`store ${store.description}, used by ${usedBy(sel)}; times in UTC`);
 
@@ -210,7 +214,7 @@ async function list(store: GreylistStore, sel: SelectedStore, cmd: GreylistComma
 }
 
 async function remove(store: GreylistStore, sel: SelectedStore, cmd: GreylistCommand, deps: GreylistAdminDeps): Promise<number> {
-  const prefixes = sel.uses[0]?.options ?? GREYLIST_DEFAULTS;
+  const prefixes = sel.uses[0]?.options ?? DEFAULT_PREFIXES;
   let missing = 0;
   let bad = 0;
   for (const arg of cmd.args) {

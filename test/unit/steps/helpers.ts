@@ -3,7 +3,7 @@
  * with the old parsers, and a definition's CheckView built from the AST. They
  * were how the definitions were held to the old code before anything read
  * them; since stage 8a the pipeline has dsl/convert.ts and these stay as the
- * independent reading the equivalence test compares it with (until 8b).
+ * independent reading the equivalence test compares it with.
  */
 import assert from 'node:assert/strict';
 import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src/dsl/ast.js';
@@ -82,7 +82,7 @@ export function exampleInput(definition: StepDefinition, optionNames: readonly s
 
 /** A step's view as its definition's checks would get it from the convert stage, built from today's AST. */
 export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition): CheckView {
-  const placed = stepPhase(step);
+  const placed = stepPhase(step, definition.phases);
   const action = step.action;
   const value = action.argument;
   const argument =
