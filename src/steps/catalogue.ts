@@ -10,7 +10,7 @@
  * pipeline reads them from 8a. Until then the tests hold them to the code they
  * will replace.
  */
-import type { StepKind } from '../model/plan.js';
+import type { StepAction, StepKind } from '../model/plan.js';
 import { acceptKind, acceptStep } from './accept.js';
 import { disconnectKind, disconnectStep } from './disconnect.js';
 import { greylistKind, greylistStep } from './greylist/define.js';
@@ -49,3 +49,11 @@ export function kindOf<K extends StepKind>(kind: K): KindDefinition<K> {
   return BY_KIND[kind];
 }
 
+/**
+ * The keyword a step with this action is written with: a policy step's
+ * flavor (`postgrey`, `policy`), every other kind's own name. What the tools
+ * call a step; stage 8a's CompiledStep.name says the same, set at compile.
+ */
+export function keywordOf(action: StepAction): string {
+  return action.kind === 'policy' ? action.options.flavor : action.kind;
+}

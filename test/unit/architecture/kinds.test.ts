@@ -32,7 +32,6 @@ const ALLOWLIST: readonly { readonly file: string; readonly stage: string; reado
   { file: 'src/dsl/inference.ts', stage: '8b', why: 'inference reads the phases and needsDataLine of the definitions' },
   { file: 'src/reload/diff.ts', stage: '9', why: 'describeAction becomes CompiledStep.text (model/describe.ts)' },
   { file: 'src/cli/commands.ts', stage: '9', why: 'the flavor becomes step.name' },
-  { file: 'src/tools/test/simulate.ts', stage: '11b', why: 'describe.notRun and step.name' },
 ];
 
 const PLAN_STAGES = new Set(['8a', '8b', '9', '10b', '11a', '11b', '12', '13']);
