@@ -86,7 +86,6 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
           listen: cmd.metrics,
           chain: loaded.chain.name,
           version,
-          clock: systemClock,
           log,
           sources: { sessions: () => hostRef?.stats().sessions ?? 0, reloads: () => reloaderRef?.stats.outcomes ?? {} },
         });
@@ -98,15 +97,16 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
     log,
     platform: process.platform,
     ...(smtpsPorts !== undefined ? { pause: { smtpsPorts } } : {}),
-    ...(metrics !== null ? { events: { pause: metrics.metrics } } : {}),
+    ...(metrics !== null ? { events: { pause: metrics.metrics.pause } } : {}),
   });
   const created = FilterHost.create({
     rules: loaded.rules,
     chain: loaded.chain.name,
     output: recorder === null ? process.stdout : recorder.tee(process.stdout),
     log,
-    services: metrics === null ? services : metrics.instrument(services),
-    ...(metrics !== null ? { observer: metrics.metrics } : {}),
+    services,
+    // Metrics subscribe to the runtime's events: steps, decisions, sessions, and each kind's own series (step-metrics.ts).
+    ...(metrics !== null ? { events: metrics.metrics } : {}),
     ...(smtpsPorts !== undefined ? { smtpsPorts } : {}),
   });
   if (!created.ok) {

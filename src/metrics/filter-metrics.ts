@@ -1,8 +1,9 @@
 /**
  * The filter's Prometheus metrics, in a private prom-client Registry (never
- * the global one). It is told about the runtime through the observer
- * interfaces the other layers define (RuntimeObserver, PauseEvents, the
- * step-service hooks of instrument.ts), so no other module imports
+ * the global one). It subscribes to what the other layers tell: the
+ * runtime's events (RuntimeEvents: steps started and run, decisions, the
+ * three session events; kind-specific series through step-metrics.ts) and
+ * the pause service's PauseEvents (`pause`), so no other module imports
  * prom-client.
  *
  * Cardinality stays bounded: labels are phases, decision kinds, step kinds
@@ -17,8 +18,8 @@ import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../steps/pause/run.js';
 import type { CompiledChain, CompiledStep } from '../dsl/plan.js';
 import type { PregreetOptions } from '../steps/pause/define.js';
-import type { DecisionEvent, EarlyTalkerEvent, RuntimeObserver, SessionEvictedEvent, UnknownSessionEvent } from '../runtime/observer.js';
-import type { StepServiceMetrics } from './instrument.js';
+import type { DecisionEvent, EarlyTalkerEvent, RuntimeEvents, SessionEvictedEvent, StepRanEvent, UnknownSessionEvent } from '../runtime/events.js';
+import { feedStepRun, stepRunMetrics, type StepRunMetrics, type StepSeries } from './step-metrics.js';
 
 type PromClient = typeof PromClientModule;
 let promClient: PromClient | undefined;
@@ -72,7 +73,7 @@ interface TrackedStep {
   readonly errors: Set<string>;
 }
 
-export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceMetrics {
+export class FilterMetrics implements RuntimeEvents, StepSeries {
   /** Prometheus text format 0.0.4. */
   readonly registry: Registry<RegistryContentType>;
   /** The same metrics in OpenMetrics 1.0 text (content negotiation). */
@@ -82,6 +83,9 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
   private readonly stepCache = new WeakMap<CompiledStep, TrackedStep>();
   private readonly tracked = new Map<string, TrackedStep>();
   private pausedNow = 0;
+  private readonly byKind: StepRunMetrics;
+  /** What the pause service tells (ServiceDeps.events.pause): the paused-sessions gauge, pause ends, pregreet early talkers. */
+  readonly pause: PauseEvents;
 
   private readonly decisions;
   private readonly decisionSeconds;
@@ -228,24 +232,44 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
     if (options.defaultMetrics !== false) {
       for (const register of registers) collectDefaultMetrics({ register });
     }
+    this.byKind = stepRunMetrics(this);
+    this.pause = {
+      started: () => {
+        this.pausedNow++;
+      },
+      ended: (_step: CompiledStep, end: PauseEnd) => {
+        this.pausedNow = Math.max(0, this.pausedNow - 1);
+        this.pauses.inc({ result: end });
+      },
+      skipped: () => this.pauses.inc({ result: 'paid' }),
+      earlyTalker: (_step: CompiledStep, action: PregreetOptions['action']) => {
+        this.earlyTalkers.inc({ detected_by: 'pause', action: action === 'disconnect' ? 'disconnected' : 'logged' });
+      },
+    };
   }
 
-  // --- RuntimeObserver -------------------------------------------------------
+  // --- RuntimeEvents ---------------------------------------------------------
 
-  onStep(step: CompiledStep): void {
+  stepStarted(step: CompiledStep): void {
     this.stepRuns.inc(this.stepEntry(step).labels);
   }
 
-  onDecision(e: DecisionEvent): void {
-    const decision = e.kind === 'accept' ? 'accept' : e.decision.type;
+  stepRan(e: StepRanEvent): void {
+    feedStepRun(this.byKind, e);
+  }
+
+  decision(e: DecisionEvent): void {
+    const decision = e.kind === 'accept' ? 'accept' : e.sent.type;
     this.decisions.inc({ phase: e.request, decision });
     this.decisionSeconds.observe({ phase: e.request }, e.ms / 1000);
-    if (e.step !== null && (e.kind === 'decide' || e.kind === 'accept')) {
-      const t = this.stepEntry(e.step);
+    const evaluation = e.evaluation;
+    if (evaluation === null) return;
+    if (evaluation.step !== null && (e.kind === 'decide' || e.kind === 'accept')) {
+      const t = this.stepEntry(evaluation.step);
       this.stepDecisions.inc({ ...t.labels, decision });
       t.decisions.add(decision);
     }
-    for (const f of e.faults) {
+    for (const f of evaluation.faults) {
       const t = this.stepEntry(f.step);
       const timeout = f.timedOut ? 'true' : 'false';
       this.stepErrors.inc({ ...t.labels, timeout });
@@ -253,40 +277,21 @@ export class FilterMetrics implements RuntimeObserver, PauseEvents, StepServiceM
     }
   }
 
-  onEarlyTalker(_e: EarlyTalkerEvent): void {
+  earlyTalker(_e: EarlyTalkerEvent): void {
     this.earlyTalkers.inc({ detected_by: 'smtpd', action: 'dropped' });
   }
 
-  onSessionEvicted(_e: SessionEvictedEvent): void {
+  sessionEvicted(_e: SessionEvictedEvent): void {
     this.evictions.inc();
   }
 
-  onUnknownSession(e: UnknownSessionEvent): void {
+  unknownSession(e: UnknownSessionEvent): void {
     this.unknownSessions.inc({ phase: e.request });
     // Answered too, so it counts among the decisions (no step ran, no duration to speak of).
     this.decisions.inc({ phase: e.request, decision: e.decision.type });
   }
 
-  // --- PauseEvents -----------------------------------------------------------
-
-  started(_step: CompiledStep): void {
-    this.pausedNow++;
-  }
-
-  ended(_step: CompiledStep, end: PauseEnd, _ms: number): void {
-    this.pausedNow = Math.max(0, this.pausedNow - 1);
-    this.pauses.inc({ result: end });
-  }
-
-  skipped(_step: CompiledStep): void {
-    this.pauses.inc({ result: 'paid' });
-  }
-
-  earlyTalker(_step: CompiledStep, action: PregreetOptions['action'], _bytes: number): void {
-    this.earlyTalkers.inc({ detected_by: 'pause', action: action === 'disconnect' ? 'disconnected' : 'logged' });
-  }
-
-  // --- StepServiceMetrics ----------------------------------------------------
+  // --- StepSeries (step-metrics.ts) ------------------------------------------
 
   policyDone(server: string, seconds: number, failure: string | null): void {
     this.policyRequests.inc({ server, result: failure ?? 'answered' });

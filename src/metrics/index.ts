@@ -1,12 +1,10 @@
 /**
- * `--metrics [HOST:]PORT`: the metrics, their HTTP endpoint, and the hooks
- * the CLI plugs into the runtime. Off unless asked for.
+ * `--metrics [HOST:]PORT`: the metrics and their HTTP endpoint. Off unless
+ * asked for. The CLI subscribes `metrics` to the host's events and gives
+ * `metrics.pause` to the pause service.
  */
-import type { StepServices } from '../steps/service.js';
-import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { FilterMetrics, type MetricsSources } from './filter-metrics.js';
-import { instrumentServices } from './instrument.js';
 import type { ListenAddress } from './listen-address.js';
 import { startMetricsServer, type MetricsServer } from './server.js';
 
@@ -16,8 +14,6 @@ export { formatListenAddress, parseListenAddress, type ListenAddress } from './l
 export interface RunningMetrics {
   readonly metrics: FilterMetrics;
   readonly server: MetricsServer;
-  /** The services with policy and greylist runners measured. */
-  instrument(services: StepServices): StepServices;
   close(): Promise<void>;
 }
 
@@ -25,7 +21,6 @@ export interface StartMetricsOptions {
   readonly listen: ListenAddress;
   readonly chain: string;
   readonly version: string;
-  readonly clock: Clock;
   readonly log: Logger;
   readonly sources: MetricsSources;
   readonly defaultMetrics?: boolean;
@@ -42,7 +37,6 @@ export function startMetrics(options: StartMetricsOptions): RunningMetrics {
   return {
     metrics,
     server,
-    instrument: (services) => instrumentServices(services, metrics, options.clock),
     close: () => server.close(),
   };
 }

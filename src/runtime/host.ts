@@ -29,8 +29,8 @@ import { LogThrottle } from '../support/log-throttle.js';
 import { err, ok, type Result } from '../support/result.js';
 import { TimerQueue } from '../support/timer-queue.js';
 import { Dispatcher } from './dispatcher.js';
-import type { RuntimeObserver } from './observer.js';
-import { buildPlan, describeSteps, DEFAULT_TIMINGS, type ActivePlan, type PlanTimings } from './plan.js';
+import type { RuntimeEvents } from './events.js';
+import { buildPlan, describeSteps, DEFAULT_TIMINGS, type ActivePlan, type PlanDeps, type PlanTimings } from './plan.js';
 import { RequestHandler } from './requests.js';
 import { PIPELINING_REFUSED, Session, SessionTable, type SessionEndReason } from './sessions.js';
 import { SmtpsPortCheck } from './smtps-check.js';
@@ -68,8 +68,14 @@ export interface HostOptions {
   readonly limits?: Partial<HostLimits>;
   /** How the writer defers a flush to the end of the tick (tests pass a synchronous one). */
   readonly schedule?: (fn: () => void) => void;
-  /** Told about steps, decisions and early talkers (metrics). */
-  readonly observer?: RuntimeObserver;
+  /** Told about steps, decisions, faults, dry-runs and sessions (metrics, the tools; events.ts). */
+  readonly events?: RuntimeEvents;
+  /**
+   * The monotonic clock (ms) that times step runs for `events.stepRan`.
+   * Default: the host's clock. The tools give performance.now: their
+   * virtual clock does not move while a server answers.
+   */
+  readonly measure?: () => number;
   /** Listener ports with implicit TLS (--smtps-ports), to check against the reports; default {465}. */
   readonly smtpsPorts?: ReadonlySet<number>;
 }
@@ -96,7 +102,8 @@ export class FilterHost {
   private registration: Registration | null = null;
   private smtpd: SmtpdConfig | null = null;
   private protocol: string | null = null;
-  private readonly observer: RuntimeObserver | undefined;
+  private readonly events: RuntimeEvents | undefined;
+  private readonly planning: PlanDeps;
   private readonly smtpsCheck: SmtpsPortCheck;
 
   static create(options: HostOptions): Result<FilterHost, string> {
@@ -104,24 +111,26 @@ export class FilterHost {
     const clock = new TimerQueue(options.clock ?? systemClock);
     const log = options.log ?? silentLogger;
     const services = options.services ?? hostDefaultServices(clock, log);
-    const plan = buildPlan(options.rules, options.chain, 1, { log, services, timings: limits });
+    const planning = planningDeps(options, log, services, limits, clock);
+    const plan = buildPlan(options.rules, options.chain, 1, planning);
     if (!plan.ok) return err(plan.error);
     services.retain(options.rules);
-    return ok(new FilterHost(options, plan.value, { clock, log, services, limits }));
+    return ok(new FilterHost(options, plan.value, { clock, log, services, limits, planning }));
   }
 
   private constructor(
     options: HostOptions,
     initial: ActivePlan,
-    deps: { clock: TimerQueue; log: Logger; services: StepServices; limits: HostLimits },
+    deps: { clock: TimerQueue; log: Logger; services: StepServices; limits: HostLimits; planning: PlanDeps },
   ) {
     this.clock = deps.clock;
     this.log = deps.log;
     this.services = deps.services;
     this.limits = deps.limits;
+    this.planning = deps.planning;
     this.current = initial;
     this.chainName = initial.chain.name;
-    this.observer = options.observer;
+    this.events = options.events;
     this.throttle = new LogThrottle(this.clock, this.log);
     this.evictionThrottle = new LogThrottle(this.clock, this.log);
     this.smtpsCheck = new SmtpsPortCheck(options.smtpsPorts ?? DEFAULT_SMTPS_PORTS, this.log);
@@ -144,7 +153,7 @@ export class FilterHost {
       clock: this.clock,
       log: this.log,
       dataLineRegistered: () => this.registration?.filters.includes('data-line') ?? false,
-      ...(options.observer !== undefined ? { observer: options.observer } : {}),
+      ...(options.events !== undefined ? { events: options.events } : {}),
     });
     this.reader = new LineReader(
       {
@@ -189,11 +198,7 @@ export class FilterHost {
    */
   swapRules(rules: CompiledRules): Result<{ generation: number; chain: string }, string> {
     const generation = this.current.generation + 1;
-    const plan = buildPlan(rules, this.chainName, generation, {
-      log: this.log,
-      services: this.services,
-      timings: this.limits,
-    });
+    const plan = buildPlan(rules, this.chainName, generation, this.planning);
     if (!plan.ok) return err(plan.error);
     this.current = plan.value;
     this.services.retain(rules);
@@ -339,7 +344,7 @@ export class FilterHost {
         const session = this.sessions.delete(id);
         if (session?.pipeliningRefused) {
           this.log.info({ session: id, client: session.client, paused: session.paused }, 'early talker dropped by smtpd');
-          this.observer?.onEarlyTalker?.({ sessionId: id, client: session.client, paused: session.paused });
+          this.events?.earlyTalker?.({ type: 'early-talker', sessionId: id, client: session.client, paused: session.paused });
         }
         if (dropped > 0) this.log.info({ session: id, dropped }, 'session ended with a request open; no answer sent');
         return;
@@ -362,7 +367,7 @@ export class FilterHost {
           { session: session.id, client: session.client, ageMs: Math.round(ageMs), maxSessions: this.limits.maxSessions },
           'session table full; least recently active session forgotten',
         );
-        this.observer?.onSessionEvicted?.({ sessionId: session.id, client: session.client, ageMs });
+        this.events?.sessionEvicted?.({ type: 'session-evicted', sessionId: session.id, client: session.client, ageMs });
         return;
       case 'disconnect':
       case 'replaced':
@@ -370,6 +375,12 @@ export class FilterHost {
         return;
     }
   }
+}
+
+/** What every rules version is planned with: the services, the timings, and the subscribers that observe runs. */
+function planningDeps(options: HostOptions, log: Logger, services: StepServices, timings: PlanTimings, clock: Clock): PlanDeps {
+  if (options.events?.stepRan === undefined) return { log, services, timings };
+  return { log, services, timings, events: options.events, measure: options.measure ?? (() => clock.monotonic()) };
 }
 
 function errorText(error: unknown): string {

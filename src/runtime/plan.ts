@@ -12,6 +12,8 @@ import { kindOf } from '../steps/catalogue.js';
 import { StepUnavailableError, type RunnerFactory, type StepServices } from '../steps/service.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
+import type { RuntimeEvents } from './events.js';
+import { observeRunner } from './observed-runner.js';
 import { selectChain } from './select-chain.js';
 
 export { StepUnavailableError } from '../steps/service.js';
@@ -73,6 +75,10 @@ export interface PlanDeps {
   /** Each kind's service makes the runners of its steps. */
   readonly services: StepServices;
   readonly timings: PlanTimings;
+  /** With a `stepRan` handler, every runner is observed (observed-runner.ts); without, runners run bare. */
+  readonly events?: RuntimeEvents;
+  /** The monotonic clock that times observed runs (milliseconds). Default: performance.now. */
+  readonly measure?: () => number;
 }
 
 function unavailable(step: CompiledStep, error: Error): StepRunner {
@@ -115,16 +121,18 @@ export function createRunner<K extends StepKind>(step: StepOf<K>, services: Step
 }
 
 /** A step as the runtime runs it: its runner and what its kind's definition says about time, dry-run and the client. */
-function planStep(step: CompiledStep, deps: PlanDeps): PlannedStep {
+function planStep(step: CompiledStep, deps: PlanDeps, observe: ((runner: StepRunner) => StepRunner) | null): PlannedStep {
   const kind = kindOf(step.action.kind);
   const skip = step.dryRun === true && kind.dryRun !== 'run' ? kind.dryRun.skip(step.action) : null;
   const timing = kind.timing;
   // Synchronous: the kind always answers at once, this action does (a zero pause), or the step is skipped.
   const waits = timing.mode === 'async' && skip === null && (timing.isAsync?.(step.action) ?? true);
   const own = timing.mode !== 'async' ? 0 : timing.deadlineMs === 'default' ? deps.timings.defaultAsyncStepMs : timing.deadlineMs(step.action);
+  const runner = createRunner(step, deps.services, deps.log);
   return {
     step,
-    runner: createRunner(step, deps.services, deps.log),
+    // A failing runner too: its runs are runs that failed, and a subscriber waiting for each run's end gets it.
+    runner: observe === null ? runner : observe(runner),
     deadlineMs: waits ? own + deps.timings.stepMarginMs : null,
     selfTimed: timing.mode === 'async' && timing.selfTimed,
     delaysClient: kind.delaysClient,
@@ -143,11 +151,15 @@ export function buildPlan(
   // Only services built around their type can lack a kind: a wiring mistake, refused before any session.
   const missing = chain.value.steps.find((step) => factoryOf(deps.services, step.action.kind) === undefined);
   if (missing !== undefined) return err(`no service for step kind ${missing.action.kind}`);
+  const events = deps.events;
+  const measure = deps.measure ?? (() => performance.now());
+  // Called as the subscriber's method (its `this`), as every other handler is.
+  const observe = events?.stepRan === undefined ? null : (runner: StepRunner) => observeRunner(runner, { stepRan: (e) => events.stepRan?.(e), measure });
   const phases = new Map<RulePhase, PhasePlan>();
   for (const phase of RULE_PHASES) {
     const compiled = chain.value.stepsByPhase.get(phase);
     if (compiled === undefined || compiled.length === 0) continue;
-    const steps = compiled.map((step) => planStep(step, deps));
+    const steps = compiled.map((step) => planStep(step, deps, observe));
     const asyncSteps = steps.filter((s) => s.deadlineMs !== null);
     phases.set(phase, {
       steps,

@@ -30,7 +30,7 @@ import { adaptToPhase } from '../protocol/smtpd-rules.js';
 import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
 import { explainStep, logDryRuns } from './explain.js';
-import type { RuntimeObserver } from './observer.js';
+import type { RuntimeEvents } from './events.js';
 import { Session } from './sessions.js';
 import type { ActivePlan, PlannedStep } from './plan.js';
 import type { SessionTable } from './sessions.js';
@@ -48,8 +48,8 @@ export interface RequestHandlerOptions {
   readonly log: Logger;
   /** Whether data-line was registered at startup (headers can only be added then). */
   readonly dataLineRegistered: () => boolean;
-  /** Told about steps and decisions (metrics). */
-  readonly observer?: RuntimeObserver;
+  /** Told about steps, decisions, faults, dry-runs and unknown sessions (events.ts). */
+  readonly events?: RuntimeEvents;
 }
 
 export class RequestHandler {
@@ -86,14 +86,25 @@ export class RequestHandler {
       if (plan === undefined || session.isAccepted(phase)) {
         answered = true;
         this.o.dispatcher.answerNow(ref, PROCEED);
-        this.o.observer?.onDecision?.({ sessionId: ref.sessionId, request: ref.phase, phase, kind: 'none', decision: PROCEED, step: null, faults: [], ms: 0 });
+        this.o.events?.decision?.({
+          type: 'decision',
+          sessionId: ref.sessionId,
+          client: session.client,
+          request: ref.phase,
+          phase,
+          kind: 'none',
+          sent: PROCEED,
+          note: null,
+          evaluation: null,
+          ms: 0,
+        });
         return;
       }
       // The clock is read only for requests that may wait: a synchronous
       // evaluation takes microseconds, and each read costs about 0.1 µs here.
       const started = plan.mayBeAsync ? this.o.clock.monotonic() : null;
       if (plan.mayBeAsync) pending = this.o.dispatcher.open(ref, plan.budgetMs);
-      const observer = this.o.observer;
+      const events = this.o.events;
       const job: EvaluationJob = {
         steps: plan.steps,
         facts: session.facts(phase, request.phase, request.param),
@@ -104,10 +115,10 @@ export class RequestHandler {
         requestedAt: request.timestamp * 1000,
         // Only when something wants to know (a closure per request otherwise).
         onStep:
-          plan.delaysClient || observer?.onStep !== undefined
+          plan.delaysClient || events?.stepStarted !== undefined
             ? (planned: PlannedStep) => {
                 if (planned.delaysClient) session.paused = true;
-                observer?.onStep?.(planned.step);
+                events?.stepStarted?.(planned.step, session.id);
               }
             : undefined,
       };
@@ -190,7 +201,7 @@ export class RequestHandler {
       { session: request.sessionId, phase: request.phase, reply: replyOf(decision) },
       'request for an unknown session (evicted from a full session table, or never seen connecting); answered with a tempfail, no rule ran',
     );
-    this.o.observer?.onUnknownSession?.({ sessionId: request.sessionId, request: request.phase, decision });
+    this.o.events?.unknownSession?.({ type: 'unknown-session', sessionId: request.sessionId, request: request.phase, decision });
     return null;
   }
 
@@ -200,6 +211,7 @@ export class RequestHandler {
     if (evaluation.addHeaders.length > 0) this.keepHeaders(session, phase, evaluation.addHeaders);
     const adapted = adaptToPhase(evaluation.decision, ref.phase);
     const ms = started === null ? 0 : Math.round((this.o.clock.monotonic() - started) * 10) / 10;
+    const events = this.o.events;
     for (const f of evaluation.faults) {
       this.o.log.warn(
         {
@@ -214,15 +226,18 @@ export class RequestHandler {
         },
         'step failed',
       );
+      events?.fault?.({ type: 'fault', sessionId: session.id, client: session.client, request: ref.phase, phase, fault: f });
     }
-    this.o.observer?.onDecision?.({
+    events?.decision?.({
+      type: 'decision',
       sessionId: session.id,
+      client: session.client,
       request: ref.phase,
       phase,
       kind: evaluation.kind,
-      decision: adapted.decision,
-      step: evaluation.step,
-      faults: evaluation.faults,
+      sent: adapted.decision,
+      note: adapted.note,
+      evaluation,
       ms,
     });
     if (evaluation.kind !== 'end' || adapted.decision.type !== 'proceed') {
@@ -254,7 +269,14 @@ export class RequestHandler {
         'decision',
       );
     }
-    if (evaluation.dryRuns.length > 0) logDryRuns(this.o.log, { session: session.id, phase: ref.phase, client: session.client }, evaluation);
+    if (evaluation.dryRuns.length > 0) {
+      logDryRuns(this.o.log, { session: session.id, phase: ref.phase, client: session.client }, evaluation);
+      if (events?.dryRun !== undefined) {
+        for (const hit of evaluation.dryRuns) {
+          events.dryRun({ type: 'dry-run', sessionId: session.id, client: session.client, request: ref.phase, phase, hit, facts: evaluation.facts });
+        }
+      }
+    }
     return adapted.decision;
   }
 

@@ -48,4 +48,3 @@ const BY_KIND: { readonly [K in StepKind]: KindDefinition<K> } = KINDS;
 export function kindOf<K extends StepKind>(kind: K): KindDefinition<K> {
   return BY_KIND[kind];
 }
-

@@ -2,29 +2,36 @@
  * The production filter, in process, for the offline tools. A real
  * FilterHost (handshake, sessions, dispatcher, evaluator, step runners) runs
  * the compiled rules; the tools only feed it protocol lines and read what it
- * writes, so `test` and `replay` cannot drift from what the filter does.
+ * writes and what it tells (its events), so `test` and `replay` cannot drift
+ * from what the filter does.
  *
  * What differs from production, and why:
  *  - time is virtual (VirtualClock): a pause jumps the clock instead of
- *    waiting, but only when nothing real is in flight, so a policy server's
- *    answer is awaited in real time and never overtaken by a step deadline;
+ *    waiting, but only when nothing real is in flight (a step of an external
+ *    kind started and not yet ended, by the runtime's stepStarted and stepRan
+ *    events), so a policy server's answer is awaited in real time and never
+ *    overtaken by a step deadline; step runs are timed with performance.now,
+ *    as the virtual clock stands still meanwhile;
  *  - policy and greylist steps are either the real ones (online) or stubs
- *    that answer "not asked" and go on (offline); either way they are
- *    wrapped to record what they answered and how long it took;
+ *    that answer "not asked" and go on (offline: createServices' `offline`);
+ *    pauses only wait (no early-talker watch; no pay-once memory, which would
+ *    judge virtual sessions by real time);
  *  - every step's condition is wrapped to record whether it held and the
  *    facts it saw (the evaluator itself is untouched);
- *  - the log goes into memory; the tools read decisions, dry-run lines and
- *    step failures from it.
+ *  - the tools read decisions, faults, dry-runs and runs from the events
+ *    (recordEvents), never from the log, which goes nowhere unless given.
  */
 import type { CompiledChain, CompiledRules, CompiledStep, SessionFacts } from '../dsl/plan.js';
-import type { StepOutcome, StepRunner } from '../model/runner.js';
-import type { FilterPhase, RulePhase } from '../protocol/phases.js';
+import type { RulePhase } from '../protocol/phases.js';
+import { combineEvents, recordEvents, type RuntimeEvent } from '../runtime/events.js';
 import { FilterHost } from '../runtime/host.js';
-import type { StepService, StepServices } from '../steps/service.js';
-import { createServices, hostDefaultServices, offlineService } from '../steps/services.js';
+import { plainPauseService } from '../steps/pause/run.js';
+import type { StepServices } from '../steps/service.js';
+import { createServices } from '../steps/services.js';
 import { systemClock } from '../support/clock.js';
-import { RecordingLogger, silentLogger, type LogRecord } from '../support/log.js';
+import { silentLogger, type Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
+import { isExternal } from './told.js';
 import { VirtualClock } from './virtual-clock.js';
 
 /** `online`: policy servers and greylist stores are really asked. `offline`: they are not. */
@@ -38,43 +45,34 @@ export interface ConditionEvent {
   readonly facts: SessionFacts;
 }
 
-/** A policy or greylist step ran. */
-export interface StepRunEvent {
-  readonly sessionId: string;
-  readonly request: FilterPhase;
-  readonly step: CompiledStep;
-  /** What it answered; null when it failed. */
-  readonly outcome: StepOutcome | null;
-  readonly error: string | null;
-  /** Real milliseconds it took. */
-  readonly ms: number;
-  /** Not asked: --offline. */
-  readonly offline: boolean;
-}
-
 export interface DriverOptions {
   readonly rules: CompiledRules;
   readonly chain: string | null;
   readonly mode: ServiceMode;
   /** What the virtual clock's now() says at the start. */
   readonly startWallMs: number;
-  /** The real step services for online mode (default: the production ones). */
+  /** Online: the step services to use (tests); default: the production ones. Offline: external kinds stubbed. */
   readonly services?: StepServices;
+  /** Where the filter's log goes (default: nowhere; the tools read events, not the log). */
+  readonly log?: Logger;
 }
 
 /** Settling gives up after this many rounds (a bug, not a slow server: those are awaited). */
 const MAX_SETTLE_ROUNDS = 100_000;
 
 export class FilterDriver {
-  readonly log = new RecordingLogger();
   readonly clock: VirtualClock;
   readonly conditions: ConditionEvent[] = [];
-  readonly runs: StepRunEvent[] = [];
+  /** What the runtime told, in order (runtime/events.ts). */
+  readonly events: RuntimeEvent[];
   readonly host: FilterHost;
   /** Lines written and not yet taken. */
   private written: string[] = [];
   private partial = '';
-  private readonly inflight = new Set<Promise<unknown>>();
+  /** Runs of external kinds started and not yet ended: real I/O the virtual clock must wait for. */
+  private inflight = 0;
+  /** Settle waiting for one of them to end. */
+  private wake: (() => void) | null = null;
 
   static create(options: DriverOptions): Result<FilterDriver, string> {
     try {
@@ -86,15 +84,17 @@ export class FilterDriver {
 
   private constructor(options: DriverOptions) {
     this.clock = new VirtualClock(options.startWallMs);
+    const log = options.log ?? silentLogger;
     const rules = instrumentRules(options.rules, (step, held, facts) => {
       this.conditions.push({ sessionId: facts.sessionId, step, held, facts });
     });
-    const real =
-      options.mode === 'online'
-        ? // Synthetic sessions have no socket-table row to watch; the pauses here only wait anyway (tracked).
-          (options.services ?? createServices({ clock: systemClock, log: this.log, platform: 'none' }))
-        : offlineServices();
-    const services = this.tracked(real, options.mode === 'offline');
+    const services =
+      options.mode === 'online' && options.services !== undefined
+        ? options.services
+        : // No socket-table row to watch for a synthetic session (platform none); external kinds keep real time.
+          createServices({ clock: systemClock, log, platform: 'none' }, { offline: options.mode === 'offline', replace: { pause: plainPauseService() } });
+    const recorded = recordEvents();
+    this.events = recorded.events;
     const created = FilterHost.create({
       rules,
       chain: options.chain,
@@ -109,8 +109,21 @@ export class FilterDriver {
         once: () => undefined,
       },
       clock: this.clock,
-      log: this.log,
+      log,
       services,
+      events: combineEvents(recorded.sink, {
+        stepStarted: (step) => {
+          if (isExternal(step)) this.inflight++;
+        },
+        stepRan: (e) => {
+          if (!isExternal(e.step)) return;
+          this.inflight--;
+          const wake = this.wake;
+          this.wake = null;
+          wake?.();
+        },
+      }),
+      measure: () => performance.now(),
       // Write each answer at once: the tools read it right after feeding the request.
       schedule: (fn) => fn(),
     });
@@ -135,8 +148,8 @@ export class FilterDriver {
     for (let round = 0; round < MAX_SETTLE_ROUNDS; round++) {
       await nextTurn();
       if (this.host.stats().pending === 0) return;
-      if (this.inflight.size > 0) {
-        await Promise.race([...this.inflight]);
+      if (this.inflight > 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
       if (!this.clock.runNext()) return;
@@ -150,80 +163,15 @@ export class FilterDriver {
     return fresh;
   }
 
-  /** Log records from index `from` on. */
-  records(from: number): readonly LogRecord[] {
-    return this.log.records.slice(from);
-  }
-
-  /** Drop the events and log records read so far (a long replay would otherwise keep them all). */
+  /** Drop the events read so far (a long replay would otherwise keep them all). */
   forget(): void {
-    this.log.records.splice(0);
     this.conditions.splice(0);
-    this.runs.splice(0);
+    this.events.splice(0);
   }
 
   /** stdin EOF: the host stops and closes the services (sockets, stores). */
   async end(): Promise<void> {
     await this.host.end();
-  }
-
-  /**
-   * The policy and greylist services of `services`, wrapped so every run is
-   * recorded (and awaited by settle); the other kinds are the host's
-   * built-in ones (pauses jump the virtual clock, no early-talker watch or
-   * pay-once memory). Retain and close are those of `services`. (Until
-   * issue 11 stage 11b, when the tools subscribe to the runtime's events.)
-   */
-  private tracked(services: StepServices, offline: boolean): StepServices {
-    const wrap = <K extends 'policy' | 'greylist'>(service: StepService<K>): StepService<K> => ({
-      ...service,
-      factory: (step) => this.trackRunner(service.factory(step), offline),
-    });
-    return {
-      ...hostDefaultServices(this.clock, this.log),
-      policy: wrap(services.policy),
-      greylist: wrap(services.greylist),
-      retain: (rules) => services.retain(rules),
-      close: () => services.close(),
-    };
-  }
-
-  private trackRunner(runner: StepRunner, offline: boolean): StepRunner {
-    return {
-      step: runner.step,
-      run: (ctx) => {
-        const started = performance.now();
-        const record = (outcome: StepOutcome | null, error: unknown): void => {
-          this.runs.push({
-            sessionId: ctx.facts.sessionId,
-            request: ctx.request,
-            step: runner.step,
-            outcome,
-            error: outcome === null ? (error instanceof Error ? error.message : String(error)) : null,
-            ms: Math.round(performance.now() - started),
-            offline,
-          });
-        };
-        let result: StepOutcome | Promise<StepOutcome>;
-        try {
-          result = runner.run(ctx);
-        } catch (error) {
-          record(null, error);
-          throw error;
-        }
-        if (!(result instanceof Promise)) {
-          record(result, null);
-          return result;
-        }
-        const watched = result.then(
-          (outcome) => record(outcome, null),
-          (error: unknown) => record(null, error),
-        );
-        this.inflight.add(watched);
-        void watched.finally(() => this.inflight.delete(watched));
-        return result;
-      },
-    };
   }
 }
 
@@ -232,14 +180,6 @@ const NEWLINE = Buffer.from('\n');
 /** Let promise callbacks and I/O callbacks queued so far run. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/**
- * `--offline`: policy servers and greylist stores are not asked. The step
- * answers "go on", as a server saying DUNNO would, and says it was not asked.
- */
-export function offlineServices(): StepServices {
-  return hostDefaultServices(systemClock, silentLogger, { policy: offlineService(), greylist: offlineService() });
 }
 
 /**

@@ -10,15 +10,18 @@
  * comments: the header is one, and expectation files may carry their own.
  */
 import type { StepServices } from '../steps/service.js';
-import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
 import type { FilterDecision } from '../model/decision.js';
 import { decodeLine } from '../protocol/line-reader.js';
 import { dataLinesFor, resultFor } from '../protocol/lines.js';
 import { parseInputLine } from '../protocol/parse.js';
 import type { FilterPhase } from '../protocol/phases.js';
-import type { LogRecord } from '../support/log.js';
+import type { DryRunHit, StepFault } from '../runtime/evaluator.js';
+import type { Logger } from '../support/log.js';
 import { FilterDriver, type ServiceMode } from './driver.js';
+import { shortRuleRef } from '../model/describe.js';
 import { answerText, printable, table, truncate } from './text.js';
+import { decisionWord, dryRunValues, toldAbout, type Told } from './told.js';
 import { DEFAULT_HANDSHAKE, parseTranscript } from './transcript.js';
 
 export interface ReplayRules {
@@ -37,6 +40,8 @@ export interface ReplayOptions {
   readonly startWallMs: number;
   /** Online: the step services to use (default: the production ones). */
   readonly services?: StepServices;
+  /** Where the filter's log goes (default: nowhere; the listing is made from the runtime's events). */
+  readonly log?: Logger;
 }
 
 export type ReplayEvent =
@@ -78,6 +83,7 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
         mode: options.mode,
         startWallMs: options.startWallMs,
         ...(options.services !== undefined ? { services: options.services } : {}),
+        ...(options.log !== undefined ? { log: options.log } : {}),
       });
       if (!created.ok) throw new Error(created.error);
       const driver = created.value;
@@ -123,17 +129,15 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
           }
           if (line.phase === 'data') streamed.set(line.sessionId, 0);
           requests++;
-          const mark = driver.log.records.length;
           driver.feed(input.bytes);
           await driver.settle();
           const result = resultFor(driver.takeOutput(), line.sessionId, line.token);
           if (result === undefined) unanswered++;
-          const records = driver.records(mark).filter((r) => r.fields.session === line.sessionId && r.fields.phase === line.phase);
-          session.events.push(answerEvent(line.phase, line.param, result, records, loaded.chain));
-          for (const r of records) {
-            if (r.msg === 'dry-run') session.events.push({ kind: 'dry-run', text: dryRunLine(r), rule: ruleField(r, loaded.chain) });
-            if (r.msg === 'step failed') session.events.push({ kind: 'failure', text: failureLine(r), rule: ruleField(r, loaded.chain) });
-          }
+          const told = toldAbout(driver.events, line.sessionId, line.phase);
+          session.events.push(answerEvent(line.phase, line.param, result, told));
+          // Failures before dry-runs, as the filter logs them.
+          for (const f of told.faults) session.events.push({ kind: 'failure', text: failureLine(f.fault), rule: shortRuleRef(f.fault.step.span) });
+          for (const d of told.dryRuns) session.events.push({ kind: 'dry-run', text: dryRunLine(d.hit), rule: shortRuleRef(d.hit.step.span) });
         }
       } finally {
         await driver.end();
@@ -143,47 +147,27 @@ export async function runReplay(loaded: ReplayRules, files: readonly TranscriptF
   return { sessions, requests, unanswered };
 }
 
-function str(record: LogRecord, name: string): string | null {
-  const v = record.fields[name];
-  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
-}
-
-/** The rule as `base:line` (the log has the path the rules were compiled under). */
-function ruleField(record: LogRecord, chain: CompiledChain): string | null {
-  const rule = str(record, 'rule');
-  if (rule === null) return null;
-  const step = chain.steps.find((s: CompiledStep) => `${s.span.file}:${s.span.line}` === rule);
-  const shown = step === undefined ? rule : `${baseName(step.span.file)}:${step.span.line}`;
-  return shown;
-}
-
-function baseName(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
-
-function answerEvent(request: FilterPhase, param: string, result: FilterDecision | undefined, records: readonly LogRecord[], chain: CompiledChain): ReplayEvent {
-  const decision = records.find((r) => r.msg === 'decision');
+function answerEvent(request: FilterPhase, param: string, result: FilterDecision | undefined, told: Told): ReplayEvent {
+  const decision = told.decision;
   let answer = result === undefined ? 'NO ANSWER' : answerText(result);
-  if (decision !== undefined && str(decision, 'decision') === 'accept') answer = `${answer} (accept)`;
-  return { kind: 'answer', request, param, answer, rule: decision === undefined ? null : ruleField(decision, chain) };
+  if (decision !== null && decisionWord(decision) === 'accept') answer = `${answer} (accept)`;
+  const step = decision?.evaluation?.step ?? null;
+  return { kind: 'answer', request, param, answer, rule: step === null ? null : shortRuleRef(step.span) };
 }
 
-function dryRunLine(record: LogRecord): string {
-  const would = str(record, 'would') ?? '?';
-  if (would === 'error') return `failed (${str(record, 'error') ?? 'error'}), ignored`;
-  if (str(record, 'offline') === 'true') return 'not asked (offline), would proceed';
-  const reply = str(record, 'reply');
-  const answer = str(record, 'answer');
-  const greylist = str(record, 'greylist');
-  let text = `would ${would}${reply === null ? '' : ` ${printable(reply)}`}`;
-  if (answer !== null) text += ` (answer: ${printable(answer)})`;
-  else if (greylist !== null) text += ` (greylist: ${greylist})`;
+function dryRunLine(hit: DryRunHit): string {
+  const v = dryRunValues(hit);
+  if (v.would === 'error') return `failed (${v.error ?? 'error'}), ignored`;
+  if (v.offline) return 'not asked (offline), would proceed';
+  let text = `would ${v.would}${v.reply === null ? '' : ` ${printable(v.reply)}`}`;
+  if (v.answer !== null) text += ` (answer: ${printable(v.answer)})`;
+  else if (v.greylist !== null) text += ` (greylist: ${v.greylist})`;
   return text;
 }
 
-function failureLine(record: LogRecord): string {
-  const step = str(record, 'step') ?? 'step';
-  return `${step} failed: ${str(record, 'error') ?? 'error'} (on-error ${str(record, 'onError') ?? '?'})`;
+/** The step's kind, as the `step failed` line names it (a postgrey step is a policy step there). */
+function failureLine(f: StepFault): string {
+  return `${f.step.action.kind} failed: ${f.error} (on-error ${f.step.onError})`;
 }
 
 // --- the report as text ---------------------------------------------------------

@@ -18,17 +18,20 @@
  */
 import type { StepServices } from '../../steps/service.js';
 import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
-import type { FilterDecision } from '../../model/decision.js';
-import { ruleRef } from '../../model/describe.js';
+import { replyOf, type FilterDecision } from '../../model/decision.js';
 import { connectParam, dataLinesFor, endpointText, filterLine, parseOutputLine, reportLine, resultFor } from '../../protocol/lines.js';
 import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../protocol/phases.js';
 import type { Endpoint, Envelope, ReportEvent } from '../../protocol/types.js';
+import type { DecisionEvent, StepRanEvent } from '../../runtime/events.js';
+import type { DryRunHit } from '../../runtime/evaluator.js';
 import { conditionValues, type ExplainValue } from '../../runtime/explain.js';
-import type { LogRecord } from '../../support/log.js';
-import { FilterDriver, type ServiceMode } from '../driver.js';
+import { kindOf } from '../../steps/catalogue.js';
+import type { Logger } from '../../support/log.js';
+import { FilterDriver, type ConditionEvent, type ServiceMode } from '../driver.js';
 import type { SyntheticSession } from '../synthetic-session.js';
 import { DEFAULT_HANDSHAKE } from '../transcript.js';
 import { answerText, duration, printable } from '../text.js';
+import { decisionWord, dryRunValues, toldAbout, type Told } from '../told.js';
 
 export interface LoadedRulesInput {
   readonly rules: CompiledRules;
@@ -43,6 +46,8 @@ export interface TestOptions {
   readonly startWallMs: number;
   /** Online: the step services to use (default: the production ones). */
   readonly services?: StepServices;
+  /** Where the filter's log goes (default: nowhere; the report is made from the runtime's events). */
+  readonly log?: Logger;
 }
 
 export type ConditionResult = 'true' | 'false' | 'none' | 'not reached';
@@ -108,10 +113,11 @@ export async function runTestSession(loaded: LoadedRulesInput, session: Syntheti
     mode: options.mode,
     startWallMs: options.startWallMs,
     ...(options.services !== undefined ? { services: options.services } : {}),
+    ...(options.log !== undefined ? { log: options.log } : {}),
   });
   if (!created.ok) throw new Error(created.error);
   const driver = created.value;
-  const run = new SessionRun(driver, chain, session);
+  const run = new SessionRun(driver, chain, session, options.mode);
   try {
     return await run.all(options.mode, loaded.rules.files[0] ?? chain.span.file);
   } finally {
@@ -132,6 +138,7 @@ class SessionRun {
     private readonly driver: FilterDriver,
     private readonly chain: CompiledChain,
     private readonly session: SyntheticSession,
+    private readonly mode: ServiceMode,
   ) {
     for (const line of DEFAULT_HANDSHAKE) driver.feed(line);
     this.dataLine = driver.takeOutput().some((line) => {
@@ -272,15 +279,14 @@ class SessionRun {
   /** Send one filter request, wait for its answer, and record the phase's report. */
   private async ask(request: FilterPhase, phase: RulePhase, param: string, shown: string | null): Promise<FilterDecision | undefined> {
     const token = tokenOf(request);
-    const marks = { conditions: this.driver.conditions.length, runs: this.driver.runs.length, records: this.driver.log.records.length };
+    const marks = { conditions: this.driver.conditions.length, events: this.driver.events.length };
     this.driver.feed(filterLine({ ...this.head(), phase: request, token, param }));
     await this.driver.settle();
     const result = resultFor(this.driver.takeOutput(), SID, token);
-    const records = this.driver.records(marks.records).filter((r) => r.fields.session === SID && r.fields.phase === request);
+    const told = toldAbout(this.driver.events.slice(marks.events), SID, request);
     const conditions = this.driver.conditions.slice(marks.conditions).filter((c) => c.sessionId === SID);
-    const runs = this.driver.runs.slice(marks.runs).filter((r) => r.sessionId === SID);
     const steps = this.chain.stepsByPhase.get(phase) ?? [];
-    const rows = this.rows(steps, conditions, runs, records);
+    const rows = this.rows(steps, conditions, told);
     const note =
       steps.length === 0 ? 'no step at this phase' : conditions.length === 0 ? 'skipped: an earlier accept covers this phase' : null;
     const answer = result === undefined ? 'no answer (a bug: please report it)' : answerText(result);
@@ -288,21 +294,14 @@ class SessionRun {
     return result;
   }
 
-  private rows(
-    steps: readonly CompiledStep[],
-    conditions: FilterDriver['conditions'],
-    runs: FilterDriver['runs'],
-    records: readonly LogRecord[],
-  ): StepRow[] {
-    const decision = records.find((r) => r.msg === 'decision');
-    const dryRuns = records.filter((r) => r.msg === 'dry-run');
-    const failures = records.filter((r) => r.msg === 'step failed');
+  private rows(steps: readonly CompiledStep[], conditions: readonly ConditionEvent[], told: Told): StepRow[] {
+    const decision = told.decision;
     const ran = conditions.filter((c) => c.held !== false);
-    // The step the decision names (an armed DEFER_IF_PERMIT decides after later
-    // steps ran); the last step that ran when the line names none.
-    const named = decision === undefined ? undefined : ran.findLast((c) => ruleRef(c.step.span) === field(decision, 'rule') && c.step.action.kind === field(decision, 'step'));
+    // The step that decided (an armed DEFER_IF_PERMIT decides after later
+    // steps ran); the last step that ran when there is none.
+    const decider = decision?.evaluation?.step ?? null;
+    const named = decider === null ? undefined : ran.findLast((c) => c.step.index === decider.index);
     const last = named ?? ran.at(-1);
-    let dryIndex = 0;
     return steps.map((step): StepRow => {
       const seen = conditions.find((c) => c.step.index === step.index);
       if (seen === undefined) return { step, condition: 'not reached', values: null, result: '' };
@@ -310,19 +309,21 @@ class SessionRun {
       if (seen.held === false) return { step, condition: 'false', values, result: '-' };
       const condition: ConditionResult = seen.held === null ? 'none' : 'true';
       if (step.dryRun === true) {
-        const record = dryRuns[dryIndex++];
-        const result = record === undefined ? 'dry-run' : dryRunText(record);
-        if (record !== undefined && isActing(record)) this.wouldHave++;
+        const hit = told.dryRuns.find((d) => d.hit.step.index === step.index)?.hit;
+        const result = hit === undefined ? 'dry-run' : dryRunText(hit);
+        if (hit !== undefined && isActing(hit)) this.wouldHave++;
         return { step, condition, values, result };
       }
-      const run = runs.find((r) => r.step.index === step.index);
-      const failure = failures.find((r) => r.fields.rule === ruleRef(step.span) && r.fields.step === step.action.kind);
-      const deciding = decision !== undefined && last !== undefined && last.step.index === step.index;
+      const run = told.runs.find((r) => r.step.index === step.index);
+      const deciding = decision !== null && last !== undefined && last.step.index === step.index;
       const parts: string[] = [];
-      if (run !== undefined) parts.push(runText(step, run, failure));
-      else if (step.action.kind === 'pause') parts.push(`pause ${duration(step.action.durationMs)} (not waited)`);
+      if (run !== undefined) parts.push(runText(step, run, this.mode === 'offline'));
+      else {
+        const notRun = kindOf(step.action.kind).describe.notRun?.(step.action);
+        if (notRun !== undefined) parts.push(notRun);
+      }
       // A failed run already says so (and which on-error applied): show only the decision then.
-      if (deciding) parts.push(decisionText(decision, step.phase, run?.outcome !== null));
+      if (deciding) parts.push(decisionText(decision, step.phase, run?.result.ok !== false));
       if (parts.length === 0) parts.push('ran');
       return { step, condition, values, result: parts.join(' → ') };
     });
@@ -363,11 +364,6 @@ function rejectOutcome(phase: RulePhase, reply: string): string {
   }
 }
 
-function field(record: LogRecord, name: string): string | null {
-  const v = record.fields[name];
-  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
-}
-
 /** What an `accept` covers at each phase (see the reference, "accept and its scope"). */
 const ACCEPT_SCOPE: Readonly<Record<RulePhase, string>> = {
   connect: 'the rest of the session',
@@ -378,50 +374,42 @@ const ACCEPT_SCOPE: Readonly<Record<RulePhase, string>> = {
   commit: 'this message',
 };
 
-function decisionText(record: LogRecord, phase: RulePhase, withFault = true): string {
-  const decision = field(record, 'decision') ?? 'decided';
+function decisionText(e: DecisionEvent, phase: RulePhase, withFault = true): string {
+  const decision = decisionWord(e);
   if (decision === 'accept') return `accept: ${ACCEPT_SCOPE[phase]}`;
-  const reply = field(record, 'reply');
-  const note = field(record, 'note');
-  const fault = field(record, 'fault');
+  const reply = replyOf(e.sent);
+  const fault = e.evaluation?.fault?.error ?? null;
   let text = reply === null ? decision : `${decision} ${printable(reply)}`;
   if (fault !== null && withFault) text = `failed (${fault}), on-error tempfail: ${text}`;
-  if (note !== null) text += ` (${note})`;
+  if (e.note !== null) text += ` (${e.note})`;
   return text;
 }
 
-function isActing(record: LogRecord): boolean {
-  const would = field(record, 'would');
-  return would !== null && would !== 'proceed' && would !== 'error';
+/** It would have done something: not a plain proceed, not a failure. */
+function isActing(hit: DryRunHit): boolean {
+  const would = dryRunValues(hit).would;
+  return would !== 'proceed' && would !== 'error';
 }
 
-function dryRunText(record: LogRecord): string {
-  const would = field(record, 'would') ?? '?';
-  const reply = field(record, 'reply');
-  const error = field(record, 'error');
-  const answer = field(record, 'answer');
-  const greylist = field(record, 'greylist');
-  if (would === 'error') return `dry-run: failed (${error ?? 'unknown error'}), ignored`;
-  if (field(record, 'offline') === 'true') return 'dry-run: not asked (--offline), would proceed';
-  const pausedMs = record.fields.pausedMs;
-  if (would === 'pause' && typeof pausedMs === 'number') return `dry-run: would pause ${duration(pausedMs)}`;
-  let text = `dry-run: would ${would}${reply === null ? '' : ` ${printable(reply)}`}`;
-  if (answer !== null) text += ` (answer: ${printable(answer)})`;
-  else if (greylist !== null) text += ` (greylist: ${greylist})`;
+function dryRunText(hit: DryRunHit): string {
+  const v = dryRunValues(hit);
+  if (v.would === 'error') return `dry-run: failed (${v.error ?? 'unknown error'}), ignored`;
+  if (v.offline) return 'dry-run: not asked (--offline), would proceed';
+  if (v.would === 'pause' && v.pausedMs !== null) return `dry-run: would pause ${duration(v.pausedMs)}`;
+  let text = `dry-run: would ${v.would}${v.reply === null ? '' : ` ${printable(v.reply)}`}`;
+  if (v.answer !== null) text += ` (answer: ${printable(v.answer)})`;
+  else if (v.greylist !== null) text += ` (greylist: ${v.greylist})`;
   return text;
 }
 
-function runText(step: CompiledStep, run: FilterDriver['runs'][number], failure: LogRecord | undefined): string {
+/** A run of a step of an external kind: not asked (offline), what it answered and how long it took, or how it failed. */
+function runText(step: CompiledStep, run: StepRanEvent, offline: boolean): string {
   const what = step.name;
-  if (run.offline) return `${what}: not asked (--offline), goes on as if it said DUNNO`;
-  if (run.outcome === null) {
-    const onError = failure === undefined ? step.onError : (field(failure, 'onError') ?? step.onError);
-    return `${what} failed after ${run.ms} ms (${run.error ?? 'error'}), on-error ${onError}`;
-  }
-  const detail = run.outcome.detail ?? {};
-  const answer = typeof detail.answer === 'string' ? detail.answer : null;
-  const verdict = typeof detail.greylist === 'string' ? detail.greylist : null;
-  const said = answer !== null ? ` answered ${printable(answer)}` : verdict !== null ? `: ${verdict}` : ` ${run.outcome.type}`;
-  const headers = run.outcome.type === 'continue' && run.outcome.addHeaders !== undefined && run.outcome.addHeaders.length > 0 ? ', adds a header' : '';
-  return `${what}${said} (${run.ms} ms${headers})`;
+  if (offline) return `${what}: not asked (--offline), goes on as if it said DUNNO`;
+  const ms = Math.round(run.ms);
+  if (!run.result.ok) return `${what} failed after ${ms} ms (${run.result.error}), on-error ${step.onError}`;
+  const outcome = run.result.outcome;
+  const said = kindOf(step.action.kind).describe.outcome?.(outcome.detail ?? {}) ?? ` ${outcome.type}`;
+  const headers = outcome.type === 'continue' && outcome.addHeaders !== undefined && outcome.addHeaders.length > 0 ? ', adds a header' : '';
+  return `${what}${printable(said)} (${ms} ms${headers})`;
 }

@@ -19,7 +19,16 @@ import { formatListenAddress, parseListenAddress } from '../../../src/metrics/li
 import { startMetricsServer } from '../../../src/metrics/server.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { parseCliArgs } from '../../../src/cli/args.js';
-import { chain, line, pause, reject, result, rules, settle, SID, SID2, SMTPD_68_CONFIG, testServices, when, FILE } from '../runtime/helpers.js';
+import type { CompiledStep } from '../../../src/model/plan.js';
+import type { FilterDecision } from '../../../src/model/decision.js';
+import type { DecisionEvent, StepRanEvent } from '../../../src/runtime/events.js';
+import { chain, facts, line, pause, reject, result, rules, settle, SID, SID2, SMTPD_68_CONFIG, testServices, when, FILE } from '../runtime/helpers.js';
+
+/** `step` decided `sent` at helo, as requests.ts tells it. */
+function decided(step: CompiledStep, sent: FilterDecision): DecisionEvent {
+  const evaluation = { kind: 'decide', decision: sent, step, fault: null, faults: [], addHeaders: [], detail: {}, dryRuns: [], facts: facts(), stepMs: null, deferred: null } as const;
+  return { type: 'decision', sessionId: SID, client: '192.0.2.1', request: 'helo', phase: 'helo', kind: 'decide', sent, note: null, evaluation, ms: 1 };
+}
 
 interface Scrape {
   readonly status: number;
@@ -72,13 +81,12 @@ function rig(stepsChain = chain('main', [
     listen: { host: '127.0.0.1', port: 0 },
     chain: 'main',
     version: '9.9.9',
-    clock,
     log: silentLogger,
     defaultMetrics: false,
     sources: { sessions: () => host?.stats().sessions ?? 0, reloads: () => reloads },
   });
   const base = testServices({
-    pause: stateless(createPauseRunnerFactory({ clock, log: silentLogger, watcher: null, payOnce: new PayOnceMemory(clock), events: running.metrics })),
+    pause: stateless(createPauseRunnerFactory({ clock, log: silentLogger, watcher: null, payOnce: new PayOnceMemory(clock), events: running.metrics.pause })),
     policy: stateless((step) => ({
       step,
       run: () =>
@@ -94,8 +102,8 @@ function rig(stepsChain = chain('main', [
     clock,
     log: silentLogger,
     schedule: (fn) => fn(),
-    services: running.instrument(base),
-    observer: running.metrics,
+    services: base,
+    events: running.metrics,
     limits,
   });
   if (!created.ok) throw new Error(created.error);
@@ -245,8 +253,8 @@ describe('metrics: step series follow the rules', () => {
     ]);
     const m = new FilterMetrics({ chain: 'main', version: 'x', defaultMetrics: false });
     for (const s of first.steps) {
-      m.onStep(s);
-      m.onDecision({ sessionId: SID, request: 'helo', phase: 'helo', kind: 'decide', decision: { type: 'reject', reply: '550 5.7.1 a' }, step: s, faults: [], ms: 1 });
+      m.stepStarted(s);
+      m.decision(decided(s, { type: 'reject', reply: '550 5.7.1 a' }));
     }
     let body = (await m.render()).body;
     assert.equal(sample(body, 'filter_rules_step_runs_total', { step: '1', rule: `${FILE}:3` }), 1);
@@ -262,7 +270,7 @@ describe('metrics: step series follow the rules', () => {
     assert.equal(sample(body, 'filter_rules_step_decisions_total', { step: '1', rule: `${FILE}:3` }), null);
     assert.equal(sample(body, 'filter_rules_step_runs_total', { step: '0', rule: `${FILE}:2` }), 1);
     // A session still on the old rules brings it back; the next change prunes it again.
-    m.onStep(first.steps[1] ?? assert.fail());
+    m.stepStarted(first.steps[1] ?? assert.fail());
     assert.equal(sample((await m.render()).body, 'filter_rules_step_runs_total', { step: '1', rule: `${FILE}:3` }), 1);
     m.rulesApplied(second);
     assert.equal(sample((await m.render()).body, 'filter_rules_step_runs_total', { step: '1', rule: `${FILE}:3` }), null);
@@ -272,10 +280,41 @@ describe('metrics: step series follow the rules', () => {
     const client = (await import('prom-client')).default;
     const a = new FilterMetrics({ chain: 'a', version: 'x', defaultMetrics: false });
     const b = new FilterMetrics({ chain: 'b', version: 'x', defaultMetrics: false });
-    a.skipped(chain('a', [{ action: pause(1), phase: 'connect' }]).steps[0] ?? assert.fail());
+    a.pause.skipped?.(chain('a', [{ action: pause(1), phase: 'connect' }]).steps[0] ?? assert.fail());
     assert.equal(sample((await a.render()).body, 'filter_rules_pauses_total', { result: 'paid' }), 1);
     assert.equal(sample((await b.render()).body, 'filter_rules_pauses_total', { result: 'paid' }), null);
     assert.doesNotMatch(await client.register.metrics(), /filter_rules_/);
+  });
+});
+
+describe('metrics: each kind’s own series, from the steps’ runs (step-metrics.ts)', () => {
+  test('policy: latency and failure kind per server (other for an error without a kind); greylist: the result; other kinds add nothing', async () => {
+    const steps = chain('main', [
+      { action: POLICY_STEP, phase: 'rcpt-to' },
+      { action: GREYLIST_STEP, phase: 'rcpt-to' },
+      { action: reject('550 5.7.1 a'), phase: 'rcpt-to' },
+    ]).steps;
+    const [policyStep, greylistStep, rejectStep] = [steps[0] ?? assert.fail(), steps[1] ?? assert.fail(), steps[2] ?? assert.fail()];
+    const m = new FilterMetrics({ chain: 'main', version: 'x', defaultMetrics: false });
+    const ran = (step: CompiledStep, ms: number, result: StepRanEvent['result']): void => m.stepRan({ type: 'step-ran', sessionId: SID, request: 'rcpt-to', step, ms, result });
+    ran(policyStep, 250, { ok: true, outcome: { type: 'continue' } });
+    ran(policyStep, 1000, { ok: false, error: 'no answer', errorKind: 'timeout' });
+    ran(policyStep, 5, { ok: false, error: 'bug', errorKind: null });
+    ran(greylistStep, 3, { ok: true, outcome: { type: 'continue', detail: { greylist: 'pass' } } });
+    ran(greylistStep, 3, { ok: true, outcome: { type: 'continue' } });
+    ran(greylistStep, 3, { ok: false, error: 'store down', errorKind: null });
+    ran(rejectStep, 0, { ok: true, outcome: { type: 'decide', decision: { type: 'reject', reply: '550 5.7.1 a' } } });
+    const body = (await m.render()).body;
+    const server = 'unix:/run/pg.sock';
+    assert.equal(sample(body, 'filter_rules_policy_requests_total', { server, result: 'answered' }), 1);
+    assert.equal(sample(body, 'filter_rules_policy_requests_total', { server, result: 'timeout' }), 1);
+    assert.equal(sample(body, 'filter_rules_policy_requests_total', { server, result: 'other' }), 1);
+    assert.equal(sample(body, 'filter_rules_policy_request_duration_seconds_sum', { server }), 1.255);
+    assert.equal(sample(body, 'filter_rules_greylist_checks_total', { result: 'pass' }), 1);
+    assert.equal(sample(body, 'filter_rules_greylist_checks_total', { result: 'other' }), 1);
+    assert.equal(sample(body, 'filter_rules_greylist_checks_total', { result: 'error' }), 1);
+    // Runs are not step runs: those count when a step starts (stepStarted).
+    assert.equal(sample(body, 'filter_rules_step_runs_total', { kind: 'reject' }), null);
   });
 });
 

@@ -19,7 +19,7 @@ import { parseInputLine } from '../../../src/protocol/parse.js';
 import type { RulePhase } from '../../../src/protocol/phases.js';
 import type { Envelope, ReportEvent } from '../../../src/protocol/types.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
-import type { RuntimeObserver } from '../../../src/runtime/observer.js';
+import type { RuntimeEvents } from '../../../src/runtime/events.js';
 import { buildPlan, DEFAULT_TIMINGS, type ActivePlan } from '../../../src/runtime/plan.js';
 import { stateless, type StepServices } from '../../../src/steps/service.js';
 import { hostDefaultServices, type ServiceReplacements } from '../../../src/steps/services.js';
@@ -125,7 +125,9 @@ export interface HarnessOptions {
   readonly services?: StepServices;
   readonly limits?: Partial<HostLimits>;
   readonly handshake?: readonly string[] | null;
-  readonly observer?: RuntimeObserver;
+  readonly events?: RuntimeEvents;
+  /** What times step runs for `events.stepRan` (default: the host's clock). */
+  readonly measure?: () => number;
   readonly smtpsPorts?: ReadonlySet<number>;
   /** The clock and logger the host uses; given when services must share them (default: fresh ones). */
   readonly clock?: FakeClock;
@@ -166,7 +168,8 @@ export class HostHarness {
       schedule: (fn) => fn(),
       ...(options.services !== undefined ? { services: options.services } : {}),
       ...(options.limits !== undefined ? { limits: options.limits } : {}),
-      ...(options.observer !== undefined ? { observer: options.observer } : {}),
+      ...(options.events !== undefined ? { events: options.events } : {}),
+      ...(options.measure !== undefined ? { measure: options.measure } : {}),
       ...(options.smtpsPorts !== undefined ? { smtpsPorts: options.smtpsPorts } : {}),
     });
     if (!created.ok) throw new Error(created.error);

@@ -13,7 +13,7 @@
  * server (FakeSocket, answers by recipient), greylist steps use an in-memory
  * store; pauses run the production pause factory (no socket-table watcher:
  * platform is not linux), metrics are a FilterMetrics attached as in
- * cli/app.ts (observer, pause events, instrumented runners), rendered without
+ * cli/app.ts (runtime events, the pause service's events), rendered without
  * process metrics. Lines are fed as smtpd sent them; after each one the test
  * lets promise callbacks run and, while a request is still unanswered (a
  * pause, a policy timeout), moves the clock in STEP_MS steps, as smtpd waits
@@ -32,7 +32,6 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadRules } from '../../../src/cli/commands.js';
 import { FilterMetrics } from '../../../src/metrics/filter-metrics.js';
-import { instrumentServices } from '../../../src/metrics/instrument.js';
 import type { PolicyConnector } from '../../../src/policy/connection.js';
 import { createServices } from '../../../src/steps/services.js';
 import { MemoryGreylistStore } from '../../../src/store/memory.js';
@@ -167,11 +166,10 @@ async function replay(rulesFile: string, run: Run): Promise<Replayed> {
     clock,
     log,
     platform: 'golden',
-    events: { pause: metrics },
+    events: { pause: metrics.pause },
     policy: { connect: scriptedPolicy },
     greylist: { open: () => ok(new MemoryGreylistStore()), hostname: 'golden.example', version: 'golden', utcOffsetMinutes: () => 0 },
   });
-  const instrumented = instrumentServices(services, metrics, clock);
 
   const out: string[] = [];
   let logged = 0;
@@ -183,7 +181,7 @@ async function replay(rulesFile: string, run: Run): Promise<Replayed> {
     for (const r of fresh) out.push(JSON.stringify({ at, t, level: r.level, msg: r.msg, fields: normalise(r.fields) }));
   };
 
-  const h = new HostHarness(loaded.rules, { chain: loaded.chain.name, services: instrumented, observer: metrics, clock, log, handshake: run.handshake });
+  const h = new HostHarness(loaded.rules, { chain: loaded.chain.name, services, events: metrics, clock, log, handshake: run.handshake });
   harness = h;
   collect('handshake', h.take());
   let requests = 0;

@@ -11,7 +11,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SessionFacts } from '../../../src/dsl/plan.js';
-import type { RuntimeObserver, SessionEvictedEvent, UnknownSessionEvent } from '../../../src/runtime/observer.js';
+import type { RuntimeEvents, SessionEvictedEvent, UnknownSessionEvent } from '../../../src/runtime/events.js';
 import { chain, dataline, fakePolicy, HostHarness, line, policy, reject, result, rules, SID, SID2 } from './helpers.js';
 
 const TEMPFAIL_451 = 'reject|451 4.3.0 Temporary failure, please try again later';
@@ -21,7 +21,7 @@ const id = (n: number) => (0x3689fe0000000000n + BigInt(n)).toString(16).padStar
 const noop = (sid = SID) => `filter|0.6|1795635326.076808|smtp-in|noop|${sid}|1a9c3801f98076e9|`;
 
 /** `reject when not rdns` at every rule phase after connect, and a policy step at rcpt-to that records what it was told. */
-function harness(options: { maxSessions?: number; observer?: RuntimeObserver } = {}) {
+function harness(options: { maxSessions?: number; events?: RuntimeEvents } = {}) {
   const seen: SessionFacts[] = [];
   const notRdns = (f: SessionFacts) => f.rdns === null;
   const h = new HostHarness(
@@ -39,7 +39,7 @@ function harness(options: { maxSessions?: number; observer?: RuntimeObserver } =
         return { type: 'continue' };
       }),
       ...(options.maxSessions !== undefined ? { limits: { maxSessions: options.maxSessions } } : {}),
-      ...(options.observer !== undefined ? { observer: options.observer } : {}),
+      ...(options.events !== undefined ? { events: options.events } : {}),
     },
   );
   return { h, seen };
@@ -83,7 +83,7 @@ describe('a quiet session keeps its facts (no idle expiry)', () => {
 describe('requests for unknown sessions', () => {
   test('after connect: the phase’s 4xx tempfail at every rule phase, no rule runs, never 5xx or local', async () => {
     const unknown: UnknownSessionEvent[] = [];
-    const { h, seen } = harness({ observer: { onUnknownSession: (e) => unknown.push(e) } });
+    const { h, seen } = harness({ events: { unknownSession: (e) => unknown.push(e) } });
     assert.deepEqual(h.feed(line.request('ehlo', 'mx.example.net', SID2)), [result('ehlo', TEMPFAIL_451, SID2)]);
     assert.deepEqual(h.feed(line.request('mail-from', 'a@example.net', SID2)), [result('mail-from', TEMPFAIL_451, SID2)]);
     assert.deepEqual([...h.feed(line.request('rcpt-to', 'b@example.org', SID2)), ...(await h.advance(0))], [result('rcpt-to', TEMPFAIL_451, SID2)]);
@@ -156,7 +156,7 @@ describe('requests for unknown sessions', () => {
 describe('a full session table', () => {
   test('evicts the least recently active session (not the newest), logs it with id, client and age; its requests then tempfail', async () => {
     const evicted: SessionEvictedEvent[] = [];
-    const { h } = harness({ maxSessions: 3, observer: { onSessionEvicted: (e) => evicted.push(e) } });
+    const { h } = harness({ maxSessions: 3, events: { sessionEvicted: (e) => evicted.push(e) } });
     connect(h, id(1), '192.0.2.1');
     await h.advance(1000);
     connect(h, id(2), '192.0.2.2');
@@ -169,7 +169,7 @@ describe('a full session table', () => {
     assert.equal(h.host.stats().sessions, 3);
     const logged = h.log.records.filter((r) => r.msg === 'session table full; least recently active session forgotten');
     assert.deepEqual(logged.map((r) => r.fields), [{ session: id(2), client: '192.0.2.2:60192', ageMs: 2000, maxSessions: 3 }]);
-    assert.deepEqual(evicted, [{ sessionId: id(2), client: '192.0.2.2:60192', ageMs: 2000 }]);
+    assert.deepEqual(evicted, [{ type: 'session-evicted', sessionId: id(2), client: '192.0.2.2:60192', ageMs: 2000 }]);
     // The newest session kept its facts; the evicted one is tempfailed, not judged as rDNS-less.
     assert.deepEqual(h.feed(line.request('mail-from', 'a@example.net', id(4))), [result('mail-from', 'proceed', id(4))]);
     assert.deepEqual(h.feed(line.request('mail-from', 'a@example.net', id(2))), [result('mail-from', TEMPFAIL_451, id(2))]);

@@ -1,0 +1,46 @@
+/**
+ * The series a step kind has of its own, fed by the runtime's `stepRan`
+ * events: latency and failure kind per policy server, result per greylist
+ * check. Every kind has the per-step series (runs, decisions, errors) in
+ * filter-metrics.ts; a kind listed here adds its own, a kind without an
+ * entry adds none. The runners know nothing about metrics.
+ */
+import { formatPolicyAddress } from '../model/address.js';
+import type { StepKind, StepOf } from '../model/plan.js';
+import type { StepOutcome } from '../model/runner.js';
+import type { StepRanEvent } from '../runtime/events.js';
+
+/** A run of a step of kind K, typed by it. */
+export type StepRanOf<K extends StepKind> = StepRanEvent & { readonly step: StepOf<K> };
+
+/** What the runs of each kind add to the metrics; absent: nothing of the kind's own. */
+export type StepRunMetrics = { readonly [K in StepKind]?: (e: StepRanOf<K>) => void };
+
+/** The series these feed (FilterMetrics owns them). */
+export interface StepSeries {
+  /** A policy request ended: `failure` is the PolicyError kind (`timeout`, `connect`, …), `other`, or null when answered. */
+  policyDone(server: string, seconds: number, failure: string | null): void;
+  /** A greylist check ended with this result (`new`, `early-retry`, `pass`, `known`, `client-awl`, `skipped`, `error`). */
+  greylistDone(result: string): void;
+}
+
+function greylistResult(outcome: StepOutcome): string {
+  const value = outcome.detail?.['greylist'];
+  return typeof value === 'string' ? value : 'other';
+}
+
+export function stepRunMetrics(series: StepSeries): StepRunMetrics {
+  return {
+    policy: (e) => {
+      const failure = e.result.ok ? null : (e.result.errorKind ?? 'other');
+      series.policyDone(formatPolicyAddress(e.step.action.options.address), e.ms / 1000, failure);
+    },
+    greylist: (e) => series.greylistDone(e.result.ok ? greylistResult(e.result.outcome) : 'error'),
+  };
+}
+
+/** The entry of the event's kind, typed by it: a record read by a generic kind yields its handler for that kind. */
+export function feedStepRun<K extends StepKind>(metrics: StepRunMetrics, e: StepRanOf<K>): void {
+  const byKind: { readonly [J in StepKind]?: (e: StepRanOf<J>) => void } = metrics;
+  byKind[e.step.action.kind as K]?.(e);
+}
