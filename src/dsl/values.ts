@@ -11,8 +11,6 @@
 import { parsePolicyAddress } from '../model/address.js';
 import type { SourceSpan } from '../model/span.js';
 import type { ValueSpec, ValueType, ValueTypes } from '../steps/spec.js';
-import { greylistStep } from '../steps/greylist/define.js';
-import { policyStep } from '../steps/policy/define.js';
 import { parseStoreUrl } from '../store/url.js';
 import { bad, good, type Parsed, type Problem } from '../support/result.js';
 import { formatDuration, UNIT_MS } from '../support/units.js';
@@ -57,24 +55,6 @@ export { formatDuration } from '../support/units.js';
 
 /** Moved to model/address.ts, with its formatter: one parser for the checker, the compiler and the tests (issue 11: re-exported until stage 13). */
 export { parsePolicyAddress };
-
-/**
- * The greylist and policy defaults, as the reload diff's describe still reads
- * them: taken from the option specs (steps/), which are the one place they
- * are written. They go when stage 9 moves describe to model/describe.ts,
- * which reads CompiledStep.text instead.
- */
-const GREYLIST = greylistStep.options;
-export const DEFAULT_GREYLIST_STORE = GREYLIST.store.default;
-export const GREYLIST_DEFAULTS = {
-  delayMs: GREYLIST.delay.default,
-  maxAgeMs: GREYLIST['max-age'].default,
-  retryWindowMs: GREYLIST['retry-window'].default,
-  autoWhitelistAfter: GREYLIST['auto-whitelist'].default,
-  ipv4Prefix: GREYLIST['ipv4-prefix'].default,
-  ipv6Prefix: GREYLIST['ipv6-prefix'].default,
-} as const;
-export const POLICY_DEFAULT_TIMEOUT_MS = policyStep.options.timeout.default;
 
 /** Moved to the pause definition, steps/pause/define.ts; re-exported while the compiler and tests import it from here (issue 11: until stage 13). */
 export { PREGREET_DEFAULT_REPLY } from '../steps/pause/define.js';
