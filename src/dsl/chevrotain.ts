@@ -33,4 +33,5 @@ export const {
   createSyntaxDiagramsCode,
   createToken,
   serializeGrammar,
+  tokenMatcher,
 } = chevrotain;

@@ -9,7 +9,8 @@
  * which dsl/index.ts reports as E000, so the piece can never be dropped and
  * the rest compiled silently as if it had not been written.
  */
-import { tokenMatcher, type CstElement, type CstNode, type IToken, type TokenType } from 'chevrotain';
+import type { CstElement, CstNode, IToken, TokenType } from 'chevrotain';
+import { tokenMatcher } from './chevrotain.js';
 import { STEP_BY_KEYWORD, STEPS, type StepKeyword } from '../steps/catalogue.js';
 import { SHAPE_OF, type OptionSpecs, type ValueShape } from '../steps/spec.js';
 import { STEP_WORDS, type ChoiceWord, type OptionWord } from '../steps/words.js';
