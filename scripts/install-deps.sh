@@ -13,7 +13,10 @@
 #   (test certificates for TLS listeners; swaks's TLS, only a Recommends of swaks),
 #   python3/make/g++
 #   in case better-sqlite3 has to be compiled because no prebuilt binary matches, and
-#   dpkg-dev (dpkg-shlibdeps, for scripts/build-deb.sh and the package test).
+#   dpkg-dev (dpkg-shlibdeps, for scripts/build-deb.sh and the package test);
+#   the real peers of the newer steps: rbldnsd and unbound (DNS lists), rspamd,
+#   python3-dkim (dkimpy's dkimsign/dkimverify) and python3-spf and
+#   libmail-spf-perl (two independent SPF implementations).
 #   `apt-get update` runs only when something is missing, so re-runs are fast.
 #   Daemons are not started by the packages' scripts (a policy-rc.d is put in place
 #   for the install if there is none): the tests start what they need themselves.
@@ -35,6 +38,7 @@ PACKAGES=(
   opensmtpd postgrey postfwd swaks socat redis-server
   iproute2 util-linux mount procps passwd mandoc openssl libnet-ssleay-perl
   python3 make g++ dpkg-dev
+  rbldnsd unbound rspamd python3-dkim python3-spf libmail-spf-perl
 )
 NODE_MIN_MAJOR=20
 NODE_MIN_MINOR=19
