@@ -19,7 +19,7 @@ import { chokidarWatcherFactory, startReloader, type Reloader } from '../reload/
 import { FilterHost } from '../runtime/host.js';
 import { Recorder } from '../runtime/recorder.js';
 import { describeSteps } from '../runtime/plan.js';
-import { selectChain } from '../runtime/select-chain.js';
+import { selectChain } from '../model/select-chain.js';
 import { runOnStreams } from '../runtime/stdio.js';
 import { DEFAULT_SMTPS_PORTS } from '../steps/pause/implicit-tls.js';
 import { createServices } from '../steps/services.js';

@@ -4,9 +4,9 @@
  * function as the running host (so their messages agree).
  */
 import { compileRulesFile, formatCompileDiagnostic, type Diagnostic } from '../dsl/index.js';
-import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules } from '../model/plan.js';
 import { describeSteps } from '../runtime/plan.js';
-import { selectChain } from '../runtime/select-chain.js';
+import { selectChain } from '../model/select-chain.js';
 
 export interface CliIo {
   /** Standard output: used by `check`, never in run mode (stdout is the protocol there). */

@@ -6,10 +6,10 @@
  * so a new step or option word needs no new node type here.
  */
 import type { FieldName } from '../conditions/fields.js';
-import type { RulePhase } from '../protocol/phases.js';
+import type { RulePhase } from '../model/phases.js';
 import type { StepKeyword } from '../steps/catalogue.js';
 import type { ChoiceWord, OptionWord } from '../steps/words.js';
-import type { SourceSpan } from './plan.js';
+import type { SourceSpan } from '../model/span.js';
 
 export interface Name {
   readonly name: string;

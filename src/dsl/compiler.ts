@@ -7,14 +7,13 @@
  * never edits one.
  */
 import type { FieldName } from '../conditions/fields.js';
-import type { StepKind } from '../model/plan.js';
-import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
+import { RULE_PHASES, type RulePhase } from '../model/phases.js';
 import { kindOf } from '../steps/catalogue.js';
 import type { StepDefinition } from '../steps/spec.js';
 import type { Condition } from './ast.js';
 import type { ValidFile, ValidStep } from './check/index.js';
 import { EMPTY_LIST } from './lists.js';
-import type { CompiledChain, CompiledRules, CompiledStep } from './plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, StepKind } from '../model/plan.js';
 import { conditionText, PredicateBuilder } from './predicates.js';
 
 /** The fields a condition reads, in order of first use (for explain logs). */

@@ -3,13 +3,10 @@
  * people (`FILE:LINE:COL: error[CODE]: message`, code frame, caret, hint),
  * and the did-you-mean helper used for keywords, fields and list names.
  */
-import type { SourceSpan } from './plan.js';
+import type { SourceSpan } from '../model/span.js';
 import { CODES, type Code } from './codes.js';
 import { lineOf } from './source.js';
 import { closest } from '../support/closest.js';
-
-/** Moved to support/closest.ts; re-exported while dsl/ and tests still import them from here (issue 11: until stage 13). */
-export { closest, editDistance } from '../support/closest.js';
 
 export type Severity = 'error' | 'warning';
 

@@ -20,7 +20,7 @@ import { diagnostic, formatDiagnostic, isError, sortDiagnostics, type Diagnostic
 import { lex } from './lexer.js';
 import { readFailure, resolveListsWork, type ReadFile } from './lists.js';
 import { parse } from './parse.js';
-import type { CompiledRules } from './plan.js';
+import type { CompiledRules } from '../model/plan.js';
 import { SourceText } from './source.js';
 import { CstShapeError, toAst, type ToAstResult } from './to-ast.js';
 

@@ -8,10 +8,7 @@ import { FIELD_BY_NAME, type FieldName } from '../conditions/fields.js';
 import { isEarlier, later, type RulePhase } from '../model/phases.js';
 import type { StepDefinition } from '../steps/spec.js';
 import type { Condition, Step, StepOption } from './ast.js';
-import type { SourceSpan } from './plan.js';
-
-/** Moved to model/phases.ts; re-exported while the checker still imports them from here (issue 11: until stage 13). */
-export { isEarlier, later } from '../model/phases.js';
+import type { SourceSpan } from '../model/span.js';
 
 /** The field that forces the latest phase in a condition, with where it is written. */
 export interface PhaseReason {

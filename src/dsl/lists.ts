@@ -18,7 +18,7 @@ import { Pacer, runToEnd, type Work } from '../support/work.js';
 import type { InlineList, ListDecl, RulesFile } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
 import { classifyItem, describeItem, ListIndexBuilder, type Classified, type InvalidItem, type ItemValue, type ListIndex } from '../conditions/items.js';
-import type { SourceSpan } from './plan.js';
+import type { SourceSpan } from '../model/span.js';
 
 export interface ResolvedItem<V extends Classified = Classified> {
   readonly text: string;

@@ -6,7 +6,8 @@
  */
 import { EOF } from './chevrotain.js';
 import type { CstNode, IToken, TokenType } from 'chevrotain';
-import { closest, diagnostic, type Diagnostic } from './diagnostics.js';
+import { closest } from '../support/closest.js';
+import { diagnostic, type Diagnostic } from './diagnostics.js';
 import { decodeExpectation, parser } from './parser.js';
 import type { SourceText } from './source.js';
 import * as T from './tokens.js';

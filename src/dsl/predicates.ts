@@ -10,7 +10,7 @@ import type { ValueMatcher } from '../conditions/items.js';
 import { compileRegex } from '../support/regex.js';
 import type { Condition, ListDecl, ListRef } from './ast.js';
 import { resolveInline, type ResolvedList } from './lists.js';
-import type { Predicate } from './plan.js';
+import type { Predicate } from '../model/plan.js';
 
 export interface PredicateEnv {
   readonly listsByName: ReadonlyMap<string, ListDecl>;

@@ -3,7 +3,7 @@
  * `\r`, the same terminators the lexer counts, so spans and code frames agree.
  * Columns count UTF-16 code units, 1-based; a span's end is exclusive.
  */
-import type { SourceSpan } from './plan.js';
+import type { SourceSpan } from '../model/span.js';
 
 export class SourceText {
   private readonly lineStarts: number[];

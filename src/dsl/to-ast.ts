@@ -35,7 +35,7 @@ import type {
   ValueNode,
 } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
-import type { SourceSpan } from './plan.js';
+import type { SourceSpan } from '../model/span.js';
 import type { SourceText } from './source.js';
 import * as T from './tokens.js';
 

@@ -50,15 +50,6 @@ export function parseCount(text: string): Parsed<number> {
   return good(Number(text));
 }
 
-/** Moved to support/units.ts; re-exported while the checker and tools still import it from here (issue 11: until stage 13). */
-export { formatDuration } from '../support/units.js';
-
-/** Moved to model/address.ts, with its formatter: one parser for the checker, the compiler and the tests (issue 11: re-exported until stage 13). */
-export { parsePolicyAddress };
-
-/** Moved to the pause definition, steps/pause/define.ts; re-exported while the compiler and tests import it from here (issue 11: until stage 13). */
-export { PREGREET_DEFAULT_REPLY } from '../steps/pause/define.js';
-
 const STORE_HINT = 'write "sqlite:/absolute/path.db" or "redis://host:port/db"';
 
 /**

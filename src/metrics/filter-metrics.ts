@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../steps/pause/run.js';
-import type { CompiledChain, CompiledStep } from '../dsl/plan.js';
+import type { CompiledChain, CompiledStep } from '../model/plan.js';
 import type { PregreetOptions } from '../steps/pause/define.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeEvents, SessionEvictedEvent, StepRanEvent, UnknownSessionEvent } from '../runtime/events.js';
 import { feedStepRun, stepRunMetrics, type StepRunMetrics, type StepSeries } from './step-metrics.js';

@@ -11,9 +11,6 @@ import { isHex16 } from './parse.js';
 import type { OutputLine } from './types.js';
 import { SMTPD_RULE, tempfailDecision } from './smtpd-rules.js';
 
-// Moved to smtpd-rules.ts (issue 11 stage 4c); re-exported until stage 13 for code in flight.
-export { TEMPFAIL_TEXT, tempfailDecision } from './smtpd-rules.js';
-
 /** `[45]xy`, a space, then text without control characters (tab allowed). */
 const REPLY = /^[45][0-9][0-9] [^\x00-\x08\x0a-\x1f\x7f]+$/;
 /** RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets including CRLF. */

@@ -7,9 +7,6 @@ import { FILTER_PHASES, REPORT_EVENTS, type FilterPhase } from '../model/phases.
 import { err, ok, type Result } from '../support/result.js';
 import type { ConnectParam, Endpoint, InputLine, ParseProblem, ReportEvent } from './types.js';
 
-/** Endpoint moved to types.ts with the events that carry it; this re-export goes in stage 13. */
-export type { Endpoint } from './types.js';
-
 const DECIMAL = /^[0-9]+$/;
 
 /** How much of an offending line goes into a problem (and so into the log). */

@@ -5,8 +5,8 @@
  * the runtime (what it sends instead) and the line validator (format.ts).
  * Pure: no I/O, types only from below.
  */
-import type { FilterDecision } from '../actions/types.js';
-import type { FilterPhase } from './phases.js';
+import type { FilterDecision } from '../model/decision.js';
+import type { FilterPhase } from '../model/phases.js';
 
 export type DecisionType = FilterDecision['type'];
 

@@ -11,7 +11,7 @@
  * changed does not show here (`src in trusted` reads the same). The reloader
  * reports changed files separately for that reason.
  */
-import type { CompiledChain, CompiledRules, CompiledStep } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep } from '../model/plan.js';
 import { describeStep } from '../model/describe.js';
 
 export type StepField = 'action' | 'phase' | 'when' | 'onError' | 'dryRun';

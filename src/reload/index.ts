@@ -2,7 +2,6 @@
 export { startReloader, DEFAULT_MAX_WAIT_MS, DEFAULT_QUIET_MS } from './reloader.js';
 export type { ChainSelector, Reloader, ReloaderOptions, ReloadCompile, ReloadStats } from './reloader.js';
 export { diffRules, diffChain, summarizeDiff, isEmptyDiff } from './diff.js';
-export { describeStep } from '../model/describe.js';
 export type { RulesDiff, ChainDiff, StepRef, StepChange, StepMove, StepField } from './diff.js';
 export { logOutcome } from './outcome.js';
 export type { ReloadOutcome, ReloadOutcomeKind } from './outcome.js';

@@ -13,7 +13,7 @@
  * is abandoned and logged, applies nothing, and the next change or SIGHUP runs.
  */
 import { resolve } from 'node:path';
-import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules } from '../model/plan.js';
 import { formatCompileResult, type CompileResult, type Diagnostic } from '../dsl/index.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';

@@ -5,7 +5,7 @@
  * once. smtpd exits on any data line after our `.`, so the stream ends there.
  */
 import type { ProtocolWriter } from '../protocol/writer.js';
-import type { Session } from './sessions.js';
+import type { Session } from './session.js';
 
 export interface DataLine {
   readonly sessionId: string;

@@ -13,15 +13,12 @@
  * Synchronous evaluations call `answerNow` and never create a Pending.
  */
 import { replyOf, type FilterDecision } from '../model/decision.js';
-import { tempfailDecision } from '../protocol/format.js';
-import type { FilterPhase } from '../protocol/phases.js';
+import { tempfailDecision } from '../protocol/smtpd-rules.js';
+import type { FilterPhase } from '../model/phases.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { AbortScope } from './abort-scope.js';
-
-/** Moved to model/decision.ts; re-exported while runtime/ still imports it from here (issue 11: until stage 13). */
-export { replyOf } from '../model/decision.js';
 
 export interface RequestRef {
   readonly sessionId: string;

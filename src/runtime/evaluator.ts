@@ -22,10 +22,11 @@
  * Synchronous fast path: as long as steps answer synchronously the result is
  * returned synchronously — no promise, no timer, no abort scope of its own.
  */
-import type { Deferral, FilterDecision, StepContext, StepDetail, StepOutcome } from '../actions/types.js';
-import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
-import { tempfailDecision } from '../protocol/format.js';
-import type { FilterPhase, RulePhase } from '../protocol/phases.js';
+import type { Deferral, StepContext, StepDetail, StepOutcome } from '../model/runner.js';
+import type { FilterDecision } from '../model/decision.js';
+import type { CompiledStep, SessionFacts } from '../model/plan.js';
+import { tempfailDecision } from '../protocol/smtpd-rules.js';
+import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { Clock } from '../support/clock.js';
 import type { AbortScope } from './abort-scope.js';
 import type { PlannedStep } from './plan.js';

@@ -6,14 +6,11 @@
  * unless a line is logged.
  */
 import { fieldNamed, type ExplainValue } from '../conditions/fields.js';
-import type { CompiledStep, SessionFacts } from '../dsl/plan.js';
+import type { CompiledStep, SessionFacts } from '../model/plan.js';
 import { ruleRef } from '../model/describe.js';
 import type { Logger } from '../support/log.js';
-import { replyOf } from './dispatcher.js';
+import { replyOf } from '../model/decision.js';
 import type { DryRunHit, Evaluation } from './evaluator.js';
-
-/** Moved to conditions/fields.ts with the fields' explain (issue 11 stage 5); re-exported for the tools until stage 13. */
-export { MAX_EXPLAINED_CHARS, type ExplainValue } from '../conditions/fields.js';
 
 /** `{helo: "[192.0.2.1]"}` for `helo ~ /.../`, each field as its row explains it; null for a step without a condition. */
 export function conditionValues(step: CompiledStep, facts: SessionFacts): Record<string, ExplainValue> | null {

@@ -8,7 +8,7 @@
  * logged and skipped, a bug while handling a line is logged, and a request
  * still gets its answer (see RequestHandler). It stops only at EOF (`end`).
  */
-import type { CompiledRules } from '../dsl/plan.js';
+import type { CompiledRules } from '../model/plan.js';
 import {
   HandshakeCollector,
   registrationFor,
@@ -32,7 +32,8 @@ import { Dispatcher } from './dispatcher.js';
 import type { RuntimeEvents } from './events.js';
 import { buildPlan, describeSteps, DEFAULT_TIMINGS, type ActivePlan, type PlanDeps, type PlanTimings } from './plan.js';
 import { RequestHandler } from './requests.js';
-import { PIPELINING_REFUSED, Session, SessionTable, type SessionEndReason } from './sessions.js';
+import { PIPELINING_REFUSED, Session } from './session.js';
+import { SessionTable, type SessionEndReason } from './session-table.js';
 import { SmtpsPortCheck } from './smtps-check.js';
 
 export interface HostLimits extends PlanTimings {

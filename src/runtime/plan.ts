@@ -4,17 +4,17 @@
  * built. A session keeps the plan that was current when it started, so a
  * reload changes new sessions only.
  */
-import type { CompiledChain, CompiledRules, CompiledStep, StepKind, StepOf } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, StepKind, StepOf } from '../model/plan.js';
 import { startupLine } from '../model/describe.js';
 import type { StepDetail, StepRunner } from '../model/runner.js';
-import { RULE_PHASES, type RulePhase } from '../protocol/phases.js';
+import { RULE_PHASES, type RulePhase } from '../model/phases.js';
 import { kindOf } from '../steps/catalogue.js';
 import { StepUnavailableError, type RunnerFactory, type StepServices } from '../steps/service.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
 import type { RuntimeEvents } from './events.js';
 import { observeRunner } from './observed-runner.js';
-import { selectChain } from './select-chain.js';
+import { selectChain } from '../model/select-chain.js';
 
 export { StepUnavailableError } from '../steps/service.js';
 

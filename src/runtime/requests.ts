@@ -12,11 +12,10 @@
  * greylisting, `when not rdns` refusing with a 5xx): such a request gets the
  * phase's tempfail, and no rule runs.
  */
-import type { FilterDecision } from '../actions/types.js';
-import type { CompiledStep } from '../dsl/plan.js';
-import { tempfailDecision } from '../protocol/format.js';
+import type { FilterDecision } from '../model/decision.js';
+import type { CompiledStep } from '../model/plan.js';
 import { parseConnectParam } from '../protocol/parse.js';
-import { rulePhaseOfRequest, type RulePhase } from '../protocol/phases.js';
+import { rulePhaseOfRequest, type RulePhase } from '../model/phases.js';
 import { printableText } from '../support/printable.js';
 import type { FilterRequestLine } from '../protocol/types.js';
 import type { ProtocolWriter } from '../protocol/writer.js';
@@ -26,14 +25,15 @@ import { LogThrottle } from '../support/log-throttle.js';
 import { sanitizeHeaderLine } from '../support/mail-header.js';
 import { streamDataLine } from './data-stream.js';
 import { AbortScope } from './abort-scope.js';
-import { adaptToPhase } from '../protocol/smtpd-rules.js';
-import { replyOf, type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
+import { adaptToPhase, tempfailDecision } from '../protocol/smtpd-rules.js';
+import { replyOf } from '../model/decision.js';
+import { type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
 import { explainStep, logDryRuns } from './explain.js';
 import type { RuntimeEvents } from './events.js';
-import { Session } from './sessions.js';
+import { Session } from './session.js';
 import type { ActivePlan, PlannedStep } from './plan.js';
-import type { SessionTable } from './sessions.js';
+import type { SessionTable } from './session-table.js';
 
 const PROCEED: FilterDecision = { type: 'proceed' };
 

@@ -7,8 +7,8 @@
  *
  * Where sessions live, and when they are forgotten: session-table.ts.
  */
-import type { SessionFacts } from '../dsl/plan.js';
-import type { FilterPhase, RulePhase } from '../protocol/phases.js';
+import type { SessionFacts } from '../model/plan.js';
+import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { ConnectParam, ReportEvent } from '../protocol/types.js';
 import type { ActivePlan } from './plan.js';
 

@@ -12,7 +12,7 @@
  * Only for rules with pregreet: elsewhere the guess decides nothing.
  */
 import type { Logger } from '../support/log.js';
-import type { Session } from './sessions.js';
+import type { Session } from './session.js';
 
 export class SmtpsPortCheck {
   /** `port:tls` / `port:plain` already reported. At most two per port. */

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules } from '../model/plan.js';
 import type { ReplayCommand, TestCommand } from './args.js';
 import { diffListing } from './expect.js';
 import { formatReplay, runReplay, type TranscriptFile } from './replay.js';

@@ -21,8 +21,8 @@
  *  - the tools read decisions, faults, dry-runs and runs from the events
  *    (recordEvents), never from the log, which goes nowhere unless given.
  */
-import type { CompiledChain, CompiledRules, CompiledStep, SessionFacts } from '../dsl/plan.js';
-import type { RulePhase } from '../protocol/phases.js';
+import type { CompiledChain, CompiledRules, CompiledStep, SessionFacts } from '../model/plan.js';
+import type { RulePhase } from '../model/phases.js';
 import { combineEvents, recordEvents, type RuntimeEvent } from '../runtime/events.js';
 import { FilterHost } from '../runtime/host.js';
 import { plainPauseService } from '../steps/pause/run.js';

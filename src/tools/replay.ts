@@ -10,12 +10,12 @@
  * comments: the header is one, and expectation files may carry their own.
  */
 import type { StepServices } from '../steps/service.js';
-import type { CompiledChain, CompiledRules } from '../dsl/plan.js';
+import type { CompiledChain, CompiledRules } from '../model/plan.js';
 import type { FilterDecision } from '../model/decision.js';
 import { decodeLine } from '../protocol/line-reader.js';
 import { dataLinesFor, resultFor } from '../protocol/lines.js';
 import { parseInputLine } from '../protocol/parse.js';
-import type { FilterPhase } from '../protocol/phases.js';
+import type { FilterPhase } from '../model/phases.js';
 import type { DryRunHit, StepFault } from '../runtime/evaluator.js';
 import type { Logger } from '../support/log.js';
 import { FilterDriver, type ServiceMode } from './driver.js';

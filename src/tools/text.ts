@@ -2,7 +2,7 @@
  * Text helpers shared by the `test` and `replay` reports: how decisions and
  * values are shown to a person (steps: model/describe.ts). Pure.
  */
-import { formatDuration } from '../dsl/values.js';
+import { formatDuration } from '../support/units.js';
 import { replyOf, type FilterDecision } from '../model/decision.js';
 
 /** `reject 550 5.7.1 go away`, `proceed`, `rewrite other.example`. */

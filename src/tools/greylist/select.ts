@@ -3,7 +3,7 @@
  * arguments: the store (--store, or the one the greylist steps name) with the
  * steps using it, and the record a `delete` argument names. Pure.
  */
-import type { CompiledRules } from '../../dsl/plan.js';
+import type { CompiledRules } from '../../model/plan.js';
 import type { GreylistStepOptions } from '../../steps/greylist/define.js';
 import { formatIp, parseIp, type NetworkPrefixes } from '../../greylist/ip.js';
 import { tripletFromKey } from '../../greylist/triplet.js';

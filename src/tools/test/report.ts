@@ -5,7 +5,7 @@
  * what it shows.
  */
 import { shortRuleRef, stepText } from '../../model/describe.js';
-import type { ExplainValue } from '../../runtime/explain.js';
+import type { ExplainValue } from '../../conditions/fields.js';
 import { printable, table, truncate } from '../text.js';
 import type { StepRow, TestReport } from './simulate.js';
 

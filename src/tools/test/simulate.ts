@@ -17,14 +17,15 @@
  * everything. Pauses are not waited for.
  */
 import type { StepServices } from '../../steps/service.js';
-import type { CompiledChain, CompiledRules, CompiledStep } from '../../dsl/plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep } from '../../model/plan.js';
 import { replyOf, type FilterDecision } from '../../model/decision.js';
 import { connectParam, dataLinesFor, endpointText, filterLine, parseOutputLine, reportLine, resultFor } from '../../protocol/lines.js';
-import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../protocol/phases.js';
+import { RULE_PHASES, type FilterPhase, type RulePhase } from '../../model/phases.js';
 import type { Endpoint, Envelope, ReportEvent } from '../../protocol/types.js';
 import type { DecisionEvent, StepRanEvent } from '../../runtime/events.js';
 import type { DryRunHit } from '../../runtime/evaluator.js';
-import { conditionValues, type ExplainValue } from '../../runtime/explain.js';
+import { conditionValues } from '../../runtime/explain.js';
+import { type ExplainValue } from '../../conditions/fields.js';
 import { kindOf } from '../../steps/catalogue.js';
 import type { Logger } from '../../support/log.js';
 import { FilterDriver, type ConditionEvent, type ServiceMode } from '../driver.js';

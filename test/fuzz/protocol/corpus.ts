@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { FILTER_PHASES } from '../../../src/protocol/phases.js';
+import { FILTER_PHASES } from '../../../src/model/phases.js';
 
 const DIR = new URL('../../../../test/fixtures/transcripts/smtpd-6.8/', import.meta.url);
 

@@ -5,9 +5,9 @@
  * in-memory store), so hostile conversations run thousands of times a minute
  * and never sleep.
  */
-import type { StepContext, StepOutcome, StepRunner } from '../../../src/actions/types.js';
+import type { StepContext, StepOutcome, StepRunner } from '../../../src/model/runner.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
-import type { CompiledRules, CompiledStep } from '../../../src/dsl/plan.js';
+import type { CompiledRules, CompiledStep } from '../../../src/model/plan.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
 import { stateless, type StepServices } from '../../../src/steps/service.js';
 import { createServices } from '../../../src/steps/services.js';

@@ -18,7 +18,7 @@
  * with a major.minor version, a decimal timestamp, a non-empty subsystem, a
  * phase smtpd knows, and 16-hex-digit ids.
  */
-import { FILTER_PHASES } from '../../../src/protocol/phases.js';
+import { FILTER_PHASES } from '../../../src/model/phases.js';
 
 const HEX16 = /^[0-9a-fA-F]{16}$/;
 const VERSION = /^[0-9]+\.[0-9]+$/;

@@ -17,8 +17,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGreylistRunnerFactory } from '../../../src/actions/greylist.js';
-import type { StepOutcome, StepRunner } from '../../../src/actions/types.js';
+import { createGreylistRunnerFactory } from '../../../src/steps/greylist/run.js';
+import type { StepOutcome, StepRunner } from '../../../src/model/runner.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import { PolicyClient } from '../../../src/policy/client.js';
 import { netConnector } from '../../../src/policy/net.js';

@@ -6,9 +6,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPolicyRunnerFactory } from '../../../src/actions/policy.js';
-import type { StepContext, StepOutcome, StepRunner } from '../../../src/actions/types.js';
-import type { CompiledStep, PolicyAddress, SessionFacts } from '../../../src/dsl/plan.js';
+import { createPolicyRunnerFactory } from '../../../src/steps/policy/run.js';
+import type { StepContext, StepOutcome, StepRunner } from '../../../src/model/runner.js';
+import type { CompiledStep, SessionFacts } from '../../../src/model/plan.js';
+import type { PolicyAddress } from '../../../src/model/address.js';
 import type { PolicyConnector } from '../../../src/policy/connection.js';
 import { PolicyError } from '../../../src/policy/errors.js';
 import { netConnector } from '../../../src/policy/net.js';

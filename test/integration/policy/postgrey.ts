@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SessionFacts } from '../../../src/dsl/plan.js';
+import type { SessionFacts } from '../../../src/model/plan.js';
 
 export const POSTGREY = '/usr/sbin/postgrey';
 

@@ -1,7 +1,7 @@
 /**
  * CONTRIBUTING.md and ARCHITECTURE.md name files, folders and code: every
  * path they name exists, and every identifier they put beside a file is in
- * that file (docs-paths.ts says how a document is read). When stage 13 moves
+ * that file (docs-paths.ts says how a document is read). When a change moves
  * files, or a stage renames what the docs point at, this fails until the
  * docs follow. ARCHITECTURE.md stays short and names every folder of src/;
  * the README's Development section points to both.
@@ -72,8 +72,7 @@ describe('what CONTRIBUTING.md and ARCHITECTURE.md name exists', () => {
     for (const folder of folders) assert.ok(text.includes(`src/${folder}/`), `src/${folder}/ is not in ARCHITECTURE.md`);
     const layers = /^cli → .*$/m.exec(text)?.[0] ?? '';
     const named = layers.split(/ → |, /);
-    // actions/ holds the old paths' re-exports until stage 13: not a layer of its own.
-    assert.deepEqual([...named].sort(), folders.filter((f) => f !== 'actions').sort(), `the layers line: ${layers}`);
+    assert.deepEqual([...named].sort(), [...folders].sort(), `the layers line: ${layers}`);
   });
 
   test("the README's Development section points to both", () => {

@@ -1,8 +1,8 @@
 /**
  * The import graph of a source tree, for the layers test: every edge of
- * imports.ts's scan resolved to a file of the tree, the shims (a moved
- * module's old path, re-exports only, until stage 13) and what they
- * re-export, and what a run loads from given entry files. Pure over an
+ * imports.ts's scan resolved to a file of the tree, the shims (files of
+ * re-exports only) and what they re-export, and what a run loads from given
+ * entry files. Pure over an
  * in-memory tree (`graphOf`), so the layers check's own tests need no files;
  * `readSources` is the one function that reads the disk.
  */
@@ -68,27 +68,6 @@ export function graphOf(sources: ReadonlyMap<string, string>): SourceGraph {
     if (isShim(text)) shims.set(from, targets);
   }
   return { files, edges, shims, unresolved };
-}
-
-/**
- * What importing `file` depends on: the file itself, or, for a shim, the
- * files it re-exports (through shims of shims), each with the shim it came
- * through.
- */
-export function throughShims(graph: SourceGraph, file: string): { readonly to: string; readonly via: string | null }[] {
-  if (!graph.shims.has(file)) return [{ to: file, via: null }];
-  const out: { to: string; via: string }[] = [];
-  const seen = new Set<string>();
-  const walk = (shim: string): void => {
-    if (seen.has(shim)) return;
-    seen.add(shim);
-    for (const t of graph.shims.get(shim) ?? []) {
-      if (graph.shims.has(t)) walk(t);
-      else out.push({ to: t, via: file });
-    }
-  };
-  walk(file);
-  return out;
 }
 
 /** Where a loaded file or package was first reached: the importing file and line, null for an entry. */

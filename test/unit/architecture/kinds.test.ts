@@ -11,9 +11,6 @@
  * some words (`decision.type === 'reject'`, `evaluation.kind === 'accept'`)
  * and are not step kinds, so only those two reads count. Record keys are not
  * checked: the services' deps are keyed by kind on purpose (ServiceDeps).
- *
- * Files that still branch sit in ALLOWLIST with the stage that removes it;
- * an entry whose file no longer branches fails too, so the list only shrinks.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,12 +21,6 @@ import { readSources } from './graph.js';
 
 /** Where naming kinds is the point: the catalogue itself, the greylist tool and `tools/commands.ts` (they select their own kind's steps). */
 const OWNERS = [/^src\/steps\//, /^src\/tools\/greylist\//, /^src\/tools\/commands\.ts$/];
-
-/** Files that still branch on a kind, each with the stage of plan §6 that removes it. */
-const ALLOWLIST: readonly { readonly file: string; readonly stage: string; readonly why: string }[] = [
-];
-
-const PLAN_STAGES = new Set(['8a', '8b', '9', '10b', '11a', '11b', '12', '13']);
 
 const WORDS: ReadonlySet<string> = new Set<string>([...Object.keys(KINDS), ...STEPS.map((d) => d.keyword)]);
 
@@ -94,15 +85,8 @@ describe('step kinds are named in src/steps/ only (plan §4)', () => {
     assert.ok(sources.size > 100 && sources.has('src/runtime/plan.ts'), 'the scan reads the tree');
   });
 
-  test('no file outside src/steps/ branches on a step kind, but the allowlisted ones', () => {
-    const allowed = new Set(ALLOWLIST.map((a) => a.file));
-    const refused = [...branches].filter(([file]) => !allowed.has(file)).flatMap(([, found]) => found);
+  test('no file outside src/steps/ branches on a step kind', () => {
+    const refused = [...branches].flatMap(([, found]) => found);
     assert.deepEqual(refused, [], "ask the kind's definition (steps/catalogue.ts KINDS) or its service instead");
-  });
-
-  test('the allowlist only shrinks: each entry still branches, and names a stage of the plan still to come', () => {
-    const stale = ALLOWLIST.filter((a) => !branches.has(a.file)).map((a) => `${a.file} (stage ${a.stage}) no longer branches on a kind: delete the entry`);
-    assert.deepEqual(stale, []);
-    for (const a of ALLOWLIST) assert.ok(PLAN_STAGES.has(a.stage), `${a.file}: stage ${a.stage}`);
   });
 });

@@ -5,17 +5,15 @@
  *
  * Every `import … from`, `export … from`, `import type`, dynamic import() and
  * module augmentation of every src/**\/*.ts is an edge (type edges are
- * coupling too), checked against TABLE. An import of a shim (a moved module's
- * old path, re-exports only, until stage 13) counts as an import of what it
- * re-exports. Edges that break the table today are in ALLOWLIST, each with
- * the stage that removes it; an entry that no longer matches an edge fails
- * too, so the list only shrinks, to nothing at stage 13.
+ * coupling too), checked against TABLE, with no exceptions. A module lives at
+ * one path: a move updates its importers (issue 11 stage 13 deleted the
+ * last re-export shims), so no file of re-exports stands in for a module.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { projectRoot } from '../dsl/helpers.js';
 import { chainOf, graphOf, loadedFrom, readSources, type SourceGraph } from './graph.js';
-import { checkAllowlist, layerOf, violations, type AllowedEdge, type LayerTable, type Transitional } from './layers.js';
+import { layerOf, violations, type LayerTable } from './layers.js';
 
 /**
  * Plan §1: what each layer may import besides itself. Packages (node:*, npm)
@@ -44,16 +42,11 @@ const TABLE: LayerTable = {
   cli: 'everything',
 };
 
-/** Folders on their way out, checked as the layer their files move to. */
-const TRANSITIONAL: readonly Transitional[] = [
-  { folder: 'actions', as: 'steps', stage: '13', why: 'the shims of the runners moved to steps/ (stage 10a)' },
-];
-
-/** Edges that break the table today, each with the stage that removes it (plan §6). */
-const ALLOWLIST: readonly AllowedEdge[] = [];
-
-/** The stages of plan §6: an entry names the one that removes it (once that lands, the stale check asks for the entry to go). */
-const PLAN_STAGES = new Set(['0a', '0b', '1a', '1b', '2', '3', '4a', '4b', '4c', '4d', '4e', '4f', '4g', '5', '6a', '6b', '7a', '7b', '7c', '8a', '8b', '9', '10a', '10b', '11a', '11b', '12', '13']);
+/**
+ * The one file of re-exports only: reload/index.ts, the reload subsystem's
+ * entry (what the CLI and the layers walk below load).
+ */
+const ENTRY_BARRELS = new Set(['src/reload/index.ts']);
 
 describe('layers (plan §1)', () => {
   const graph = graphOf(readSources(projectRoot, 'src'));
@@ -65,29 +58,23 @@ describe('layers (plan §1)', () => {
     // A multi-line import, a type-only import, a re-export, the entry's one dynamic import.
     assert.ok(has('src/runtime/host.ts', 'src/protocol/handshake.ts'));
     assert.ok(graph.edges.some((e) => e.from === 'src/runtime/requests.ts' && e.typeOnly && e.to === 'src/support/clock.ts'));
-    assert.ok(has('src/dsl/plan.ts', 'src/model/plan.ts') && graph.shims.has('src/dsl/plan.ts'));
+    assert.ok(has('src/reload/index.ts', 'src/reload/reloader.ts') && graph.shims.has('src/reload/index.ts'));
     assert.ok(graph.edges.some((e) => e.from === 'src/cli/main.ts' && e.to === 'src/cli/app.ts' && !e.typeOnly));
   });
 
-  test('every import follows the table (but the allowlisted ones)', () => {
-    const { refused } = checkAllowlist(violations(graph, TABLE, TRANSITIONAL), ALLOWLIST);
-    assert.deepEqual(refused, [], 'imports against plan §1: move the code, or import from the layer below');
+  test('every import follows the table', () => {
+    assert.deepEqual(violations(graph, TABLE), [], 'imports against plan §1: move the code, or import from the layer below');
   });
 
-  test('the allowlist only shrinks: every entry still names an edge against the table, and a stage of the plan', () => {
-    const { stale } = checkAllowlist(violations(graph, TABLE, TRANSITIONAL), ALLOWLIST);
-    assert.deepEqual(stale, []);
-    for (const a of ALLOWLIST) assert.ok(PLAN_STAGES.has(a.stage), `${a.edge}: stage ${a.stage} is not a stage of the plan`);
-    for (const t of TRANSITIONAL) {
-      assert.ok(PLAN_STAGES.has(t.stage), `src/${t.folder}/: stage ${t.stage} is not a stage of the plan`);
-      assert.ok(graph.files.some((f) => f.startsWith(`src/${t.folder}/`)), `src/${t.folder}/ is gone: delete its TRANSITIONAL entry`);
-    }
+  test('no shims: a module lives at one path, and a move updates its importers', () => {
+    const shims = [...graph.shims.keys()].filter((f) => !ENTRY_BARRELS.has(f));
+    assert.deepEqual(shims, [], 'files of re-exports only: import from where the code lives, and delete them');
   });
 
   test('compiling rules (check) and reloads load no runner code, ioredis or better-sqlite3', () => {
     const { files, packages } = loadedFrom(graph, ['src/dsl/index.ts', 'src/reload/index.ts']);
     assert.ok(files.has('src/dsl/compiler.ts') && files.has('src/reload/diff.ts') && packages.has('chokidar'), 'the walk is broken');
-    const runners = [...files].filter(([f]) => layerOf(f, TABLE, TRANSITIONAL) === 'steps').map(([f, at]) => chainOf(f, at, files));
+    const runners = [...files].filter(([f]) => layerOf(f, TABLE) === 'steps').map(([f, at]) => chainOf(f, at, files));
     assert.deepEqual(runners, [], 'runner code on the compile path');
     // store/redis.ts requires ioredis lazily and imports only its types: a
     // loaded file naming a driver at all is the driver's code.
@@ -103,7 +90,7 @@ describe('layers (plan §1)', () => {
 describe('the layers check itself', () => {
   /** A tree of `path: text`, as graphOf reads it. */
   const tree = (files: Record<string, string>): SourceGraph => graphOf(new Map(Object.entries(files)));
-  const found = (files: Record<string, string>): string[] => violations(tree(files), TABLE, TRANSITIONAL).map((v) => v.message);
+  const found = (files: Record<string, string>): string[] => violations(tree(files), TABLE);
   /** What the rules compiler may import, as a refusal names it. */
   const DSL = 'dsl/ may import only dsl/, steps/ (pure files), conditions/, protocol/smtpd-rules.ts, store/url.ts, model/, support/';
 
@@ -127,22 +114,6 @@ describe('the layers check itself', () => {
     assert.deepEqual([...graph.shims], [['src/tools/old.ts', ['src/tools/test/a.ts', 'src/tools/test/b.ts']]]);
   });
 
-  test('an import of a shim is judged by what the shim re-exports', () => {
-    const files = {
-      'src/dsl/old.ts': "export * from '../model/new.js';\n",
-      'src/dsl/gone.ts': "export { run } from '../steps/pause/run.js';\n",
-      'src/model/new.ts': 'export const x = 1;\n',
-      'src/steps/pause/run.ts': 'export const run = 1;\n',
-      'src/runtime/r.ts': "import { x } from '../dsl/old.js';\n",
-      'src/protocol/p.ts': "import { run } from '../dsl/gone.js';\n",
-    };
-    assert.deepEqual(found(files), [
-      // The shim itself is an edge like any other: this one points upwards.
-      `src/dsl/gone.ts:1 imports src/steps/pause/run.ts: ${DSL}`,
-      'src/protocol/p.ts:1 imports src/steps/pause/run.ts (through the shim src/dsl/gone.ts): protocol/ may import only protocol/, model/, support/',
-    ]);
-  });
-
   test('the pure files of steps/ may import only each other among steps/, and the rules compiler only them', () => {
     assert.deepEqual(
       found({
@@ -161,32 +132,18 @@ describe('the layers check itself', () => {
     );
   });
 
-  test('a folder without a row is refused; a transitional folder is checked as what it becomes', () => {
+  test('a folder without a row is refused, once', () => {
     assert.deepEqual(
       found({
         'src/extra/x.ts': "import { y } from '../runtime/y.js';\n",
+        'src/extra/z.ts': 'export {};\n',
         'src/index.ts': 'export {};\n',
-        'src/runtime/y.ts': "import { z } from '../actions/z.js';\nexport const y = 1;\n",
-        'src/actions/z.ts': "import { y } from '../runtime/y.js';\nexport const z = 1;\n",
+        'src/runtime/y.ts': 'export const y = 1;\n',
       }),
       [
         'src/extra/x.ts: src/extra/ is not in the layers table: give it a row (plan §1)',
         'src/index.ts: src/ itself is not in the layers table: give it a row (plan §1)',
-        // src/actions/ is steps/ until 13: runners may not reach up into the runtime.
-        'src/actions/z.ts:1 imports src/runtime/y.ts: steps/ may import only steps/, conditions/, protocol/, policy/, store/, greylist/, model/, support/',
       ],
     );
-  });
-
-  test('an allowlist entry that matches no violation is reported, and a violation it names is not', () => {
-    const graph = tree({ 'src/model/a.ts': "import '../runtime/r.js';\n", 'src/runtime/r.ts': 'export {};\n' });
-    const result = checkAllowlist(violations(graph, TABLE, TRANSITIONAL), [
-      { edge: 'src/model/a.ts -> src/runtime/r.ts', stage: '13', why: '' },
-      { edge: 'src/model/a.ts -> src/tools/t.ts', stage: '9', why: '' },
-    ]);
-    assert.deepEqual(result, {
-      refused: [],
-      stale: ['src/model/a.ts -> src/tools/t.ts (stage 9) is allowlisted but no longer imported against the table: delete the entry'],
-    });
   });
 });

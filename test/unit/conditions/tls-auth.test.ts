@@ -8,10 +8,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatDiagnostic } from '../../../src/dsl/diagnostics.js';
-import type { SessionFacts } from '../../../src/dsl/plan.js';
+import type { SessionFacts } from '../../../src/model/plan.js';
 import { filterLine, reportLine } from '../../../src/protocol/lines.js';
 import type { Envelope, ReportEvent } from '../../../src/protocol/types.js';
-import type { FilterPhase } from '../../../src/protocol/phases.js';
+import type { FilterPhase } from '../../../src/model/phases.js';
 import { conditionValues } from '../../../src/runtime/explain.js';
 import { compile, compileOk, condition, facts, onlyChain } from '../dsl/helpers.js';
 import { HostHarness } from '../runtime/helpers.js';

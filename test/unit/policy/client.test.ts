@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PolicyAddress } from '../../../src/dsl/plan.js';
+import type { PolicyAddress } from '../../../src/model/address.js';
 import { PolicyClient, type PolicyClientOptions } from '../../../src/policy/client.js';
 import type { PolicyAnswer, PolicyAttribute } from '../../../src/policy/codec.js';
 import { PolicyError } from '../../../src/policy/errors.js';
@@ -8,7 +8,7 @@ import { PolicyClients } from '../../../src/policy/registry.js';
 import { policyAddressesOf } from '../../../src/steps/policy/run.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
-import type { CompiledRules, CompiledStep } from '../../../src/dsl/plan.js';
+import type { CompiledRules, CompiledStep } from '../../../src/model/plan.js';
 import { FakeNetwork, flush } from './fakes.js';
 import { nameAndText } from '../steps/compiled.js';
 

@@ -4,7 +4,8 @@
  * close, fail. Nothing here touches the network or real time.
  */
 import { EventEmitter } from 'node:events';
-import type { PolicyAddress, SessionFacts } from '../../../src/dsl/plan.js';
+import type { PolicyAddress } from '../../../src/model/address.js';
+import type { SessionFacts } from '../../../src/model/plan.js';
 import { formatPolicyAddress } from '../../../src/model/address.js';
 import type { PolicyConnector, PolicySocket } from '../../../src/policy/connection.js';
 

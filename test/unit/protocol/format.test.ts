@@ -1,8 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FilterDecision } from '../../../src/actions/types.js';
-import { checkReply, fallbackFor, formatOutput, tempfailDecision } from '../../../src/protocol/format.js';
-import { FILTER_PHASES, REPORT_EVENTS, type FilterPhase } from '../../../src/protocol/phases.js';
+import type { FilterDecision } from '../../../src/model/decision.js';
+import { checkReply, fallbackFor, formatOutput } from '../../../src/protocol/format.js';
+import { tempfailDecision } from '../../../src/protocol/smtpd-rules.js';
+import { FILTER_PHASES, REPORT_EVENTS, type FilterPhase } from '../../../src/model/phases.js';
 import type { OutputLine } from '../../../src/protocol/types.js';
 
 const SID = '3689fe601e5436b4';

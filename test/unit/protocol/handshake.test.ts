@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { formatOutput } from '../../../src/protocol/format.js';
 import { HandshakeCollector, registrationFor, registrationLines } from '../../../src/protocol/handshake.js';
 import { parseInputLine } from '../../../src/protocol/parse.js';
-import { isFilterPhase, isReportEventName } from '../../../src/protocol/phases.js';
+import { isFilterPhase, isReportEventName } from '../../../src/model/phases.js';
 
 function collect(lines: string[]): HandshakeCollector {
   const c = new HandshakeCollector();

@@ -1,14 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import {
-  compareVersions,
-  parseConnectParam,
-  parseEndpoint,
-  parseInputLine,
-  splitFields,
-} from '../../../src/protocol/parse.js';
-import { FILTER_PHASES } from '../../../src/protocol/phases.js';
+import { compareVersions, parseConnectParam, parseEndpoint, parseInputLine, splitFields } from '../../../src/protocol/parse.js';
+import { FILTER_PHASES } from '../../../src/model/phases.js';
 import type { InputLine, ReportEvent } from '../../../src/protocol/types.js';
 
 const SID = '3689fe601e5436b4';

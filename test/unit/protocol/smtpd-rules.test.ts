@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { FilterDecision } from '../../../src/actions/types.js';
+import type { FilterDecision } from '../../../src/model/decision.js';
 import { formatOutput } from '../../../src/protocol/format.js';
-import { FILTER_PHASES } from '../../../src/protocol/phases.js';
+import { FILTER_PHASES } from '../../../src/model/phases.js';
 import {
   adaptToPhase,
   decisionAt,

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeStep } from '../../../src/model/describe.js';
 import { diffRules, isEmptyDiff, summarizeDiff } from '../../../src/reload/diff.js';
-import type { StepAction } from '../../../src/dsl/plan.js';
+import type { StepAction } from '../../../src/model/plan.js';
 import { accept, junk, pause, reject, rules, step, type StepSpec } from './helpers.js';
 
 const A: StepSpec = { action: accept, whenText: 'src in trusted' };

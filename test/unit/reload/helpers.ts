@@ -10,9 +10,9 @@
  *   dataline                        the rules need data-line
  */
 import { dirname, resolve } from 'node:path';
-import type { CompiledChain, CompiledRules, CompiledStep, OnError, StepAction } from '../../../src/dsl/plan.js';
+import type { CompiledChain, CompiledRules, CompiledStep, OnError, StepAction } from '../../../src/model/plan.js';
 import type { CompileResult, Diagnostic } from '../../../src/dsl/index.js';
-import type { RulePhase } from '../../../src/protocol/phases.js';
+import type { RulePhase } from '../../../src/model/phases.js';
 import type { Watcher, WatcherFactory, WatcherHandlers, WatchEventKind } from '../../../src/reload/watcher.js';
 import type { ReloadCompile } from '../../../src/reload/reloader.js';
 import { nameAndText } from '../steps/compiled.js';

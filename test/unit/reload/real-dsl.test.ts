@@ -5,11 +5,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileRulesFile } from '../../../src/dsl/index.js';
-import type { CompiledChain } from '../../../src/dsl/plan.js';
+import type { CompiledChain } from '../../../src/model/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, type LogRecord } from '../../../src/support/log.js';
 import { startReloader } from '../../../src/reload/reloader.js';
-import { selectChain } from '../../../src/runtime/select-chain.js';
+import { selectChain } from '../../../src/model/select-chain.js';
 import { fakeWatcherFactory, flush, MemoryFs } from './helpers.js';
 
 const RULES = '/etc/mail/antispam.rules';

@@ -1,11 +1,11 @@
 import { describe, test } from 'node:test';
 import { resolve } from 'node:path';
 import assert from 'node:assert/strict';
-import type { CompiledChain, CompiledRules } from '../../../src/dsl/plan.js';
+import type { CompiledChain, CompiledRules } from '../../../src/model/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, type LogRecord } from '../../../src/support/log.js';
 import { startReloader, type ChainSelector, type Reloader } from '../../../src/reload/reloader.js';
-import { selectChain } from '../../../src/runtime/select-chain.js';
+import { selectChain } from '../../../src/model/select-chain.js';
 import { compileStandIn, fakeWatcherFactory, flush, MemoryFs, stubCompiler, type FakeWatcher } from './helpers.js';
 
 const RULES = '/etc/mail/rules';

@@ -7,9 +7,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StepOutcome } from '../../../src/actions/types.js';
-import type { CompiledChain } from '../../../src/dsl/plan.js';
-import type { RulePhase } from '../../../src/protocol/phases.js';
+import type { StepOutcome } from '../../../src/model/runner.js';
+import type { CompiledChain } from '../../../src/model/plan.js';
+import type { RulePhase } from '../../../src/model/phases.js';
 import { AbortScope } from '../../../src/runtime/abort-scope.js';
 import { evaluate, type Evaluation } from '../../../src/runtime/evaluator.js';
 import { logDryRuns, wouldHave } from '../../../src/runtime/explain.js';

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StepOutcome, StepRunner } from '../../../src/actions/types.js';
-import type { CompiledStep, SessionFacts } from '../../../src/dsl/plan.js';
-import type { RulePhase } from '../../../src/protocol/phases.js';
+import type { StepOutcome, StepRunner } from '../../../src/model/runner.js';
+import type { CompiledStep, SessionFacts } from '../../../src/model/plan.js';
+import type { RulePhase } from '../../../src/model/phases.js';
 import { AbortScope } from '../../../src/runtime/abort-scope.js';
 import { evaluate, StepTimeoutError, type Evaluation } from '../../../src/runtime/evaluator.js';
 import { buildPlan, DEFAULT_TIMINGS, type PlannedStep } from '../../../src/runtime/plan.js';

@@ -4,19 +4,11 @@
  * collects what the filter writes, driven by a FakeClock.
  */
 import assert from 'node:assert/strict';
-import type { StepRunner } from '../../../src/actions/types.js';
-import type {
-  CompiledChain,
-  CompiledRules,
-  CompiledStep,
-  OnError,
-  Predicate,
-  SessionFacts,
-  StepAction,
-} from '../../../src/dsl/plan.js';
+import type { StepRunner } from '../../../src/model/runner.js';
+import type { CompiledChain, CompiledRules, CompiledStep, OnError, Predicate, SessionFacts, StepAction } from '../../../src/model/plan.js';
 import { configLines, filterLine, reportLine, reportLineOf, SMTPD_68 } from '../../../src/protocol/lines.js';
 import { parseInputLine } from '../../../src/protocol/parse.js';
-import type { RulePhase } from '../../../src/protocol/phases.js';
+import type { RulePhase } from '../../../src/model/phases.js';
 import type { Envelope, ReportEvent } from '../../../src/protocol/types.js';
 import { FilterHost, type HostLimits } from '../../../src/runtime/host.js';
 import type { RuntimeEvents } from '../../../src/runtime/events.js';

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StepOutcome } from '../../../src/actions/types.js';
+import type { StepOutcome } from '../../../src/model/runner.js';
 import type { StepServices } from '../../../src/steps/service.js';
 import {
   accept,

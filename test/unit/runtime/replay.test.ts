@@ -8,8 +8,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import type { StepOutcome } from '../../../src/actions/types.js';
-import type { CompiledRules } from '../../../src/dsl/plan.js';
+import type { StepOutcome } from '../../../src/model/runner.js';
+import type { CompiledRules } from '../../../src/model/plan.js';
 import { accept, chain, disconnect, fakePolicy, HostHarness, junk, pause, policy, reject, rules, when, type HarnessOptions } from './helpers.js';
 
 const DIR = new URL('../../../../test/fixtures/transcripts/smtpd-6.8/', import.meta.url);

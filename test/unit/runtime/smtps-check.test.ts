@@ -9,7 +9,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { StepAction } from '../../../src/dsl/plan.js';
+import type { StepAction } from '../../../src/model/plan.js';
 import { chain, HostHarness, pause, rules } from './helpers.js';
 
 const FIXTURES = new URL('../../../../test/fixtures/transcripts/', import.meta.url);

@@ -10,7 +10,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SessionFacts } from '../../../src/dsl/plan.js';
+import type { SessionFacts } from '../../../src/model/plan.js';
 import type { RuntimeEvents, SessionEvictedEvent, UnknownSessionEvent } from '../../../src/runtime/events.js';
 import { chain, dataline, fakePolicy, HostHarness, line, policy, reject, result, rules, SID, SID2 } from './helpers.js';
 

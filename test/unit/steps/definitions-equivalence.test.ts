@@ -31,7 +31,6 @@ import { lex } from '../../../src/dsl/lexer.js';
 import { parse } from '../../../src/dsl/parse.js';
 import { SourceText } from '../../../src/dsl/source.js';
 import { toAst } from '../../../src/dsl/to-ast.js';
-import { PREGREET_DEFAULT_REPLY } from '../../../src/dsl/values.js';
 import { RULE_PHASES, isEarlier, type RulePhase } from '../../../src/model/phases.js';
 import type { CompiledStep, StepAction } from '../../../src/model/plan.js';
 import type { StepDetail } from '../../../src/model/runner.js';
@@ -40,7 +39,7 @@ import { AbortScope } from '../../../src/runtime/abort-scope.js';
 import { evaluate } from '../../../src/runtime/evaluator.js';
 import { buildPlan, DEFAULT_TIMINGS, type PlanTimings } from '../../../src/runtime/plan.js';
 import { kindOf, KINDS, STEPS } from '../../../src/steps/catalogue.js';
-import { pauseKind } from '../../../src/steps/pause/define.js';
+import { pauseKind, PREGREET_DEFAULT_REPLY } from '../../../src/steps/pause/define.js';
 import type { StepDefinition, ValueSpec } from '../../../src/steps/spec.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { silentLogger } from '../../../src/support/log.js';
@@ -179,7 +178,7 @@ describe('describe.outcome', () => {
   const runTextSaid = (type: string, detail: StepDetail): string =>
     typeof detail.answer === 'string' ? ` answered ${printable(detail.answer)}` : typeof detail.greylist === 'string' ? `: ${detail.greylist}` : ` ${type}`;
 
-  /** The details the runners give: a policy server's answer (actions/policy.ts), the store's verdict (actions/greylist.ts). */
+  /** The details the runners give: a policy server's answer (steps/policy/run.ts), the store's verdict (steps/greylist/run.ts). */
   const RUNS: ReadonlyArray<{ kind: 'policy' | 'greylist'; type: string; detail: StepDetail }> = [
     { kind: 'policy', type: 'continue', detail: { policyServer: 'unix:/run/postgrey.sock', answer: 'DUNNO', latencyMs: 3 } },
     { kind: 'policy', type: 'decide', detail: { policyServer: 'tcp:127.0.0.1:10040', answer: 'REJECT no\r\nthanks', latencyMs: 1 } },
@@ -275,7 +274,8 @@ describe('placement and effects', () => {
 
   test("decides is what the checker holds to smtpd's rules: each rule's diagnostic exactly for the steps that take its decision", () => {
     for (const d of DEFINITIONS) {
-      for (const rule of SMTPD_RULES) {
+      // A step that cannot run at a rule's phase gets E042 there, never the rule's code.
+      for (const rule of SMTPD_RULES.filter((r) => !isEarlier(r.phase, d.phases.earliest))) {
         const codes = diagnosticsOf(compileText(`chain c = ${exampleSource(d, [])} at ${rule.phase}`)).map((x) => x.code);
         assert.equal(codes.includes(RULE_CODE[rule.id]), d.decides.includes(rule.decision), `${d.keyword} at ${rule.phase}: ${codes.join(' ')}`);
       }
@@ -289,13 +289,16 @@ describe('placement and effects', () => {
         assert.deepEqual(w007, [], d.keyword);
         continue;
       }
+      // Past connect smtpd takes every decision as sent: the W007 names `ends` itself.
+      const past = isEarlier(d.phases.earliest, 'helo') ? 'helo' : d.phases.earliest;
+      const later = diagnosticsOf(compileText(`chain c = ${exampleSource(d, [])} at ${past}\n  then pause 1s at ${past}`)).filter((x) => x.code === 'W007');
+      assert.match(later[0]?.message ?? '', new RegExp(`the unconditional ${d.ends} at ${past} ends the chain first`), d.keyword);
+      // A step that cannot run at connect meets the pause in no phase there.
+      if (d.phases.earliest !== 'connect') continue;
       assert.equal(w007.length, 1, d.keyword);
       // What ends the chain is what smtpd makes of it: a reject at connect is a disconnect.
       const ended = d.ends === 'accept' ? d.ends : decisionAt(d.ends, 'connect');
       assert.match(w007[0]?.message ?? '', new RegExp(`the unconditional ${ended} at connect ends the chain first`), d.keyword);
-      // Past connect smtpd takes every decision as sent: the W007 names `ends` itself.
-      const later = diagnosticsOf(compileText(`chain c = ${exampleSource(d, [])} at helo\n  then pause 1s at helo`)).filter((x) => x.code === 'W007');
-      assert.match(later[0]?.message ?? '', new RegExp(`the unconditional ${d.ends} at helo ends the chain first`), d.keyword);
     }
   });
 });

@@ -10,7 +10,8 @@ import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
 import { stepPhase } from '../../../src/dsl/inference.js';
-import { parseCount, parseDuration, parsePolicyAddress, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import { parseCount, parseDuration, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import { parsePolicyAddress } from '../../../src/model/address.js';
 import type { SourceSpan } from '../../../src/model/span.js';
 import type { CheckView, OptionPlace, OptionSpec, OptionSpecs, StepDefinition, StepInput, ValueSpec, ValueType, ValueTypes } from '../../../src/steps/spec.js';
 

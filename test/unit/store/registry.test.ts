@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CompiledRules, CompiledStep, StepAction } from '../../../src/dsl/plan.js';
+import type { CompiledRules, CompiledStep, StepAction } from '../../../src/model/plan.js';
 import { MemoryGreylistStore } from '../../../src/store/memory.js';
 import { storeUrlsOf } from '../../../src/steps/greylist/run.js';
 import { GreylistStores } from '../../../src/store/registry.js';

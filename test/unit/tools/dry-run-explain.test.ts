@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StepOutcome } from '../../../src/actions/types.js';
+import type { StepOutcome } from '../../../src/model/runner.js';
 import { runCheck } from '../../../src/cli/commands.js';
 import { diffRules } from '../../../src/reload/diff.js';
 import { describeSteps } from '../../../src/runtime/plan.js';

@@ -13,7 +13,7 @@ import { loadRules } from '../../../src/cli/commands.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
 import type { StepOutcome } from '../../../src/model/runner.js';
 import { PolicyError } from '../../../src/policy/errors.js';
-import { selectChain } from '../../../src/runtime/select-chain.js';
+import { selectChain } from '../../../src/model/select-chain.js';
 import { stateless } from '../../../src/steps/service.js';
 import { RecordingLogger, type LogFn, type Logger } from '../../../src/support/log.js';
 import { parseTestArgs } from '../../../src/tools/args.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCliArgs } from '../../../src/cli/args.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
-import type { CompiledRules } from '../../../src/dsl/plan.js';
+import type { CompiledRules } from '../../../src/model/plan.js';
 import { buildTriplet } from '../../../src/greylist/triplet.js';
 import { MemoryGreylistStore } from '../../../src/store/memory.js';
 import { openStore } from '../../../src/store/open.js';

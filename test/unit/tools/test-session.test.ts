@@ -5,9 +5,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StepOutcome } from '../../../src/actions/types.js';
+import type { StepOutcome } from '../../../src/model/runner.js';
 import { compileRulesSource } from '../../../src/dsl/index.js';
-import { selectChain } from '../../../src/runtime/select-chain.js';
+import { selectChain } from '../../../src/model/select-chain.js';
 import { stateless, type StepServices } from '../../../src/steps/service.js';
 import { DEFAULT_SESSION, type SyntheticSession } from '../../../src/tools/synthetic-session.js';
 import { formatTestReport } from '../../../src/tools/test/report.js';

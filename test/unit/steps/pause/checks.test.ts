@@ -5,18 +5,19 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPauseRunnerFactory, PayOnceMemory, type ConnectionWatcher, type PauseEnd } from '../../../src/actions/pause-checks.js';
-import type { PauseStep } from '../../../src/actions/pause.js';
-import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
-import type { CompiledStep, SessionFacts } from '../../../src/dsl/plan.js';
-import { createRunner } from '../../../src/runtime/plan.js';
-import { FakeClock } from '../../../src/support/clock.js';
-import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
-import type { Endpoints } from '../../../src/support/proc-net-tcp.js';
-import type { ConnectionEvent } from '../../../src/support/proc-net-tcp-watch.js';
-import { stateless } from '../../../src/steps/service.js';
-import { facts, settle, testServices } from '../runtime/helpers.js';
-import { nameAndText } from '../steps/compiled.js';
+import { createPauseRunnerFactory, PayOnceMemory, type PauseEnd } from '../../../../src/steps/pause/run.js';
+import { type ConnectionWatcher } from '../../../../src/steps/pause/pregreet.js';
+import type { PauseStep } from '../../../../src/steps/pause/run.js';
+import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
+import type { CompiledStep, SessionFacts } from '../../../../src/model/plan.js';
+import { createRunner } from '../../../../src/runtime/plan.js';
+import { FakeClock } from '../../../../src/support/clock.js';
+import { RecordingLogger, silentLogger } from '../../../../src/support/log.js';
+import type { Endpoints } from '../../../../src/support/proc-net-tcp.js';
+import type { ConnectionEvent } from '../../../../src/support/proc-net-tcp-watch.js';
+import { stateless } from '../../../../src/steps/service.js';
+import { facts, settle, testServices } from '../../runtime/helpers.js';
+import { nameAndText } from '../compiled.js';
 
 const REPLY = '554 5.5.1 Protocol error: data sent before the greeting';
 

@@ -4,19 +4,19 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createGreylistRunnerFactory } from '../../../src/actions/greylist.js';
-import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
-import type { CompiledStep, SessionFacts } from '../../../src/dsl/plan.js';
-import type { GreylistStepOptions } from '../../../src/steps/greylist/define.js';
-import type { Verdict } from '../../../src/greylist/machine.js';
-import type { RulePhase } from '../../../src/protocol/phases.js';
-import { MemoryGreylistStore } from '../../../src/store/memory.js';
-import { GreylistStores } from '../../../src/store/registry.js';
-import { StoreError, type GreylistStore } from '../../../src/store/types.js';
-import { FakeClock } from '../../../src/support/clock.js';
-import { RecordingLogger } from '../../../src/support/log.js';
-import { err, ok } from '../../../src/support/result.js';
-import { nameAndText } from '../steps/compiled.js';
+import { createGreylistRunnerFactory } from '../../../../src/steps/greylist/run.js';
+import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
+import type { CompiledStep, SessionFacts } from '../../../../src/model/plan.js';
+import type { GreylistStepOptions } from '../../../../src/steps/greylist/define.js';
+import type { Verdict } from '../../../../src/greylist/machine.js';
+import type { RulePhase } from '../../../../src/model/phases.js';
+import { MemoryGreylistStore } from '../../../../src/store/memory.js';
+import { GreylistStores } from '../../../../src/store/registry.js';
+import { StoreError, type GreylistStore } from '../../../../src/store/types.js';
+import { FakeClock } from '../../../../src/support/clock.js';
+import { RecordingLogger } from '../../../../src/support/log.js';
+import { err, ok } from '../../../../src/support/result.js';
+import { nameAndText } from '../compiled.js';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;

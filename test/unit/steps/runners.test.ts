@@ -1,15 +1,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StepAbortedError } from '../../../src/actions/pause.js';
-import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
-import type { CompiledStep, StepAction } from '../../../src/dsl/plan.js';
+import { StepAbortedError } from '../../../src/steps/pause/run.js';
+import type { StepContext, StepOutcome } from '../../../src/model/runner.js';
+import type { CompiledStep, StepAction } from '../../../src/model/plan.js';
 import { buildPlan, createRunner, DEFAULT_TIMINGS, StepUnavailableError } from '../../../src/runtime/plan.js';
 import { FakeClock } from '../../../src/support/clock.js';
 import { RecordingLogger, silentLogger } from '../../../src/support/log.js';
 import { TimerQueue } from '../../../src/support/timer-queue.js';
 import { stateless } from '../../../src/steps/service.js';
 import { chain, facts, rules, settle, testServices } from '../runtime/helpers.js';
-import { nameAndText } from '../steps/compiled.js';
+import { nameAndText } from './compiled.js';
 
 function step(action: StepAction, onError: 'tempfail' | 'proceed' = 'tempfail'): CompiledStep {
   return {

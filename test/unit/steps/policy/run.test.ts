@@ -1,19 +1,20 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createPolicyRunnerFactory, createPolicyService } from '../../../src/actions/policy.js';
-import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
-import type { CompiledStep, PolicyAddress, SessionFacts } from '../../../src/dsl/plan.js';
-import type { RulePhase } from '../../../src/protocol/phases.js';
-import { PolicyError } from '../../../src/policy/errors.js';
-import { PolicyClients } from '../../../src/policy/registry.js';
-import { FakeClock } from '../../../src/support/clock.js';
-import { RecordingLogger } from '../../../src/support/log.js';
-import { FakeNetwork, type FakeSocket, facts, flush } from './fakes.js';
-import { nameAndText } from '../steps/compiled.js';
+import { createPolicyRunnerFactory, createPolicyService } from '../../../../src/steps/policy/run.js';
+import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
+import type { CompiledStep, SessionFacts } from '../../../../src/model/plan.js';
+import type { PolicyAddress } from '../../../../src/model/address.js';
+import type { RulePhase } from '../../../../src/model/phases.js';
+import { PolicyError } from '../../../../src/policy/errors.js';
+import { PolicyClients } from '../../../../src/policy/registry.js';
+import { FakeClock } from '../../../../src/support/clock.js';
+import { RecordingLogger } from '../../../../src/support/log.js';
+import { FakeNetwork, type FakeSocket, facts, flush } from '../../policy/fakes.js';
+import { nameAndText } from '../compiled.js';
 
 const recorded = JSON.parse(
-  readFileSync(new URL('../../../../test/fixtures/policy/postgrey-1.37-answers.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../../../../test/fixtures/policy/postgrey-1.37-answers.json', import.meta.url), 'utf8'),
 ) as { answers: Record<string, string> };
 
 const ADDR: PolicyAddress = { kind: 'unix', path: '/run/postgrey/postgrey.sock' };

@@ -1,10 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alreadyWaitedMs, createPauseRunner, MAX_TRUSTED_LAG_MS, StepAbortedError, type PauseStep } from '../../../src/actions/pause.js';
-import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
-import type { SessionFacts } from '../../../src/dsl/plan.js';
-import { FakeClock } from '../../../src/support/clock.js';
-import { nameAndText } from '../steps/compiled.js';
+import { alreadyWaitedMs, createPauseRunner, MAX_TRUSTED_LAG_MS, StepAbortedError, type PauseStep } from '../../../../src/steps/pause/run.js';
+import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
+import type { SessionFacts } from '../../../../src/model/plan.js';
+import { FakeClock } from '../../../../src/support/clock.js';
+import { nameAndText } from '../compiled.js';
 
 const step = (durationMs: number): PauseStep => ({
   index: 0,

@@ -4,8 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PREGREET_DEFAULT_REPLY } from '../../../src/dsl/values.js';
-import { codes, compile, compileOk, onlyChain } from './helpers.js';
+import { PREGREET_DEFAULT_REPLY } from '../../../../src/steps/pause/define.js';
+import { codes, compile, compileOk, onlyChain } from '../../dsl/helpers.js';
 
 function pauseAction(source: string) {
   const step = onlyChain(compileOk(source)).steps[0];

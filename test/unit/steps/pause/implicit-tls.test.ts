@@ -6,17 +6,17 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SMTPS_PORTS, isImplicitTls, parseSmtpsPorts } from '../../../src/actions/implicit-tls.js';
-import { createPauseRunnerFactory, PayOnceMemory } from '../../../src/actions/pause-checks.js';
-import type { PauseStep } from '../../../src/actions/pause.js';
-import type { StepContext, StepOutcome } from '../../../src/actions/types.js';
-import { FakeClock } from '../../../src/support/clock.js';
-import { RecordingLogger } from '../../../src/support/log.js';
-import type { Endpoints } from '../../../src/support/proc-net-tcp.js';
-import { SocketTableWatcher } from '../../../src/support/proc-net-tcp-watch.js';
-import { facts, settle } from '../runtime/helpers.js';
-import { FakeTables } from '../support/fake-tables.js';
-import { nameAndText } from '../steps/compiled.js';
+import { DEFAULT_SMTPS_PORTS, isImplicitTls, parseSmtpsPorts } from '../../../../src/steps/pause/implicit-tls.js';
+import { createPauseRunnerFactory, PayOnceMemory } from '../../../../src/steps/pause/run.js';
+import type { PauseStep } from '../../../../src/steps/pause/run.js';
+import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
+import { FakeClock } from '../../../../src/support/clock.js';
+import { RecordingLogger } from '../../../../src/support/log.js';
+import type { Endpoints } from '../../../../src/support/proc-net-tcp.js';
+import { SocketTableWatcher } from '../../../../src/support/proc-net-tcp-watch.js';
+import { facts, settle } from '../../runtime/helpers.js';
+import { FakeTables } from '../../support/fake-tables.js';
+import { nameAndText } from '../compiled.js';
 
 const REPLY = '554 5.5.1 Protocol error: data sent before the greeting';
 const ESTABLISHED = 0x01;

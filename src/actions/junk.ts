@@ -1,2 +1,0 @@
-/** Moved to steps/junk.ts (issue 11 stage 10a). */
-export { createJunkRunner } from '../steps/junk.js';

@@ -1,1 +1,0 @@
-export * from '../model/select-chain.js';
