@@ -29,6 +29,8 @@ const TABLE: LayerTable = {
   // The one edge between subsystems (plan §7): the stores run greylist's
   // decide inside their own transaction (SQL, Lua, memory).
   store: ['greylist/', 'model/', 'support/'],
+  // DNS lookups (issue 12): a client with its cache and deadlines, and the pure readings of DNS lists.
+  dns: ['model/', 'support/'],
   // Definitions: compiling rules loads them, so no I/O and no runner code.
   'steps (pure)': ['conditions/', 'protocol/smtpd-rules.ts', 'model/', 'support/'],
   // Runners and their services.
