@@ -1,7 +1,7 @@
 /**
  * The direction of dependencies in src/ (issue 11, plan §1):
  *
- *   cli → {runtime, tools, reload, metrics} → {dsl, steps} → {conditions, protocol, policy, store, greylist} → model → support
+ *   cli → {runtime, tools, reload, metrics} → {dsl, steps} → {conditions, protocol, policy, store, greylist, dns, message} → model → support
  *
  * Every `import … from`, `export … from`, `import type`, dynamic import() and
  * module augmentation of every src/**\/*.ts is an edge (type edges are
@@ -26,6 +26,8 @@ const TABLE: LayerTable = {
   policy: ['model/', 'support/'],
   greylist: ['model/', 'support/'],
   conditions: ['model/', 'support/'],
+  // The message of a transaction, buffered and spooled, read and edited (rspamd, DKIM, DMARC, ARC).
+  message: ['model/', 'support/'],
   // The one edge between subsystems (plan §7): the stores run greylist's
   // decide inside their own transaction (SQL, Lua, memory).
   store: ['greylist/', 'model/', 'support/'],
@@ -34,9 +36,9 @@ const TABLE: LayerTable = {
   // Definitions: compiling rules loads them, so no I/O and no runner code.
   'steps (pure)': ['conditions/', 'protocol/smtpd-rules.ts', 'model/', 'support/'],
   // Runners and their services.
-  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'model/', 'support/'],
+  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'model/', 'support/', 'message/'],
   dsl: ['steps (pure)', 'conditions/', 'protocol/smtpd-rules.ts', 'store/url.ts', 'model/', 'support/'],
-  runtime: ['steps/', 'conditions/', 'protocol/', 'model/', 'support/'],
+  runtime: ['steps/', 'conditions/', 'protocol/', 'model/', 'support/', 'message/'],
   reload: ['dsl/', 'model/', 'support/'],
   // runtime/ for the event types, steps/ for PauseEvents.
   metrics: ['runtime/', 'steps/', 'policy/errors.ts', 'model/', 'support/'],
