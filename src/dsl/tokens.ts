@@ -210,6 +210,7 @@ export const Junk = reserved('junk');
 export const Postgrey = reserved('postgrey');
 export const Policy = reserved('policy');
 export const Greylist = reserved('greylist');
+export const Dnsbl = reserved('dnsbl');
 // step options and choice words (src/steps/words.ts)
 export const Timeout = reserved('timeout');
 export const Delay = reserved('delay');
@@ -223,6 +224,8 @@ export const Header = reserved('header');
 export const Pregreet = reserved('pregreet');
 export const Log = reserved('log');
 export const PayOnce = reserved('pay-once');
+export const As = reserved('as');
+export const Resolver = reserved('resolver');
 // conditions: connectives, then the fields (src/conditions/fields.ts)
 export const Not = reserved('not');
 export const And = reserved('and');
@@ -239,6 +242,8 @@ export const TlsVersion = reserved('tls-version');
 export const TlsCipher = reserved('tls-cipher');
 export const Authenticated = reserved('authenticated');
 export const AuthUser = reserved('auth-user');
+export const Listed = reserved('listed');
+export const DnsError = reserved('dns-error');
 // phases (helo, mail-from and rcpt-to double as fields)
 export const Connect = reserved('connect');
 export const Data = reserved('data');
