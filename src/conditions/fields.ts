@@ -231,8 +231,50 @@ const authUser: FieldDefinition<'auth-user'> = {
   explain: (f) => (f.authUser === null ? null : bounded(f.authUser)),
 };
 
+/*
+ * DNS lists (issue 12): what the `dnsbl` steps that ran so far found, by the
+ * lists' names. A list that listed the client stands as its name and as
+ * NAME.CODE for each named code that matched (`zen`, `zen.sbl`); a test of
+ * such a set is true when one of them passes. Before the step ran, or
+ * without it, the set is empty.
+ */
+const dnsListNames = (f: SessionFacts, status: 'listed' | 'error'): readonly string[] => f.dnsLists?.names(status) ?? [];
+
+const dnsListWords = (wants: string): ListFit => ({
+  items: ['domain'],
+  wants,
+  noPatterns: { hint: 'list the names in full: the name of a `dnsbl` step, or NAME.CODE' },
+  matcher: wordMatcher,
+});
+
+const listed: FieldDefinition<'listed'> = {
+  name: 'listed',
+  knownFrom: 'connect',
+  tests: {
+    present: { predicate: (f) => dnsListNames(f, 'listed').length > 0 },
+    match: true,
+    in: dnsListWords('names of DNS lists (`as`), or NAME.CODE for a named code'),
+  },
+  read: (f) => dnsListNames(f, 'listed')[0] ?? null,
+  lift: (test) => (f) => dnsListNames(f, 'listed').some((n) => test(n)),
+  explain: (f) => dnsListNames(f, 'listed'),
+};
+
+const dnsError: FieldDefinition<'dns-error'> = {
+  name: 'dns-error',
+  knownFrom: 'connect',
+  tests: {
+    present: { predicate: (f) => dnsListNames(f, 'error').length > 0 },
+    match: true,
+    in: dnsListWords('names of DNS lists (`as`)'),
+  },
+  read: (f) => dnsListNames(f, 'error')[0] ?? null,
+  lift: (test) => (f) => dnsListNames(f, 'error').some((n) => test(n)),
+  explain: (f) => dnsListNames(f, 'error'),
+};
+
 /** Every condition field, in reserved-word order. */
-export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser] as const satisfies readonly FieldDefinition[];
+export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError] as const satisfies readonly FieldDefinition[];
 
 export type FieldName = (typeof FIELDS)[number]['name'];
 

@@ -148,3 +148,39 @@ export function filterMatches(filter: AddressFilter, address: string): boolean {
 function fail(message: string, offset: number, hint?: string): { ok: false; problem: SiteProblem } {
   return { ok: false, problem: hint === undefined ? { message, offset } : { message, hint, offset } };
 }
+
+/** A DNS list as a `dnsbl` step takes it: postscreen's entry, then its named return codes. */
+export interface DnsListEntry {
+  readonly site: Site;
+  readonly codes: readonly NamedCode[];
+}
+
+/**
+ * `zen.spamhaus.org=127.0.0.[2..11]*3 sbl=127.0.0.2 xbl=127.0.0.[4..7]`:
+ * one site, then codes, separated by white space or commas (as postscreen
+ * separates its entries). Offsets of problems count from the start of `text`.
+ */
+export function parseDnsListEntry(text: string): SiteResult<DnsListEntry> {
+  const words = [...text.matchAll(/[^\s,]+/g)];
+  const first = words[0];
+  if (first === undefined) return fail('no DNS list is named', 0, 'write the list as postscreen does: "zen.spamhaus.org=127.0.0.[2..11]*3"');
+  const at = (r: { readonly problem: SiteProblem }, offset: number) => fail(r.problem.message, offset + r.problem.offset, r.problem.hint);
+  const site = parseSite(first[0]);
+  if (!site.ok) return at(site, first.index);
+  const codes: NamedCode[] = [];
+  for (const w of words.slice(1)) {
+    if (looksLikeSite(w[0])) return fail(`"${w[0]}" is a second list`, w.index, 'one list per step: write another dnsbl step');
+    const code = parseNamedCode(w[0]);
+    if (!code.ok) return at(code, w.index);
+    if (codes.some((c) => c.name === code.value.name)) return fail(`code ${code.value.name} is named twice`, w.index);
+    codes.push(code.value);
+  }
+  return { ok: true, value: { site: site.value, codes } };
+}
+
+/** The entry as the rules write it, for logs of the rules and the reload diff (holds the zone: not for session logs). */
+export function formatDnsListEntry(entry: DnsListEntry): string {
+  const { zone, filter, weight } = entry.site;
+  const site = `${zone}${filter === null ? '' : `=${filter.text}`}${weight === 1 ? '' : `*${weight}`}`;
+  return [site, ...entry.codes.map((c) => `${c.name}=${c.filter.text}`)].join(' ');
+}

@@ -67,6 +67,11 @@ export const CODES = {
   E060: { severity: 'error', title: 'not a regular file' },
   E061: { severity: 'error', title: 'file too large' },
   E062: { severity: 'error', title: 'rules file not UTF-8' },
+  // DNS lists (issue 12)
+  E070: { severity: 'error', title: 'invalid DNS list' },
+  E071: { severity: 'error', title: 'invalid DNS list name' },
+  E072: { severity: 'error', title: 'invalid resolver address' },
+  W020: { severity: 'warning', title: 'a DNS list zone that may hold a secret key, without a name' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

@@ -12,6 +12,8 @@
  * Pure: definitions in, chevrotain GAST and table rows out. Each function
  * takes the definitions, so the tests can run them on a doctored catalogue.
  */
+import { formatResolverAddress } from '../dns/resolver-address.js';
+import { formatDnsListEntry } from '../dns/sites.js';
 import type { IProduction, Rule as GastRule, TokenType } from 'chevrotain';
 import { formatPolicyAddress } from '../model/address.js';
 import { STEPS } from '../steps/catalogue.js';
@@ -35,6 +37,9 @@ export const VALUE_RULES: { readonly [T in ValueType]: { readonly rule: string; 
   'store-url': { rule: 'storeUrl', about: '"sqlite:/path.db", "redis://host:port/db", "valkey://..." or "redis+unix:///path.sock" (E025)' },
   flag: null,
   choice: null,
+  'dns-list': { rule: 'dnsList', about: 'postscreen\'s "zone=filter*weight", then named codes "name=filter" (E070)' },
+  'dns-name': { rule: 'dnsName', about: 'a letter, then letters, digits, - and _ (E071)' },
+  'resolver-address': { rule: 'resolverAddress', about: '"127.0.0.1:5353" or "[::1]:5353" (E072)' },
 };
 
 /**
@@ -214,7 +219,12 @@ export function formatDefault(spec: OptionSpec): string {
         return String(value as ValueTypes['count']);
       case 'reply':
       case 'store-url':
+      case 'dns-name':
         return JSON.stringify(value as string);
+      case 'dns-list':
+        return JSON.stringify(formatDnsListEntry(value as ValueTypes['dns-list']));
+      case 'resolver-address':
+        return JSON.stringify(formatResolverAddress(value as ValueTypes['resolver-address']));
       case 'policy-address':
         return formatPolicyAddress(value as ValueTypes['policy-address']);
       case 'flag':

@@ -8,6 +8,8 @@
  * per type, run once per written value by dsl/convert.ts, giving the value and
  * its problems, coded and located.
  */
+import { parseResolverAddress } from '../dns/resolver-address.js';
+import { parseDnsListEntry, type DnsListEntry } from '../dns/sites.js';
 import { parsePolicyAddress } from '../model/address.js';
 import type { SourceSpan } from '../model/span.js';
 import type { ValueSpec, ValueType, ValueTypes } from '../steps/spec.js';
@@ -66,6 +68,20 @@ export function parseStore(text: string): Parsed<string> {
     return bad(`"${text}" names a directory, not a database file`, STORE_HINT);
   }
   return good(text);
+}
+
+/** A DNS list, postscreen's entry and named codes (dns/sites.ts); the problem names the part at fault. */
+export function parseDnsList(text: string): Parsed<DnsListEntry> {
+  const r = parseDnsListEntry(text);
+  if (r.ok) return good(r.value);
+  const at = r.problem.offset > 0 ? ` (at character ${r.problem.offset + 1})` : '';
+  return bad(`${r.problem.message}${at}`, r.problem.hint);
+}
+
+/** What a DNS list is shown and tested by: a word (`zen`, `dnswl`), compared without case. */
+export function parseDnsName(text: string): Parsed<string> {
+  if (!/^[a-z][a-z0-9_-]{0,62}$/i.test(text)) return bad(`"${text}" is not a DNS list name`, 'a name is a letter, then up to 62 letters, digits, - and _: "zen"');
+  return good(text.toLowerCase());
 }
 
 /** RFC 5321 caps a reply line at 512 octets including CRLF. */
@@ -212,6 +228,18 @@ export const VALUE_PARSERS: { readonly [T in ValueType]: (node: ValueNode | null
   flag: (node) => {
     if (node !== null) throw new Error(`bug: a flag with a value of shape ${node.shape}`);
     return { value: true, problems: [] };
+  },
+  'dns-list': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseDnsList(s.value), 'E070', s.span);
+  },
+  'dns-name': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseDnsName(s.value), 'E071', s.span);
+  },
+  'resolver-address': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseResolverAddress(s.value), 'E072', s.span);
   },
   choice: (node, spec) => {
     const c = shaped(node, 'choice');

@@ -62,6 +62,12 @@ export interface StepContext {
 
 export interface StepRunner {
   readonly step: CompiledStep;
+  /**
+   * Work to start when the session connects, before any step of the chain
+   * runs (a DNS list's lookup, so that it runs while a pause does). Called
+   * for the kinds whose definition sets `startsAtConnect`; must not throw.
+   */
+  startEarly?(facts: SessionFacts): void;
   /** May throw or reject: the runtime turns that into the step's on-error decision. */
   run(ctx: StepContext): StepOutcome | Promise<StepOutcome>;
 }

@@ -9,6 +9,7 @@
  * outcome returned. The event is sent when the run ends, before the
  * evaluator sees the outcome.
  */
+import type { SessionFacts } from '../model/plan.js';
 import type { StepContext, StepOutcome, StepRunner } from '../model/runner.js';
 import type { StepRanEvent } from './events.js';
 
@@ -45,6 +46,7 @@ export function observeRunner(runner: StepRunner, observer: RunObserver): StepRu
   };
   return {
     step,
+    ...(runner.startEarly === undefined ? {} : { startEarly: (facts: SessionFacts) => runner.startEarly?.(facts) }),
     run(ctx) {
       const started = measure();
       let result: StepOutcome | Promise<StepOutcome>;

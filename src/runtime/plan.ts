@@ -57,6 +57,8 @@ export interface ActivePlan {
   readonly phases: ReadonlyMap<RulePhase, PhasePlan>;
   /** Some step of the chain watches the client for early talk (a pause with pregreet): the smtps-port guess matters. */
   readonly watchesEarlyTalk: boolean;
+  /** The runners whose kind starts work at connect (`startsAtConnect`), in chain order. */
+  readonly startsAtConnect: readonly StepRunner[];
 }
 
 export interface PlanTimings {
@@ -169,7 +171,12 @@ export function buildPlan(
     });
   }
   const watchesEarlyTalk = chain.value.steps.some((step) => kindOf(step.action.kind).watchesEarlyTalk?.(step.action) ?? false);
-  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk });
+  const startsAtConnect = [...phases.values()]
+    .flatMap((p) => p.steps)
+    .filter((s) => kindOf(s.step.action.kind).startsAtConnect === true && s.dryRunSkip === null)
+    .sort((a, b) => a.step.index - b.step.index)
+    .map((s) => s.runner);
+  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect });
 }
 
 /** A one-line description of each step, for the startup log. */

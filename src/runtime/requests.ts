@@ -82,6 +82,7 @@ export class RequestHandler {
         return;
       }
       session.beginRequest(phase, request.param);
+      if (phase === 'connect') startEarly(session, request);
       const plan = session.plan.phases.get(phase);
       if (plan === undefined || session.isAccepted(phase)) {
         answered = true;
@@ -325,6 +326,14 @@ export class RequestHandler {
       'internal error while judging a request',
     );
   }
+}
+
+/** The work some kinds start at connect (DNS lookups), so that it runs while the connect steps (a pause) do. */
+function startEarly(session: Session, request: FilterRequestLine): void {
+  const runners = session.plan.startsAtConnect;
+  if (runners.length === 0) return;
+  const facts = session.facts('connect', request.phase, request.param);
+  for (const runner of runners) runner.startEarly?.(facts);
 }
 
 function where(step: CompiledStep): string {

@@ -7,6 +7,7 @@
  *
  * Where sessions live, and when they are forgotten: session-table.ts.
  */
+import { SessionDnsLists } from '../model/dns-lists.js';
 import type { SessionFacts } from '../model/plan.js';
 import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { ConnectParam, ReportEvent } from '../protocol/types.js';
@@ -55,6 +56,9 @@ export class Session {
   transactionHeaders: string[] = [];
   /** True between the first data-line of a message and our final `.`. */
   streaming = false;
+
+  /** What the DNS-list steps found, and their lookups started at connect. */
+  readonly dnsLists = new SessionDnsLists();
 
   /** A pause step ran in this session (for the early-talker log line). */
   paused = false;
@@ -194,6 +198,7 @@ export class Session {
       authUser: this.authUser,
       tls: this.tls,
       size: phase === 'commit' ? this.messageBytes : null,
+      dnsLists: this.dnsLists,
     };
   }
 

@@ -13,6 +13,7 @@
 import type { StepKind } from '../model/plan.js';
 import { acceptKind, acceptStep } from './accept.js';
 import { disconnectKind, disconnectStep } from './disconnect.js';
+import { dnsblKind, dnsblStep } from './dnsbl/define.js';
 import { greylistKind, greylistStep } from './greylist/define.js';
 import { junkKind, junkStep } from './junk.js';
 import { pauseKind, pauseStep } from './pause/define.js';
@@ -21,7 +22,7 @@ import { rejectKind, rejectStep } from './reject.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -36,6 +37,7 @@ export const KINDS = {
   junk: junkKind,
   policy: policyKind,
   greylist: greylistKind,
+  dnsbl: dnsblKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 
 /** KINDS as a mapped type, which an index of generic K reads as KindDefinition<K>. */

@@ -16,6 +16,7 @@ import type { Logger } from '../support/log.js';
 import type { SocketWatcherOptions } from '../support/proc-net-tcp-watch.js';
 import type { CompiledRules, StepKind, StepOf } from '../model/plan.js';
 import type { StepRunner } from '../model/runner.js';
+import type { DnsblServiceDeps } from './dnsbl/run.js';
 import type { PauseEvents } from './pause/run.js';
 
 /** Makes the runner of one step; called once per step per rules version. */
@@ -60,6 +61,8 @@ export interface ServiceDeps {
     /** Minutes east of UTC for the header date. Default: the local zone at that date. */
     readonly utcOffsetMinutes?: (epochMs: number) => number;
   };
+  /** The DNS lists' transport (tests: a fake or a test server) and cache bound. Default: node:dns, 100 000 entries. */
+  readonly dns?: Omit<DnsblServiceDeps, 'clock'>;
 }
 
 /** How a kind's service is made. */

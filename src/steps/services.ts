@@ -13,6 +13,7 @@ import type { Logger } from '../support/log.js';
 import { createAcceptRunner } from './accept.js';
 import { KINDS } from './catalogue.js';
 import { createDisconnectRunner } from './disconnect.js';
+import { dnsblService } from './dnsbl/run.js';
 import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
 import { pauseService, plainPauseService } from './pause/run.js';
@@ -43,6 +44,7 @@ export const SERVICES = {
   junk: pure('junk', createJunkRunner),
   policy: policyService,
   greylist: greylistService,
+  dnsbl: dnsblService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;

@@ -13,6 +13,8 @@
  * Pure: types, and the one table of value shapes. Nothing here does I/O or
  * loads runner code, so compiling rules can read every definition.
  */
+import type { ResolverAddress } from '../dns/resolver-address.js';
+import type { DnsListEntry } from '../dns/sites.js';
 import type { PolicyAddress } from '../model/address.js';
 import type { FilterDecision } from '../model/decision.js';
 import type { RulePhase } from '../model/phases.js';
@@ -40,6 +42,12 @@ export interface ValueTypes {
   flag: true;
   /** `disconnect ["REPLY"]` or `log`; `reply` is null when none was written. */
   choice: { readonly word: ChoiceWord; readonly reply: string | null };
+  /** A DNS list, postscreen's `zone=filter*weight` then named codes (E070). */
+  'dns-list': DnsListEntry;
+  /** The name a DNS list is shown and tested by (E071). */
+  'dns-name': string;
+  /** A dedicated resolver, `127.0.0.1:5353` or `[::1]:5353` (E072). */
+  'resolver-address': ResolverAddress;
 }
 
 export type ValueType = keyof ValueTypes;
@@ -60,6 +68,9 @@ export const SHAPE_OF: { readonly [T in ValueType]: ValueShape } = {
   'store-url': 'string',
   flag: 'none',
   choice: 'choice',
+  'dns-list': 'string',
+  'dns-name': 'string',
+  'resolver-address': 'string',
 };
 
 /** A value a step takes: its type and the range the checker holds it to. */
@@ -217,6 +228,8 @@ export interface KindDefinition<K extends StepKind = StepKind> {
   readonly dryRun: 'run' | { readonly skip: (action: ActionOf<K>) => { readonly would: 'pause'; readonly detail: StepDetail } };
   /** It holds the client up (a pause): the early-talker log says whether the session was paused. */
   readonly delaysClient: boolean;
+  /** Its runner's `startEarly` is called at connect, before the chain runs (DNS lookups, in parallel with a pause). */
+  readonly startsAtConnect?: boolean;
   /** It watches the client for early talk during the step (a pause with `pregreet`). */
   readonly watchesEarlyTalk?: (action: ActionOf<K>) => boolean;
   readonly describe: {

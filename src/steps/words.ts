@@ -20,6 +20,8 @@ export const STEP_WORDS = [
   ['pregreet', 'option'],
   ['log', 'choice'],
   ['pay-once', 'option'],
+  ['as', 'option'],
+  ['resolver', 'option'],
 ] as const;
 
 type StepWord = (typeof STEP_WORDS)[number];

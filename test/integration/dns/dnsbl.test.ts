@@ -1,0 +1,109 @@
+/**
+ * DNS lists against a real rbldnsd (issue 12): the client (node:dns's
+ * Resolver on a dedicated port) and the filter process, whose `dnsbl` steps
+ * start their lookups at connect. One rbldnsd for the file.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { classify } from '../../../src/dns/classify.js';
+import { DnsClient } from '../../../src/dns/client.js';
+import { nodeTransport } from '../../../src/dns/node-transport.js';
+import { clientQuery } from '../../../src/dns/reverse.js';
+import { parseDnsListEntry } from '../../../src/dns/sites.js';
+import { systemClock } from '../../../src/support/clock.js';
+import { CliFilter, newSessionId } from '../faults/live.js';
+import { Rbldnsd } from './rbldnsd.js';
+
+const MAIN = new URL('../../../src/cli/main.js', import.meta.url).pathname;
+
+describe('DNS lists against rbldnsd', () => {
+  let dns: Rbldnsd;
+  let dir: string;
+  let filter: CliFilter;
+
+  before(async () => {
+    dns = await Rbldnsd.start([
+      {
+        name: 'zen.test',
+        ipv4: ['192.0.2.7 :127.0.0.2:SBL listing', '192.0.2.10 :127.0.0.10:PBL listing', '192.0.2.254 :127.255.255.254:public resolver', '192.0.2.66 :192.0.2.1:not loopback'],
+        ipv6: ['2001:db8:1234:5678:9abc::/128 :127.0.0.4:XBL listing'],
+      },
+      { name: 'wl.test', ipv4: ['192.0.2.20 :127.0.10.2:trusted'] },
+    ]);
+    dir = mkdtempSync(join(tmpdir(), 'filter-rules-dnsbl-'));
+    const rules = join(dir, 'dnsbl.rules');
+    writeFileSync(
+      rules,
+      [
+        'chain main =',
+        `    dnsbl "wl.test=127.0.[0..255].[1..3]*-2" as "dnswl" resolver "${dns.address}"`,
+        `    then dnsbl "zen.test=127.0.0.[2..11]*0 sbl=127.0.0.2 xbl=127.0.0.[4..7] pbl=127.0.0.[10..11]" as "zen" resolver "${dns.address}"`,
+        '    then pause 200ms',
+        '    then disconnect "550 5.7.1 Service unavailable; client blocked using zen" when listed in { zen.sbl, zen.xbl }',
+        '    then reject "451 4.7.1 dynamic address, try later" when listed in { zen.pbl } at rcpt-to',
+        '    then reject "451 4.7.1 the DNS list failed" when dns-error in { zen } at rcpt-to',
+        '',
+      ].join('\n'),
+    );
+    filter = await CliFilter.start([process.execPath, MAIN, rules]);
+  });
+
+  after(async () => {
+    filter?.kill();
+    await dns?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the client: listed with codes, clear, IPv6 by nibbles, and 127.255.255.254 or an answer outside 127/8 as errors', async () => {
+    const client = new DnsClient({ transport: nodeTransport({ server: { host: '127.0.0.1', port: dns.port } }), clock: systemClock });
+    const entry = parseDnsListEntry('zen.test=127.0.0.[2..11] sbl=127.0.0.2 xbl=127.0.0.[4..7]');
+    assert.ok(entry.ok);
+    const ask = async (address: string) => {
+      const q = clientQuery(address);
+      assert.ok(q);
+      const v = classify(await client.lookup(`${q.reversed}.zen.test`, 'A'), { kind: 'address', filter: entry.value.site.filter, codes: entry.value.codes });
+      return v.status === 'listed' ? `listed ${v.codes.join(',')}` : v.status === 'error' ? `error ${v.error} ${v.detail}` : v.status;
+    };
+    assert.equal(await ask('192.0.2.7'), 'listed sbl');
+    assert.equal(await ask('::ffff:192.0.2.7'), 'listed sbl');
+    assert.equal(await ask('192.0.2.8'), 'clear');
+    assert.equal(await ask('2001:db8:1234:5678:9abc::'), 'listed xbl');
+    assert.equal(await ask('2001:db8:1234:5678:9abc::1'), 'clear');
+    assert.equal(await ask('192.0.2.254'), 'error list-refused 127.255.255.254');
+    assert.equal(await ask('192.0.2.66'), 'error not-loopback 192.0.2.1');
+    const txt = await client.lookup('7.2.0.192.zen.test', 'TXT');
+    assert.deepEqual(txt.kind === 'answer' ? txt.records : txt.kind, [['SBL listing']]);
+    assert.equal((await client.lookup('7.2.0.192.zen.test', 'A')).source, 'cache');
+  });
+
+  test('the filter: listed clients refused where the rules say, a DNSWL client accepted, errors never a listing', async () => {
+    const session = async (src: string) => {
+      const sid = newSessionId();
+      // smtpd writes an IPv6 endpoint in brackets.
+      const endpoint = src.includes(':') ? `[${src}]:5000` : `${src}:5000`;
+      filter.feed(`report|0.6|1.0|smtp-in|link-connect|${sid}|mx.example.net|pass|${endpoint}|192.0.2.1:25`);
+      const connect = (await filter.ask(sid, 'connect', `mx.example.net|${src}`)).decision;
+      if (connect !== 'proceed') {
+        filter.close(sid);
+        return connect;
+      }
+      await filter.ask(sid, 'ehlo', 'mx.example.net');
+      await filter.ask(sid, 'mail-from', 'alice@example.net');
+      const rcpt = (await filter.ask(sid, 'rcpt-to', 'bob@example.org')).decision;
+      filter.close(sid);
+      return rcpt;
+    };
+    assert.equal(await session('192.0.2.7'), 'disconnect|550 5.7.1 Service unavailable; client blocked using zen');
+    assert.equal(await session('2001:db8:1234:5678:9abc::'), 'disconnect|550 5.7.1 Service unavailable; client blocked using zen');
+    assert.equal(await session('192.0.2.10'), 'reject|451 4.7.1 dynamic address, try later');
+    assert.equal(await session('192.0.2.254'), 'reject|451 4.7.1 the DNS list failed', '127.255.255.254 is an error, not a listing');
+    assert.equal(await session('192.0.2.8'), 'proceed');
+    assert.equal(await session('192.0.2.20'), 'proceed', 'the DNSWL client is accepted');
+    assert.deepEqual(filter.invalidLines(), []);
+    const zone = filter.logs().filter((l) => JSON.stringify(l).includes('zen.test'));
+    assert.deepEqual(zone, [], 'logs name the list, never its zone');
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionDnsLists } from '../../../../src/model/dns-lists.js';
+import type { StepOf } from '../../../../src/model/plan.js';
+import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
+import type { RulePhase } from '../../../../src/model/phases.js';
+import { createDnsblService } from '../../../../src/steps/dnsbl/run.js';
+import { FakeClock } from '../../../../src/support/clock.js';
+import { compileOk, onlyChain } from '../../dsl/helpers.js';
+import { facts } from '../../runtime/helpers.js';
+import { FakeTransport, a, settle } from '../../dns/fake-transport.js';
+
+function setup(rules: string) {
+  const clock = new FakeClock();
+  const transport = new FakeTransport();
+  const service = createDnsblService({ clock, transport: () => transport });
+  const steps = onlyChain(compileOk(rules)).steps.filter((s): s is StepOf<'dnsbl'> => s.action.kind === 'dnsbl');
+  const runners = steps.map((s) => service.factory(s));
+  const ctx = (src: string, phase: RulePhase = 'connect', lists = new SessionDnsLists()): StepContext => ({
+    facts: { ...facts({ src }), dnsLists: lists },
+    phase,
+    request: phase === 'connect' ? 'connect' : 'rcpt-to',
+    clock,
+    signal: new AbortController().signal,
+  });
+  return { clock, transport, runners, ctx };
+}
+
+const ZEN = 'chain c = dnsbl "zen.example=127.0.0.[2..11]*3 sbl=127.0.0.2 pbl=127.0.0.[10..11]" as "zen"';
+
+describe('the dnsbl runner', () => {
+  test('a listed client is refused with postscreen’s reply, disconnected at connect; the result is kept with its codes', async () => {
+    const { transport, runners, ctx } = setup(ZEN);
+    const [zen] = runners;
+    assert.ok(zen);
+    const c = ctx('192.0.2.7');
+    const outcome = zen.run(c);
+    await settle();
+    assert.deepEqual(transport.asked.map((q) => `${q.type} ${q.name}`), ['A 7.2.0.192.zen.example']);
+    transport.answer('7.2.0.192.zen.example', a(300, '127.0.0.2', '127.0.0.10'));
+    const reply = '550 5.7.1 Service unavailable; client [192.0.2.7] blocked using zen';
+    assert.deepEqual(await outcome, {
+      type: 'decide',
+      decision: { type: 'disconnect', reply },
+      detail: { list: 'zen', result: 'listed', source: 'network', answer: '127.0.0.2,127.0.0.10', codes: 'sbl,pbl' },
+    });
+    assert.deepEqual(c.facts.dnsLists?.names('listed'), ['zen', 'zen.sbl', 'zen.pbl']);
+    const later = (await zen.run(ctx('192.0.2.7', 'rcpt-to'))) as Extract<StepOutcome, { type: 'decide' }>;
+    assert.deepEqual(later.decision, { type: 'reject', reply });
+    assert.equal(later.detail?.source, 'cache');
+  });
+
+  test('IPv6 by nibbles, mapped IPv4 as IPv4; the local socket is not looked up', async () => {
+    const { transport, runners, ctx } = setup(ZEN);
+    const [zen] = runners;
+    assert.ok(zen);
+    void zen.run(ctx('2001:db8:1234:5678:9abc::'));
+    void zen.run(ctx('::ffff:192.0.2.9'));
+    assert.deepEqual(await zen.run(ctx('')), { type: 'continue', detail: { list: 'zen', result: 'skipped' } });
+    await settle();
+    assert.deepEqual(
+      transport.asked.map((q) => q.name),
+      ['0.0.0.0.0.0.0.0.0.0.0.0.c.b.a.9.8.7.6.5.4.3.2.1.8.b.d.0.1.0.0.2.zen.example', '9.2.0.192.zen.example'],
+    );
+  });
+
+  test('errors never decide: 127.255.255.254, SERVFAIL, a timeout; the chain goes on and dns-error holds', async () => {
+    const { clock, transport, runners, ctx } = setup(`${ZEN} timeout 1s`);
+    const [zen] = runners;
+    assert.ok(zen);
+    const cases = ['192.0.2.1', '192.0.2.2', '192.0.2.3'].map((ip) => {
+      const c = ctx(ip);
+      return { c, outcome: zen.run(c) };
+    });
+    await settle();
+    transport.answer('1.2.0.192.zen.example', a(300, '127.255.255.254'));
+    transport.answer('2.2.0.192.zen.example', { kind: 'error', error: 'servfail', code: 'ESERVFAIL' });
+    await settle();
+    clock.advance(1000);
+    const results = await Promise.all(cases.map(async ({ c, outcome }) => [(await outcome).type, (await outcome).detail?.error, c.facts.dnsLists?.names('error')]));
+    assert.deepEqual(results, [
+      ['continue', 'list-refused', ['zen']],
+      ['continue', 'servfail', ['zen']],
+      ['continue', 'timeout', ['zen']],
+    ]);
+  });
+
+  test('a negative weight accepts a listed client; weight 0 only records', async () => {
+    const { transport, runners, ctx } = setup('chain c = dnsbl "wl.example=127.0.[0..255].[1..3]*-2" as "dnswl" then dnsbl "bl.example*0"');
+    const [wl, bl] = runners;
+    assert.ok(wl && bl);
+    const c = ctx('192.0.2.7');
+    const w = wl.run(c);
+    const b = bl.run(c);
+    await settle();
+    transport.answer('7.2.0.192.wl.example', a(300, '127.0.10.2'));
+    transport.answer('7.2.0.192.bl.example', a(300, '127.0.0.2'));
+    assert.equal((await w).type, 'accept');
+    assert.equal((await b).type, 'continue');
+    assert.deepEqual(c.facts.dnsLists?.names('listed'), ['dnswl', 'bl.example']);
+  });
+
+  test('a lookup started at connect is the one the step picks up, shared with other sessions of the address', async () => {
+    const { transport, runners, ctx } = setup(ZEN);
+    const [zen] = runners;
+    assert.ok(zen?.startEarly);
+    const first = ctx('192.0.2.7');
+    const second = ctx('192.0.2.7');
+    zen.startEarly(first.facts);
+    zen.startEarly(first.facts);
+    zen.startEarly(second.facts);
+    await settle();
+    assert.equal(transport.asked.length, 1, 'one query for the address');
+    transport.answer('7.2.0.192.zen.example', { kind: 'nxdomain' });
+    const [one, two] = await Promise.all([zen.run(first), zen.run(second)]);
+    assert.deepEqual([one.detail?.source, two.detail?.source], ['network', 'shared']);
+    assert.equal(transport.asked.length, 0);
+  });
+});
