@@ -72,6 +72,8 @@ export const CODES = {
   E071: { severity: 'error', title: 'invalid DNS list name' },
   E072: { severity: 'error', title: 'invalid resolver address' },
   W020: { severity: 'warning', title: 'a DNS list zone that may hold a secret key, without a name' },
+  // SPF, DKIM, DMARC (issue 14)
+  E105: { severity: 'error', title: 'not a result the field can have' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

@@ -222,12 +222,18 @@ export function keywordToken(word: string): TokenType | null {
 /**
  * The members of each category in their table's order, which is what an
  * expected-list shows: reserved-word order (the step words' is the
- * catalogue's), but the phases in the order sessions reach them.
+ * catalogue's), but the phases in the order sessions reach them and the
+ * fields in FIELDS order (a field that is also a step word, `spf`, is
+ * reserved among the steps).
  */
 export const CATEGORY_MEMBERS: ReadonlyMap<TokenType, readonly TokenType[]> = new Map(
   Object.values(CATEGORIES).map((c) => [
     c,
-    c === CATEGORIES.PHASE ? RULE_PHASES.map(reserved) : KEYWORD_TOKENS.filter((t) => (t.CATEGORIES ?? []).includes(c)),
+    c === CATEGORIES.PHASE
+      ? RULE_PHASES.map(reserved)
+      : c === CATEGORIES.FIELD
+        ? FIELDS.map((f) => reserved(f.name))
+        : KEYWORD_TOKENS.filter((t) => (t.CATEGORIES ?? []).includes(c)),
   ]),
 );
 

@@ -4,6 +4,7 @@
  * immutable data plus pure predicates, so a plan can be swapped atomically on
  * reload and shared by every session that started under it.
  */
+import type { SessionAuth } from './auth.js';
 import type { SessionDnsLists } from './dns-lists.js';
 import type { RulePhase } from './phases.js';
 import type { SourceSpan } from './span.js';
@@ -46,6 +47,8 @@ export interface SessionFacts {
   readonly size: number | null;
   /** What the DNS-list steps found so far (issue 12); absent where no session keeps one (tools, tests). */
   readonly dnsLists?: SessionDnsLists;
+  /** What the authentication steps found for the current transaction (issue 14); absent where no session keeps one. */
+  readonly auth?: SessionAuth;
 }
 
 /** A compiled condition. Pure, synchronous, linear time in its input. */

@@ -33,10 +33,12 @@ const TABLE: LayerTable = {
   store: ['greylist/', 'model/', 'support/'],
   // DNS lookups (issue 12): a client with its cache and deadlines, and the pure readings of DNS lists.
   dns: ['model/', 'support/'],
+  // SPF, DKIM, DMARC (issue 14): checks through mailauth on a resolver given to them, and the pure readings of their records.
+  auth: ['dns/', 'model/', 'support/'],
   // Definitions: compiling rules loads them, so no I/O and no runner code.
   'steps (pure)': ['conditions/', 'protocol/smtpd-rules.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   // Runners and their services.
-  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'dns/', 'message/', 'model/', 'support/'],
+  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'dns/', 'auth/', 'message/', 'model/', 'support/'],
   dsl: ['steps (pure)', 'conditions/', 'protocol/smtpd-rules.ts', 'store/url.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   runtime: ['steps/', 'conditions/', 'protocol/', 'message/', 'model/', 'support/'],
   reload: ['dsl/', 'model/', 'support/'],
