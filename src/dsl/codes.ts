@@ -72,6 +72,9 @@ export const CODES = {
   E071: { severity: 'error', title: 'invalid DNS list name' },
   E072: { severity: 'error', title: 'invalid resolver address' },
   W020: { severity: 'warning', title: 'a DNS list zone that may hold a secret key, without a name' },
+  // the compare form of a condition, and scores (issue 12)
+  E073: { severity: 'error', title: 'compare on a field that is not a number' },
+  E074: { severity: 'error', title: 'invalid number in a compare' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

@@ -34,6 +34,7 @@ import type {
   Test,
   ValueNode,
 } from './ast.js';
+import { isCompareOp } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
 import type { SourceSpan } from '../model/span.js';
 import type { SourceText } from './source.js';
@@ -410,6 +411,13 @@ class Builder {
       const list = this.listRef(refNode);
       if (list === null) return null;
       test = { op: 'in', list };
+    }
+    const compareTok = this.tok(n, 'Compare');
+    if (compareTok !== undefined) {
+      const number = this.number(this.tok(n, 'NumberLiteral'));
+      if (!isCompareOp(compareTok.image)) this.unknownToken(compareTok, 'compare');
+      if (number === null) return null;
+      test = { op: 'compare', compare: compareTok.image, number };
     }
     return { kind: 'test', field, fieldSpan: this.tokenSpan(fieldTok), test, span: this.nodeSpan(n) };
   }

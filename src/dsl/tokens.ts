@@ -238,6 +238,8 @@ export const RParen = createToken({ name: 'RParen', pattern: /\)/, label: "')'" 
 export const Equals = createToken({ name: 'Equals', pattern: /=/, label: "'='" });
 export const Comma = createToken({ name: 'Comma', pattern: /,/, label: "','" });
 export const Tilde = createToken({ name: 'Tilde', pattern: /~/, label: "'~'" });
+/** `>=`, `>`, `<=`, `<`: the compare form of a test (`score >= 2.5`); to-ast reads which. */
+export const Compare = createToken({ name: 'Compare', pattern: /[<>]=?/, label: 'COMPARE' });
 
 /** `"..."` on one line; `\"`, `\\`, `\n`, `\r`, `\t`, `\0` escapes are decoded by to-ast. */
 export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\r\n]|\\[^\r\n])*"/, label: 'STRING' });
@@ -260,8 +262,12 @@ export const UnterminatedRegex = createToken({ name: 'UnterminatedRegex', patter
  */
 export const SocketAddress = createToken({ name: 'SocketAddress', pattern: /[A-Za-z][A-Za-z0-9+.-]*:[^\s,{}()"#]*/, label: 'ADDRESS' });
 
-/** Durations (`3s`, `500ms`) and counts (`24`) share one token; the checker reads them. */
-export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /[0-9][A-Za-z0-9_.]*/, label: 'NUMBER' });
+/**
+ * Durations (`3s`, `500ms`), counts (`24`) and decimals (`2.5`, `-1.5`, `+3`)
+ * share one token; the checker reads them. A sign is part of the number (a
+ * score's points, a threshold): nothing else starts with `+` or `-`.
+ */
+export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /[+-]?[0-9][A-Za-z0-9_.]*/, label: 'NUMBER' });
 
 // --- list mode ---------------------------------------------------------------
 
@@ -302,6 +308,7 @@ export const lexerDefinition = {
       RParen,
       Equals,
       Tilde,
+      Compare,
       StringLiteral,
       UnterminatedString,
       SingleQuotedString,
@@ -342,6 +349,7 @@ export const parserTokens: TokenType[] = [
   Equals,
   Comma,
   Tilde,
+  Compare,
   StringLiteral,
   UnterminatedString,
   SingleQuotedString,
