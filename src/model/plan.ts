@@ -5,6 +5,7 @@
  * reload and shared by every session that started under it.
  */
 import type { SessionDnsLists } from './dns-lists.js';
+import type { MessageReadings } from './message.js';
 import type { RulePhase } from './phases.js';
 import type { SourceSpan } from './span.js';
 
@@ -46,6 +47,8 @@ export interface SessionFacts {
   readonly size: number | null;
   /** What the DNS-list steps found so far (issue 12); absent where no session keeps one (tools, tests). */
   readonly dnsLists?: SessionDnsLists;
+  /** At commit: what the steps that read the message found, by step index (runtime/message-hold.ts); absent when no message was held. */
+  readonly messageReadings?: MessageReadings;
 }
 
 /** A compiled condition. Pure, synchronous, linear time in its input. */
