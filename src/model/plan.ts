@@ -5,6 +5,7 @@
  * reload and shared by every session that started under it.
  */
 import type { SessionDnsLists } from './dns-lists.js';
+import type { MessageReadings } from './message.js';
 import type { ScoreFacts } from './score.js';
 import type { RulePhase } from './phases.js';
 import type { SourceSpan } from './span.js';
@@ -49,6 +50,8 @@ export interface SessionFacts {
   readonly dnsLists?: SessionDnsLists;
   /** The session's score so far (issue 12); absent where no session keeps one (tools, tests): 0. */
   readonly score?: ScoreFacts;
+  /** At commit: what the steps that read the message found, by step index (runtime/message-hold.ts); absent when no message was held. */
+  readonly messageReadings?: MessageReadings;
 }
 
 /** A compiled condition. Pure, synchronous, linear time in its input. */
