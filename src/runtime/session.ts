@@ -8,6 +8,7 @@
  * Where sessions live, and when they are forgotten: session-table.ts.
  */
 import { SessionDnsLists } from '../model/dns-lists.js';
+import { SessionScore } from '../model/score.js';
 import type { SessionFacts } from '../model/plan.js';
 import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { ConnectParam, ReportEvent } from '../protocol/types.js';
@@ -59,6 +60,8 @@ export class Session {
 
   /** What the DNS-list steps found, and their lookups started at connect. */
   readonly dnsLists = new SessionDnsLists();
+  /** The session's score: its part, and the current transaction's, which endTransaction clears. */
+  readonly score = new SessionScore();
 
   /** A pause step ran in this session (for the early-talker log line). */
   paused = false;
@@ -199,6 +202,7 @@ export class Session {
       tls: this.tls,
       size: phase === 'commit' ? this.messageBytes : null,
       dnsLists: this.dnsLists,
+      score: this.score,
     };
   }
 
@@ -209,5 +213,6 @@ export class Session {
     this.acceptedTransaction = false;
     this.transactionHeaders = [];
     this.streaming = false;
+    this.score.resetTransaction();
   }
 }
