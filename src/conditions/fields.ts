@@ -11,7 +11,7 @@
  */
 import type { Predicate, SessionFacts } from '../model/plan.js';
 import type { RulePhase } from '../model/phases.js';
-import { scoreBreakdown } from '../model/score.js';
+import { formatScore } from '../model/score.js';
 import { parseTlsString } from '../model/tls.js';
 import { addressMatcher, describeItem, heloMatcher, hostMatcher, ipMatcher, userMatcher, wordMatcher, type ItemKind, type ItemValue, type ListIndex, type ValueMatcher } from './items.js';
 
@@ -301,7 +301,8 @@ const score: FieldDefinition<'score'> = {
   tests: { compare: { read: (f) => f.score?.total() ?? 0, wants: 'a score such as 5 or 2.5' } },
   wrongTest: { message: '`score` is a number: it takes `>=`, `>`, `<=` or `<`', hint: 'e.g. `score >= 5`' },
   read: (f) => String(f.score?.total() ?? 0),
-  explain: (f) => (f.score === undefined ? '0' : scoreBreakdown(f.score)),
+  // The total it compared; the decision line's `score` shows what it is made of.
+  explain: (f) => formatScore(f.score?.totalMilli() ?? 0),
 };
 
 /** Every condition field, in reserved-word order. */

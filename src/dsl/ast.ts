@@ -97,7 +97,9 @@ export type ValueNode =
       readonly wordSpan: SourceSpan;
       readonly reply: StringLit | null;
       readonly span: SourceSpan;
-    };
+    }
+  /** A score's points and label: `+2 "no-rdns"`. */
+  | { readonly shape: 'points'; readonly number: NumberLit; readonly label: StringLit; readonly span: SourceSpan };
 /** The node of one shape (`string` and `address` share a variant). */
 export type ValueShapeOf<S extends ValueNode['shape']> = ValueNode extends infer V ? (V extends { readonly shape: infer X } ? (S extends X ? V & { readonly shape: S } : never) : never) : never;
 

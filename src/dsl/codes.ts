@@ -75,6 +75,8 @@ export const CODES = {
   // the compare form of a condition, and scores (issue 12)
   E073: { severity: 'error', title: 'compare on a field that is not a number' },
   E074: { severity: 'error', title: 'invalid number in a compare' },
+  E075: { severity: 'error', title: 'invalid score points' },
+  E076: { severity: 'error', title: 'invalid score label' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

@@ -130,6 +130,13 @@ export class RulesParser extends CstParser {
           this.SUBRULE(this.serverAddress);
         },
       },
+      {
+        ALT: () => {
+          this.CONSUME(T.CATEGORIES.STEP_POINTS);
+          this.CONSUME2(T.NumberLiteral);
+          this.CONSUME2(T.StringLiteral);
+        },
+      },
     ]);
   });
 

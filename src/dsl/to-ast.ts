@@ -294,7 +294,13 @@ class Builder {
   /** What follows a step or option word, by shape; null when nothing does (STEP_NONE, OPTION_FLAG). */
   value(n: CstNode): ValueNode | null {
     const number = this.tok(n, 'NumberLiteral');
-    if (number !== undefined) return { shape: 'number', text: number.image, span: this.tokenSpan(number) };
+    if (number !== undefined) {
+      const num = { text: number.image, span: this.tokenSpan(number) };
+      const labelTok = this.tok(n, 'StringLiteral');
+      const label = this.string(labelTok);
+      if (labelTok === undefined || label === null) return { shape: 'number', ...num };
+      return { shape: 'points', number: num, label, span: this.source.span(number.startOffset, labelTok.startOffset + labelTok.image.length) };
+    }
     const address = this.sub(n, 'serverAddress');
     if (address !== undefined) {
       const raw = this.tok(address, 'SocketAddress');

@@ -67,6 +67,7 @@ export const CATEGORIES = {
   STEP_NUMBER: category('STEP_NUMBER'),
   STEP_STRING: category('STEP_STRING'),
   STEP_ADDRESS: category('STEP_ADDRESS'),
+  STEP_POINTS: category('STEP_POINTS'),
   OPTION: category('OPTION'),
   OPTION_NUMBER: category('OPTION_NUMBER'),
   OPTION_STRING: category('OPTION_STRING'),
@@ -91,6 +92,7 @@ const STEP_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
   string: 'STEP_STRING',
   address: 'STEP_ADDRESS',
   choice: null,
+  points: 'STEP_POINTS',
 };
 const OPTION_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
   none: 'OPTION_FLAG',
@@ -98,6 +100,7 @@ const OPTION_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
   string: 'OPTION_STRING',
   address: null,
   choice: 'OPTION_CHOICE',
+  points: null,
 };
 
 /** The categories of every word, read from the catalogues. */
@@ -222,12 +225,17 @@ export function keywordToken(word: string): TokenType | null {
 /**
  * The members of each category in their table's order, which is what an
  * expected-list shows: reserved-word order (the step words' is the
- * catalogue's), but the phases in the order sessions reach them.
+ * catalogue's), but the phases in the order sessions reach them, and the
+ * fields in FIELDS order (`score` is a step keyword too, reserved earlier).
  */
 export const CATEGORY_MEMBERS: ReadonlyMap<TokenType, readonly TokenType[]> = new Map(
   Object.values(CATEGORIES).map((c) => [
     c,
-    c === CATEGORIES.PHASE ? RULE_PHASES.map(reserved) : KEYWORD_TOKENS.filter((t) => (t.CATEGORIES ?? []).includes(c)),
+    c === CATEGORIES.PHASE
+      ? RULE_PHASES.map(reserved)
+      : c === CATEGORIES.FIELD
+        ? FIELDS.map((f) => reserved(f.name))
+        : KEYWORD_TOKENS.filter((t) => (t.CATEGORIES ?? []).includes(c)),
   ]),
 );
 

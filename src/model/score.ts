@@ -11,6 +11,7 @@
  * Mutable, like SessionDnsLists: what one step adds, the next step of the
  * same request sees.
  */
+import type { RulePhase } from './phases.js';
 
 /** Thousandths: the precision of a score's points (`score +1.125`). */
 export const SCORE_SCALE = 1000;
@@ -90,4 +91,9 @@ export class SessionScore implements ScoreFacts {
   parts(): readonly ScorePart[] {
     return [...this.session.values(), ...this.transaction.values()];
   }
+}
+
+/** Steps at connect and helo add to the session's part; from mail-from on, to the transaction's. */
+export function scoreScopeAt(phase: RulePhase): ScoreScope {
+  return phase === 'connect' || phase === 'helo' ? 'session' : 'transaction';
 }
