@@ -11,6 +11,7 @@
  */
 import type { Predicate, SessionFacts } from '../model/plan.js';
 import type { RulePhase } from '../model/phases.js';
+import { SPF_RESULTS, type SpfIdentity } from '../model/auth.js';
 import { formatScore } from '../model/score.js';
 import { parseTlsString } from '../model/tls.js';
 import { addressMatcher, describeItem, heloMatcher, hostMatcher, ipMatcher, userMatcher, wordMatcher, type ItemKind, type ItemValue, type ListIndex, type ValueMatcher } from './items.js';
@@ -40,6 +41,11 @@ export interface ListFit {
   readonly noPatterns?: { readonly hint: string };
   /** Built once per list and field, at compile time. */
   readonly matcher: (index: ListIndex) => ValueMatcher;
+  /**
+   * Set when the field's values are a closed set of words (SPF results): an
+   * item that is none of them can never match (E105).
+   */
+  readonly words?: { readonly allowed: readonly string[]; readonly what: string };
 }
 
 /**
@@ -305,8 +311,39 @@ const score: FieldDefinition<'score'> = {
   explain: (f) => formatScore(f.score?.totalMilli() ?? 0),
 };
 
+/**
+ * SPF (issue 14): what the `spf` step found for the current transaction, one
+ * of RFC 7208's seven results; `spf-helo` is the HELO identity's, checked
+ * with `check-helo`. Unknown (never matches) before the step ran, and from the
+ * next transaction on until it runs again.
+ */
+const spfResultOf = (f: SessionFacts, identity: SpfIdentity): string | null => f.auth?.spf(identity) ?? null;
+
+const spfWords: ListFit = {
+  items: ['domain'],
+  wants: 'SPF results: pass, fail, softfail, neutral, none, temperror, permerror',
+  noPatterns: { hint: 'list the results by name, e.g. `{ fail, softfail }`' },
+  matcher: wordMatcher,
+  words: { allowed: SPF_RESULTS, what: 'an SPF result' },
+};
+
+function spfField<N extends 'spf' | 'spf-helo'>(name: N, identity: SpfIdentity): FieldDefinition<N> {
+  return {
+    name,
+    knownFrom: 'mail-from',
+    tests: { in: spfWords },
+    wrongTest: { message: `\`${name}\` needs \`in LIST\``, hint: `e.g. \`${name} in { fail }\`` },
+    read: (f) => spfResultOf(f, identity),
+    explain: (f) => spfResultOf(f, identity),
+  };
+}
+
+const spf = spfField('spf', 'mailfrom');
+const spfHelo = spfField('spf-helo', 'helo');
+
 /** Every condition field, in reserved-word order. */
-export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, score] as const satisfies readonly FieldDefinition[];
+export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, score, spf, spfHelo] as const satisfies readonly FieldDefinition[];
+
 
 export type FieldName = (typeof FIELDS)[number]['name'];
 

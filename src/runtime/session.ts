@@ -7,6 +7,7 @@
  *
  * Where sessions live, and when they are forgotten: session-table.ts.
  */
+import { SessionAuth } from '../model/auth.js';
 import { SessionDnsLists } from '../model/dns-lists.js';
 import type { MessageReadings } from '../model/message.js';
 import { SessionScore } from '../model/score.js';
@@ -70,6 +71,8 @@ export class Session {
   readonly dnsLists = new SessionDnsLists();
   /** The session's score: its part, and the current transaction's, which endTransaction clears. */
   readonly score = new SessionScore();
+  /** What the authentication steps found for the current transaction. */
+  readonly auth = new SessionAuth();
 
   /** A pause step ran in this session (for the early-talker log line). */
   paused = false;
@@ -214,6 +217,7 @@ export class Session {
       dnsLists: this.dnsLists,
       ...(phase === 'commit' && this.messageReadings !== null ? { messageReadings: this.messageReadings } : {}),
       score: this.score,
+      auth: this.auth,
     };
   }
 
@@ -232,5 +236,6 @@ export class Session {
     this.messageReadings = null;
     this.messageDamaged = false;
     this.score.resetTransaction();
+    this.auth.clear();
   }
 }

@@ -20,6 +20,7 @@ import { createScoreRunner } from './score.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { spfService } from './spf/run.js';
 import {
   stateless,
   StepUnavailableError,
@@ -47,6 +48,7 @@ export const SERVICES = {
   greylist: greylistService,
   dnsbl: dnsblService,
   score: pure('score', createScoreRunner),
+  spf: spfService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;

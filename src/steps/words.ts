@@ -23,6 +23,7 @@ export const STEP_WORDS = [
   ['as', 'option'],
   ['resolver', 'option'],
   ['score-only', 'option'],
+  ['check-helo', 'option'],
 ] as const;
 
 type StepWord = (typeof STEP_WORDS)[number];

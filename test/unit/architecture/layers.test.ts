@@ -37,10 +37,12 @@ const TABLE: LayerTable = {
   dns: ['model/', 'support/'],
   // rspamd (issue 15): the request headers, the answer, the verdict and the HTTP client; headers made as message/ makes them.
   rspamd: ['message/fields.ts', 'model/', 'support/'],
+  // SPF, DKIM, DMARC (issue 14): checks through mailauth on a resolver given to them, and the pure readings of their records.
+  auth: ['dns/', 'model/', 'support/'],
   // Definitions: compiling rules loads them, so no I/O and no runner code.
   'steps (pure)': ['conditions/', 'protocol/smtpd-rules.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   // Runners and their services.
-  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'limits/', 'dns/', 'message/', 'rspamd/', 'model/', 'support/'],
+  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'limits/', 'dns/', 'auth/', 'message/', 'rspamd/', 'model/', 'support/'],
   dsl: ['steps (pure)', 'conditions/', 'protocol/smtpd-rules.ts', 'store/url.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   runtime: ['steps/', 'conditions/', 'protocol/', 'message/', 'model/', 'support/'],
   reload: ['dsl/', 'model/', 'support/'],

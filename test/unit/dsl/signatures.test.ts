@@ -76,6 +76,7 @@ describe('the options table', () => {
         [['postgrey'], '`2s`'],
         [['policy'], '`10s`'],
         [['dnsbl'], '`2s`'],
+        [['spf'], '`5s`'],
       ],
     );
   });
