@@ -16,6 +16,7 @@ import { createDisconnectRunner } from './disconnect.js';
 import { dnsblService } from './dnsbl/run.js';
 import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
+import { createScoreRunner } from './score.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
@@ -46,6 +47,7 @@ export const SERVICES = {
   policy: policyService,
   greylist: greylistService,
   dnsbl: dnsblService,
+  score: pure('score', createScoreRunner),
   spf: spfService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 

@@ -22,6 +22,7 @@ export const STEP_WORDS = [
   ['pay-once', 'option'],
   ['as', 'option'],
   ['resolver', 'option'],
+  ['score-only', 'option'],
   ['check-helo', 'option'],
 ] as const;
 

@@ -127,7 +127,7 @@ describe('the step signatures', () => {
     assert.match(ebnf, /^reject +::= 'reject' reply common\*$/m);
     assert.deepEqual(
       signatureGrammar(DEFINITIONS).values.map((r) => r.name),
-      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress'],
+      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress', 'points'],
     );
   });
 
