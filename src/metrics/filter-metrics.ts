@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../steps/pause/run.js';
+import { SPF_RESULTS } from '../model/auth.js';
 import type { CompiledChain, CompiledStep } from '../model/plan.js';
 import type { PregreetOptions } from '../steps/pause/define.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeEvents, SessionEvictedEvent, StepRanEvent, UnknownSessionEvent } from '../runtime/events.js';
@@ -62,6 +63,7 @@ const DECISION_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2
 const POLICY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 const GREYLIST_RESULTS = new Set(['new', 'early-retry', 'pass', 'known', 'client-awl', 'skipped', 'error']);
+const SPF_RESULT_LABELS = new Set([...SPF_RESULTS, 'skipped', 'error']);
 
 type StepLabelNames = 'chain' | 'step' | 'kind' | 'rule';
 type StepLabels = Record<StepLabelNames, string>;
@@ -93,6 +95,7 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
   private readonly stepDecisions;
   private readonly stepErrors;
   private readonly greylist;
+  private readonly spf;
   private readonly policyRequests;
   private readonly policySeconds;
   private readonly earlyTalkers;
@@ -187,6 +190,12 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
       name: name('greylist_checks_total'),
       help: 'Built-in greylisting checks by result: new, early-retry (refused), pass, known, client-awl (let through), skipped, error',
       labelNames: ['result'] as const,
+      registers,
+    });
+    this.spf = new Counter({
+      name: name('spf_checks_total'),
+      help: 'SPF checks by identity (mailfrom, helo) and result: pass, fail, softfail, neutral, none, temperror, permerror, skipped (no address), error (the step failed)',
+      labelNames: ['identity', 'result'] as const,
       registers,
     });
     this.policyRequests = new Counter({
@@ -300,6 +309,10 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
 
   greylistDone(result: string): void {
     this.greylist.inc({ result: GREYLIST_RESULTS.has(result) ? result : 'other' });
+  }
+
+  spfDone(identity: string, result: string): void {
+    this.spf.inc({ identity, result: SPF_RESULT_LABELS.has(result) ? result : 'other' });
   }
 
   // --- reloads and output ----------------------------------------------------

@@ -22,6 +22,8 @@ export interface StepSeries {
   policyDone(server: string, seconds: number, failure: string | null): void;
   /** A greylist check ended with this result (`new`, `early-retry`, `pass`, `known`, `client-awl`, `skipped`, `error`). */
   greylistDone(result: string): void;
+  /** An SPF check of this identity (`mailfrom`, `helo`) ended with this result (RFC 7208's seven, or `skipped`, `error`). */
+  spfDone(identity: string, result: string): void;
 }
 
 function greylistResult(outcome: StepOutcome): string {
@@ -36,6 +38,12 @@ export function stepRunMetrics(series: StepSeries): StepRunMetrics {
       series.policyDone(formatPolicyAddress(e.step.action.options.address), e.ms / 1000, failure);
     },
     greylist: (e) => series.greylistDone(e.result.ok ? greylistResult(e.result.outcome) : 'error'),
+    spf: (e) => {
+      if (!e.result.ok) return series.spfDone('mailfrom', 'error');
+      const d = e.result.outcome.detail ?? {};
+      series.spfDone('mailfrom', typeof d['spf'] === 'string' ? d['spf'] : 'other');
+      if (typeof d['spf-helo'] === 'string') series.spfDone('helo', d['spf-helo']);
+    },
   };
 }
 

@@ -288,13 +288,14 @@ describe('metrics: step series follow the rules', () => {
 });
 
 describe('metrics: each kind’s own series, from the steps’ runs (step-metrics.ts)', () => {
-  test('policy: latency and failure kind per server (other for an error without a kind); greylist: the result; other kinds add nothing', async () => {
+  test('policy: latency and failure kind per server (other for an error without a kind); greylist: the result; spf: the result per identity; other kinds add nothing', async () => {
     const steps = chain('main', [
       { action: POLICY_STEP, phase: 'rcpt-to' },
       { action: GREYLIST_STEP, phase: 'rcpt-to' },
       { action: reject('550 5.7.1 a'), phase: 'rcpt-to' },
+      { action: { kind: 'spf', options: { checkHelo: true, timeoutMs: 5000 } }, phase: 'mail-from' },
     ]).steps;
-    const [policyStep, greylistStep, rejectStep] = [steps[0] ?? assert.fail(), steps[1] ?? assert.fail(), steps[2] ?? assert.fail()];
+    const [policyStep, greylistStep, rejectStep, spfStep] = [steps[0] ?? assert.fail(), steps[1] ?? assert.fail(), steps[2] ?? assert.fail(), steps[3] ?? assert.fail()];
     const m = new FilterMetrics({ chain: 'main', version: 'x', defaultMetrics: false });
     const ran = (step: CompiledStep, ms: number, result: StepRanEvent['result']): void => m.stepRan({ type: 'step-ran', sessionId: SID, request: 'rcpt-to', step, ms, result });
     ran(policyStep, 250, { ok: true, outcome: { type: 'continue' } });
@@ -304,6 +305,10 @@ describe('metrics: each kind’s own series, from the steps’ runs (step-metric
     ran(greylistStep, 3, { ok: true, outcome: { type: 'continue' } });
     ran(greylistStep, 3, { ok: false, error: 'store down', errorKind: null });
     ran(rejectStep, 0, { ok: true, outcome: { type: 'decide', decision: { type: 'reject', reply: '550 5.7.1 a' } } });
+    ran(spfStep, 4, { ok: true, outcome: { type: 'continue', detail: { spf: 'fail', domain: 'example.com', lookups: 0, 'spf-helo': 'pass', 'helo-domain': 'mx.example.com' } } });
+    ran(spfStep, 4, { ok: true, outcome: { type: 'continue', detail: { spf: 'fail', domain: 'example.com', lookups: 0 } } });
+    ran(spfStep, 1, { ok: true, outcome: { type: 'continue', detail: { spf: 'skipped' } } });
+    ran(spfStep, 9, { ok: false, error: 'bug', errorKind: null });
     const body = (await m.render()).body;
     const server = 'unix:/run/pg.sock';
     assert.equal(sample(body, 'filter_rules_policy_requests_total', { server, result: 'answered' }), 1);
@@ -313,6 +318,10 @@ describe('metrics: each kind’s own series, from the steps’ runs (step-metric
     assert.equal(sample(body, 'filter_rules_greylist_checks_total', { result: 'pass' }), 1);
     assert.equal(sample(body, 'filter_rules_greylist_checks_total', { result: 'other' }), 1);
     assert.equal(sample(body, 'filter_rules_greylist_checks_total', { result: 'error' }), 1);
+    assert.equal(sample(body, 'filter_rules_spf_checks_total', { identity: 'mailfrom', result: 'fail' }), 2);
+    assert.equal(sample(body, 'filter_rules_spf_checks_total', { identity: 'helo', result: 'pass' }), 1);
+    assert.equal(sample(body, 'filter_rules_spf_checks_total', { identity: 'mailfrom', result: 'skipped' }), 1);
+    assert.equal(sample(body, 'filter_rules_spf_checks_total', { identity: 'mailfrom', result: 'error' }), 1);
     // Runs are not step runs: those count when a step starts (stepStarted).
     assert.equal(sample(body, 'filter_rules_step_runs_total', { kind: 'reject' }), null);
   });
