@@ -5,6 +5,7 @@
  * reload and shared by every session that started under it.
  */
 import type { SessionDnsLists } from './dns-lists.js';
+import type { MessageReadings } from './message.js';
 import type { SessionScore } from './score.js';
 import type { RulePhase } from './phases.js';
 import type { SourceSpan } from './span.js';
@@ -53,6 +54,8 @@ export interface SessionFacts {
    * where no session keeps one (tests): 0, and nothing adds.
    */
   readonly score?: SessionScore;
+  /** At commit: what the steps that read the message found, by step index (runtime/message-hold.ts); absent when no message was held. */
+  readonly messageReadings?: MessageReadings;
 }
 
 /** A compiled condition. Pure, synchronous, linear time in its input. */

@@ -234,7 +234,7 @@ class Run {
         }
         outcome = planned.runner.run((this.context ??= new Context(job, job.abort)));
       } catch (error) {
-        const end = this.fault(step, error, false);
+        const end = this.fault(step, error, isTimeout(error));
         if (end !== null) return end;
         continue;
       }
@@ -261,7 +261,7 @@ class Run {
       outcome = planned.runner.run(new Context(this.job, own));
     } catch (error) {
       own.release();
-      return this.fault(planned.step, error, false);
+      return this.fault(planned.step, error, isTimeout(error));
     }
     if (!isPromiseLike(outcome)) {
       own.release();
@@ -305,7 +305,7 @@ class Run {
         settled = true;
         timer?.cancel();
         own?.release();
-        this.resume(i, () => this.fault(planned.step, error, error instanceof StepTimeoutError), started);
+        this.resume(i, () => this.fault(planned.step, error, isTimeout(error)), started);
       },
     );
   }
@@ -455,6 +455,11 @@ function isPermanentRefusal(decision: FilterDecision): decision is Extract<Filte
 /** The deciding step answered asynchronously after `ms`. */
 function timed(evaluation: Evaluation, ms: number): Evaluation {
   return { ...evaluation, stepMs: Math.round(ms * 10) / 10 };
+}
+
+/** Our deadline, or a runner's own (a StepDeadlineError: a message reading that timed out). */
+function isTimeout(error: unknown): boolean {
+  return error instanceof StepTimeoutError || (typeof error === 'object' && error !== null && (error as { timedOut?: unknown }).timedOut === true);
 }
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {

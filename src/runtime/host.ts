@@ -361,6 +361,11 @@ export class FilterHost {
   }
 
   private sessionEnded(session: Session, reason: SessionEndReason, ageMs: number): void {
+    try {
+      session.end();
+    } catch (error) {
+      this.log.error({ session: session.id, err: errorText(error) }, 'internal error while ending a session');
+    }
     switch (reason) {
       case 'evicted':
         // Its later requests will be tempfailed (requests.ts): say whose, and how old it was.

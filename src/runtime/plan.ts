@@ -37,6 +37,14 @@ export interface PlannedStep {
   readonly dryRunSkip: { readonly would: DryRunSkipped; readonly detail: StepDetail } | null;
 }
 
+/** A commit step whose runner reads the message at the client's `.` (message-hold.ts). */
+export interface MessageStep {
+  readonly planned: PlannedStep;
+  readonly readMessage: NonNullable<StepRunner['readMessage']>;
+  /** The reading's deadline: the kind's own time plus the step margin. */
+  readonly deadlineMs: number;
+}
+
 export interface PhasePlan {
   readonly steps: readonly PlannedStep[];
   /** False when every step answers synchronously: no promise, timer or abort scope per request. */
@@ -60,6 +68,8 @@ export interface ActivePlan {
   readonly watchesEarlyTalk: boolean;
   /** The runners whose kind starts work at connect (`startsAtConnect`), in chain order. */
   readonly startsAtConnect: readonly StepRunner[];
+  /** The commit steps that read the message, in chain order: when there are any, sessions hold their messages. */
+  readonly messageSteps: readonly MessageStep[];
 }
 
 export interface PlanTimings {
@@ -177,7 +187,14 @@ export function buildPlan(
     .filter((s) => kindOf(s.step.action.kind).startsAtConnect === true && s.dryRunSkip === null)
     .sort((a, b) => a.step.index - b.step.index)
     .map((s) => s.runner);
-  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect });
+  const messageSteps = (phases.get('commit')?.steps ?? []).flatMap((planned): MessageStep[] => {
+    const read = planned.runner.readMessage;
+    if (read === undefined) return [];
+    const own = kindOf(planned.step.action.kind).readsMessage;
+    const ms = own === undefined ? deps.timings.defaultAsyncStepMs : own.deadlineMs(planned.step.action);
+    return [{ planned, readMessage: (ctx) => read.call(planned.runner, ctx), deadlineMs: ms + deps.timings.stepMarginMs }];
+  });
+  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect, messageSteps });
 }
 
 /** A one-line description of each step, for the startup log. */

@@ -9,9 +9,11 @@
  */
 import { SessionDnsLists } from '../model/dns-lists.js';
 import { SessionScore } from '../model/score.js';
+import type { MessageReadings } from '../model/message.js';
 import type { SessionFacts } from '../model/plan.js';
 import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { ConnectParam, ReportEvent } from '../protocol/types.js';
+import type { MessageHold } from './message-hold.js';
 import type { ActivePlan } from './plan.js';
 
 /** smtpd's reply when a client sent more than one line at once (protocol.md §7.2). */
@@ -55,8 +57,14 @@ export class Session {
   sessionHeaders: string[] = [];
   /** Header lines to add to the current message (from mail-from/rcpt-to/data steps). */
   transactionHeaders: string[] = [];
-  /** True between the first data-line of a message and our final `.`. */
+  /** True between the first data-line of a message and the client's final `.`. */
   streaming = false;
+  /** The message being held for the steps that read it (message-hold.ts); null when lines are echoed. */
+  hold: MessageHold | null = null;
+  /** What those steps found, for commit; null when no message was held. */
+  messageReadings: MessageReadings | null = null;
+  /** The held message could not be written back whole: commit is tempfailed. */
+  messageDamaged = false;
 
   /** What the DNS-list steps found, and their lookups started at connect. */
   readonly dnsLists = new SessionDnsLists();
@@ -149,6 +157,8 @@ export class Session {
       this.mailFrom = param;
     } else if (phase === 'data') {
       this.messageBytes = null;
+      this.messageReadings = null;
+      this.messageDamaged = false;
     }
   }
 
@@ -203,7 +213,13 @@ export class Session {
       size: phase === 'commit' ? this.messageBytes : null,
       dnsLists: this.dnsLists,
       score: this.score,
+      ...(phase === 'commit' && this.messageReadings !== null ? { messageReadings: this.messageReadings } : {}),
     };
+  }
+
+  /** The session ended (or fell out of the table): a held message goes back, its readings are aborted. */
+  end(): void {
+    this.hold?.disconnect();
   }
 
   private endTransaction(): void {
@@ -214,5 +230,7 @@ export class Session {
     this.transactionHeaders = [];
     this.streaming = false;
     this.score.resetTransaction();
+    this.messageReadings = null;
+    this.messageDamaged = false;
   }
 }

@@ -236,6 +236,13 @@ export interface KindDefinition<K extends StepKind = StepKind> {
   readonly delaysClient: boolean;
   /** Its runner's `startEarly` is called at connect, before the chain runs (DNS lookups, in parallel with a pause). */
   readonly startsAtConnect?: boolean;
+  /**
+   * Its runner reads the message at the client's final `.` (`readMessage`,
+   * model/runner.ts) and may edit its header; sessions then hold their
+   * messages (runtime/message-hold.ts). `deadlineMs`: the reading's own time
+   * (a server's timeout); the runtime adds its margin.
+   */
+  readonly readsMessage?: { readonly deadlineMs: (action: ActionOf<K>) => number };
   /** It watches the client for early talk during the step (a pause with `pregreet`). */
   readonly watchesEarlyTalk?: (action: ActionOf<K>) => boolean;
   readonly describe: {
