@@ -20,10 +20,11 @@ import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
 import { scoreKind, scoreStep } from './score.js';
+import { scoreHeaderKind, scoreHeaderStep } from './score-header.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -40,6 +41,7 @@ export const KINDS = {
   greylist: greylistKind,
   dnsbl: dnsblKind,
   score: scoreKind,
+  'score-header': scoreHeaderKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 
 /** KINDS as a mapped type, which an index of generic K reads as KindDefinition<K>. */
