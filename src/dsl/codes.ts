@@ -77,6 +77,7 @@ export const CODES = {
   E074: { severity: 'error', title: 'invalid number in a compare' },
   E075: { severity: 'error', title: 'invalid score points' },
   E076: { severity: 'error', title: 'invalid score label' },
+  E077: { severity: 'error', title: '`score-header` at commit' },
   // SPF, DKIM, DMARC (issue 14)
   E105: { severity: 'error', title: 'not a result the field can have' },
 } as const satisfies Record<string, CodeInfo>;

@@ -20,11 +20,12 @@ import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
 import { scoreKind, scoreStep } from './score.js';
+import { scoreHeaderKind, scoreHeaderStep } from './score-header.js';
 import { spfKind, spfStep } from './spf/define.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, spfStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep, spfStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -41,6 +42,7 @@ export const KINDS = {
   greylist: greylistKind,
   dnsbl: dnsblKind,
   score: scoreKind,
+  'score-header': scoreHeaderKind,
   spf: spfKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 

@@ -17,6 +17,7 @@ import { dnsblService } from './dnsbl/run.js';
 import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
 import { createScoreRunner } from './score.js';
+import { createScoreHeaderRunner } from './score-header.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
@@ -48,6 +49,7 @@ export const SERVICES = {
   greylist: greylistService,
   dnsbl: dnsblService,
   score: pure('score', createScoreRunner),
+  'score-header': pure('score-header', createScoreHeaderRunner),
   spf: spfService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
