@@ -72,6 +72,9 @@ export const CODES = {
   E071: { severity: 'error', title: 'invalid DNS list name' },
   E072: { severity: 'error', title: 'invalid resolver address' },
   W020: { severity: 'warning', title: 'a DNS list zone that may hold a secret key, without a name' },
+  // rspamd (issue 15)
+  E095: { severity: 'error', title: 'invalid rspamd URL' },
+  E096: { severity: 'error', title: 'invalid rspamd settings id' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

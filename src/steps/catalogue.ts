@@ -19,10 +19,11 @@ import { junkKind, junkStep } from './junk.js';
 import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
+import { rspamdKind, rspamdStep } from './rspamd/define.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, rspamdStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -38,6 +39,7 @@ export const KINDS = {
   policy: policyKind,
   greylist: greylistKind,
   dnsbl: dnsblKind,
+  rspamd: rspamdKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 
 /** KINDS as a mapped type, which an index of generic K reads as KindDefinition<K>. */

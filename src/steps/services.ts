@@ -19,6 +19,7 @@ import { createJunkRunner } from './junk.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { rspamdService } from './rspamd/run.js';
 import {
   stateless,
   StepUnavailableError,
@@ -45,6 +46,7 @@ export const SERVICES = {
   policy: policyService,
   greylist: greylistService,
   dnsbl: dnsblService,
+  rspamd: rspamdService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;

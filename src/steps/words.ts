@@ -22,6 +22,11 @@ export const STEP_WORDS = [
   ['pay-once', 'option'],
   ['as', 'option'],
   ['resolver', 'option'],
+  ['settings-id', 'option'],
+  ['max-size', 'option'],
+  ['oversize-tempfail', 'option'],
+  ['skip-authenticated', 'option'],
+  ['skip-local', 'option'],
 ] as const;
 
 type StepWord = (typeof STEP_WORDS)[number];

@@ -76,6 +76,7 @@ describe('the options table', () => {
         [['postgrey'], '`2s`'],
         [['policy'], '`10s`'],
         [['dnsbl'], '`2s`'],
+        [['rspamd'], '`20s`'],
       ],
     );
   });
@@ -126,7 +127,7 @@ describe('the step signatures', () => {
     assert.match(ebnf, /^reject +::= 'reject' reply common\*$/m);
     assert.deepEqual(
       signatureGrammar(DEFINITIONS).values.map((r) => r.name),
-      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress'],
+      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress', 'httpUrl', 'settingsId'],
     );
   });
 

@@ -10,7 +10,7 @@ import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
 import { stepPhase } from '../../../src/dsl/inference.js';
-import { parseCount, parseDnsList, parseDnsName, parseDuration, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import { parseCount, parseDnsList, parseDnsName, parseDuration, parseHttpUrl, parseSettingsId, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
 import { parseResolverAddress } from '../../../src/dns/resolver-address.js';
 import { parsePolicyAddress } from '../../../src/model/address.js';
 import type { SourceSpan } from '../../../src/model/span.js';
@@ -38,6 +38,8 @@ export function parseExample<T extends ValueType>(spec: ValueSpec<T>, text: stri
     'dns-list': (w) => must(parseDnsList(unquote(w)), w),
     'dns-name': (w) => must(parseDnsName(unquote(w)), w),
     'resolver-address': (w) => must(parseResolverAddress(unquote(w)), w),
+    'http-url': (w) => must(parseHttpUrl(unquote(w)), w),
+    'settings-id': (w) => must(parseSettingsId(unquote(w)), w),
     flag: (w) => {
       assert.equal(w, '', 'a flag takes no value');
       return true;
