@@ -78,6 +78,9 @@ export const CODES = {
   E075: { severity: 'error', title: 'invalid score points' },
   E076: { severity: 'error', title: 'invalid score label' },
   E077: { severity: 'error', title: '`score-header` at commit' },
+  // rspamd (issue 15)
+  E095: { severity: 'error', title: 'invalid rspamd URL' },
+  E096: { severity: 'error', title: 'invalid rspamd settings id' },
   // SPF, DKIM, DMARC (issue 14)
   E105: { severity: 'error', title: 'not a result the field can have' },
 } as const satisfies Record<string, CodeInfo>;

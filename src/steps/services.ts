@@ -21,6 +21,7 @@ import { createScoreHeaderRunner } from './score-header.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { rspamdService } from './rspamd/run.js';
 import { spfService } from './spf/run.js';
 import {
   stateless,
@@ -51,6 +52,7 @@ export const SERVICES = {
   score: pure('score', createScoreRunner),
   'score-header': pure('score-header', createScoreHeaderRunner),
   spf: spfService,
+  rspamd: rspamdService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;
