@@ -84,6 +84,12 @@ export interface FieldDefinition<N extends string = string> {
   readonly lift?: (test: (value: string | null) => boolean) => Predicate;
   /** The value a log line shows for the field (bounded: clients choose these strings). */
   readonly explain: (f: SessionFacts) => ExplainValue;
+  /**
+   * Set when only a step of the chain gives the field its value (`spf` by the
+   * `spf` step; `spf-helo` by one with `check-helo`): a test of it with no
+   * such step running before is never true (W040, W041).
+   */
+  readonly producedBy?: { readonly keyword: string; readonly option?: string };
 }
 
 const src: FieldDefinition<'src'> = {
@@ -331,6 +337,7 @@ const spfWords: ListFit = {
 function spfField<N extends 'spf' | 'spf-helo'>(name: N, identity: SpfIdentity): FieldDefinition<N> {
   return {
     name,
+    producedBy: identity === 'helo' ? { keyword: 'spf', option: 'check-helo' } : { keyword: 'spf' },
     knownFrom: 'mail-from',
     tests: { in: spfWords },
     wrongTest: { message: `\`${name}\` needs \`in LIST\``, hint: `e.g. \`${name} in { fail }\`` },

@@ -8,6 +8,7 @@
  * on-error does not apply. What the pipeline and the runtime know of it; the
  * runner is run.ts. Pure.
  */
+import type { StepDetail } from '../../model/runner.js';
 import type { KindDefinition, OptionSpec, StepDefinition } from '../spec.js';
 
 export interface SpfStepOptions {
@@ -83,5 +84,7 @@ export const spfKind: KindDefinition<'spf'> = {
       const deadline = o.timeoutMs === SPF_DEFAULT_TIMEOUT_MS ? '' : ` timeout ${o.timeoutMs}ms`;
       return `spf${helo}${deadline}`;
     },
+    // What the test tool says it found: `: fail`, `: fail, helo pass`.
+    outcome: (d: StepDetail) => (typeof d.spf === 'string' ? `: ${d.spf}${typeof d['spf-helo'] === 'string' ? `, helo ${d['spf-helo']}` : ''}` : null),
   },
 };

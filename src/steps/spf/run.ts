@@ -1,7 +1,7 @@
 /**
- * The `spf` runner and its service. The service keeps one DnsClient (one
- * cache, one set of queries in flight) for the system's resolver across
- * reloads. A check never throws and never outlasts its step's timeout: each
+ * The `spf` runner and its service. The service uses the process's
+ * DnsClient of the system's resolver, the one the DNS lists use (one cache,
+ * one set of queries in flight, one set of counters), across reloads. A check never throws and never outlasts its step's timeout: each
  * lookup gets what is left of the check's deadline, and a lookup past it is a
  * timeout, which SPF calls temperror. The results go into the session's
  * SessionAuth, for the `spf` and `spf-helo` conditions, and into the
@@ -9,8 +9,8 @@
  */
 import { hostname } from 'node:os';
 import { checkSpf, type SpfResolver, type SpfVerdict } from '../../auth/spf.js';
-import { DnsClient } from '../../dns/client.js';
-import { nodeTransport } from '../../dns/node-transport.js';
+import type { DnsClient } from '../../dns/client.js';
+import { DnsClients, dnsClientsOf } from '../../dns/clients.js';
 import type { ResolverAddress } from '../../dns/resolver-address.js';
 import type { DnsTransport } from '../../dns/types.js';
 import type { StepOf } from '../../model/plan.js';
@@ -91,6 +91,8 @@ export interface SpfServiceDeps {
   readonly maxCacheEntries?: number;
   /** The name mailauth's reasons give for us. Default: os.hostname(). */
   readonly hostname?: string;
+  /** The process's DNS clients, shared with the DNS lists (default: a registry of its own). */
+  readonly clients?: DnsClients;
 }
 
 export interface SpfService extends StepService<'spf'> {
@@ -98,8 +100,8 @@ export interface SpfService extends StepService<'spf'> {
 }
 
 export function createSpfService(deps: SpfServiceDeps): SpfService {
-  const transport = deps.transport?.(null) ?? nodeTransport();
-  const client = new DnsClient({ transport, clock: deps.clock, ...(deps.maxCacheEntries === undefined ? {} : { maxCacheEntries: deps.maxCacheEntries }) });
+  // The system's resolver (resolv.conf), as the DNS lists without `resolver` use it: one cache for both.
+  const client = (deps.clients ?? new DnsClients(deps)).clientFor(null);
   const mta = deps.hostname ?? hostname();
   return {
     client,
@@ -113,5 +115,5 @@ export function createSpfService(deps: SpfServiceDeps): SpfService {
 export const spfService: ServiceSpec<'spf'> = {
   kind: 'spf',
   external: true,
-  createService: (deps) => createSpfService({ clock: deps.clock, ...deps.dns }),
+  createService: (deps) => createSpfService({ clock: deps.clock, ...deps.dns, clients: dnsClientsOf(deps, () => new DnsClients({ clock: deps.clock, ...deps.dns })) }),
 };

@@ -14,8 +14,10 @@ import { join } from 'node:path';
 import { nodeTransport } from '../../../src/dns/node-transport.js';
 
 export interface UnboundOptions {
-  /** Resource records in zone-file form, under `test.`: `a.test. TXT "v=spf1 -all"`. */
+  /** Resource records in zone-file form, under `test.` or `zones`: `a.test. TXT "v=spf1 -all"`. */
   readonly records: readonly string[];
+  /** More zones answered from the records alone (reverse zones: `2.0.192.in-addr.arpa.`). */
+  readonly zones?: readonly string[];
   /** Zones (not under `test.`) delegated to another server: `{ zone: 'slow.', address: '127.0.0.1@5399' }`. */
   readonly stubs?: readonly { readonly zone: string; readonly address: string }[];
   /** Default: a free port on 127.0.0.1. */
@@ -64,6 +66,7 @@ export function unboundConfig(dir: string, port: number, options: UnboundOptions
     '    cache-max-ttl: 0',
     '    infra-host-ttl: 1',
     '    local-zone: "test." static',
+    ...(options.zones ?? []).map((z) => `    local-zone: "${z}" static`),
     localData(`${PROBE_NAME} TXT "ready"`),
     ...options.records.map(localData),
   ];
