@@ -9,6 +9,7 @@
  *
  * Pure: rows are data and small functions over SessionFacts.
  */
+import type { RspamdVerdict } from '../model/message.js';
 import type { Predicate, SessionFacts } from '../model/plan.js';
 import type { RulePhase } from '../model/phases.js';
 import { SPF_RESULTS, type SpfIdentity } from '../model/auth.js';
@@ -348,8 +349,69 @@ function spfField<N extends 'spf' | 'spf-helo'>(name: N, identity: SpfIdentity):
 const spf = spfField('spf', 'mailfrom');
 const spfHelo = spfField('spf-helo', 'helo');
 
+/**
+ * rspamd (issue 15): the verdict of the last `rspamd` step that read the
+ * message, known at commit. The action with its spaces as hyphens
+ * (`soft-reject`, `add-header`, `rewrite-subject`, `no-action`), so that it
+ * is a list word; the symbols by name, without case.
+ */
+function rspamdVerdict(f: SessionFacts): RspamdVerdict | null {
+  let last: { index: number; verdict: RspamdVerdict } | null = null;
+  for (const [index, outcome] of f.messageReadings ?? []) {
+    const verdict = outcome.ok ? outcome.reading.rspamd : undefined;
+    if (verdict !== undefined && (last === null || index > last.index)) last = { index, verdict };
+  }
+  return last?.verdict ?? null;
+}
+
+const actionWord = (action: string): string => action.trim().toLowerCase().replace(/\s+/g, '-');
+
+const rspamdAction: FieldDefinition<'rspamd-action'> = {
+  name: 'rspamd-action',
+  knownFrom: 'commit',
+  tests: {
+    match: true,
+    in: {
+      items: ['domain'],
+      wants: 'rspamd actions: `reject`, `soft-reject`, `greylist`, `add-header`, `rewrite-subject`, `no-action`, or a custom action',
+      noPatterns: { hint: 'list the actions in full, spaces as hyphens: `soft-reject`' },
+      matcher: wordMatcher,
+    },
+  },
+  wrongTest: { message: '`rspamd-action` needs `~ /REGEX/` or `in LIST`', hint: 'e.g. `rspamd-action in { reject soft-reject }`' },
+  read: (f) => {
+    const v = rspamdVerdict(f);
+    return v === null ? null : actionWord(v.action);
+  },
+  explain: (f) => {
+    const v = rspamdVerdict(f);
+    return v === null ? null : bounded(actionWord(v.action));
+  },
+};
+
+const rspamdSymbols = (f: SessionFacts): readonly string[] => rspamdVerdict(f)?.symbols ?? [];
+
+const rspamdSymbol: FieldDefinition<'rspamd-symbol'> = {
+  name: 'rspamd-symbol',
+  knownFrom: 'commit',
+  tests: {
+    present: { predicate: (f) => rspamdSymbols(f).length > 0 },
+    match: true,
+    in: {
+      items: ['domain'],
+      wants: 'rspamd symbol names (`GTUBE`, `R_SPF_FAIL`)',
+      noPatterns: { hint: 'list the symbols in full, or use `rspamd-symbol ~ /^BAYES_/`' },
+      matcher: wordMatcher,
+    },
+  },
+  wrongTest: { message: '`rspamd-symbol` needs `~ /REGEX/` or `in LIST`', hint: 'e.g. `rspamd-symbol in { GTUBE }`' },
+  read: (f) => rspamdSymbols(f)[0] ?? null,
+  lift: (test) => (f) => rspamdSymbols(f).some((s) => test(s)),
+  explain: (f) => rspamdSymbols(f).slice(0, MAX_EXPLAINED_RECIPIENTS),
+};
+
 /** Every condition field, in reserved-word order. */
-export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, score, spf, spfHelo] as const satisfies readonly FieldDefinition[];
+export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, score, spf, spfHelo, rspamdAction, rspamdSymbol] as const satisfies readonly FieldDefinition[];
 
 
 export type FieldName = (typeof FIELDS)[number]['name'];

@@ -77,6 +77,10 @@ export const CODES = {
   E074: { severity: 'error', title: 'invalid number in a compare' },
   E075: { severity: 'error', title: 'invalid score points' },
   E076: { severity: 'error', title: 'invalid score label' },
+  E077: { severity: 'error', title: '`score-header` at commit' },
+  // rspamd (issue 15)
+  E095: { severity: 'error', title: 'invalid rspamd URL' },
+  E096: { severity: 'error', title: 'invalid rspamd settings id' },
   // SPF, DKIM, DMARC (issue 14)
   E105: { severity: 'error', title: 'not a result the field can have' },
   W040: { severity: 'warning', title: 'a condition on a result no step before it gives' },

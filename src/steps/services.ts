@@ -17,9 +17,11 @@ import { dnsblService } from './dnsbl/run.js';
 import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
 import { createScoreRunner } from './score.js';
+import { createScoreHeaderRunner } from './score-header.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { rspamdService } from './rspamd/run.js';
 import { spfService } from './spf/run.js';
 import {
   stateless,
@@ -48,7 +50,9 @@ export const SERVICES = {
   greylist: greylistService,
   dnsbl: dnsblService,
   score: pure('score', createScoreRunner),
+  'score-header': pure('score-header', createScoreHeaderRunner),
   spf: spfService,
+  rspamd: rspamdService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;

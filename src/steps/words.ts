@@ -24,6 +24,11 @@ export const STEP_WORDS = [
   ['resolver', 'option'],
   ['score-only', 'option'],
   ['check-helo', 'option'],
+  ['settings-id', 'option'],
+  ['max-size', 'option'],
+  ['oversize-tempfail', 'option'],
+  ['skip-authenticated', 'option'],
+  ['skip-local', 'option'],
 ] as const;
 
 type StepWord = (typeof STEP_WORDS)[number];

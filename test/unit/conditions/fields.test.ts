@@ -14,7 +14,7 @@ import { keywordToken } from '../../../src/dsl/tokens.js';
 import { compile, compileOk, onlyChain, projectRoot } from '../dsl/helpers.js';
 import { fieldProblems, type FieldsInput } from './completeness.js';
 
-const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'score', 'spf', 'spf-helo'];
+const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'score', 'spf', 'spf-helo', 'rspamd-action', 'rspamd-symbol'];
 
 /**
  * Diagnostics of `chain c = accept when CONDITION` as `CODE message (hint)`; [] when it compiles clean.
@@ -41,11 +41,13 @@ describe('condition fields', () => {
       ...{ src: 'connect', rdns: 'connect', fcrdns: 'connect', helo: 'helo', 'mail-from': 'mail-from', 'rcpt-to': 'rcpt-to' },
       ...{ tls: 'mail-from', 'tls-version': 'mail-from', 'tls-cipher': 'mail-from', authenticated: 'mail-from', 'auth-user': 'mail-from' },
       ...{ listed: 'connect', 'dns-error': 'connect', score: 'connect', spf: 'mail-from', 'spf-helo': 'mail-from' },
+      ...{ 'rspamd-action': 'commit', 'rspamd-symbol': 'commit' },
     };
     const tests: Record<FieldName, string> = {
       ...{ src: 'src ~ /x/', rdns: 'rdns', fcrdns: 'fcrdns', helo: 'helo ~ /x/', 'mail-from': 'mail-from ~ /x/', 'rcpt-to': 'rcpt-to ~ /x/' },
       ...{ tls: 'tls', 'tls-version': 'tls-version ~ /x/', 'tls-cipher': 'tls-cipher ~ /x/', authenticated: 'authenticated', 'auth-user': 'auth-user ~ /x/' },
       ...{ listed: 'listed', 'dns-error': 'dns-error', score: 'score >= 1', spf: 'spf in { fail }', 'spf-helo': 'spf-helo in { fail }' },
+      ...{ 'rspamd-action': 'rspamd-action ~ /x/', 'rspamd-symbol': 'rspamd-symbol' },
     };
     for (const name of NAMES) {
       assert.equal(FIELD_BY_NAME[name].knownFrom, knownFrom[name], name);
@@ -79,12 +81,15 @@ describe('condition fields', () => {
       score: { bare: isNumber, match: isNumber, in: isNumber },
       spf: { bare: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], match: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], in: [] },
       'spf-helo': { bare: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], match: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], in: [] },
+      'rspamd-action': { bare: [needsHint('rspamd-action', 'e.g. `rspamd-action in { reject soft-reject }`')], match: [], in: [] },
+      'rspamd-symbol': { bare: [], match: [], in: [] },
     };
     // The one item every `in` takes that fits each field.
     const item: Record<FieldName, string> = {
       ...{ src: '192.0.2.1', rdns: 'example.com', fcrdns: 'example.com', helo: 'example.com', 'mail-from': 'example.com', 'rcpt-to': 'example.com' },
       ...{ tls: 'example.com', 'tls-version': 'TLSv1.3', 'tls-cipher': 'TLS_AES_256_GCM_SHA384', authenticated: 'example.com', 'auth-user': 'alice' },
       ...{ listed: 'zen', 'dns-error': 'zen', score: 'zen', spf: 'fail', 'spf-helo': 'softfail' },
+      ...{ 'rspamd-action': 'soft-reject', 'rspamd-symbol': 'R_SPF_FAIL' },
     };
     const numbers: readonly FieldName[] = ['score'];
     const notNumber = (f: string) => `E073 \`${f}\` is not a number and takes no \`>=\`, \`>\`, \`<=\` or \`<\` (the fields that compare with a number: \`score\`)`;
@@ -121,6 +126,12 @@ describe('condition fields', () => {
       },
       listed: { wants: 'names of DNS lists (`as`), or NAME.CODE for a named code', fit: ['domain'], hints: { pattern: 'list the names in full: the name of a `dnsbl` step, or NAME.CODE' } },
       'dns-error': { wants: 'names of DNS lists (`as`)', fit: ['domain'], hints: { pattern: 'list the names in full: the name of a `dnsbl` step, or NAME.CODE' } },
+      'rspamd-action': {
+        wants: 'rspamd actions: `reject`, `soft-reject`, `greylist`, `add-header`, `rewrite-subject`, `no-action`, or a custom action',
+        fit: ['domain'],
+        hints: { pattern: 'list the actions in full, spaces as hyphens: `soft-reject`' },
+      },
+      'rspamd-symbol': { wants: 'rspamd symbol names (`GTUBE`, `R_SPF_FAIL`)', fit: ['domain'], hints: { pattern: 'list the symbols in full, or use `rspamd-symbol ~ /^BAYES_/`' } },
     };
     for (const [field, f] of Object.entries(fits)) {
       for (const [kind, text] of Object.entries(items) as [Item, string][]) {

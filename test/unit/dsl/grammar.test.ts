@@ -12,6 +12,7 @@ import { CODES } from '../../../src/dsl/codes.js';
 import { MARKDOWN_MARKERS, ROFF_MARKERS, sectionContent } from '../../../src/dsl/doc-sections.js';
 import { DOC_FILES, GRAMMAR_FILES, generateDocSections, generateGrammarArtifacts, REGENERATE_COMMAND, withDocSections, type DocSection } from '../../../src/dsl/gen-grammar.js';
 import { STEPS } from '../../../src/steps/catalogue.js';
+import { ruleName } from '../../../src/dsl/signatures.js';
 import { CATEGORIES, CATEGORY_MEMBERS, KEYWORDS } from '../../../src/dsl/tokens.js';
 import { mentionsWord, projectRoot } from './helpers.js';
 
@@ -101,7 +102,7 @@ describe('grammar/', () => {
   });
 
   test('railroad.html has a signature diagram per step keyword, the common options and the values', () => {
-    for (const name of [...STEPS.map((d) => d.keyword), 'common', 'duration', 'count', 'reply', 'policyAddress', 'storeUrl']) {
+    for (const name of [...STEPS.map((d) => ruleName(d.keyword)), 'common', 'duration', 'count', 'reply', 'policyAddress', 'storeUrl']) {
       assert.match(generated.railroad, new RegExp(`"type": "Rule",\\s+"name": "${name}"`), name);
     }
   });
