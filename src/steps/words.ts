@@ -23,6 +23,12 @@ export const STEP_WORDS = [
   ['as', 'option'],
   ['resolver', 'option'],
   ['score-only', 'option'],
+  ['lookup', 'option'],
+  // What a DNS list is asked about (`lookup helo`): field words, reserved already.
+  ['src', 'choice'],
+  ['helo', 'choice'],
+  ['rdns', 'choice'],
+  ['mail-from', 'choice'],
 ] as const;
 
 type StepWord = (typeof STEP_WORDS)[number];

@@ -114,7 +114,7 @@ describe('token categories', () => {
   test('fields and phases: FIELD in FIELDS order, PHASE in the order sessions reach the phases', () => {
     assert.deepEqual(CATEGORY_MEMBERS.get(CATEGORIES.FIELD), FIELDS.map((f) => T.keywordToken(f.name)));
     assert.deepEqual(CATEGORY_MEMBERS.get(CATEGORIES.PHASE), RULE_PHASES.map((p) => T.keywordToken(p)));
-    assert.deepEqual(categoriesOf('helo'), ['FIELD', 'PHASE']);
+    assert.deepEqual(categoriesOf('helo'), ['CHOICE_WORD', 'FIELD', 'PHASE']);
     assert.deepEqual(categoriesOf('connect'), ['PHASE']);
   });
 
