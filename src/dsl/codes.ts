@@ -79,6 +79,13 @@ export const CODES = {
   E076: { severity: 'error', title: 'invalid score label' },
   E077: { severity: 'error', title: '`score-header` at commit' },
   E078: { severity: 'error', title: 'a DNS list lookup before its name is known' },
+  // rspamd (issue 15)
+  E095: { severity: 'error', title: 'invalid rspamd URL' },
+  E096: { severity: 'error', title: 'invalid rspamd settings id' },
+  // SPF, DKIM, DMARC (issue 14)
+  E105: { severity: 'error', title: 'not a result the field can have' },
+  W040: { severity: 'warning', title: 'a condition on a result no step before it gives' },
+  W041: { severity: 'warning', title: '`spf-helo` without `check-helo`' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

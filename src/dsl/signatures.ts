@@ -42,6 +42,8 @@ export const VALUE_RULES: { readonly [T in ValueType]: { readonly rule: string; 
   'dns-name': { rule: 'dnsName', about: 'a letter, then letters, digits, - and _ (E071)' },
   'resolver-address': { rule: 'resolverAddress', about: '"127.0.0.1:5353" or "[::1]:5353" (E072)' },
   points: { rule: 'points', about: 'a decimal with a sign, up to 3 decimals (E075), then a label, a word in a string: +2 "no-rdns" (E076)' },
+  'http-url': { rule: 'httpUrl', about: '"http://host:port" (E095)' },
+  'settings-id': { rule: 'settingsId', about: 'a letter or digit, then letters, digits, -, _ and . (E096)' },
 };
 
 /**
@@ -224,6 +226,8 @@ export function formatDefault(spec: OptionSpec): string {
       case 'reply':
       case 'store-url':
       case 'dns-name':
+      case 'http-url':
+      case 'settings-id':
         return JSON.stringify(value as string);
       case 'dns-list':
         return JSON.stringify(formatDnsListEntry(value as ValueTypes['dns-list']));

@@ -226,7 +226,8 @@ export function keywordToken(word: string): TokenType | null {
  * The members of each category in their table's order, which is what an
  * expected-list shows: reserved-word order (the step words' is the
  * catalogue's), but the phases in the order sessions reach them, and the
- * fields in FIELDS order (`score` is a step keyword too, reserved earlier).
+ * fields in FIELDS order (a field that is also a step word, `score` or
+ * `spf`, is reserved among the steps).
  */
 export const CATEGORY_MEMBERS: ReadonlyMap<TokenType, readonly TokenType[]> = new Map(
   Object.values(CATEGORIES).map((c) => [

@@ -100,6 +100,25 @@ export function parseScoreLabel(text: string): Parsed<string> {
   return good(text);
 }
 
+/** rspamd's address: `http://HOST:PORT` (a path allowed); https is not spoken to rspamd's workers. */
+export function parseHttpUrl(text: string): Parsed<string> {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return bad(`"${text}" is not a URL`, 'write rspamd\'s normal worker as "http://127.0.0.1:11333"');
+  }
+  if (url.protocol !== 'http:') return bad(`"${text}" is not an http:// URL`, 'rspamd\'s workers speak plain HTTP: "http://127.0.0.1:11333"');
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return bad(`"${text}" has a user, a query or a fragment`, 'write only "http://HOST:PORT"');
+  return good(`${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`);
+}
+
+/** An rspamd settings id (settings.conf names them): a word. */
+export function parseSettingsId(text: string): Parsed<string> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(text)) return bad(`"${text}" is not a settings id`, 'a settings id is a letter or digit, then up to 63 letters, digits, -, _ and .: "inbound"');
+  return good(text);
+}
+
 /** RFC 5321 caps a reply line at 512 octets including CRLF. */
 export const MAX_REPLY_BYTES = 510;
 
@@ -264,6 +283,14 @@ export const VALUE_PARSERS: { readonly [T in ValueType]: (node: ValueNode | null
     const problems = [...milli.problems, ...label.problems];
     if (milli.value === null || label.value === null) return { value: null, problems };
     return { value: { milli: milli.value, label: label.value }, problems };
+  },
+  'http-url': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseHttpUrl(s.value), 'E095', s.span);
+  },
+  'settings-id': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseSettingsId(s.value), 'E096', s.span);
   },
   choice: (node, spec) => {
     const c = shaped(node, 'choice');

@@ -4,6 +4,7 @@
  * immutable data plus pure predicates, so a plan can be swapped atomically on
  * reload and shared by every session that started under it.
  */
+import type { SessionAuth } from './auth.js';
 import type { SessionDnsLists } from './dns-lists.js';
 import type { MessageReadings } from './message.js';
 import type { SessionScore } from './score.js';
@@ -56,6 +57,8 @@ export interface SessionFacts {
   readonly score?: SessionScore;
   /** At commit: what the steps that read the message found, by step index (runtime/message-hold.ts); absent when no message was held. */
   readonly messageReadings?: MessageReadings;
+  /** What the authentication steps found for the current transaction (issue 14); absent where no session keeps one. */
+  readonly auth?: SessionAuth;
 }
 
 /** A compiled condition. Pure, synchronous, linear time in its input. */

@@ -7,9 +7,10 @@
  *
  * Where sessions live, and when they are forgotten: session-table.ts.
  */
+import { SessionAuth } from '../model/auth.js';
 import { SessionDnsLists } from '../model/dns-lists.js';
-import { SessionScore } from '../model/score.js';
 import type { MessageReadings } from '../model/message.js';
+import { SessionScore } from '../model/score.js';
 import type { SessionFacts } from '../model/plan.js';
 import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { ConnectParam, ReportEvent } from '../protocol/types.js';
@@ -70,6 +71,8 @@ export class Session {
   readonly dnsLists = new SessionDnsLists();
   /** The session's score: its part, and the current transaction's, which endTransaction clears. */
   readonly score = new SessionScore();
+  /** What the authentication steps found for the current transaction. */
+  readonly auth = new SessionAuth();
 
   /** A pause step ran in this session (for the early-talker log line). */
   paused = false;
@@ -212,8 +215,9 @@ export class Session {
       tls: this.tls,
       size: phase === 'commit' ? this.messageBytes : null,
       dnsLists: this.dnsLists,
-      score: this.score,
       ...(phase === 'commit' && this.messageReadings !== null ? { messageReadings: this.messageReadings } : {}),
+      score: this.score,
+      auth: this.auth,
     };
   }
 
@@ -229,8 +233,9 @@ export class Session {
     this.acceptedTransaction = false;
     this.transactionHeaders = [];
     this.streaming = false;
-    this.score.resetTransaction();
     this.messageReadings = null;
     this.messageDamaged = false;
+    this.score.resetTransaction();
+    this.auth.clear();
   }
 }

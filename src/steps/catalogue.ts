@@ -19,12 +19,14 @@ import { junkKind, junkStep } from './junk.js';
 import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
+import { rspamdKind, rspamdStep } from './rspamd/define.js';
 import { scoreKind, scoreStep } from './score.js';
 import { scoreHeaderKind, scoreHeaderStep } from './score-header.js';
+import { spfKind, spfStep } from './spf/define.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep, spfStep, rspamdStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -42,6 +44,8 @@ export const KINDS = {
   dnsbl: dnsblKind,
   score: scoreKind,
   'score-header': scoreHeaderKind,
+  spf: spfKind,
+  rspamd: rspamdKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 
 /** KINDS as a mapped type, which an index of generic K reads as KindDefinition<K>. */

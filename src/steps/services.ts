@@ -21,6 +21,8 @@ import { createScoreHeaderRunner } from './score-header.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { rspamdService } from './rspamd/run.js';
+import { spfService } from './spf/run.js';
 import {
   stateless,
   StepUnavailableError,
@@ -49,6 +51,8 @@ export const SERVICES = {
   dnsbl: dnsblService,
   score: pure('score', createScoreRunner),
   'score-header': pure('score-header', createScoreHeaderRunner),
+  spf: spfService,
+  rspamd: rspamdService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;

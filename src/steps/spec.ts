@@ -48,6 +48,10 @@ export interface ValueTypes {
   'dns-name': string;
   /** A dedicated resolver, `127.0.0.1:5353` or `[::1]:5353` (E072). */
   'resolver-address': ResolverAddress;
+  /** rspamd's address, `http://host:port` (E095), normalised without a trailing slash. */
+  'http-url': string;
+  /** An rspamd settings id: letters, digits, `-`, `_`, `.` (E096). */
+  'settings-id': string;
   /** Score points and their label, `+2 "no-rdns"`: thousandths (model/score.ts) and a word (E075, E076). */
   points: { readonly milli: number; readonly label: string };
 }
@@ -73,6 +77,8 @@ export const SHAPE_OF: { readonly [T in ValueType]: ValueShape } = {
   'dns-list': 'string',
   'dns-name': 'string',
   'resolver-address': 'string',
+  'http-url': 'string',
+  'settings-id': 'string',
   points: 'points',
 };
 

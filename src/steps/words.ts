@@ -23,6 +23,12 @@ export const STEP_WORDS = [
   ['as', 'option'],
   ['resolver', 'option'],
   ['score-only', 'option'],
+  ['check-helo', 'option'],
+  ['settings-id', 'option'],
+  ['max-size', 'option'],
+  ['oversize-tempfail', 'option'],
+  ['skip-authenticated', 'option'],
+  ['skip-local', 'option'],
   ['lookup', 'option'],
   // What a DNS list is asked about (`lookup helo`): field words, reserved already.
   ['src', 'choice'],

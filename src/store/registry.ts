@@ -1,6 +1,8 @@
 /**
- * GreylistStores: the open stores of the running filter, keyed by the URL
- * written in the rules. Get-or-create, so every greylist step naming the same
+ * StoreRegistry: the open stores of the running filter, keyed by the URL
+ * written in the rules; one class for both kinds of store (GreylistStores,
+ * CounterStores below), so greylisting and limits open, purge, retry, retire
+ * and close their stores the same way. Get-or-create, so every greylist step naming the same
  * URL shares one store, and the stores survive a hot reload. After a reload
  * the greylist service (steps/greylist/run.ts) calls `retain(urls of the new
  * rules)`: stores no longer named are closed after a grace period (sessions
@@ -18,15 +20,24 @@
 import type { Clock, TimerHandle } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
+import type { CounterStore } from './counter-types.js';
+import { openCounterStore } from './counter-open.js';
 import { openStore } from './open.js';
 import type { GreylistStore } from './types.js';
 import { redactStoreUrl } from './url.js';
 
-export interface GreylistStoresOptions {
+/** What the registry needs of a store: a name for logs, a purge, a close. */
+export interface RegisteredStore {
+  readonly description: string;
+  purgeExpired(now: number, limit: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface StoreRegistryOptions<S extends RegisteredStore> {
   readonly clock: Clock;
   readonly log: Logger;
   /** Opens a store; default `openStore` with the logger. Tests inject fakes. */
-  readonly open?: (url: string) => Result<GreylistStore, string>;
+  readonly open?: (url: string) => Result<S, string>;
   /** A failed open is retried no sooner than this. Default 30 s. */
   readonly reopenAfterMs?: number;
   /** Time between purge runs. Default 60 s. */
@@ -39,10 +50,13 @@ export interface GreylistStoresOptions {
   readonly closeGraceMs?: number;
 }
 
-type Slot =
+export type GreylistStoresOptions = StoreRegistryOptions<GreylistStore>;
+export type CounterStoresOptions = StoreRegistryOptions<CounterStore>;
+
+type Slot<S> =
   | {
       readonly kind: 'open';
-      readonly store: GreylistStore;
+      readonly store: S;
       purgeTimer: TimerHandle | null;
       purging: boolean;
       closeTimer: TimerHandle | null;
@@ -54,11 +68,11 @@ export interface StoreOpenProblem {
   readonly error: string;
 }
 
-export class GreylistStores {
-  private readonly slots = new Map<string, Slot>();
+export class StoreRegistry<S extends RegisteredStore> {
+  private readonly slots = new Map<string, Slot<S>>();
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly open: (url: string) => Result<GreylistStore, string>;
+  private readonly open: (url: string) => Result<S, string>;
   private readonly reopenAfterMs: number;
   private readonly purgeIntervalMs: number;
   private readonly purgeBatch: number;
@@ -66,10 +80,14 @@ export class GreylistStores {
   private readonly closeGraceMs: number;
   private shutDown = false;
 
-  constructor(options: GreylistStoresOptions) {
+  /** "greylist store", "counter store": what the log lines call one. */
+  private readonly noun: string;
+
+  constructor(options: StoreRegistryOptions<S>, noun: string, defaultOpen: (url: string, log: Logger) => Result<S, string>) {
     this.clock = options.clock;
     this.log = options.log;
-    this.open = options.open ?? ((url) => openStore(url, { log: options.log }));
+    this.noun = noun;
+    this.open = options.open ?? ((url) => defaultOpen(url, options.log));
     this.reopenAfterMs = options.reopenAfterMs ?? 30_000;
     this.purgeIntervalMs = options.purgeIntervalMs ?? 60_000;
     this.purgeBatch = options.purgeBatch ?? 500;
@@ -83,14 +101,14 @@ export class GreylistStores {
       closeGraceMs: this.closeGraceMs,
     })) {
       if (!Number.isFinite(v) || v < 0 || (name === 'purgeBatch' && v < 1)) {
-        throw new RangeError(`GreylistStores: ${name} must be a non-negative number${name === 'purgeBatch' ? ' ≥ 1' : ''}, got ${v}`);
+        throw new RangeError(`${noun === 'greylist store' ? 'GreylistStores' : 'CounterStores'}: ${name} must be a non-negative number${name === 'purgeBatch' ? ' ≥ 1' : ''}, got ${v}`);
       }
     }
   }
 
   /** The store for `url`, opening it on first use (or retrying a failed open when due). */
-  get(url: string): Result<GreylistStore, string> {
-    if (this.shutDown) return err(`greylist store ${redactStoreUrl(url)}: the filter is shutting down`);
+  get(url: string): Result<S, string> {
+    if (this.shutDown) return err(`${this.noun} ${redactStoreUrl(url)}: the filter is shutting down`);
     const slot = this.slots.get(url);
     if (slot?.kind === 'open') {
       if (slot.closeTimer) {
@@ -103,37 +121,37 @@ export class GreylistStores {
     return this.openSlot(url);
   }
 
-  private openSlot(url: string): Result<GreylistStore, string> {
+  private openSlot(url: string): Result<S, string> {
     const opened = this.open(url);
     if (!opened.ok) {
       this.slots.set(url, { kind: 'failed', error: opened.error, at: this.clock.monotonic() });
-      this.log.error({ store: redactStoreUrl(url), err: opened.error }, 'cannot open greylist store');
+      this.log.error({ store: redactStoreUrl(url), err: opened.error }, `cannot open ${this.noun}`);
       return opened;
     }
-    const slot: Slot = { kind: 'open', store: opened.value, purgeTimer: null, purging: false, closeTimer: null };
+    const slot: Slot<S> = { kind: 'open', store: opened.value, purgeTimer: null, purging: false, closeTimer: null };
     this.slots.set(url, slot);
-    this.log.info({ store: opened.value.description }, 'greylist store open');
+    this.log.info({ store: opened.value.description }, `${this.noun} open`);
     this.schedulePurge(slot, this.purgeIntervalMs);
     return ok(opened.value);
   }
 
-  private schedulePurge(slot: Extract<Slot, { kind: 'open' }>, ms: number): void {
+  private schedulePurge(slot: Extract<Slot<S>, { kind: 'open' }>, ms: number): void {
     slot.purgeTimer = this.clock.setTimer(ms, () => {
       slot.purgeTimer = null;
       void this.purgeOnce(slot);
     });
   }
 
-  private async purgeOnce(slot: Extract<Slot, { kind: 'open' }>): Promise<void> {
+  private async purgeOnce(slot: Extract<Slot<S>, { kind: 'open' }>): Promise<void> {
     if (slot.purging) return;
     slot.purging = true;
     let next = this.purgeIntervalMs;
     try {
       const deleted = await slot.store.purgeExpired(this.clock.now(), this.purgeBatch);
-      if (deleted > 0) this.log.debug({ store: slot.store.description, deleted }, 'purged expired greylist entries');
+      if (deleted > 0) this.log.debug({ store: slot.store.description, deleted }, `purged expired ${this.noun} entries`);
       if (deleted >= this.purgeBatch) next = this.purgeBatchGapMs;
     } catch (e) {
-      this.log.warn({ store: slot.store.description, err: e instanceof Error ? e.message : String(e) }, 'greylist purge failed');
+      this.log.warn({ store: slot.store.description, err: e instanceof Error ? e.message : String(e) }, `${this.noun} purge failed`);
     } finally {
       slot.purging = false;
     }
@@ -168,7 +186,7 @@ export class GreylistStores {
     return problems;
   }
 
-  private async closeSlot(url: string, slot: Extract<Slot, { kind: 'open' }>): Promise<void> {
+  private async closeSlot(url: string, slot: Extract<Slot<S>, { kind: 'open' }>): Promise<void> {
     if (this.slots.get(url) === slot) this.slots.delete(url);
     slot.purgeTimer?.cancel();
     slot.purgeTimer = null;
@@ -176,9 +194,9 @@ export class GreylistStores {
     slot.closeTimer = null;
     try {
       await slot.store.close();
-      this.log.info({ store: slot.store.description }, 'greylist store closed');
+      this.log.info({ store: slot.store.description }, `${this.noun} closed`);
     } catch (e) {
-      this.log.warn({ store: slot.store.description, err: e instanceof Error ? e.message : String(e) }, 'closing greylist store failed');
+      this.log.warn({ store: slot.store.description, err: e instanceof Error ? e.message : String(e) }, `closing ${this.noun} failed`);
     }
   }
 
@@ -190,8 +208,22 @@ export class GreylistStores {
   /** Close every store; later `get` calls fail. For shutdown. */
   async closeAll(): Promise<void> {
     this.shutDown = true;
-    const open = [...this.slots].filter((e): e is [string, Extract<Slot, { kind: 'open' }>] => e[1].kind === 'open');
+    const open = [...this.slots].filter((e): e is [string, Extract<Slot<S>, { kind: 'open' }>] => e[1].kind === 'open');
     this.slots.clear();
     await Promise.all(open.map(([url, slot]) => this.closeSlot(url, slot)));
+  }
+}
+
+/** The greylist steps' stores: SQLite or Redis by the URL. */
+export class GreylistStores extends StoreRegistry<GreylistStore> {
+  constructor(options: GreylistStoresOptions) {
+    super(options, 'greylist store', (url, log) => openStore(url, { log }));
+  }
+}
+
+/** The limit steps' counter stores: memory, SQLite or Redis by the URL. */
+export class CounterStores extends StoreRegistry<CounterStore> {
+  constructor(options: CounterStoresOptions) {
+    super(options, 'counter store', (url, log) => openCounterStore(url, { log }));
   }
 }

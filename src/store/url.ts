@@ -6,11 +6,16 @@
  *   sqlite:/abs/path.db            (also sqlite:///abs/path.db)
  *   redis://[[user]:pass@]host[:port][/db][?prefix=P]   (valkey:// is the same)
  *   redis+unix:///run/redis/redis.sock[?db=N&prefix=P]
+ *   memory:[?max=N]                (counter stores only: one host, bounded)
  */
 import { isAbsolute } from 'node:path';
 import { err, ok, type Result } from '../support/result.js';
 
 export const DEFAULT_REDIS_PREFIX = 'filter-rules:greylist:';
+/** The counter stores' default prefix, so greylisting and limits can share one Redis database. */
+export const DEFAULT_COUNTER_PREFIX = 'filter-rules:limit:';
+/** The memory counter store's default bound on keys (of each sort). */
+export const DEFAULT_MEMORY_COUNTER_ENTRIES = 100_000;
 
 export type StoreUrl =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -82,4 +87,26 @@ export function parseStoreUrl(url: string): Result<StoreUrl, string> {
 /** The URL with a password replaced by `***`, for logs. */
 export function redactStoreUrl(url: string): string {
   return url.replace(/^([a-z+]+:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+}
+
+/** A counter store's URL: a greylist store's, or `memory:` (one host; `memory:?max=N` keys at most). */
+export type CounterStoreUrl = StoreUrl | { readonly kind: 'memory'; readonly maxEntries: number };
+
+export function parseCounterStoreUrl(url: string): Result<CounterStoreUrl, string> {
+  if (url === 'memory:' || url.startsWith('memory:?')) {
+    const query = new URLSearchParams(url.slice('memory:'.length));
+    const max = query.get('max');
+    for (const name of query.keys()) {
+      if (name !== 'max') return err(`store ${url}: unknown parameter ${JSON.stringify(name)} (memory: takes only max=N)`);
+    }
+    if (max === null) return ok({ kind: 'memory', maxEntries: DEFAULT_MEMORY_COUNTER_ENTRIES });
+    if (!/^[0-9]{1,9}$/.test(max) || Number(max) < 1) return err(`store ${url}: max must be a whole number from 1 to 999999999, got ${JSON.stringify(max)}`);
+    return ok({ kind: 'memory', maxEntries: Number(max) });
+  }
+  if (url.startsWith('memory')) return err(`store ${JSON.stringify(url)}: a memory store is written memory: or memory:?max=N`);
+  const parsed = parseStoreUrl(url);
+  if (!parsed.ok || parsed.value.kind !== 'redis') return parsed;
+  // Without ?prefix=, counters get their own prefix, not the greylist's.
+  const explicit = /[?&]prefix=/.test(url);
+  return explicit ? parsed : ok({ ...parsed.value, prefix: DEFAULT_COUNTER_PREFIX });
 }

@@ -14,7 +14,7 @@
  *  - decides = what smtpd's rules are checked against (E040, W005); ends = W007;
  *  - compile = the compiler, from the examples; needsDataLine = the compiler's;
  *  - checks = the checker's E046, W009, W004 and E026, over every rules text;
- *  - describe.outcome = what the test tool says a policy or greylist step answered;
+ *  - describe.outcome = what the test tool says a policy, greylist or spf step answered;
  *  - E042 = the definition's `why` for steps that cannot run at connect;
  *  - timing, dry-run and delaysClient = runtime/plan.ts and the evaluator.
  *
@@ -176,10 +176,19 @@ describe('describe.text', () => {
 describe('describe.outcome', () => {
   /** What tools/test/simulate.ts runText says after the step's name for a run that answered (its `said`). */
   const runTextSaid = (type: string, detail: StepDetail): string =>
-    typeof detail.answer === 'string' ? ` answered ${printable(detail.answer)}` : typeof detail.greylist === 'string' ? `: ${detail.greylist}` : ` ${type}`;
+    typeof detail.answer === 'string'
+      ? ` answered ${printable(detail.answer)}`
+      : typeof detail.greylist === 'string'
+        ? `: ${detail.greylist}`
+        : typeof detail.spf === 'string'
+          ? `: ${detail.spf}${typeof detail['spf-helo'] === 'string' ? `, helo ${detail['spf-helo']}` : ''}`
+          : ` ${type}`;
 
   /** The details the runners give: a policy server's answer (steps/policy/run.ts), the store's verdict (steps/greylist/run.ts). */
-  const RUNS: ReadonlyArray<{ kind: 'policy' | 'greylist'; type: string; detail: StepDetail }> = [
+  const RUNS: ReadonlyArray<{ kind: 'policy' | 'greylist' | 'spf'; type: string; detail: StepDetail }> = [
+    { kind: 'spf', type: 'continue', detail: { spf: 'fail', domain: 'example.com', lookups: 1 } },
+    { kind: 'spf', type: 'continue', detail: { spf: 'pass', domain: 'example.com', lookups: 0, 'spf-helo': 'softfail', 'helo-domain': 'mx.example.com' } },
+    { kind: 'spf', type: 'continue', detail: { spf: 'skipped' } },
     { kind: 'policy', type: 'continue', detail: { policyServer: 'unix:/run/postgrey.sock', answer: 'DUNNO', latencyMs: 3 } },
     { kind: 'policy', type: 'decide', detail: { policyServer: 'tcp:127.0.0.1:10040', answer: 'REJECT no\r\nthanks', latencyMs: 1 } },
     { kind: 'policy', type: 'continue', detail: {} },
@@ -194,7 +203,7 @@ describe('describe.outcome', () => {
       assert.equal(said === null ? ` ${type}` : printable(said), runTextSaid(type, detail), `${kind} ${JSON.stringify(detail)}`);
     }
     // The kinds without an outcome of their own show the outcome's type.
-    for (const k of Object.values(KINDS)) if (k.kind !== 'policy' && k.kind !== 'greylist') assert.equal(k.describe.outcome, undefined, k.kind);
+    for (const k of Object.values(KINDS)) if (k.kind !== 'policy' && k.kind !== 'greylist' && k.kind !== 'spf') assert.equal(k.describe.outcome, undefined, k.kind);
   });
 });
 
@@ -333,7 +342,8 @@ describe('compile', () => {
       assert.ok((d.compiles as readonly string[]).includes(action.kind), `${d.keyword} compiled to ${action.kind}, not in its compiles`);
       phases.set(d.keyword, (phases.get(d.keyword) ?? new Set()).add(step.phase));
     }
-    for (const d of DEFINITIONS) assert.ok((phases.get(d.keyword)?.size ?? 0) >= 2, `${d.keyword} compiled at more than one phase`);
+    // A step that needs the whole message (rspamd) runs at commit only, the last phase.
+    for (const d of DEFINITIONS) assert.ok((phases.get(d.keyword)?.size ?? 0) >= (d.phases.earliest === 'commit' ? 1 : 2), `${d.keyword} compiled at more than one phase`);
     // reject at connect is a disconnect, and a reject later.
     const rejects = new Set(compiled.filter((c) => c.d.keyword === 'reject').map((c) => `${c.step.phase}:${c.step.action.kind}`));
     assert.ok(rejects.has('connect:disconnect') && rejects.has('helo:reject') && !rejects.has('connect:reject'), [...rejects].join(' '));

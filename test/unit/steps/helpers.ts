@@ -10,7 +10,7 @@ import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
 import { stepPhase } from '../../../src/dsl/inference.js';
-import { parseCount, parseDnsList, parseDnsName, parseDuration, parsePoints, parseScoreLabel, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import { parseCount, parseDnsList, parseDnsName, parseDuration, parseHttpUrl, parsePoints, parseScoreLabel, parseSettingsId, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
 import { parseResolverAddress } from '../../../src/dns/resolver-address.js';
 import { parsePolicyAddress } from '../../../src/model/address.js';
 import type { SourceSpan } from '../../../src/model/span.js';
@@ -43,6 +43,8 @@ export function parseExample<T extends ValueType>(spec: ValueSpec<T>, text: stri
       assert.ok(m !== null, `example ${w}: not points and a label`);
       return { milli: must(parsePoints(m[1] ?? ''), w), label: must(parseScoreLabel(unquote(m[2] ?? '')), w) };
     },
+    'http-url': (w) => must(parseHttpUrl(unquote(w)), w),
+    'settings-id': (w) => must(parseSettingsId(unquote(w)), w),
     flag: (w) => {
       assert.equal(w, '', 'a flag takes no value');
       return true;
