@@ -30,10 +30,10 @@ export const STEP_WORDS = [
   ['skip-authenticated', 'option'],
   ['skip-local', 'option'],
   ['lookup', 'option'],
-  // What a DNS list is asked about (`lookup helo`): field words, reserved already.
+  // What a DNS list is asked about (`lookup helo`): field words, reserved already, in their order.
   ['src', 'choice'],
-  ['helo', 'choice'],
   ['rdns', 'choice'],
+  ['helo', 'choice'],
   ['mail-from', 'choice'],
 ] as const;
 
