@@ -78,6 +78,7 @@ export const CODES = {
   E075: { severity: 'error', title: 'invalid score points' },
   E076: { severity: 'error', title: 'invalid score label' },
   E077: { severity: 'error', title: '`score-header` at commit' },
+  E078: { severity: 'error', title: 'a DNS list lookup before its name is known' },
   // rspamd (issue 15)
   E095: { severity: 'error', title: 'invalid rspamd URL' },
   E096: { severity: 'error', title: 'invalid rspamd settings id' },

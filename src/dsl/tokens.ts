@@ -43,7 +43,8 @@ const RESERVED_WORDS: readonly ReservedWord[] = [
   ...new Set<ReservedWord>([
     ...LANGUAGE_WORDS,
     ...STEPS.map((d) => d.keyword),
-    ...STEP_WORDS.map(([w]) => w),
+    // A step word that is a field word too (`lookup helo`) keeps its place among the fields.
+    ...STEP_WORDS.map(([w]) => w).filter((w) => !FIELDS.some((f) => f.name === w)),
     ...CONNECTIVES,
     ...FIELDS.map((f) => f.name),
     ...RULE_PHASES,

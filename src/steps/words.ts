@@ -29,6 +29,12 @@ export const STEP_WORDS = [
   ['oversize-tempfail', 'option'],
   ['skip-authenticated', 'option'],
   ['skip-local', 'option'],
+  ['lookup', 'option'],
+  // What a DNS list is asked about (`lookup helo`): field words, reserved already, in their order.
+  ['src', 'choice'],
+  ['rdns', 'choice'],
+  ['helo', 'choice'],
+  ['mail-from', 'choice'],
 ] as const;
 
 type StepWord = (typeof STEP_WORDS)[number];

@@ -15,6 +15,7 @@
  */
 import { formatResolverAddress, type ResolverAddress } from '../../dns/resolver-address.js';
 import { formatDnsListEntry, type DnsListEntry } from '../../dns/sites.js';
+import { isEarlier, type RulePhase } from '../../model/phases.js';
 import type { CheckReport, CheckView, KindDefinition, OptionSpec, StepDefinition, ValueSpec } from '../spec.js';
 
 export interface DnsblStepOptions {
@@ -27,7 +28,15 @@ export interface DnsblStepOptions {
   readonly timeoutMs: number;
   /** `score-only`: a listing adds the weight to the score and decides nothing. */
   readonly scoreOnly: boolean;
+  /** What is looked up: the client address (`src`), or a name for a domain list. */
+  readonly lookup: DnsLookup;
 }
+
+/** `lookup WORD`: the client address, the HELO name, the FCrDNS-verified rDNS name, or the MAIL FROM domain. */
+export type DnsLookup = 'src' | 'helo' | 'rdns' | 'mail-from';
+
+/** The phase from which each lookup has its name: smtpd tells the HELO name at helo, the sender at mail-from. */
+export const LOOKUP_KNOWN_FROM: { readonly [L in DnsLookup]: RulePhase } = { src: 'connect', rdns: 'connect', helo: 'helo', 'mail-from': 'mail-from' };
 
 declare module '../../model/plan.js' {
   interface StepActions {
@@ -90,7 +99,41 @@ const scoreOnly = {
   doc: { allowed: '', meaning: 'a listing only adds the weight to the score: the step decides nothing, `score` conditions do (postscreen’s threshold)' },
 } as const satisfies OptionSpec<'flag'>;
 
-const options = { as, resolver, timeout, 'score-only': scoreOnly } as const;
+const lookup = {
+  name: 'lookup',
+  type: 'choice',
+  choices: [
+    { word: 'src', reply: false },
+    { word: 'helo', reply: false },
+    { word: 'rdns', reply: false },
+    { word: 'mail-from', reply: false },
+  ],
+  default: null,
+  what: 'lookup',
+  docName: 'src | helo | rdns | mail-from',
+  example: 'helo',
+  doc: {
+    allowed: '`src` (the default), or `helo`, `rdns`, `mail-from` for a domain list (RHSBL), from the phase that knows the name (E078)',
+    meaning:
+      'what is looked up: the client address, the HELO name, the rDNS name when FCrDNS passed, or the MAIL FROM domain; address literals, bare IPs, `<unknown>` and malformed names are skipped',
+  },
+} as const satisfies OptionSpec<'choice'>;
+
+const options = { as, resolver, timeout, 'score-only': scoreOnly, lookup } as const;
+
+/** E078: a name looked up before smtpd has told it (`lookup helo` at connect). */
+function lookupPhase(view: CheckView, report: CheckReport): void {
+  const chosen = view.value(lookup);
+  if (chosen === null) return;
+  const word = chosen.word as DnsLookup;
+  const from = LOOKUP_KNOWN_FROM[word];
+  const { phase } = view.placement;
+  if (!isEarlier(phase, from)) return;
+  const [place] = view.occurrences('lookup').slice(-1);
+  report('E078', place?.span ?? view.actionSpan, `\`lookup ${word}\` needs the ${word === 'helo' ? 'HELO name' : 'sender'}, which smtpd tells at ${from}; this step runs at ${phase}`, {
+    hint: `add \`at ${from}\``,
+  });
+}
 
 /** A first label this long, of letters and digits, reads like an access key (Spamhaus DQS: 26 characters). */
 const KEY_LIKE = /^[a-z0-9]{16,}$/;
@@ -115,12 +158,12 @@ export const dnsblStep = {
   ends: null,
   // What it decides depends on the answer; adapted to smtpd's rules at run time.
   decides: [],
-  checks: [secretZone],
-  codes: ['W020'],
+  checks: [secretZone, lookupPhase],
+  codes: ['W020', 'E078'],
   needsDataLine: () => false,
   compile: ({ argument, options: o }) => ({
     kind: 'dnsbl',
-    options: { entry: argument, name: o.as ?? argument.site.zone, resolver: o.resolver ?? null, timeoutMs: o.timeout, scoreOnly: o['score-only'] === true },
+    options: { entry: argument, name: o.as ?? argument.site.zone, resolver: o.resolver ?? null, timeoutMs: o.timeout, scoreOnly: o['score-only'] === true, lookup: (o.lookup?.word ?? 'src') as DnsLookup },
   }),
   compiles: ['dnsbl'],
 } as const satisfies StepDefinition<'dns-list', typeof options, 'dnsbl'>;
@@ -146,7 +189,8 @@ export const dnsblKind: KindDefinition<'dnsbl'> = {
       const shown = o.name === o.entry.site.zone ? entry : `as "${o.name}" ${entry.slice(o.entry.site.zone.length).trim()}`;
       const server = o.resolver === null ? '' : ` resolver ${formatResolverAddress(o.resolver)}`;
       const deadline = o.timeoutMs === DNSBL_DEFAULT_TIMEOUT_MS ? '' : ` timeout ${o.timeoutMs}ms`;
-      return `dnsbl ${shown}${server}${deadline}${o.scoreOnly ? ' score-only' : ''}`.trimEnd();
+      const looked = o.lookup === 'src' ? '' : ` lookup ${o.lookup}`;
+      return `dnsbl ${shown}${server}${deadline}${o.scoreOnly ? ' score-only' : ''}${looked}`.trimEnd();
     },
   },
 };

@@ -12,7 +12,7 @@ import type { DnsClient } from '../../dns/client.js';
 import { DnsClients, dnsClientsOf } from '../../dns/clients.js';
 import type { ResolverAddress } from '../../dns/resolver-address.js';
 import { clientQuery } from '../../dns/reverse.js';
-import { underZone } from '../../dns/domain-name.js';
+import { domainOfAddress, domainQuery, underZone } from '../../dns/domain-name.js';
 import type { DnsTransport } from '../../dns/types.js';
 import type { DnsListResult } from '../../model/dns-lists.js';
 import { SCORE_SCALE, scoreScopeAt } from '../../model/score.js';
@@ -41,15 +41,19 @@ export class DnsblRunner implements StepRunner {
   }
 
   startEarly(facts: SessionFacts): void {
+    // The HELO name and the sender come later: only what link-connect told can be asked now.
+    if (this.o.lookup !== 'src' && this.o.lookup !== 'rdns') return;
     const name = this.queryName(facts);
-    if (name !== null && facts.dnsLists !== undefined) void facts.dnsLists.start(this.key, () => this.lookup(name));
+    if (typeof name === 'string' && facts.dnsLists !== undefined) void facts.dnsLists.start(`${this.key} ${name}`, () => this.lookup(name));
   }
 
   async run(ctx: StepContext): Promise<StepOutcome> {
     const { facts } = ctx;
     const name = this.queryName(facts);
-    if (name === null) return { type: 'continue', detail: { list: this.o.name, result: 'skipped' } };
-    const looked = await (facts.dnsLists?.take(this.key, () => this.lookup(name)) ?? this.lookup(name));
+    if (typeof name !== 'string') return { type: 'continue', detail: { list: this.o.name, result: 'skipped', ...(name.skipped === null ? {} : { skipped: name.skipped }) } };
+    // Keyed by the name too: a new transaction's sender is another question.
+    const key = `${this.key} ${name}`;
+    const looked = await (facts.dnsLists?.take(key, () => this.lookup(name)) ?? this.lookup(name));
     const { verdict } = looked;
     facts.dnsLists?.record(this.o.name, resultOf(verdict));
     const detail = detailOf(this.o.name, looked);
@@ -65,15 +69,38 @@ export class DnsblRunner implements StepRunner {
     return { type: 'decide', decision: ctx.phase === 'connect' ? { type: 'disconnect', reply } : { type: 'reject', reply }, detail };
   }
 
-  /** The name to ask, or null for a session without an address (smtpd's local socket). */
-  private queryName(facts: SessionFacts): string | null {
-    const q = clientQuery(facts.src);
-    return q === null ? null : underZone(q.reversed, this.o.entry.site.zone);
+  /**
+   * The name to ask, or why there is none: a session without an address
+   * (smtpd's local socket), or a name a domain list is not asked about
+   * (domain-name.ts: literals, bare IPs, `<unknown>`, malformed), or an rDNS
+   * name FCrDNS did not confirm (anyone can set a PTR to any name).
+   */
+  private queryName(facts: SessionFacts): string | { readonly skipped: string | null } {
+    const zone = this.o.entry.site.zone;
+    const domain = (raw: string | null): string | { readonly skipped: string | null } => {
+      if (raw === null) return { skipped: 'unknown' };
+      const q = domainQuery(raw);
+      if (!q.ok) return { skipped: q.skipped };
+      return underZone(q.name, zone) ?? { skipped: 'too-long' };
+    };
+    switch (this.o.lookup) {
+      case 'src': {
+        const q = clientQuery(facts.src);
+        return (q === null ? null : underZone(q.reversed, zone)) ?? { skipped: null };
+      }
+      case 'helo':
+        return domain(facts.helo);
+      case 'rdns':
+        return facts.fcrdns === 'pass' ? domain(facts.rdns) : { skipped: 'no-fcrdns' };
+      case 'mail-from':
+        return domain(facts.mailFrom === null ? null : domainOfAddress(facts.mailFrom));
+    }
   }
 
   private async lookup(name: string): Promise<Looked> {
     const outcome = await this.client.lookup(name, 'A', { deadlineMs: this.o.timeoutMs });
-    return { verdict: classify(outcome, { kind: 'address', filter: this.o.entry.site.filter, codes: this.o.entry.codes }), source: outcome.source };
+    const kind = this.o.lookup === 'src' ? 'address' : 'domain';
+    return { verdict: classify(outcome, { kind, filter: this.o.entry.site.filter, codes: this.o.entry.codes }), source: outcome.source };
   }
 }
 

@@ -32,6 +32,7 @@ describe('DNS lists against rbldnsd', () => {
         ipv6: ['2001:db8:1234:5678:9abc::/128 :127.0.0.4:XBL listing'],
       },
       { name: 'wl.test', ipv4: ['192.0.2.20 :127.0.10.2:trusted'] },
+      { name: 'dbl.test', domains: ['spam-helo.example :127.0.1.2:helo', 'spam-sender.example :127.0.1.3:sender', 'quota.example :127.0.1.255:over quota'] },
     ]);
     dir = mkdtempSync(join(tmpdir(), 'filter-rules-dnsbl-'));
     const rules = join(dir, 'dnsbl.rules');
@@ -151,6 +152,44 @@ describe('DNS lists against rbldnsd', () => {
       assert.deepEqual(scores, ['3 (zen +3)', '1.5 (pbl +1.5)', '2.5 (pbl +1.5, no-fcrdns +1)', '-1 (dnswl -2, no-fcrdns +1)']);
     } finally {
       scored.kill();
+    }
+  });
+
+  test('domain lists: the HELO name and the sender domain asked, literals not, 127.0.1.255 an error; weights decide at rcpt-to', async () => {
+    const rules = join(dir, 'domains.rules');
+    writeFileSync(
+      rules,
+      [
+        'chain main =',
+        `    dnsbl "dbl.test=127.0.1.[2..99]*2" as "dbl-helo" resolver "${dns.address}" lookup helo at helo score-only`,
+        `    then dnsbl "dbl.test=127.0.1.[2..99]*3" as "dbl-from" resolver "${dns.address}" lookup mail-from at mail-from score-only`,
+        '    then reject "550 5.7.1 listed domain" when score >= 3 at rcpt-to',
+        '    then reject "451 4.7.1 the domain list failed" when dns-error in { dbl-helo } at rcpt-to',
+        '',
+      ].join('\n'),
+    );
+    const domains = await CliFilter.start([process.execPath, MAIN, rules]);
+    try {
+      const session = async (helo: string, from: string) => {
+        const sid = newSessionId();
+        domains.feed(`report|0.6|1.0|smtp-in|link-connect|${sid}|mx.example.net|pass|192.0.2.8:5000|192.0.2.1:25`);
+        await domains.ask(sid, 'connect', 'mx.example.net|192.0.2.8');
+        await domains.ask(sid, 'ehlo', helo);
+        await domains.ask(sid, 'mail-from', from);
+        const rcpt = (await domains.ask(sid, 'rcpt-to', 'bob@example.org')).decision;
+        domains.close(sid);
+        return rcpt;
+      };
+      assert.equal(await session('spam-helo.example', 'alice@clean.example'), 'proceed', 'a listed HELO name: 2, under the threshold');
+      assert.equal(await session('mail.clean.example', 'bad@Spam-Sender.Example'), 'reject|550 5.7.1 listed domain', 'a listed sender domain: 3');
+      assert.equal(await session('spam-helo.example', 'bad@spam-sender.example'), 'reject|550 5.7.1 listed domain');
+      assert.equal(await session('[192.0.2.8]', 'alice@clean.example'), 'proceed', 'an address literal is not asked');
+      assert.equal(await session('quota.example', 'alice@clean.example'), 'reject|451 4.7.1 the domain list failed', '127.0.1.255 is an error');
+      assert.deepEqual(domains.invalidLines(), []);
+      const scores = domains.logs().filter((l) => l.msg === 'decision').map((l) => l.score);
+      assert.deepEqual(scores, ['3 (dbl-from +3)', '5 (dbl-helo +2, dbl-from +3)', undefined]);
+    } finally {
+      domains.kill();
     }
   });
 });

@@ -1,6 +1,7 @@
 /**
  * A real rbldnsd (Debian's package) serving generated zones on a loopback
- * port, run as `nobody`: IPv4 and IPv6 sets with an A and a TXT per entry.
+ * port, run as `nobody`: IPv4 and IPv6 sets and domain sets, with an A and a
+ * TXT per entry.
  * Ready is its first successful answer (the RFC 5782 test entry 127.0.0.2),
  * asked through node:dns as the filter asks.
  */
@@ -18,6 +19,8 @@ export interface Zone {
   readonly ipv4?: readonly string[];
   /** ip6trie lines: `2001:db8:1234:5678:9abc::/128 :127.0.0.2:listed`. */
   readonly ipv6?: readonly string[];
+  /** dnset lines, for a domain list: `spam.example :127.0.1.2:listed`. */
+  readonly domains?: readonly string[];
 }
 
 /** A UDP port nobody holds now (the kernel's pick, released). */
@@ -55,6 +58,11 @@ export class Rbldnsd {
         const v6 = join(dir, `${z.name}.v6`);
         writeFileSync(v6, [':127.0.0.2:Listed (IPv6)', ...z.ipv6, ''].join('\n'), { mode: 0o644 });
         specs.push(`${z.name}:ip6trie:${v6}`);
+      }
+      if (z.domains !== undefined) {
+        const names = join(dir, `${z.name}.dn`);
+        writeFileSync(names, [':127.0.1.2:Listed domain', ...z.domains, ''].join('\n'), { mode: 0o644 });
+        specs.push(`${z.name}:dnset:${names}`);
       }
     }
     const port = await freeUdpPort();

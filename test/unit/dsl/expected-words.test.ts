@@ -42,7 +42,7 @@ describe('expected lists name the words of each category', () => {
   });
 
   test('a choice: the choice words of the option', () => {
-    assert.deepEqual(syntaxErrors('chain c = pause 3s pregreet "421 x"'), [`1:29 expected 'disconnect' or 'log', found ""421 x""`]);
+    assert.deepEqual(syntaxErrors('chain c = pause 3s pregreet "421 x"'), [`1:29 expected 'disconnect', 'log', 'src', 'rdns', 'helo' or 'mail-from', found ""421 x""`]);
   });
 
   test('a word that is no phase is one error: recovery skips to the next step, as it did over the list of phase words', () => {

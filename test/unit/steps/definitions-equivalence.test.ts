@@ -389,6 +389,8 @@ describe("checks: the checker's E046, W009, W004 and E026, over every rules text
     // W020: a key-like first label without `as`; with it; a long label without digits; a two-label zone.
     'chain d = dnsbl "abcdefghij0123456789.zen.dq.spamhaus.net=127.0.0.[2..11]"\n  then dnsbl "abcdefghij0123456789.zen.dq.spamhaus.net" as "zen"\n  then dnsbl "abcdefghijklmnopqrst.zen.example"\n  then dnsbl "abcdefghij0123456789.example"\n  then dnsbl "k0123456789abcdefghij.dbl.dq.spamhaus.net" at helo',
     // E077: score-header at commit, written or moved there by its condition; at data and rcpt-to it is fine.
+    // E078: a name looked up before smtpd told it; at or after its phase it is fine.
+    'chain d = dnsbl "dbl.example" lookup helo\n  then dnsbl "dbl.example" lookup mail-from at helo\n  then dnsbl "dbl.example" lookup helo at helo\n  then dnsbl "dbl.example" lookup rdns\n  then dnsbl "dbl.example" lookup mail-from when mail-from ~ /x/',
     'chain h = score-header at commit\n  then score-header at commit when rcpt-to ~ /x/\n  then score-header at rcpt-to\n  then dry-run score-header at commit',
   ];
   own.forEach((text, i) => sources.push({ name: `own #${i}`, text, file: 'test.rules', readFile: noFiles }));
@@ -422,7 +424,7 @@ describe("checks: the checker's E046, W009, W004 and E026, over every rules text
       // the definitions see only the options their step takes. Kept by stage 8b (dsl/check/steps.ts checkForeign runs the
       // pause's checks over them); listed here, as the one difference from a definition's own view.
       // W004, E026, W020 and E077 are their own step's, at its reply, its delay, its list or its placement: no option another step could be written with.
-      const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || x.code === 'W020' || x.code === 'E077' || takers.has(spanKey(x.span)));
+      const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || x.code === 'W020' || x.code === 'E077' || x.code === 'E078' || takers.has(spanKey(x.span)));
       for (const x of old) if (!kept.includes(x)) foreign.push(`${s.name}: ${x.code}`);
       assert.deepEqual(sorted(mine), sorted(kept), s.name);
       for (const x of kept) compared.set(x.code, (compared.get(x.code) ?? 0) + 1);

@@ -160,6 +160,10 @@ function checkedValue<T extends ValueType>(spec: OptionSpec<T>, o: StepOption): 
         return { ok: true, value: true };
       case 'store':
         return parseStore(shaped(o.value, 'string').value);
+      case 'lookup': {
+        const c = shaped(o.value, 'choice');
+        return { ok: true, value: { word: c.word, reply: null } };
+      }
       case 'pregreet':
       case 'when':
       case 'at':

@@ -2,12 +2,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SessionDnsLists } from '../../../../src/model/dns-lists.js';
 import { scoreBreakdown, SessionScore } from '../../../../src/model/score.js';
-import type { StepOf } from '../../../../src/model/plan.js';
+import type { SessionFacts, StepOf } from '../../../../src/model/plan.js';
 import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
 import type { RulePhase } from '../../../../src/model/phases.js';
 import { createDnsblService } from '../../../../src/steps/dnsbl/run.js';
 import { FakeClock } from '../../../../src/support/clock.js';
-import { compileOk, onlyChain } from '../../dsl/helpers.js';
+import { compile, compileOk, onlyChain } from '../../dsl/helpers.js';
 import { facts } from '../../runtime/helpers.js';
 import { FakeTransport, a, settle } from '../../dns/fake-transport.js';
 
@@ -151,5 +151,60 @@ describe('the dnsbl runner', () => {
     assert.equal((await o).type, 'decide');
     assert.equal((await d).type, 'decide');
     assert.equal(scoreBreakdown(score), '3 (zen +3)');
+  });
+
+  test('domain lists: the HELO name, the FCrDNS-verified rDNS name, the sender domain; literals and the rest skipped', async () => {
+    const { transport, runners, ctx } = setup(
+      'chain c = dnsbl "dbl.example=127.0.1.[2..99]*2" as "dbl-helo" lookup helo at helo score-only\n' +
+        'then dnsbl "dbl.example=127.0.1.[2..99]" as "dbl-rdns" lookup rdns\n' +
+        'then dnsbl "dbl.example=127.0.1.[2..99]*3" as "dbl-from" lookup mail-from at mail-from score-only',
+    );
+    const [helo, rdns, from] = runners;
+    assert.ok(helo && rdns && from);
+    const at = (facts: Partial<SessionFacts>, phase: RulePhase = 'helo'): StepContext => {
+      const base = ctx('192.0.2.7', phase);
+      return { ...base, facts: { ...base.facts, ...facts } };
+    };
+    const skipped = async (run: Promise<StepOutcome> | StepOutcome) => (await run).detail?.skipped;
+    assert.equal(await skipped(helo.run(at({ helo: '[192.0.2.7]' }))), 'address-literal');
+    assert.equal(await skipped(helo.run(at({ helo: '192.0.2.7' }))), 'bare-ip');
+    assert.equal(await skipped(helo.run(at({ helo: 'localhost' }))), 'malformed');
+    assert.equal(await skipped(rdns.run(at({ rdns: 'mx.example.net', fcrdns: 'fail' }, 'connect'))), 'no-fcrdns');
+    assert.equal(await skipped(from.run(at({ mailFrom: '' }, 'mail-from'))), 'empty');
+    assert.equal(transport.asked.length, 0, 'nothing was asked');
+
+    const score = new SessionScore();
+    const c = at({ helo: 'Mail.Example.COM', rdns: 'mx.bücher.example', fcrdns: 'pass', mailFrom: 'alice@Spam.Example', score }, 'helo');
+    const outcomes = [helo.run(c), rdns.run(c), from.run({ ...c, phase: 'mail-from' })];
+    await settle();
+    assert.deepEqual(transport.asked.map((q) => q.name).sort(), ['mail.example.com.dbl.example', 'mx.xn--bcher-kva.example.dbl.example', 'spam.example.dbl.example']);
+    transport.answer('mail.example.com.dbl.example', a(300, '127.0.1.2'));
+    transport.answer('mx.xn--bcher-kva.example.dbl.example', a(300, '127.0.1.255'));
+    transport.answer('spam.example.dbl.example', a(300, '127.0.1.3'));
+    const [h, r, f] = await Promise.all(outcomes);
+    assert.equal(h?.type, 'continue');
+    assert.equal(r?.detail?.result, 'error', '127.0.1.255 from a domain list is an error');
+    assert.equal(f?.type, 'continue');
+    assert.equal(scoreBreakdown(score), '5 (dbl-helo +2, dbl-from +3)');
+    // The next transaction: another sender is asked; the same one again counts again (transaction scope).
+    score.resetTransaction();
+    const next = from.run({ ...c, facts: { ...c.facts, mailFrom: 'bob@other.example' }, phase: 'mail-from' });
+    await settle();
+    assert.deepEqual(transport.asked.map((q) => q.name), ['other.example.dbl.example']);
+    transport.answer('other.example.dbl.example', { kind: 'nxdomain' });
+    assert.equal((await next).detail?.result, 'clear');
+    assert.equal(scoreBreakdown(score), '2 (dbl-helo +2)');
+  });
+
+  test('E078: a name looked up before smtpd has told it', () => {
+    const r = compile('chain c = dnsbl "dbl.example" lookup helo\nthen dnsbl "dbl.example" lookup mail-from at helo');
+    assert.ok(!r.ok);
+    assert.deepEqual(
+      r.diagnostics.map((d) => `${d.code} ${d.message} (${d.hint ?? ''})`),
+      [
+        'E078 `lookup helo` needs the HELO name, which smtpd tells at helo; this step runs at connect (add `at helo`)',
+        'E078 `lookup mail-from` needs the sender, which smtpd tells at mail-from; this step runs at helo (add `at mail-from`)',
+      ],
+    );
   });
 });
