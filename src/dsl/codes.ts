@@ -72,6 +72,14 @@ export const CODES = {
   E071: { severity: 'error', title: 'invalid DNS list name' },
   E072: { severity: 'error', title: 'invalid resolver address' },
   W020: { severity: 'warning', title: 'a DNS list zone that may hold a secret key, without a name' },
+  // rate and concurrency limits (issue 13)
+  E085: { severity: 'error', title: 'invalid limit rate' },
+  E086: { severity: 'error', title: 'invalid limit key' },
+  E087: { severity: 'error', title: 'invalid counter store' },
+  E088: { severity: 'error', title: 'a limit that cannot count this at this phase' },
+  E089: { severity: 'error', title: 'a limit key part not known at the limit\'s phase' },
+  E090: { severity: 'error', title: 'a limit rate that cannot be counted exactly' },
+  E091: { severity: 'error', title: 'a limit reply that is not a 4xx' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

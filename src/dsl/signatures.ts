@@ -13,6 +13,7 @@
  * takes the definitions, so the tests can run them on a doctored catalogue.
  */
 import { formatResolverAddress } from '../dns/resolver-address.js';
+import { formatLimitKey, formatRate } from '../model/limits.js';
 import { formatDnsListEntry } from '../dns/sites.js';
 import type { IProduction, Rule as GastRule, TokenType } from 'chevrotain';
 import { formatPolicyAddress } from '../model/address.js';
@@ -40,6 +41,9 @@ export const VALUE_RULES: { readonly [T in ValueType]: { readonly rule: string; 
   'dns-list': { rule: 'dnsList', about: 'postscreen\'s "zone=filter*weight", then named codes "name=filter" (E070)' },
   'dns-name': { rule: 'dnsName', about: 'a letter, then letters, digits, - and _ (E071)' },
   'resolver-address': { rule: 'resolverAddress', about: '"127.0.0.1:5353" or "[::1]:5353" (E072)' },
+  rate: { rule: 'rate', about: 'a count per period, "30/1h", or a count at once, "10" (E085)' },
+  'limit-key': { rule: 'limitKey', about: '"global", or parts joined by +: "src(24,64)+sender-domain" (E086)' },
+  'counter-store-url': { rule: 'counterStoreUrl', about: '"memory:", "sqlite:/path.db", "redis://host:port/db" (E087)' },
 };
 
 /**
@@ -219,8 +223,13 @@ export function formatDefault(spec: OptionSpec): string {
         return String(value as ValueTypes['count']);
       case 'reply':
       case 'store-url':
+      case 'counter-store-url':
       case 'dns-name':
         return JSON.stringify(value as string);
+      case 'rate':
+        return JSON.stringify(formatRate(value as ValueTypes['rate']));
+      case 'limit-key':
+        return JSON.stringify(formatLimitKey(value as ValueTypes['limit-key']));
       case 'dns-list':
         return JSON.stringify(formatDnsListEntry(value as ValueTypes['dns-list']));
       case 'resolver-address':

@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../steps/pause/run.js';
-import type { CompiledChain, CompiledStep } from '../model/plan.js';
+import type { CompiledChain, CompiledStep, StepOf } from '../model/plan.js';
 import type { PregreetOptions } from '../steps/pause/define.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeEvents, SessionEvictedEvent, StepRanEvent, UnknownSessionEvent } from '../runtime/events.js';
 import { feedStepRun, stepRunMetrics, type StepRunMetrics, type StepSeries } from './step-metrics.js';
@@ -93,6 +93,7 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
   private readonly stepDecisions;
   private readonly stepErrors;
   private readonly greylist;
+  private readonly limitsExceeded;
   private readonly policyRequests;
   private readonly policySeconds;
   private readonly earlyTalkers;
@@ -187,6 +188,12 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
       name: name('greylist_checks_total'),
       help: 'Built-in greylisting checks by result: new, early-retry (refused), pass, known, client-awl (let through), skipped, error',
       labelNames: ['result'] as const,
+      registers,
+    });
+    this.limitsExceeded = new Counter({
+      name: name('limit_exceeded_total'),
+      help: 'Events a limit step found over its limit, per step (dry-run steps too: what they would have refused)',
+      labelNames: stepLabelNames,
       registers,
     });
     this.policyRequests = new Counter({
@@ -302,6 +309,10 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
     this.greylist.inc({ result: GREYLIST_RESULTS.has(result) ? result : 'other' });
   }
 
+  limitExceeded(step: StepOf<'limit'>): void {
+    this.limitsExceeded.inc(this.stepEntry(step).labels);
+  }
+
   // --- reloads and output ----------------------------------------------------
 
   /**
@@ -314,6 +325,7 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
     for (const [id, t] of this.tracked) {
       if (live.has(id)) continue;
       this.stepRuns.remove(t.labels);
+      if (t.labels.kind === 'limit') this.limitsExceeded.remove(t.labels);
       for (const decision of t.decisions) this.stepDecisions.remove({ ...t.labels, decision });
       for (const timeout of t.errors) this.stepErrors.remove({ ...t.labels, timeout });
       this.tracked.delete(id);

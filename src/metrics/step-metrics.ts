@@ -22,6 +22,8 @@ export interface StepSeries {
   policyDone(server: string, seconds: number, failure: string | null): void;
   /** A greylist check ended with this result (`new`, `early-retry`, `pass`, `known`, `client-awl`, `skipped`, `error`). */
   greylistDone(result: string): void;
+  /** A limit step found its key over the limit (dry-run ones too: they would have acted). */
+  limitExceeded(step: StepOf<'limit'>): void;
 }
 
 function greylistResult(outcome: StepOutcome): string {
@@ -36,6 +38,9 @@ export function stepRunMetrics(series: StepSeries): StepRunMetrics {
       series.policyDone(formatPolicyAddress(e.step.action.options.address), e.ms / 1000, failure);
     },
     greylist: (e) => series.greylistDone(e.result.ok ? greylistResult(e.result.outcome) : 'error'),
+    limit: (e) => {
+      if (e.result.ok && e.result.outcome.detail?.['limit'] === 'over') series.limitExceeded(e.step);
+    },
   };
 }
 

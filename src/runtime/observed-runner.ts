@@ -47,6 +47,7 @@ export function observeRunner(runner: StepRunner, observer: RunObserver): StepRu
   return {
     step,
     ...(runner.startEarly === undefined ? {} : { startEarly: (facts: SessionFacts) => runner.startEarly?.(facts) }),
+    ...(runner.endSession === undefined ? {} : { endSession: (sessionId: string) => runner.endSession?.(sessionId) }),
     run(ctx) {
       const started = measure();
       let result: StepOutcome | Promise<StepOutcome>;

@@ -59,6 +59,8 @@ export interface ActivePlan {
   readonly watchesEarlyTalk: boolean;
   /** The runners whose kind starts work at connect (`startsAtConnect`), in chain order. */
   readonly startsAtConnect: readonly StepRunner[];
+  /** The runners that hold something per session (a concurrency limit's place), told when a session ends. */
+  readonly endsSession: readonly StepRunner[];
 }
 
 export interface PlanTimings {
@@ -176,7 +178,8 @@ export function buildPlan(
     .filter((s) => kindOf(s.step.action.kind).startsAtConnect === true && s.dryRunSkip === null)
     .sort((a, b) => a.step.index - b.step.index)
     .map((s) => s.runner);
-  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect });
+  const endsSession = [...phases.values()].flatMap((p) => p.steps).filter((s) => s.runner.endSession !== undefined).map((s) => s.runner);
+  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect, endsSession });
 }
 
 /** A one-line description of each step, for the startup log. */

@@ -16,13 +16,14 @@ import { disconnectKind, disconnectStep } from './disconnect.js';
 import { dnsblKind, dnsblStep } from './dnsbl/define.js';
 import { greylistKind, greylistStep } from './greylist/define.js';
 import { junkKind, junkStep } from './junk.js';
+import { limitKind, limitStep } from './limit/define.js';
 import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, limitStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -38,6 +39,7 @@ export const KINDS = {
   policy: policyKind,
   greylist: greylistKind,
   dnsbl: dnsblKind,
+  limit: limitKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 
 /** KINDS as a mapped type, which an index of generic K reads as KindDefinition<K>. */

@@ -16,6 +16,7 @@ import { createDisconnectRunner } from './disconnect.js';
 import { dnsblService } from './dnsbl/run.js';
 import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
+import { limitService } from './limit/run.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
@@ -45,6 +46,7 @@ export const SERVICES = {
   policy: policyService,
   greylist: greylistService,
   dnsbl: dnsblService,
+  limit: limitService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;

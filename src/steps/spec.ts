@@ -16,6 +16,7 @@
 import type { ResolverAddress } from '../dns/resolver-address.js';
 import type { DnsListEntry } from '../dns/sites.js';
 import type { PolicyAddress } from '../model/address.js';
+import type { LimitKey, RateValue } from '../model/limits.js';
 import type { FilterDecision } from '../model/decision.js';
 import type { RulePhase } from '../model/phases.js';
 import type { ActionOf, StepKind } from '../model/plan.js';
@@ -48,6 +49,12 @@ export interface ValueTypes {
   'dns-name': string;
   /** A dedicated resolver, `127.0.0.1:5353` or `[::1]:5353` (E072). */
   'resolver-address': ResolverAddress;
+  /** A limit's rate, `"30/1h"`, or a count at once, `"10"` (E085). */
+  rate: RateValue;
+  /** What a limit counts per, `"src(24,64)+sender-domain"` or `"global"` (E086). */
+  'limit-key': LimitKey;
+  /** A counter store: `memory:`, `sqlite:/…`, `redis://…`, as written (E087). */
+  'counter-store-url': string;
 }
 
 export type ValueType = keyof ValueTypes;
@@ -71,6 +78,9 @@ export const SHAPE_OF: { readonly [T in ValueType]: ValueShape } = {
   'dns-list': 'string',
   'dns-name': 'string',
   'resolver-address': 'string',
+  rate: 'string',
+  'limit-key': 'string',
+  'counter-store-url': 'string',
 };
 
 /** A value a step takes: its type and the range the checker holds it to. */

@@ -22,6 +22,18 @@ export const STEP_WORDS = [
   ['pay-once', 'option'],
   ['as', 'option'],
   ['resolver', 'option'],
+  ['burst', 'option'],
+  ['per', 'option'],
+  ['count', 'option'],
+  ['connections', 'choice'],
+  ['sessions', 'choice'],
+  ['messages', 'choice'],
+  ['recipients', 'choice'],
+  ['bytes', 'choice'],
+  ['strict', 'option'],
+  ['exceeded', 'option'],
+  ['tarpit', 'choice'],
+  ['orphans-after', 'option'],
 ] as const;
 
 type StepWord = (typeof STEP_WORDS)[number];
@@ -34,4 +46,4 @@ export type OptionWord = Extract<StepWord, readonly [string, 'option']>[0];
  * `pregreet log`). A step keyword may double as a choice word: `disconnect`
  * is both, and stays one reserved word.
  */
-export type ChoiceWord = Extract<StepWord, readonly [string, 'choice']>[0] | 'disconnect';
+export type ChoiceWord = Extract<StepWord, readonly [string, 'choice']>[0] | 'disconnect' | 'reject';

@@ -137,7 +137,7 @@ export const pauseStep = {
     kind: 'pause',
     durationMs: argument,
     // Options only when written, so a plain pause compiles as it always did.
-    ...(o.pregreet === undefined ? {} : { pregreet: Object.freeze({ action: o.pregreet.word, reply: o.pregreet.reply ?? PREGREET_DEFAULT_REPLY }) }),
+    ...(o.pregreet === undefined ? {} : { pregreet: Object.freeze({ action: o.pregreet.word === 'log' ? 'log' : 'disconnect', reply: o.pregreet.reply ?? PREGREET_DEFAULT_REPLY }) }),
     ...(o['pay-once'] === undefined ? {} : { payOnceMs: o['pay-once'] }),
   }),
   compiles: ['pause'],
