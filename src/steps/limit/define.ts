@@ -218,11 +218,14 @@ function keyKnown(view: CheckView, report: CheckReport): void {
   const key = view.occurrences('per').length === 0 ? per.default : view.value(per);
   if (key === null) return;
   const phase = view.placement.phase;
+  const at = view.occurrences('per').at(-1)?.valueSpan ?? view.actionSpan;
   for (const part of key) {
     const from = KEY_PART_KNOWN_FROM[part.kind];
     if (isEarlier(phase, from)) {
-      const at = view.occurrences('per').at(-1)?.valueSpan ?? view.actionSpan;
       report('E089', at, `the limit key part ${part.kind} is not known at ${phase}`, { hint: `smtpd tells it from ${from}: write \`at ${from}\` or another key` });
+    } else if ((part.kind === 'recipient' || part.kind === 'recipient-domain') && phase !== 'rcpt-to') {
+      // After rcpt-to a transaction has several recipients, and the key would have no one value.
+      report('E089', at, `the limit key part ${part.kind} is known at rcpt-to only, not at ${phase}`, { hint: 'count recipients at rcpt-to, or key the limit on the sender' });
     }
   }
 }
