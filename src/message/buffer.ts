@@ -19,8 +19,9 @@
 import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { BodyStore } from './body-store.js';
-import { applyHeaderEdits, type HeaderEdit } from './edits.js';
-import { fieldNameOf, isContinuationLine, type HeaderField } from './fields.js';
+import type { HeaderEdit, HeaderField, MessageView } from '../model/message.js';
+import { applyHeaderEdits } from './edits.js';
+import { fieldNameOf, isContinuationLine } from './fields.js';
 import { fileSpoolOpener, type SpoolOpener } from './spool.js';
 import { stuffLine, unstuffBytes } from './stuffing.js';
 
@@ -47,7 +48,7 @@ export const DEFAULT_HEADER_CAP = 256 * 1024;
 const CRLF = Buffer.from('\r\n');
 const LF = 0x0a;
 
-export class MessageBuffer {
+export class MessageBuffer implements MessageView {
   private readonly fields: HeaderField[] = [];
   /** The field being read (its folded lines may follow). */
   private current: { name: string; lines: Uint8Array[] } | null = null;

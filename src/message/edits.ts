@@ -17,13 +17,8 @@
  *    several at one position stacks them, the last given on top, which keeps
  *    an ARC set that rspamd lists as AAR, AMS, AS in its order AS, AMS, AAR.
  */
-import { sameName, type HeaderField } from './fields.js';
-
-export type HeaderEdit =
-  | { readonly type: 'remove'; readonly name: string; readonly index: number }
-  | { readonly type: 'replace'; readonly name: string; readonly field: HeaderField }
-  | { readonly type: 'insert'; readonly position: number; readonly field: HeaderField }
-  | { readonly type: 'append'; readonly field: HeaderField };
+import type { HeaderEdit, HeaderField } from '../model/message.js';
+import { sameName } from './fields.js';
 
 export function applyHeaderEdits(fields: readonly HeaderField[], edits: readonly HeaderEdit[]): HeaderField[] {
   const removed = new Set<number>();

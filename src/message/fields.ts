@@ -7,14 +7,9 @@
  * may span lines. Pure.
  */
 import { MAX_HEADER_LINE_OCTETS } from '../support/mail-header.js';
+import type { HeaderField } from '../model/message.js';
 import { err, ok, type Result } from '../support/result.js';
 
-export interface HeaderField {
-  /** The name as written, without the colon. */
-  readonly name: string;
-  /** Physical lines, the first one `Name:…`, each without CRLF. */
-  readonly lines: readonly Uint8Array[];
-}
 
 const SP = 0x20;
 const HTAB = 0x09;

@@ -6,6 +6,7 @@
 import type { Clock } from '../support/clock.js';
 import type { FilterDecision } from './decision.js';
 import type { FilterPhase, RulePhase } from './phases.js';
+import type { MessageReading, MessageView } from './message.js';
 import type { CompiledStep, SessionFacts } from './plan.js';
 
 /** What a step says. */
@@ -69,6 +70,17 @@ export interface StepRunner {
    */
   startEarly?(facts: SessionFacts): void;
   /**
+   * Read the message (a commit step of a kind that reads messages: rspamd,
+   * DKIM). Called at the client's final `.`, while the runtime holds the
+   * message's lines, when the step's `when` holds; bounded by the kind's
+   * deadline. The reading's edits are applied to the header before the lines
+   * go back to smtpd, and `run` at commit finds the reading in
+   * `facts.messageReadings` (by step index). A throw or a rejection becomes
+   * the step's on-error at commit.
+   */
+  readMessage?(ctx: MessageContext): Promise<MessageReading>;
+
+  /**
    * The session ended (link-disconnect, or forgotten by the session table):
    * release what the runner holds for it (a concurrency limit's place).
    * Called once per session for every runner of its plan that has it; must not throw.
@@ -76,4 +88,22 @@ export interface StepRunner {
   endSession?(sessionId: string): void;
   /** May throw or reject: the runtime turns that into the step's on-error decision. */
   run(ctx: StepContext): StepOutcome | Promise<StepOutcome>;
+}
+
+export interface MessageContext {
+  /** The facts as at commit (sender, recipients, size). */
+  readonly facts: SessionFacts;
+  readonly message: MessageView;
+  readonly clock: Clock;
+  /** Aborted at the deadline or when the session disconnects. */
+  readonly signal: AbortSignal;
+}
+
+/** A runner's failure that is a timeout of its own: the fault says `timedOut`. */
+export class StepDeadlineError extends Error {
+  readonly timedOut = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'StepDeadlineError';
+  }
 }

@@ -41,12 +41,13 @@ export interface StepFault {
 export interface DryRunHit {
   readonly step: CompiledStep;
   /**
-   * `pause`: would have waited; `continue`: would not have ended the phase;
+   * `pause`: would have waited; `score`: would have added to the score;
+   * `continue`: would not have ended the phase;
    * `accept`/`decide`: would have ended it (see `decision`); `arm`: would
    * have armed `deferral` (it was not armed); `error`: the step failed,
    * which in dry-run never tempfails.
    */
-  readonly would: 'pause' | 'continue' | 'accept' | 'decide' | 'arm' | 'error';
+  readonly would: 'pause' | 'score' | 'continue' | 'accept' | 'decide' | 'arm' | 'error';
   /** The decision it would have sent, for `decide`. */
   readonly decision: FilterDecision | null;
   /** The deferral it would have armed, for `arm`. */
@@ -233,7 +234,7 @@ class Run {
         }
         outcome = planned.runner.run((this.context ??= new Context(job, job.abort)));
       } catch (error) {
-        const end = this.fault(step, error, false);
+        const end = this.fault(step, error, isTimeout(error));
         if (end !== null) return end;
         continue;
       }
@@ -260,7 +261,7 @@ class Run {
       outcome = planned.runner.run(new Context(this.job, own));
     } catch (error) {
       own.release();
-      return this.fault(planned.step, error, false);
+      return this.fault(planned.step, error, isTimeout(error));
     }
     if (!isPromiseLike(outcome)) {
       own.release();
@@ -304,7 +305,7 @@ class Run {
         settled = true;
         timer?.cancel();
         own?.release();
-        this.resume(i, () => this.fault(planned.step, error, error instanceof StepTimeoutError), started);
+        this.resume(i, () => this.fault(planned.step, error, isTimeout(error)), started);
       },
     );
   }
@@ -454,6 +455,11 @@ function isPermanentRefusal(decision: FilterDecision): decision is Extract<Filte
 /** The deciding step answered asynchronously after `ms`. */
 function timed(evaluation: Evaluation, ms: number): Evaluation {
   return { ...evaluation, stepMs: Math.round(ms * 10) / 10 };
+}
+
+/** Our deadline, or a runner's own (a StepDeadlineError: a message reading that timed out). */
+function isTimeout(error: unknown): boolean {
+  return error instanceof StepTimeoutError || (typeof error === 'object' && error !== null && (error as { timedOut?: unknown }).timedOut === true);
 }
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {

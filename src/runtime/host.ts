@@ -361,6 +361,11 @@ export class FilterHost {
   }
 
   private sessionEnded(session: Session, reason: SessionEndReason, ageMs: number): void {
+    try {
+      session.end();
+    } catch (error) {
+      this.log.error({ session: session.id, err: errorText(error) }, 'internal error while ending a session');
+    }
     // Whatever the reason, the session is gone for us: release what runners hold for it.
     for (const runner of session.plan.endsSession) {
       try {

@@ -10,7 +10,7 @@
  * evaluator sees the outcome.
  */
 import type { SessionFacts } from '../model/plan.js';
-import type { StepContext, StepOutcome, StepRunner } from '../model/runner.js';
+import type { MessageContext, StepContext, StepOutcome, StepRunner } from '../model/runner.js';
 import type { StepRanEvent } from './events.js';
 
 export interface RunObserver {
@@ -47,6 +47,7 @@ export function observeRunner(runner: StepRunner, observer: RunObserver): StepRu
   return {
     step,
     ...(runner.startEarly === undefined ? {} : { startEarly: (facts: SessionFacts) => runner.startEarly?.(facts) }),
+    ...(runner.readMessage === undefined ? {} : { readMessage: (ctx: MessageContext) => (runner.readMessage as NonNullable<StepRunner['readMessage']>).call(runner, ctx) }),
     ...(runner.endSession === undefined ? {} : { endSession: (sessionId: string) => runner.endSession?.(sessionId) }),
     run(ctx) {
       const started = measure();

@@ -10,6 +10,7 @@ import type { StepDetail, StepRunner } from '../model/runner.js';
 import { RULE_PHASES, type RulePhase } from '../model/phases.js';
 import { kindOf } from '../steps/catalogue.js';
 import { StepUnavailableError, type RunnerFactory, type StepServices } from '../steps/service.js';
+import type { DryRunSkipped } from '../steps/spec.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
 import type { RuntimeEvents } from './events.js';
@@ -33,7 +34,15 @@ export interface PlannedStep {
   /** It holds the client up (a pause): a session that ran it counts as paused for the early-talker log. */
   readonly delaysClient: boolean;
   /** A dry-run step its kind does not run (a pause does not wait): what it notes instead. Null: it runs. */
-  readonly dryRunSkip: { readonly would: 'pause'; readonly detail: StepDetail } | null;
+  readonly dryRunSkip: { readonly would: DryRunSkipped; readonly detail: StepDetail } | null;
+}
+
+/** A commit step whose runner reads the message at the client's `.` (message-hold.ts). */
+export interface MessageStep {
+  readonly planned: PlannedStep;
+  readonly readMessage: NonNullable<StepRunner['readMessage']>;
+  /** The reading's deadline: the kind's own time plus the step margin. */
+  readonly deadlineMs: number;
 }
 
 export interface PhasePlan {
@@ -59,6 +68,8 @@ export interface ActivePlan {
   readonly watchesEarlyTalk: boolean;
   /** The runners whose kind starts work at connect (`startsAtConnect`), in chain order. */
   readonly startsAtConnect: readonly StepRunner[];
+  /** The commit steps that read the message, in chain order: when there are any, sessions hold their messages. */
+  readonly messageSteps: readonly MessageStep[];
   /** The runners that hold something per session (a concurrency limit's place), told when a session ends. */
   readonly endsSession: readonly StepRunner[];
 }
@@ -179,7 +190,14 @@ export function buildPlan(
     .sort((a, b) => a.step.index - b.step.index)
     .map((s) => s.runner);
   const endsSession = [...phases.values()].flatMap((p) => p.steps).filter((s) => s.runner.endSession !== undefined).map((s) => s.runner);
-  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect, endsSession });
+  const messageSteps = (phases.get('commit')?.steps ?? []).flatMap((planned): MessageStep[] => {
+    const read = planned.runner.readMessage;
+    if (read === undefined) return [];
+    const own = kindOf(planned.step.action.kind).readsMessage;
+    const ms = own === undefined ? deps.timings.defaultAsyncStepMs : own.deadlineMs(planned.step.action);
+    return [{ planned, readMessage: (ctx) => read.call(planned.runner, ctx), deadlineMs: ms + deps.timings.stepMarginMs }];
+  });
+  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect, messageSteps, endsSession });
 }
 
 /** A one-line description of each step, for the startup log. */

@@ -24,12 +24,13 @@ import type { Logger } from '../support/log.js';
 import { LogThrottle } from '../support/log-throttle.js';
 import { sanitizeHeaderLine } from '../support/mail-header.js';
 import { streamDataLine } from './data-stream.js';
+import { MessageHold } from './message-hold.js';
 import { AbortScope } from './abort-scope.js';
 import { adaptToPhase, tempfailDecision } from '../protocol/smtpd-rules.js';
 import { replyOf } from '../model/decision.js';
 import { type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
-import { explainStep, logDryRuns } from './explain.js';
+import { explainStep, logDryRuns, scoreField } from './explain.js';
 import type { RuntimeEvents } from './events.js';
 import { Session } from './session.js';
 import type { ActivePlan, PlannedStep } from './plan.js';
@@ -63,7 +64,11 @@ export class RequestHandler {
   handle(request: FilterRequestLine, encoding: 'utf8' | 'latin1'): void {
     if (request.phase === 'data-line') {
       const session = this.o.sessions.get(request.sessionId) ?? null;
-      streamDataLine(session, { sessionId: request.sessionId, token: request.token, line: request.param, encoding }, this.o.writer);
+      try {
+        streamDataLine(session, { sessionId: request.sessionId, token: request.token, line: request.param, encoding }, this.o.writer, this.startHold);
+      } catch (error) {
+        this.lineFault(session, request, encoding, error);
+      }
       return;
     }
     const ref: RequestRef = { sessionId: request.sessionId, token: request.token, phase: request.phase };
@@ -83,6 +88,14 @@ export class RequestHandler {
       }
       session.beginRequest(phase, request.param);
       if (phase === 'connect') startEarly(session, request);
+      if (phase === 'commit' && session.messageDamaged) {
+        // Lines of the held message were lost (message-hold.ts): never deliver it short.
+        answered = true;
+        const decision = tempfailDecision(request.phase);
+        this.o.dispatcher.answerNow(ref, decision);
+        this.o.log.error({ session: session.id, phase: ref.phase, client: session.client, reply: replyOf(decision) }, 'held message was damaged; commit tempfailed');
+        return;
+      }
       const plan = session.plan.phases.get(phase);
       if (plan === undefined || session.isAccepted(phase)) {
         answered = true;
@@ -206,6 +219,37 @@ export class RequestHandler {
     return null;
   }
 
+  /** Holds the message of a session whose chain has steps that read it, unless its transaction was accepted. */
+  private readonly startHold = (session: Session, token: string): MessageHold | null => {
+    const steps = session.plan.messageSteps;
+    if (steps.length === 0 || session.isAccepted('commit')) return null;
+    return new MessageHold(session.id, token, steps, { writer: this.o.writer, clock: this.o.clock, log: this.o.log });
+  };
+
+  /**
+   * A bug of ours on the data-line path. The line still goes back (unless
+   * the hold took it), so the stream stays whole; a hold that broke gives
+   * its lines back and the commit is tempfailed.
+   */
+  private lineFault(session: Session | null, request: FilterRequestLine, encoding: 'utf8' | 'latin1', error: unknown): void {
+    this.o.log.error({ session: request.sessionId, err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'internal error on a data-line');
+    const hold = session?.hold ?? null;
+    // After the client's `.`, the hold writes the rest (and the `.`) itself.
+    const lineIsOurs = hold === null || hold.holding;
+    if (session !== null && hold !== null) {
+      session.hold = null;
+      session.messageDamaged = true;
+      try {
+        hold.disconnect();
+      } catch {
+        // Nothing more can be given back.
+      }
+    }
+    if (lineIsOurs) {
+      this.o.writer.send({ kind: 'filter-dataline', sessionId: request.sessionId, token: request.token, line: request.param, encoding });
+    }
+  }
+
   /** Apply the evaluation to the session, log it, and return the decision to send. */
   private conclude(session: Session, phase: RulePhase, ref: RequestRef, evaluation: Evaluation, started: number | null): FilterDecision {
     if (evaluation.kind === 'accept') session.accept(phase);
@@ -264,6 +308,7 @@ export class RequestHandler {
             : {}),
           // Explain: the condition that held and the values it read; the step's own latency.
           ...explainStep(evaluation.step, evaluation.facts),
+          ...scoreField(evaluation.facts),
           ...(evaluation.stepMs !== null ? { stepMs: evaluation.stepMs } : {}),
           ...evaluation.detail,
         },

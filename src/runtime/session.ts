@@ -7,10 +7,14 @@
  *
  * Where sessions live, and when they are forgotten: session-table.ts.
  */
+import { SessionAuth } from '../model/auth.js';
 import { SessionDnsLists } from '../model/dns-lists.js';
+import type { MessageReadings } from '../model/message.js';
+import { SessionScore } from '../model/score.js';
 import type { SessionFacts } from '../model/plan.js';
 import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { ConnectParam, ReportEvent } from '../protocol/types.js';
+import type { MessageHold } from './message-hold.js';
 import type { ActivePlan } from './plan.js';
 
 /** smtpd's reply when a client sent more than one line at once (protocol.md §7.2). */
@@ -54,11 +58,21 @@ export class Session {
   sessionHeaders: string[] = [];
   /** Header lines to add to the current message (from mail-from/rcpt-to/data steps). */
   transactionHeaders: string[] = [];
-  /** True between the first data-line of a message and our final `.`. */
+  /** True between the first data-line of a message and the client's final `.`. */
   streaming = false;
+  /** The message being held for the steps that read it (message-hold.ts); null when lines are echoed. */
+  hold: MessageHold | null = null;
+  /** What those steps found, for commit; null when no message was held. */
+  messageReadings: MessageReadings | null = null;
+  /** The held message could not be written back whole: commit is tempfailed. */
+  messageDamaged = false;
 
   /** What the DNS-list steps found, and their lookups started at connect. */
   readonly dnsLists = new SessionDnsLists();
+  /** The session's score: its part, and the current transaction's, which endTransaction clears. */
+  readonly score = new SessionScore();
+  /** What the authentication steps found for the current transaction. */
+  readonly auth = new SessionAuth();
 
   /** A pause step ran in this session (for the early-talker log line). */
   paused = false;
@@ -146,6 +160,8 @@ export class Session {
       this.mailFrom = param;
     } else if (phase === 'data') {
       this.messageBytes = null;
+      this.messageReadings = null;
+      this.messageDamaged = false;
     }
   }
 
@@ -199,7 +215,15 @@ export class Session {
       tls: this.tls,
       size: phase === 'commit' ? this.messageBytes : null,
       dnsLists: this.dnsLists,
+      ...(phase === 'commit' && this.messageReadings !== null ? { messageReadings: this.messageReadings } : {}),
+      score: this.score,
+      auth: this.auth,
     };
+  }
+
+  /** The session ended (or fell out of the table): a held message goes back, its readings are aborted. */
+  end(): void {
+    this.hold?.disconnect();
   }
 
   private endTransaction(): void {
@@ -209,5 +233,9 @@ export class Session {
     this.acceptedTransaction = false;
     this.transactionHeaders = [];
     this.streaming = false;
+    this.messageReadings = null;
+    this.messageDamaged = false;
+    this.score.resetTransaction();
+    this.auth.clear();
   }
 }

@@ -20,10 +20,14 @@ import { limitKind, limitStep } from './limit/define.js';
 import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
+import { rspamdKind, rspamdStep } from './rspamd/define.js';
+import { scoreKind, scoreStep } from './score.js';
+import { scoreHeaderKind, scoreHeaderStep } from './score-header.js';
+import { spfKind, spfStep } from './spf/define.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, limitStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep, spfStep, rspamdStep, limitStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -39,6 +43,10 @@ export const KINDS = {
   policy: policyKind,
   greylist: greylistKind,
   dnsbl: dnsblKind,
+  score: scoreKind,
+  'score-header': scoreHeaderKind,
+  spf: spfKind,
+  rspamd: rspamdKind,
   limit: limitKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 

@@ -18,6 +18,7 @@ import type { CompiledRules, StepKind, StepOf } from '../model/plan.js';
 import type { StepRunner } from '../model/runner.js';
 import type { DnsblServiceDeps } from './dnsbl/run.js';
 import type { PauseEvents } from './pause/run.js';
+import type { RspamdServiceDeps } from './rspamd/run.js';
 
 /** Makes the runner of one step; called once per step per rules version. */
 export type RunnerFactory<K extends StepKind> = (step: StepOf<K>) => StepRunner;
@@ -69,6 +70,8 @@ export interface ServiceDeps {
   };
   /** The DNS lists' transport (tests: a fake or a test server) and cache bound. Default: node:dns, 100 000 entries. */
   readonly dns?: Omit<DnsblServiceDeps, 'clock'>;
+  /** rspamd's MTA-Name and HTTP request function (tests). Default: os.hostname(), node:http. */
+  readonly rspamd?: Omit<RspamdServiceDeps, 'clock' | 'log'>;
 }
 
 /** How a kind's service is made. */

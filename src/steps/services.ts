@@ -16,10 +16,14 @@ import { createDisconnectRunner } from './disconnect.js';
 import { dnsblService } from './dnsbl/run.js';
 import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
+import { createScoreRunner } from './score.js';
+import { createScoreHeaderRunner } from './score-header.js';
 import { limitService } from './limit/run.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { rspamdService } from './rspamd/run.js';
+import { spfService } from './spf/run.js';
 import {
   stateless,
   StepUnavailableError,
@@ -46,6 +50,10 @@ export const SERVICES = {
   policy: policyService,
   greylist: greylistService,
   dnsbl: dnsblService,
+  score: pure('score', createScoreRunner),
+  'score-header': pure('score-header', createScoreHeaderRunner),
+  spf: spfService,
+  rspamd: rspamdService,
   limit: limitService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 

@@ -15,6 +15,7 @@ import { checkFile } from './file.js';
 import { checkDeclaredLists, checkListUses } from './lists.js';
 import { checkOptions } from './options.js';
 import { checkPhase } from './phases.js';
+import { checkProduced } from './produced.js';
 import { checkReachable } from './reachability.js';
 import type { Report } from './report.js';
 import { checkForeign, checkStep } from './steps.js';
@@ -41,7 +42,7 @@ const STEP_CHECKS: readonly StepCheck[] = [
   (ctx, chain, step) => checkForeign(chain, step, ctx.report),
 ];
 
-const CHAIN_CHECKS: readonly ChainCheck[] = [(ctx, chain) => checkReachable(chain, ctx.report)];
+const CHAIN_CHECKS: readonly ChainCheck[] = [(ctx, chain) => checkReachable(chain, ctx.report), (ctx, chain) => checkProduced(chain, ctx.report)];
 
 const checkChains: Check = (ctx) => {
   for (const chain of ctx.file.chains) {

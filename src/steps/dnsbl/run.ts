@@ -1,19 +1,21 @@
 /**
- * The `dnsbl` runner and its service. The service keeps one DnsClient (one
- * cache, one set of queries in flight) per resolver across reloads, so a
- * reload keeps the cache warm. A runner's lookup starts at connect
+ * The `dnsbl` runner and its service. The service uses the process's DNS
+ * clients (dns/clients.ts: one cache, one set of queries in flight per
+ * resolver, shared with the `spf` step) across reloads, so a reload keeps the
+ * cache warm. A runner's lookup starts at connect
  * (`startEarly`, kept in the session's SessionDnsLists under the step), and
  * the step picks it up when it runs; a lookup never throws: an error is a
  * result, the chain goes on, and on-error does not apply (fail open).
  */
 import { classify, type ListVerdict } from '../../dns/classify.js';
-import { DnsClient } from '../../dns/client.js';
-import { nodeTransport } from '../../dns/node-transport.js';
-import { formatResolverAddress, type ResolverAddress } from '../../dns/resolver-address.js';
+import type { DnsClient } from '../../dns/client.js';
+import { DnsClients, dnsClientsOf } from '../../dns/clients.js';
+import type { ResolverAddress } from '../../dns/resolver-address.js';
 import { clientQuery } from '../../dns/reverse.js';
 import { underZone } from '../../dns/domain-name.js';
 import type { DnsTransport } from '../../dns/types.js';
 import type { DnsListResult } from '../../model/dns-lists.js';
+import { SCORE_SCALE, scoreScopeAt } from '../../model/score.js';
 import type { SessionFacts, StepOf } from '../../model/plan.js';
 import type { StepContext, StepDetail, StepOutcome, StepRunner } from '../../model/runner.js';
 import type { Clock } from '../../support/clock.js';
@@ -53,6 +55,9 @@ export class DnsblRunner implements StepRunner {
     const detail = detailOf(this.o.name, looked);
     if (verdict.status !== 'listed') return { type: 'continue', detail };
     const weight = this.o.entry.site.weight;
+    // Once per session (per transaction at mail-from and later), as every step that scores; never in dry-run.
+    if (weight !== 0 && this.step.dryRun !== true) facts.score?.add(this.key, this.o.name, Math.round(weight * SCORE_SCALE), scoreScopeAt(ctx.phase));
+    if (this.o.scoreOnly) return { type: 'continue', detail };
     if (weight < 0) return { type: 'accept', detail };
     if (weight === 0) return { type: 'continue', detail };
     const reply = dnsblReply(facts.src, this.o.name);
@@ -103,6 +108,8 @@ export interface DnsblServiceDeps {
   /** The transport to a resolver (tests: a fake, or a test server); default node:dns. */
   readonly transport?: (resolver: ResolverAddress | null) => DnsTransport;
   readonly maxCacheEntries?: number;
+  /** The process's DNS clients, shared with the other steps that look up (default: a registry of its own). */
+  readonly clients?: DnsClients;
 }
 
 export interface DnsblService extends StepService<'dnsbl'> {
@@ -111,20 +118,10 @@ export interface DnsblService extends StepService<'dnsbl'> {
 }
 
 export function createDnsblService(deps: DnsblServiceDeps): DnsblService {
-  const clients = new Map<string, DnsClient>();
-  const clientFor = (resolver: ResolverAddress | null): DnsClient => {
-    const key = resolver === null ? 'system' : formatResolverAddress(resolver);
-    let client = clients.get(key);
-    if (client === undefined) {
-      const transport = deps.transport?.(resolver) ?? nodeTransport(resolver === null ? {} : { server: resolver });
-      client = new DnsClient({ transport, clock: deps.clock, ...(deps.maxCacheEntries === undefined ? {} : { maxCacheEntries: deps.maxCacheEntries }) });
-      clients.set(key, client);
-    }
-    return client;
-  };
+  const registry = deps.clients ?? new DnsClients(deps);
   return {
-    clients,
-    factory: (step) => new DnsblRunner(step, clientFor(step.action.options.resolver)),
+    clients: registry.all,
+    factory: (step) => new DnsblRunner(step, registry.clientFor(step.action.options.resolver)),
     // A client holds no socket between queries: a resolver no longer named keeps only its cache until exit.
     retain: () => {},
     close: () => Promise.resolve(),
@@ -134,5 +131,5 @@ export function createDnsblService(deps: DnsblServiceDeps): DnsblService {
 export const dnsblService: ServiceSpec<'dnsbl'> = {
   kind: 'dnsbl',
   external: true,
-  createService: (deps) => createDnsblService({ clock: deps.clock, ...deps.dns }),
+  createService: (deps) => createDnsblService({ clock: deps.clock, ...deps.dns, clients: dnsClientsOf(deps, () => new DnsClients({ clock: deps.clock, ...deps.dns })) }),
 };

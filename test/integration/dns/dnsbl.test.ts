@@ -106,4 +106,51 @@ describe('DNS lists against rbldnsd', () => {
     const zone = filter.logs().filter((l) => JSON.stringify(l).includes('zen.test'));
     assert.deepEqual(zone, [], 'logs name the list, never its zone');
   });
+
+  test('scores: the lists add their weights (score-only), thresholds decide, the decision line shows the breakdown', async () => {
+    const rules = join(dir, 'scores.rules');
+    writeFileSync(
+      rules,
+      [
+        'chain main =',
+        `    dnsbl "wl.test=127.0.[0..255].[1..3]*-2" as "dnswl" resolver "${dns.address}" score-only`,
+        `    then dnsbl "zen.test=127.0.0.[2..9]*3" as "zen" resolver "${dns.address}" score-only`,
+        // The same zone again, for its PBL answers: the query is shared, the weight its own.
+        `    then dnsbl "zen.test=127.0.0.[10..11]*1.5" as "pbl" resolver "${dns.address}" score-only`,
+        '    then score +1 "no-fcrdns" when not fcrdns',
+        '    then accept when score <= -1',
+        '    then disconnect "550 5.7.1 Service unavailable; client blocked by DNS lists" when score >= 3',
+        '    then reject "451 4.7.1 suspicious, try later" when score >= 1 at rcpt-to',
+        '',
+      ].join('\n'),
+    );
+    const scored = await CliFilter.start([process.execPath, MAIN, rules]);
+    try {
+      const session = async (src: string, fcrdns = 'pass') => {
+        const sid = newSessionId();
+        scored.feed(`report|0.6|1.0|smtp-in|link-connect|${sid}|mx.example.net|${fcrdns}|${src}:5000|192.0.2.1:25`);
+        const connect = (await scored.ask(sid, 'connect', `mx.example.net|${src}`)).decision;
+        if (connect !== 'proceed') {
+          scored.close(sid);
+          return connect;
+        }
+        await scored.ask(sid, 'ehlo', 'mx.example.net');
+        await scored.ask(sid, 'mail-from', 'alice@example.net');
+        const rcpt = (await scored.ask(sid, 'rcpt-to', 'bob@example.org')).decision;
+        scored.close(sid);
+        return rcpt;
+      };
+      assert.equal(await session('192.0.2.7'), 'disconnect|550 5.7.1 Service unavailable; client blocked by DNS lists', 'SBL: 3');
+      assert.equal(await session('192.0.2.10'), 'reject|451 4.7.1 suspicious, try later', 'PBL: 1.5');
+      assert.equal(await session('192.0.2.10', 'fail'), 'reject|451 4.7.1 suspicious, try later', 'PBL and no FCrDNS: 2.5');
+      assert.equal(await session('192.0.2.20', 'fail'), 'proceed', 'DNSWL -2 and no FCrDNS +1: accepted');
+      assert.equal(await session('192.0.2.254'), 'proceed', '127.255.255.254 is an error: it adds nothing');
+      assert.equal(await session('192.0.2.8'), 'proceed');
+      assert.deepEqual(scored.invalidLines(), []);
+      const scores = scored.logs().filter((l) => l.msg === 'decision').map((l) => l.score);
+      assert.deepEqual(scores, ['3 (zen +3)', '1.5 (pbl +1.5)', '2.5 (pbl +1.5, no-fcrdns +1)', '-1 (dnswl -2, no-fcrdns +1)']);
+    } finally {
+      scored.kill();
+    }
+  });
 });

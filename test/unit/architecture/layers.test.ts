@@ -1,7 +1,7 @@
 /**
  * The direction of dependencies in src/ (issue 11, plan §1):
  *
- *   cli → {runtime, tools, reload, metrics} → {dsl, steps} → {conditions, protocol, policy, store, greylist, limits, dns, message} → model → support
+ *   cli → {runtime, tools, reload, metrics} → {dsl, steps} → {conditions, protocol, policy, store, greylist, limits, dns, message, rspamd} → model → support
  *
  * Every `import … from`, `export … from`, `import type`, dynamic import() and
  * module augmentation of every src/**\/*.ts is an edge (type edges are
@@ -35,10 +35,14 @@ const TABLE: LayerTable = {
   store: ['greylist/', 'limits/', 'model/', 'support/'],
   // DNS lookups (issue 12): a client with its cache and deadlines, and the pure readings of DNS lists.
   dns: ['model/', 'support/'],
+  // rspamd (issue 15): the request headers, the answer, the verdict and the HTTP client; headers made as message/ makes them.
+  rspamd: ['message/fields.ts', 'model/', 'support/'],
+  // SPF, DKIM, DMARC (issue 14): checks through mailauth on a resolver given to them, and the pure readings of their records.
+  auth: ['dns/', 'model/', 'support/'],
   // Definitions: compiling rules loads them, so no I/O and no runner code.
   'steps (pure)': ['conditions/', 'protocol/smtpd-rules.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   // Runners and their services.
-  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'limits/', 'dns/', 'message/', 'model/', 'support/'],
+  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'limits/', 'dns/', 'auth/', 'message/', 'rspamd/', 'model/', 'support/'],
   dsl: ['steps (pure)', 'conditions/', 'protocol/smtpd-rules.ts', 'store/url.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   runtime: ['steps/', 'conditions/', 'protocol/', 'message/', 'model/', 'support/'],
   reload: ['dsl/', 'model/', 'support/'],

@@ -14,11 +14,14 @@ import { keywordToken } from '../../../src/dsl/tokens.js';
 import { compile, compileOk, onlyChain, projectRoot } from '../dsl/helpers.js';
 import { fieldProblems, type FieldsInput } from './completeness.js';
 
-const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error'];
+const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'score', 'spf', 'spf-helo', 'rspamd-action', 'rspamd-symbol'];
 
-/** Diagnostics of `chain c = accept when CONDITION` as `CODE message (hint)`; [] when it compiles clean. */
+/**
+ * Diagnostics of `chain c = accept when CONDITION` as `CODE message (hint)`; [] when it compiles clean.
+ * An `spf check-helo` step comes first, so that a test of its results is not W040's.
+ */
 function said(condition: string): string[] {
-  const r = compile(`chain c = accept when ${condition}`);
+  const r = compile(`chain c = spf check-helo then accept when ${condition}`);
   return (r.ok ? r.warnings : r.diagnostics).map((d) => `${d.code} ${d.message}${d.hint === undefined ? '' : ` (${d.hint})`}`);
 }
 
@@ -37,12 +40,14 @@ describe('condition fields', () => {
     const knownFrom: Record<FieldName, string> = {
       ...{ src: 'connect', rdns: 'connect', fcrdns: 'connect', helo: 'helo', 'mail-from': 'mail-from', 'rcpt-to': 'rcpt-to' },
       ...{ tls: 'mail-from', 'tls-version': 'mail-from', 'tls-cipher': 'mail-from', authenticated: 'mail-from', 'auth-user': 'mail-from' },
-      ...{ listed: 'connect', 'dns-error': 'connect' },
+      ...{ listed: 'connect', 'dns-error': 'connect', score: 'connect', spf: 'mail-from', 'spf-helo': 'mail-from' },
+      ...{ 'rspamd-action': 'commit', 'rspamd-symbol': 'commit' },
     };
     const tests: Record<FieldName, string> = {
       ...{ src: 'src ~ /x/', rdns: 'rdns', fcrdns: 'fcrdns', helo: 'helo ~ /x/', 'mail-from': 'mail-from ~ /x/', 'rcpt-to': 'rcpt-to ~ /x/' },
       ...{ tls: 'tls', 'tls-version': 'tls-version ~ /x/', 'tls-cipher': 'tls-cipher ~ /x/', authenticated: 'authenticated', 'auth-user': 'auth-user ~ /x/' },
-      ...{ listed: 'listed', 'dns-error': 'dns-error' },
+      ...{ listed: 'listed', 'dns-error': 'dns-error', score: 'score >= 1', spf: 'spf in { fail }', 'spf-helo': 'spf-helo in { fail }' },
+      ...{ 'rspamd-action': 'rspamd-action ~ /x/', 'rspamd-symbol': 'rspamd-symbol' },
     };
     for (const name of NAMES) {
       assert.equal(FIELD_BY_NAME[name].knownFrom, knownFrom[name], name);
@@ -52,12 +57,13 @@ describe('condition fields', () => {
     }
   });
 
-  test('the tests each field takes; any other is E045 with the field’s message', () => {
+  test('the tests each field takes; any other is E045 with the field’s message, or E073 for a compare', () => {
     const needs = (f: string) => `E045 \`${f}\` needs \`~ /REGEX/\` or \`in LIST\` (e.g. \`${f} in trusted\`)`;
     const yesNo = 'E045 `fcrdns` is a yes/no test and takes no `~` or `in` (write `fcrdns` or `not fcrdns`; to match the name, use `rdns`)';
     const tlsYesNo = 'E045 `tls` is a yes/no test and takes no `~` or `in` (write `tls` or `not tls`; to match the version or the cipher, use `tls-version` or `tls-cipher`)';
     const authYesNo = 'E045 `authenticated` is a yes/no test and takes no `~` or `in` (write `authenticated` or `not authenticated`; to match the user name, use `auth-user`)';
     const needsHint = (f: string, hint: string) => `E045 \`${f}\` needs \`~ /REGEX/\` or \`in LIST\` (${hint})`;
+    const isNumber = ['E045 `score` is a number: it takes `>=`, `>`, `<=` or `<` (e.g. `score >= 5`)'];
     const expected: Record<FieldName, { bare: string[]; match: string[]; in: string[] }> = {
       src: { bare: [needs('src')], match: [], in: [] },
       rdns: { bare: [], match: [], in: [] },
@@ -72,17 +78,26 @@ describe('condition fields', () => {
       'auth-user': { bare: [needsHint('auth-user', 'e.g. `auth-user in admins`; to test whether the client authenticated, use `authenticated`')], match: [], in: [] },
       listed: { bare: [], match: [], in: [] },
       'dns-error': { bare: [], match: [], in: [] },
+      score: { bare: isNumber, match: isNumber, in: isNumber },
+      spf: { bare: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], match: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], in: [] },
+      'spf-helo': { bare: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], match: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], in: [] },
+      'rspamd-action': { bare: [needsHint('rspamd-action', 'e.g. `rspamd-action in { reject soft-reject }`')], match: [], in: [] },
+      'rspamd-symbol': { bare: [], match: [], in: [] },
     };
     // The one item every `in` takes that fits each field.
     const item: Record<FieldName, string> = {
       ...{ src: '192.0.2.1', rdns: 'example.com', fcrdns: 'example.com', helo: 'example.com', 'mail-from': 'example.com', 'rcpt-to': 'example.com' },
       ...{ tls: 'example.com', 'tls-version': 'TLSv1.3', 'tls-cipher': 'TLS_AES_256_GCM_SHA384', authenticated: 'example.com', 'auth-user': 'alice' },
-      ...{ listed: 'zen', 'dns-error': 'zen' },
+      ...{ listed: 'zen', 'dns-error': 'zen', score: 'zen', spf: 'fail', 'spf-helo': 'softfail' },
+      ...{ 'rspamd-action': 'soft-reject', 'rspamd-symbol': 'R_SPF_FAIL' },
     };
+    const numbers: readonly FieldName[] = ['score'];
+    const notNumber = (f: string) => `E073 \`${f}\` is not a number and takes no \`>=\`, \`>\`, \`<=\` or \`<\` (the fields that compare with a number: \`score\`)`;
     for (const name of NAMES) {
       assert.deepEqual(said(name), expected[name].bare, `${name} bare`);
       assert.deepEqual(said(`${name} ~ /x/`), expected[name].match, `${name} ~`);
       assert.deepEqual(said(`${name} in { ${item[name]} }`), expected[name].in, `${name} in`);
+      for (const op of ['>=', '>', '<=', '<']) assert.deepEqual(said(`${name} ${op} 1`), numbers.includes(name) ? [] : [notNumber(name)], `${name} ${op}`);
     }
   });
 
@@ -91,7 +106,7 @@ describe('condition fields', () => {
     type Item = keyof typeof items;
     const what: Record<Item, string> = { ip: 'an IP address', range: 'an address range', domain: 'a domain', pattern: 'a domain pattern', address: 'a mail address', 'null-sender': 'the null sender' };
     const wholeNames = 'list the names in full, or use `~ /REGEX/` for a pattern';
-    const fits: Record<Exclude<FieldName, 'fcrdns' | 'tls' | 'authenticated'>, { readonly wants: string; readonly fit: readonly Item[]; readonly hints?: Partial<Record<Item, string>> }> = {
+    const fits: Record<Exclude<FieldName, 'fcrdns' | 'tls' | 'authenticated' | 'score' | 'spf' | 'spf-helo'>, { readonly wants: string; readonly fit: readonly Item[]; readonly hints?: Partial<Record<Item, string>> }> = {
       src: { wants: 'IP addresses and ranges', fit: ['ip', 'range'], hints: { domain: 'to match client host names, use `rdns in` with a separate list', pattern: 'to match client host names, use `rdns in` with a separate list' } },
       rdns: { wants: 'host names and domain patterns', fit: ['domain', 'pattern'], hints: { ip: 'to match client addresses, use `src in` with a separate list', range: 'to match client addresses, use `src in` with a separate list' } },
       helo: { wants: 'host names, domain patterns and IP addresses', fit: ['ip', 'range', 'domain', 'pattern'] },
@@ -111,6 +126,12 @@ describe('condition fields', () => {
       },
       listed: { wants: 'names of DNS lists (`as`), or NAME.CODE for a named code', fit: ['domain'], hints: { pattern: 'list the names in full: the name of a `dnsbl` step, or NAME.CODE' } },
       'dns-error': { wants: 'names of DNS lists (`as`)', fit: ['domain'], hints: { pattern: 'list the names in full: the name of a `dnsbl` step, or NAME.CODE' } },
+      'rspamd-action': {
+        wants: 'rspamd actions: `reject`, `soft-reject`, `greylist`, `add-header`, `rewrite-subject`, `no-action`, or a custom action',
+        fit: ['domain'],
+        hints: { pattern: 'list the actions in full, spaces as hyphens: `soft-reject`' },
+      },
+      'rspamd-symbol': { wants: 'rspamd symbol names (`GTUBE`, `R_SPF_FAIL`)', fit: ['domain'], hints: { pattern: 'list the symbols in full, or use `rspamd-symbol ~ /^BAYES_/`' } },
     };
     for (const [field, f] of Object.entries(fits)) {
       for (const [kind, text] of Object.entries(items) as [Item, string][]) {
@@ -118,6 +139,19 @@ describe('condition fields', () => {
         const expected = f.fit.includes(kind) ? [] : [`E015 ${text === '""' ? '""' : `"${text}"`} is ${what[kind]}, but \`${field} in\` compares ${f.wants}${hint === undefined ? '' : ` (${hint})`}`];
         assert.deepEqual(said(`${field} in { ${text} }`), expected, `${field} in { ${text} }`);
       }
+    }
+  });
+
+  test('the SPF fields take the seven results by name: any other word is E105, anything else E015', () => {
+    for (const field of ['spf', 'spf-helo']) {
+      assert.deepEqual(said(`${field} in { pass, fail, softfail, neutral, none, temperror, permerror }`), [], field);
+      assert.deepEqual(said(`${field} in { fial }`), [`E105 "fial" is not an SPF result, so \`${field} in\` never matches it (did you mean "fail"?)`]);
+      assert.deepEqual(said(`${field} in { example.com }`), [
+        `E105 "example.com" is not an SPF result, so \`${field} in\` never matches it (the words are pass, fail, softfail, neutral, none, temperror, permerror)`,
+      ]);
+      const wants = 'SPF results: pass, fail, softfail, neutral, none, temperror, permerror';
+      assert.deepEqual(said(`${field} in { 192.0.2.1 }`), [`E015 "192.0.2.1" is an IP address, but \`${field} in\` compares ${wants}`]);
+      assert.deepEqual(said(`${field} in { .fail }`), [`E015 ".fail" is a domain pattern, but \`${field} in\` compares ${wants} (list the results by name, e.g. \`{ fail, softfail }\`)`]);
     }
   });
 });

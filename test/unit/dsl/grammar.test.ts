@@ -12,6 +12,7 @@ import { CODES } from '../../../src/dsl/codes.js';
 import { MARKDOWN_MARKERS, ROFF_MARKERS, sectionContent } from '../../../src/dsl/doc-sections.js';
 import { DOC_FILES, GRAMMAR_FILES, generateDocSections, generateGrammarArtifacts, REGENERATE_COMMAND, withDocSections, type DocSection } from '../../../src/dsl/gen-grammar.js';
 import { STEPS } from '../../../src/steps/catalogue.js';
+import { ruleName } from '../../../src/dsl/signatures.js';
 import { CATEGORIES, CATEGORY_MEMBERS, KEYWORDS } from '../../../src/dsl/tokens.js';
 import { mentionsWord, projectRoot } from './helpers.js';
 
@@ -39,7 +40,7 @@ describe('grammar/', () => {
     const used = [...generated.ebnf.matchAll(/^([A-Z_]+) +::= (.*)$/gm)].filter(([, name]) => name !== undefined && name in CATEGORIES);
     assert.deepEqual(
       used.map(([, name]) => name),
-      ['STEP_NUMBER', 'STEP_NONE', 'STEP_STRING', 'STEP_ADDRESS', 'OPTION_NUMBER', 'OPTION_STRING', 'OPTION_FLAG', 'OPTION_CHOICE', 'CHOICE_REPLY', 'CHOICE_WORD', 'PHASE', 'FIELD'],
+      ['STEP_NUMBER', 'STEP_NONE', 'STEP_STRING', 'STEP_ADDRESS', 'STEP_POINTS', 'OPTION_NUMBER', 'OPTION_STRING', 'OPTION_FLAG', 'OPTION_CHOICE', 'CHOICE_REPLY', 'CHOICE_WORD', 'PHASE', 'FIELD'],
     );
     for (const [, name, rhs] of used) {
       const members = CATEGORY_MEMBERS.get(CATEGORIES[name as keyof typeof CATEGORIES]) ?? [];
@@ -101,7 +102,7 @@ describe('grammar/', () => {
   });
 
   test('railroad.html has a signature diagram per step keyword, the common options and the values', () => {
-    for (const name of [...STEPS.map((d) => d.keyword), 'common', 'duration', 'count', 'reply', 'policyAddress', 'storeUrl']) {
+    for (const name of [...STEPS.map((d) => ruleName(d.keyword)), 'common', 'duration', 'count', 'reply', 'policyAddress', 'storeUrl']) {
       assert.match(generated.railroad, new RegExp(`"type": "Rule",\\s+"name": "${name}"`), name);
     }
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { MessageBuffer, type OutputDataLine } from '../../../src/message/buffer.js';
-import type { HeaderEdit } from '../../../src/message/edits.js';
+import type { HeaderEdit } from '../../../src/model/message.js';
 import { makeField } from '../../../src/message/fields.js';
 import { openFileSpool, type Spool, type SpoolOpener } from '../../../src/message/spool.js';
 

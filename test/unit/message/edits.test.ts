@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyHeaderEdits, type HeaderEdit } from '../../../src/message/edits.js';
-import { fieldNameOf, makeField, type HeaderField } from '../../../src/message/fields.js';
+import { applyHeaderEdits } from '../../../src/message/edits.js';
+import type { HeaderEdit, HeaderField } from '../../../src/model/message.js';
+import { fieldNameOf, makeField } from '../../../src/message/fields.js';
 
 function field(line: string): HeaderField {
   const bytes = Buffer.from(line);

@@ -119,6 +119,19 @@ describe('Session facts from reports', () => {
     for (const p of ['connect', 'helo', 'mail-from', 'rcpt-to', 'data', 'commit'] as const) assert.equal(s.isAccepted(p), true);
   });
 
+  test('SPF results belong to the transaction: a new MAIL FROM or tx-reset forgets them, and facts read them', () => {
+    const s = new Session(SID, plan());
+    s.beginRequest('mail-from', 'a@example.net');
+    s.facts('mail-from', 'mail-from', 'a@example.net').auth?.recordSpf('mailfrom', 'fail');
+    s.auth.recordSpf('helo', 'pass');
+    assert.equal(s.facts('rcpt-to', 'rcpt-to', 'b@x').auth?.spf('mailfrom'), 'fail');
+    s.beginRequest('mail-from', 'next@example.net');
+    assert.deepEqual([s.auth.spf('mailfrom'), s.auth.spf('helo')], [null, null], 'a new MAIL FROM is a new sender to check');
+    s.auth.recordSpf('mailfrom', 'pass');
+    s.applyReport(ev(line.report('tx-reset', SID, '89fe53ce')));
+    assert.equal(s.auth.spf('mailfrom'), null, 'tx-reset ends the transaction');
+  });
+
   test('early talker: smtpd refusing pipelining is noticed', () => {
     const s = new Session(SID, plan());
     s.applyReport(ev(line.report('protocol-server', SID, '220 vm ESMTP OpenSMTPD')));

@@ -14,7 +14,7 @@
  *  - decides = what smtpd's rules are checked against (E040, W005); ends = W007;
  *  - compile = the compiler, from the examples; needsDataLine = the compiler's;
  *  - checks = the checker's E046, W009, W004 and E026, over every rules text;
- *  - describe.outcome = what the test tool says a policy or greylist step answered;
+ *  - describe.outcome = what the test tool says a policy, greylist or spf step answered;
  *  - E042 = the definition's `why` for steps that cannot run at connect;
  *  - timing, dry-run and delaysClient = runtime/plan.ts and the evaluator.
  *
@@ -176,10 +176,19 @@ describe('describe.text', () => {
 describe('describe.outcome', () => {
   /** What tools/test/simulate.ts runText says after the step's name for a run that answered (its `said`). */
   const runTextSaid = (type: string, detail: StepDetail): string =>
-    typeof detail.answer === 'string' ? ` answered ${printable(detail.answer)}` : typeof detail.greylist === 'string' ? `: ${detail.greylist}` : ` ${type}`;
+    typeof detail.answer === 'string'
+      ? ` answered ${printable(detail.answer)}`
+      : typeof detail.greylist === 'string'
+        ? `: ${detail.greylist}`
+        : typeof detail.spf === 'string'
+          ? `: ${detail.spf}${typeof detail['spf-helo'] === 'string' ? `, helo ${detail['spf-helo']}` : ''}`
+          : ` ${type}`;
 
   /** The details the runners give: a policy server's answer (steps/policy/run.ts), the store's verdict (steps/greylist/run.ts). */
-  const RUNS: ReadonlyArray<{ kind: 'policy' | 'greylist'; type: string; detail: StepDetail }> = [
+  const RUNS: ReadonlyArray<{ kind: 'policy' | 'greylist' | 'spf'; type: string; detail: StepDetail }> = [
+    { kind: 'spf', type: 'continue', detail: { spf: 'fail', domain: 'example.com', lookups: 1 } },
+    { kind: 'spf', type: 'continue', detail: { spf: 'pass', domain: 'example.com', lookups: 0, 'spf-helo': 'softfail', 'helo-domain': 'mx.example.com' } },
+    { kind: 'spf', type: 'continue', detail: { spf: 'skipped' } },
     { kind: 'policy', type: 'continue', detail: { policyServer: 'unix:/run/postgrey.sock', answer: 'DUNNO', latencyMs: 3 } },
     { kind: 'policy', type: 'decide', detail: { policyServer: 'tcp:127.0.0.1:10040', answer: 'REJECT no\r\nthanks', latencyMs: 1 } },
     { kind: 'policy', type: 'continue', detail: {} },
@@ -194,7 +203,7 @@ describe('describe.outcome', () => {
       assert.equal(said === null ? ` ${type}` : printable(said), runTextSaid(type, detail), `${kind} ${JSON.stringify(detail)}`);
     }
     // The kinds without an outcome of their own show the outcome's type.
-    for (const k of Object.values(KINDS)) if (k.kind !== 'policy' && k.kind !== 'greylist') assert.equal(k.describe.outcome, undefined, k.kind);
+    for (const k of Object.values(KINDS)) if (k.kind !== 'policy' && k.kind !== 'greylist' && k.kind !== 'spf') assert.equal(k.describe.outcome, undefined, k.kind);
   });
 });
 
@@ -333,7 +342,8 @@ describe('compile', () => {
       assert.ok((d.compiles as readonly string[]).includes(action.kind), `${d.keyword} compiled to ${action.kind}, not in its compiles`);
       phases.set(d.keyword, (phases.get(d.keyword) ?? new Set()).add(step.phase));
     }
-    for (const d of DEFINITIONS) assert.ok((phases.get(d.keyword)?.size ?? 0) >= 2, `${d.keyword} compiled at more than one phase`);
+    // A step that needs the whole message (rspamd) runs at commit only, the last phase.
+    for (const d of DEFINITIONS) assert.ok((phases.get(d.keyword)?.size ?? 0) >= (d.phases.earliest === 'commit' ? 1 : 2), `${d.keyword} compiled at more than one phase`);
     // reject at connect is a disconnect, and a reject later.
     const rejects = new Set(compiled.filter((c) => c.d.keyword === 'reject').map((c) => `${c.step.phase}:${c.step.action.kind}`));
     assert.ok(rejects.has('connect:disconnect') && rejects.has('helo:reject') && !rejects.has('connect:reject'), [...rejects].join(' '));
@@ -382,6 +392,8 @@ describe("checks: the checker's E046, W009, W004 and E026, over every rules text
     'chain l = limit "10" count sessions at connect\n  then limit "30/1h" burst 99000000 at connect\n  then limit "1/300d" burst 98000000\n  then limit "30/1h" exceeded reject "451 4.7.1 wait" per "sender+recipient"\n  then limit "1/1h" count bytes at commit\n  then limit "1/1h" per "auth-user" count recipients',
     'chain l = limit "30/1h" count sessions at connect exceeded disconnect "550 no"\n  then limit "5" at mail-from per "helo" count messages\n  then limit "5/1m" at rcpt-to per "recipient-domain" exceeded disconnect\n  then limit "2/1d" burst 90000000\n  then limit "1/1m" per "src+helo" at connect\n  then limit "9/1d" per "recipient-domain" count messages at commit',
     'chain d = dnsbl "abcdefghij0123456789.zen.dq.spamhaus.net=127.0.0.[2..11]"\n  then dnsbl "abcdefghij0123456789.zen.dq.spamhaus.net" as "zen"\n  then dnsbl "abcdefghijklmnopqrst.zen.example"\n  then dnsbl "abcdefghij0123456789.example"\n  then dnsbl "k0123456789abcdefghij.dbl.dq.spamhaus.net" at helo',
+    // E077: score-header at commit, written or moved there by its condition; at data and rcpt-to it is fine.
+    'chain h = score-header at commit\n  then score-header at commit when rcpt-to ~ /x/\n  then score-header at rcpt-to\n  then dry-run score-header at commit',
   ];
   own.forEach((text, i) => sources.push({ name: `own #${i}`, text, file: 'test.rules', readFile: noFiles }));
 
@@ -413,8 +425,8 @@ describe("checks: the checker's E046, W009, W004 and E026, over every rules text
       // The checker also says E046/W009 of a `pregreet` written on a step that does not take it (besides its E043);
       // the definitions see only the options their step takes. Kept by stage 8b (dsl/check/steps.ts checkForeign runs the
       // pause's checks over them); listed here, as the one difference from a definition's own view.
-      // W004, E026, W020 and E088-E091 are their own step's, at its reply, its delay, its list, its count, key or rate: no option another step could be written with.
-      const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || x.code === 'W020' || x.code.startsWith('E08') || x.code.startsWith('E09') || takers.has(spanKey(x.span)));
+      // W004, E026, W020, E077 and E088-E091 are their own step's, at its reply, its delay, its list, its placement, its count, key or rate: no option another step could be written with.
+      const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || x.code === 'W020' || x.code === 'E077' || x.code.startsWith('E08') || x.code.startsWith('E09') || takers.has(spanKey(x.span)));
       for (const x of old) if (!kept.includes(x)) foreign.push(`${s.name}: ${x.code}`);
       assert.deepEqual(sorted(mine), sorted(kept), s.name);
       for (const x of kept) compared.set(x.code, (compared.get(x.code) ?? 0) + 1);
