@@ -30,6 +30,8 @@ import { createPinoLogger } from '../support/pino-logger.js';
 import { runReplayCommand, runTestCommand } from '../tools/commands.js';
 import { GREYLIST_USAGE } from '../tools/greylist/args.js';
 import { runGreylistAdmin } from '../tools/greylist/commands.js';
+import { LIMITS_USAGE } from '../tools/limits/args.js';
+import { runLimitsAdmin } from '../tools/limits/commands.js';
 import { parseCliArgs, USAGE, type CliCommand } from './args.js';
 import { loadRules, runCheck, type CliIo } from './commands.js';
 import type { SignalRelay } from './main.js';
@@ -168,7 +170,7 @@ export async function runCli(relay: SignalRelay): Promise<number> {
   // Only the filter outlives signals; a command someone runs stops on Control-C.
   if (!parsed.ok || parsed.value.kind !== 'run') relay.release();
   if (!parsed.ok) {
-    io.err(`filter-rules: ${parsed.error}\n\n${process.argv[2] === 'greylist' ? GREYLIST_USAGE : USAGE}`);
+    io.err(`filter-rules: ${parsed.error}\n\n${process.argv[2] === 'greylist' ? GREYLIST_USAGE : process.argv[2] === 'limits' ? LIMITS_USAGE : USAGE}`);
     return 2;
   }
   const cmd = parsed.value;
@@ -209,5 +211,7 @@ export async function runCli(relay: SignalRelay): Promise<number> {
     }
     case 'greylist':
       return runGreylistAdmin(cmd, { io, clock: systemClock });
+    case 'limits':
+      return runLimitsAdmin(cmd, { io });
   }
 }

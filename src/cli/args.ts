@@ -9,6 +9,7 @@ import { parseSmtpsPorts } from '../steps/pause/implicit-tls.js';
 import { parseListenAddress, type ListenAddress } from '../metrics/listen-address.js';
 import { parseReplayArgs, parseTestArgs, type ReplayCommand, type TestCommand } from '../tools/args.js';
 import { GREYLIST_USAGE, parseGreylistArgs, type GreylistCommand } from '../tools/greylist/args.js';
+import { LIMITS_USAGE, parseLimitsArgs, type LimitsCommand } from '../tools/limits/args.js';
 
 export type CliCommand =
   /** `text`: a command's own usage (default: USAGE). */
@@ -29,7 +30,8 @@ export type CliCommand =
     }
   | TestCommand
   | ReplayCommand
-  | GreylistCommand;
+  | GreylistCommand
+  | LimitsCommand;
 
 export const USAGE = `usage:
   filter-rules [--chain NAME] [--log-level LEVEL] [--record FILE] [--metrics [HOST:]PORT]
@@ -44,6 +46,8 @@ export const USAGE = `usage:
       feed recorded sessions (see --record) through the rules; list each decision
   filter-rules greylist list|delete|stats [--chain NAME] [--store URL] RULES-FILE [ARGS...]
       show or edit the built-in greylisting state (see \`filter-rules greylist --help\`)
+  filter-rules limits list|reset [--store URL] RULES-FILE [KEY...]
+      show or reset the limit steps' counters (see \`filter-rules limits --help\`)
   filter-rules --help | --version
 
 options:
@@ -82,6 +86,10 @@ export function parseCliArgs(argv: readonly string[]): Result<CliCommand, string
   if (argv[0] === 'greylist') {
     if (argv.includes('--help') || argv.includes('-h')) return ok({ kind: 'help', text: GREYLIST_USAGE });
     return parseGreylistArgs(argv.slice(1));
+  }
+  if (argv[0] === 'limits') {
+    if (argv.includes('--help') || argv.includes('-h')) return ok({ kind: 'help', text: LIMITS_USAGE });
+    return parseLimitsArgs(argv.slice(1));
   }
   if (argv[0] === 'test' || argv[0] === 'replay') {
     if (argv.includes('--help') || argv.includes('-h')) return ok({ kind: 'help' });

@@ -86,6 +86,14 @@ export const CODES = {
   E105: { severity: 'error', title: 'not a result the field can have' },
   W040: { severity: 'warning', title: 'a condition on a result no step before it gives' },
   W041: { severity: 'warning', title: '`spf-helo` without `check-helo`' },
+  // rate and concurrency limits (issue 13)
+  E085: { severity: 'error', title: 'invalid limit rate' },
+  E086: { severity: 'error', title: 'invalid limit key' },
+  E087: { severity: 'error', title: 'invalid counter store' },
+  E088: { severity: 'error', title: 'a limit that cannot count this at this phase' },
+  E089: { severity: 'error', title: 'a limit key part not known at the limit\'s phase' },
+  E090: { severity: 'error', title: 'a limit rate that cannot be counted exactly' },
+  E091: { severity: 'error', title: 'a limit reply that is not a 4xx' },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

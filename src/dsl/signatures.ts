@@ -13,6 +13,7 @@
  * takes the definitions, so the tests can run them on a doctored catalogue.
  */
 import { formatResolverAddress } from '../dns/resolver-address.js';
+import { formatLimitKey, formatRate } from '../model/limits.js';
 import { formatDnsListEntry } from '../dns/sites.js';
 import type { IProduction, Rule as GastRule, TokenType } from 'chevrotain';
 import { formatPolicyAddress } from '../model/address.js';
@@ -44,6 +45,9 @@ export const VALUE_RULES: { readonly [T in ValueType]: { readonly rule: string; 
   points: { rule: 'points', about: 'a decimal with a sign, up to 3 decimals (E075), then a label, a word in a string: +2 "no-rdns" (E076)' },
   'http-url': { rule: 'httpUrl', about: '"http://host:port" (E095)' },
   'settings-id': { rule: 'settingsId', about: 'a letter or digit, then letters, digits, -, _ and . (E096)' },
+  rate: { rule: 'rate', about: 'a count per period, "30/1h", or a count at once, "10" (E085)' },
+  'limit-key': { rule: 'limitKey', about: '"global", or parts joined by +: "src(24,64)+sender-domain" (E086)' },
+  'counter-store-url': { rule: 'counterStoreUrl', about: '"memory:", "sqlite:/path.db", "redis://host:port/db" (E087)' },
 };
 
 /**
@@ -225,10 +229,15 @@ export function formatDefault(spec: OptionSpec): string {
         return String(value as ValueTypes['count']);
       case 'reply':
       case 'store-url':
+      case 'counter-store-url':
       case 'dns-name':
       case 'http-url':
       case 'settings-id':
         return JSON.stringify(value as string);
+      case 'rate':
+        return JSON.stringify(formatRate(value as ValueTypes['rate']));
+      case 'limit-key':
+        return JSON.stringify(formatLimitKey(value as ValueTypes['limit-key']));
       case 'dns-list':
         return JSON.stringify(formatDnsListEntry(value as ValueTypes['dns-list']));
       case 'resolver-address':

@@ -12,9 +12,10 @@ import { parseResolverAddress } from '../dns/resolver-address.js';
 import { parseDnsListEntry, type DnsListEntry } from '../dns/sites.js';
 import { parsePolicyAddress } from '../model/address.js';
 import { SCORE_SCALE } from '../model/score.js';
+import { parseLimitKey, parseRate } from '../model/limits.js';
 import type { SourceSpan } from '../model/span.js';
 import type { ValueSpec, ValueType, ValueTypes } from '../steps/spec.js';
-import { parseStoreUrl } from '../store/url.js';
+import { parseCounterStoreUrl, parseStoreUrl } from '../store/url.js';
 import { bad, good, type Parsed, type Problem } from '../support/result.js';
 import { formatDuration, UNIT_MS } from '../support/units.js';
 import { shaped, type ValueNode } from './ast.js';
@@ -68,6 +69,17 @@ export function parseStore(text: string): Parsed<string> {
   if (parsed.value.kind === 'sqlite' && parsed.value.path.endsWith('/')) {
     return bad(`"${text}" names a directory, not a database file`, STORE_HINT);
   }
+  return good(text);
+}
+
+const COUNTER_STORE_HINT = 'write "memory:", "sqlite:/absolute/path.db" or "redis://host:port/db"';
+
+/** A counter store URL (store/url.ts), as the filter will open it. Returned as written. */
+export function parseCounterStore(text: string): Parsed<string> {
+  if (/[\0\r\n]/.test(text)) return bad(`"${text}" contains a control character`);
+  const parsed = parseCounterStoreUrl(text);
+  if (!parsed.ok) return bad(parsed.error, COUNTER_STORE_HINT);
+  if (parsed.value.kind === 'sqlite' && parsed.value.path.endsWith('/')) return bad(`"${text}" names a directory, not a database file`, COUNTER_STORE_HINT);
   return good(text);
 }
 
@@ -291,6 +303,18 @@ export const VALUE_PARSERS: { readonly [T in ValueType]: (node: ValueNode | null
   'settings-id': (node) => {
     const s = shaped(node, 'string');
     return read(parseSettingsId(s.value), 'E096', s.span);
+  },
+  rate: (node) => {
+    const s = shaped(node, 'string');
+    return read(parseRate(s.value), 'E085', s.span);
+  },
+  'limit-key': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseLimitKey(s.value), 'E086', s.span);
+  },
+  'counter-store-url': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseCounterStore(s.value), 'E087', s.span);
   },
   choice: (node, spec) => {
     const c = shaped(node, 'choice');

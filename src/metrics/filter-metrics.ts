@@ -17,7 +17,7 @@ import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { PauseEnd, PauseEvents } from '../steps/pause/run.js';
 import { SPF_RESULTS } from '../model/auth.js';
-import type { CompiledChain, CompiledStep } from '../model/plan.js';
+import type { CompiledChain, CompiledStep, StepOf } from '../model/plan.js';
 import type { PregreetOptions } from '../steps/pause/define.js';
 import type { DecisionEvent, EarlyTalkerEvent, RuntimeEvents, SessionEvictedEvent, StepRanEvent, UnknownSessionEvent } from '../runtime/events.js';
 import { feedStepRun, stepRunMetrics, type StepRunMetrics, type StepSeries } from './step-metrics.js';
@@ -96,6 +96,7 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
   private readonly stepErrors;
   private readonly greylist;
   private readonly spf;
+  private readonly limitsExceeded;
   private readonly policyRequests;
   private readonly policySeconds;
   private readonly earlyTalkers;
@@ -196,6 +197,12 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
       name: name('spf_checks_total'),
       help: 'SPF checks by identity (mailfrom, helo) and result: pass, fail, softfail, neutral, none, temperror, permerror, skipped (no address), error (the step failed)',
       labelNames: ['identity', 'result'] as const,
+      registers,
+    });
+    this.limitsExceeded = new Counter({
+      name: name('limit_exceeded_total'),
+      help: 'Events a limit step found over its limit, per step (dry-run steps too: what they would have refused)',
+      labelNames: stepLabelNames,
       registers,
     });
     this.policyRequests = new Counter({
@@ -315,6 +322,10 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
     this.spf.inc({ identity, result: SPF_RESULT_LABELS.has(result) ? result : 'other' });
   }
 
+  limitExceeded(step: StepOf<'limit'>): void {
+    this.limitsExceeded.inc(this.stepEntry(step).labels);
+  }
+
   // --- reloads and output ----------------------------------------------------
 
   /**
@@ -327,6 +338,7 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
     for (const [id, t] of this.tracked) {
       if (live.has(id)) continue;
       this.stepRuns.remove(t.labels);
+      if (t.labels.kind === 'limit') this.limitsExceeded.remove(t.labels);
       for (const decision of t.decisions) this.stepDecisions.remove({ ...t.labels, decision });
       for (const timeout of t.errors) this.stepErrors.remove({ ...t.labels, timeout });
       this.tracked.delete(id);

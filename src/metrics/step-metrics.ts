@@ -24,6 +24,8 @@ export interface StepSeries {
   greylistDone(result: string): void;
   /** An SPF check of this identity (`mailfrom`, `helo`) ended with this result (RFC 7208's seven, or `skipped`, `error`). */
   spfDone(identity: string, result: string): void;
+  /** A limit step found its key over the limit (dry-run ones too: they would have acted). */
+  limitExceeded(step: StepOf<'limit'>): void;
 }
 
 function greylistResult(outcome: StepOutcome): string {
@@ -43,6 +45,9 @@ export function stepRunMetrics(series: StepSeries): StepRunMetrics {
       const d = e.result.outcome.detail ?? {};
       series.spfDone('mailfrom', typeof d['spf'] === 'string' ? d['spf'] : 'other');
       if (typeof d['spf-helo'] === 'string') series.spfDone('helo', d['spf-helo']);
+    },
+    limit: (e) => {
+      if (e.result.ok && e.result.outcome.detail?.['limit'] === 'over') series.limitExceeded(e.step);
     },
   };
 }

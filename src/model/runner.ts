@@ -79,6 +79,13 @@ export interface StepRunner {
    * the step's on-error at commit.
    */
   readMessage?(ctx: MessageContext): Promise<MessageReading>;
+
+  /**
+   * The session ended (link-disconnect, or forgotten by the session table):
+   * release what the runner holds for it (a concurrency limit's place).
+   * Called once per session for every runner of its plan that has it; must not throw.
+   */
+  endSession?(sessionId: string): void;
   /** May throw or reject: the runtime turns that into the step's on-error decision. */
   run(ctx: StepContext): StepOutcome | Promise<StepOutcome>;
 }

@@ -366,6 +366,14 @@ export class FilterHost {
     } catch (error) {
       this.log.error({ session: session.id, err: errorText(error) }, 'internal error while ending a session');
     }
+    // Whatever the reason, the session is gone for us: release what runners hold for it.
+    for (const runner of session.plan.endsSession) {
+      try {
+        runner.endSession?.(session.id);
+      } catch (e) {
+        this.log.error({ session: session.id, err: errorText(e) }, 'a step failed to release a session');
+      }
+    }
     switch (reason) {
       case 'evicted':
         // Its later requests will be tempfailed (requests.ts): say whose, and how old it was.

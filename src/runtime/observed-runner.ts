@@ -48,6 +48,7 @@ export function observeRunner(runner: StepRunner, observer: RunObserver): StepRu
     step,
     ...(runner.startEarly === undefined ? {} : { startEarly: (facts: SessionFacts) => runner.startEarly?.(facts) }),
     ...(runner.readMessage === undefined ? {} : { readMessage: (ctx: MessageContext) => (runner.readMessage as NonNullable<StepRunner['readMessage']>).call(runner, ctx) }),
+    ...(runner.endSession === undefined ? {} : { endSession: (sessionId: string) => runner.endSession?.(sessionId) }),
     run(ctx) {
       const started = measure();
       let result: StepOutcome | Promise<StepOutcome>;

@@ -70,6 +70,8 @@ export interface ActivePlan {
   readonly startsAtConnect: readonly StepRunner[];
   /** The commit steps that read the message, in chain order: when there are any, sessions hold their messages. */
   readonly messageSteps: readonly MessageStep[];
+  /** The runners that hold something per session (a concurrency limit's place), told when a session ends. */
+  readonly endsSession: readonly StepRunner[];
 }
 
 export interface PlanTimings {
@@ -187,6 +189,7 @@ export function buildPlan(
     .filter((s) => kindOf(s.step.action.kind).startsAtConnect === true && s.dryRunSkip === null)
     .sort((a, b) => a.step.index - b.step.index)
     .map((s) => s.runner);
+  const endsSession = [...phases.values()].flatMap((p) => p.steps).filter((s) => s.runner.endSession !== undefined).map((s) => s.runner);
   const messageSteps = (phases.get('commit')?.steps ?? []).flatMap((planned): MessageStep[] => {
     const read = planned.runner.readMessage;
     if (read === undefined) return [];
@@ -194,7 +197,7 @@ export function buildPlan(
     const ms = own === undefined ? deps.timings.defaultAsyncStepMs : own.deadlineMs(planned.step.action);
     return [{ planned, readMessage: (ctx) => read.call(planned.runner, ctx), deadlineMs: ms + deps.timings.stepMarginMs }];
   });
-  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect, messageSteps });
+  return ok({ generation, rules, chain: chain.value, phases, watchesEarlyTalk, startsAtConnect, messageSteps, endsSession });
 }
 
 /** A one-line description of each step, for the startup log. */

@@ -16,6 +16,7 @@ import { disconnectKind, disconnectStep } from './disconnect.js';
 import { dnsblKind, dnsblStep } from './dnsbl/define.js';
 import { greylistKind, greylistStep } from './greylist/define.js';
 import { junkKind, junkStep } from './junk.js';
+import { limitKind, limitStep } from './limit/define.js';
 import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
@@ -26,7 +27,7 @@ import { spfKind, spfStep } from './spf/define.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep, spfStep, rspamdStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep, spfStep, rspamdStep, limitStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -46,6 +47,7 @@ export const KINDS = {
   'score-header': scoreHeaderKind,
   spf: spfKind,
   rspamd: rspamdKind,
+  limit: limitKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 
 /** KINDS as a mapped type, which an index of generic K reads as KindDefinition<K>. */

@@ -10,7 +10,7 @@
  */
 import type { PolicyConnector } from '../policy/connection.js';
 import type { PolicyClientSettings } from '../policy/registry.js';
-import type { GreylistStoresOptions } from '../store/registry.js';
+import type { CounterStoresOptions, GreylistStoresOptions } from '../store/registry.js';
 import type { Clock } from '../support/clock.js';
 import type { Logger } from '../support/log.js';
 import type { SocketWatcherOptions } from '../support/proc-net-tcp-watch.js';
@@ -61,6 +61,12 @@ export interface ServiceDeps {
     readonly version?: string;
     /** Minutes east of UTC for the header date. Default: the local zone at that date. */
     readonly utcOffsetMinutes?: (epochMs: number) => number;
+  };
+  readonly limit?: {
+    /** Opens a counter store by URL (tests: a fake). Default: memory, SQLite or Redis by the URL. */
+    readonly open?: CounterStoresOptions['open'];
+    /** Names this host's sessions in a shared counter store. Default: os.hostname(). */
+    readonly hostname?: string;
   };
   /** The DNS lists' transport (tests: a fake or a test server) and cache bound. Default: node:dns, 100 000 entries. */
   readonly dns?: Omit<DnsblServiceDeps, 'clock'>;

@@ -18,6 +18,7 @@ import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
 import { createScoreRunner } from './score.js';
 import { createScoreHeaderRunner } from './score-header.js';
+import { limitService } from './limit/run.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
@@ -53,6 +54,7 @@ export const SERVICES = {
   'score-header': pure('score-header', createScoreHeaderRunner),
   spf: spfService,
   rspamd: rspamdService,
+  limit: limitService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 
 export type ServiceReplacements = Partial<{ readonly [K in StepKind]: StepService<K> }>;

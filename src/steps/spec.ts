@@ -16,6 +16,7 @@
 import type { ResolverAddress } from '../dns/resolver-address.js';
 import type { DnsListEntry } from '../dns/sites.js';
 import type { PolicyAddress } from '../model/address.js';
+import type { LimitKey, RateValue } from '../model/limits.js';
 import type { FilterDecision } from '../model/decision.js';
 import type { RulePhase } from '../model/phases.js';
 import type { ActionOf, StepKind } from '../model/plan.js';
@@ -54,6 +55,12 @@ export interface ValueTypes {
   'settings-id': string;
   /** Score points and their label, `+2 "no-rdns"`: thousandths (model/score.ts) and a word (E075, E076). */
   points: { readonly milli: number; readonly label: string };
+  /** A limit's rate, `"30/1h"`, or a count at once, `"10"` (E085). */
+  rate: RateValue;
+  /** What a limit counts per, `"src(24,64)+sender-domain"` or `"global"` (E086). */
+  'limit-key': LimitKey;
+  /** A counter store: `memory:`, `sqlite:/…`, `redis://…`, as written (E087). */
+  'counter-store-url': string;
 }
 
 export type ValueType = keyof ValueTypes;
@@ -80,6 +87,9 @@ export const SHAPE_OF: { readonly [T in ValueType]: ValueShape } = {
   'http-url': 'string',
   'settings-id': 'string',
   points: 'points',
+  rate: 'string',
+  'limit-key': 'string',
+  'counter-store-url': 'string',
 };
 
 /** A value a step takes: its type and the range the checker holds it to. */

@@ -30,6 +30,18 @@ export const STEP_WORDS = [
   ['skip-authenticated', 'option'],
   ['skip-local', 'option'],
   ['lookup', 'option'],
+  ['burst', 'option'],
+  ['per', 'option'],
+  ['count', 'option'],
+  ['connections', 'choice'],
+  ['sessions', 'choice'],
+  ['messages', 'choice'],
+  ['recipients', 'choice'],
+  ['bytes', 'choice'],
+  ['strict', 'option'],
+  ['exceeded', 'option'],
+  ['tarpit', 'choice'],
+  ['orphans-after', 'option'],
   // What a DNS list is asked about (`lookup helo`): field words, reserved already, in their order.
   ['src', 'choice'],
   ['rdns', 'choice'],
@@ -47,4 +59,4 @@ export type OptionWord = Extract<StepWord, readonly [string, 'option']>[0];
  * `pregreet log`). A step keyword may double as a choice word: `disconnect`
  * is both, and stays one reserved word.
  */
-export type ChoiceWord = Extract<StepWord, readonly [string, 'choice']>[0] | 'disconnect';
+export type ChoiceWord = Extract<StepWord, readonly [string, 'choice']>[0] | 'disconnect' | 'reject';

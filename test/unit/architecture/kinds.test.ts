@@ -19,8 +19,8 @@ import { KINDS, STEPS } from '../../../src/steps/catalogue.js';
 import { projectRoot } from '../dsl/helpers.js';
 import { readSources } from './graph.js';
 
-/** Where naming kinds is the point: the catalogue itself, the greylist tool and `tools/commands.ts` (they select their own kind's steps). */
-const OWNERS = [/^src\/steps\//, /^src\/tools\/greylist\//, /^src\/tools\/commands\.ts$/];
+/** Where naming kinds is the point: the catalogue itself, the greylist and limits tools and `tools/commands.ts` (they select their own kind's steps). */
+const OWNERS = [/^src\/steps\//, /^src\/tools\/greylist\//, /^src\/tools\/limits\//, /^src\/tools\/commands\.ts$/];
 
 const WORDS: ReadonlySet<string> = new Set<string>([...Object.keys(KINDS), ...STEPS.map((d) => d.keyword)]);
 

@@ -119,8 +119,8 @@ describe('every catalogued step has all its pieces (words, categories, documenta
       { what: 'a keyword twice', input: { steps: [...DEFINITIONS, step('junk')] }, problems: ['step junk is catalogued twice'] },
       {
         what: 'a keyword the lexer does not reserve',
-        input: { steps: [...DEFINITIONS, { ...step('accept'), keyword: 'tarpit' }] },
-        problems: ['step tarpit is not a reserved word', 'step `tarpit` is not documented in grammar/REFERENCE.md (in backticks)', 'step tarpit is not documented in man/filter-rules.rules.5 (with Ic)'],
+        input: { steps: [...DEFINITIONS, { ...step('accept'), keyword: 'stall' }] },
+        problems: ['step stall is not a reserved word', 'step `stall` is not documented in grammar/REFERENCE.md (in backticks)', 'step stall is not documented in man/filter-rules.rules.5 (with Ic)'],
       },
       {
         what: 'a keyword whose token is in the wrong shape category',
@@ -139,17 +139,17 @@ describe('every catalogued step has all its pieces (words, categories, documenta
       },
       {
         what: 'an option word STEP_WORDS lacks, a word no step takes',
-        input: { words: [...STEP_WORDS.filter(([w]) => w !== 'header'), ['tarpit', 'option']] },
-        problems: ['greylist header: not an option of STEP_WORDS (src/steps/words.ts)', 'STEP_WORDS has option tarpit, which no step takes'],
+        input: { words: [...STEP_WORDS.filter(([w]) => w !== 'header'), ['stall', 'option']] },
+        problems: ['greylist header: not an option of STEP_WORDS (src/steps/words.ts)', 'STEP_WORDS has option stall, which no step takes'],
       },
       {
         what: 'a choice word that is neither a choice of STEP_WORDS nor reserved',
-        input: { steps: replaced('pause', { ...pause, options: { ...pause.options, pregreet: { ...pregreet, choices: [...(pregreet.choices ?? []), { word: 'tarpit' as 'log', reply: false }] } } }) },
+        input: { steps: replaced('pause', { ...pause, options: { ...pause.options, pregreet: { ...pregreet, choices: [...(pregreet.choices ?? []), { word: 'stall' as 'log', reply: false }] } } }) },
         problems: [
-          'pause pregreet tarpit: not a choice word of STEP_WORDS, nor a step keyword',
-          "pause pregreet's choice tarpit is not a reserved word",
-          "pause pregreet's choice `tarpit` is not documented in grammar/REFERENCE.md (in backticks)",
-          "pause pregreet's choice tarpit is not documented in man/filter-rules.rules.5 (with Ic)",
+          'pause pregreet stall: not a choice word of STEP_WORDS, nor a step keyword',
+          "pause pregreet's choice stall is not a reserved word",
+          "pause pregreet's choice `stall` is not documented in grammar/REFERENCE.md (in backticks)",
+          "pause pregreet's choice stall is not documented in man/filter-rules.rules.5 (with Ic)",
         ],
       },
       {

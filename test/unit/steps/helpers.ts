@@ -10,9 +10,10 @@ import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
 import { stepPhase } from '../../../src/dsl/inference.js';
-import { parseCount, parseDnsList, parseDnsName, parseDuration, parseHttpUrl, parsePoints, parseScoreLabel, parseSettingsId, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import { parseCount, parseDnsList, parseDnsName, parseCounterStore, parseDuration, parseHttpUrl, parsePoints, parseScoreLabel, parseSettingsId, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
 import { parseResolverAddress } from '../../../src/dns/resolver-address.js';
 import { parsePolicyAddress } from '../../../src/model/address.js';
+import { parseLimitKey, parseRate } from '../../../src/model/limits.js';
 import type { SourceSpan } from '../../../src/model/span.js';
 import type { CheckView, OptionPlace, OptionSpec, OptionSpecs, StepDefinition, StepInput, ValueSpec, ValueType, ValueTypes } from '../../../src/steps/spec.js';
 
@@ -45,6 +46,9 @@ export function parseExample<T extends ValueType>(spec: ValueSpec<T>, text: stri
     },
     'http-url': (w) => must(parseHttpUrl(unquote(w)), w),
     'settings-id': (w) => must(parseSettingsId(unquote(w)), w),
+    rate: (w) => must(parseRate(unquote(w)), w),
+    'limit-key': (w) => must(parseLimitKey(unquote(w)), w),
+    'counter-store-url': (w) => must(parseCounterStore(unquote(w)), w),
     flag: (w) => {
       assert.equal(w, '', 'a flag takes no value');
       return true;
@@ -145,9 +149,15 @@ function valueSpanOf(o: StepOption): SourceSpan | null {
     case 'at':
     case 'on-error':
       return assert.fail(`${o.kind} is the language's, no step option`);
+    case 'strict':
+      return null;
+    case 'count':
+    case 'exceeded':
+      return shaped(o.value, 'choice').span;
     default:
       return shaped(o.value, 'number').span;
     case 'store':
+    case 'per':
       return shaped(o.value, 'string').span;
   }
 }
@@ -157,12 +167,23 @@ function checkedValue<T extends ValueType>(spec: OptionSpec<T>, o: StepOption): 
   const parsed = ((): Parsed<unknown> => {
     switch (o.kind) {
       case 'header':
+      case 'strict':
         return { ok: true, value: true };
       case 'store':
-        return parseStore(shaped(o.value, 'string').value);
+        return spec.type === 'counter-store-url' ? parseCounterStore(shaped(o.value, 'string').value) : parseStore(shaped(o.value, 'string').value);
+      case 'per':
+        return parseLimitKey(shaped(o.value, 'string').value);
       case 'lookup': {
         const c = shaped(o.value, 'choice');
         return { ok: true, value: { word: c.word, reply: null } };
+      }
+      case 'count':
+      case 'exceeded': {
+        // The limit's choices, as the choice parser leaves them (a reply checked by its own E030-E032).
+        const c = shaped(o.value, 'choice');
+        const reply = c.reply === null ? null : c.reply.value;
+        if (reply !== null && replyProblems(reply).length > 0) return { ok: false, problem: { message: 'bad reply' } };
+        return { ok: true, value: { word: c.word, reply } };
       }
       case 'pregreet':
       case 'when':
