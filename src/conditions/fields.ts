@@ -12,6 +12,8 @@
 import type { RspamdVerdict } from '../model/message.js';
 import type { Predicate, SessionFacts } from '../model/plan.js';
 import type { RulePhase } from '../model/phases.js';
+import { SPF_RESULTS, type SpfIdentity } from '../model/auth.js';
+import { formatScore } from '../model/score.js';
 import { parseTlsString } from '../model/tls.js';
 import { addressMatcher, describeItem, heloMatcher, hostMatcher, ipMatcher, userMatcher, wordMatcher, type ItemKind, type ItemValue, type ListIndex, type ValueMatcher } from './items.js';
 
@@ -40,6 +42,26 @@ export interface ListFit {
   readonly noPatterns?: { readonly hint: string };
   /** Built once per list and field, at compile time. */
   readonly matcher: (index: ListIndex) => ValueMatcher;
+  /**
+   * Set when the field's values are a closed set of words (SPF results): an
+   * item that is none of them can never match (E105).
+   */
+  readonly words?: { readonly allowed: readonly string[]; readonly what: string };
+}
+
+/**
+ * What `FIELD >= NUMBER` (and `>`, `<=`, `<`) takes: how the field's value
+ * is read as a number, and which numbers make sense to compare it with.
+ */
+export interface CompareFit {
+  /** The value compared; null when unknown, and then no comparison is true. */
+  readonly read: (f: SessionFacts) => number | null;
+  /** What the number on the right is, for E074: "a score such as 2.5". */
+  readonly wants: string;
+  /** Only whole numbers (a count): a decimal is E074. */
+  readonly integer?: true;
+  /** The smallest number that makes sense (0 for a count); below it is E074. */
+  readonly min?: number;
 }
 
 export interface FieldDefinition<N extends string = string> {
@@ -52,6 +74,7 @@ export interface FieldDefinition<N extends string = string> {
     readonly present?: { readonly predicate: Predicate };
     readonly match?: true;
     readonly in?: ListFit;
+    readonly compare?: CompareFit;
   };
   /** E045's text for a test the field does not take; see wrongTestOf for the default. */
   readonly wrongTest?: { readonly message: string; readonly hint: string };
@@ -275,6 +298,51 @@ const dnsError: FieldDefinition<'dns-error'> = {
 };
 
 /*
+ * The session's score (issue 12): what `score` steps and DNS-list weights
+ * added so far, session part plus transaction part. 0 before anything added
+ * to it, or without a session that keeps one.
+ */
+const score: FieldDefinition<'score'> = {
+  name: 'score',
+  knownFrom: 'connect',
+  tests: { compare: { read: (f) => f.score?.total() ?? 0, wants: 'a score such as 5 or 2.5' } },
+  wrongTest: { message: '`score` is a number: it takes `>=`, `>`, `<=` or `<`', hint: 'e.g. `score >= 5`' },
+  read: (f) => String(f.score?.total() ?? 0),
+  // The total it compared; the decision line's `score` shows what it is made of.
+  explain: (f) => formatScore(f.score?.totalMilli() ?? 0),
+};
+
+/**
+ * SPF (issue 14): what the `spf` step found for the current transaction, one
+ * of RFC 7208's seven results; `spf-helo` is the HELO identity's, checked
+ * with `check-helo`. Unknown (never matches) before the step ran, and from the
+ * next transaction on until it runs again.
+ */
+const spfResultOf = (f: SessionFacts, identity: SpfIdentity): string | null => f.auth?.spf(identity) ?? null;
+
+const spfWords: ListFit = {
+  items: ['domain'],
+  wants: 'SPF results: pass, fail, softfail, neutral, none, temperror, permerror',
+  noPatterns: { hint: 'list the results by name, e.g. `{ fail, softfail }`' },
+  matcher: wordMatcher,
+  words: { allowed: SPF_RESULTS, what: 'an SPF result' },
+};
+
+function spfField<N extends 'spf' | 'spf-helo'>(name: N, identity: SpfIdentity): FieldDefinition<N> {
+  return {
+    name,
+    knownFrom: 'mail-from',
+    tests: { in: spfWords },
+    wrongTest: { message: `\`${name}\` needs \`in LIST\``, hint: `e.g. \`${name} in { fail }\`` },
+    read: (f) => spfResultOf(f, identity),
+    explain: (f) => spfResultOf(f, identity),
+  };
+}
+
+const spf = spfField('spf', 'mailfrom');
+const spfHelo = spfField('spf-helo', 'helo');
+
+/*
  * rspamd (issue 15): the verdict of the last `rspamd` step that read the
  * message, known at commit. The action with its spaces as hyphens
  * (`soft-reject`, `add-header`, `rewrite-subject`, `no-action`), so that it
@@ -335,8 +403,23 @@ const rspamdSymbol: FieldDefinition<'rspamd-symbol'> = {
   explain: (f) => rspamdSymbols(f).slice(0, MAX_EXPLAINED_RECIPIENTS),
 };
 
+const rspamdScore: FieldDefinition<'rspamd-score'> = {
+  name: 'rspamd-score',
+  knownFrom: 'commit',
+  tests: { compare: { read: (f) => rspamdVerdict(f)?.score ?? null, wants: 'an rspamd score such as 15 or 6.5' } },
+  wrongTest: { message: '`rspamd-score` is a number: it takes `>=`, `>`, `<=` or `<`', hint: 'e.g. `rspamd-score > 20`' },
+  read: (f) => {
+    const v = rspamdVerdict(f);
+    return v === null ? null : String(v.score);
+  },
+  explain: (f) => {
+    const v = rspamdVerdict(f);
+    return v === null ? null : String(v.score);
+  },
+};
+
 /** Every condition field, in reserved-word order. */
-export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, rspamdAction, rspamdSymbol] as const satisfies readonly FieldDefinition[];
+export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, score, spf, spfHelo, rspamdAction, rspamdSymbol, rspamdScore] as const satisfies readonly FieldDefinition[];
 
 export type FieldName = (typeof FIELDS)[number]['name'];
 
@@ -351,6 +434,29 @@ export function fieldNamed(name: string): FieldDefinition | null {
 /** E045's message and hint for a test `field` does not take. */
 export function wrongTestOf(field: FieldDefinition): { readonly message: string; readonly hint: string } {
   return field.wrongTest ?? { message: `\`${field.name}\` needs \`~ /REGEX/\` or \`in LIST\``, hint: `e.g. \`${field.name} in trusted\`` };
+}
+
+/** E073's message and hint for a compare on a field that takes none. */
+export function noCompareOf(field: FieldDefinition): { readonly message: string; readonly hint: string } {
+  const numbers = FIELDS.filter((f) => f.tests.compare !== undefined).map((f) => `\`${f.name}\``);
+  return {
+    message: `\`${field.name}\` is not a number and takes no \`>=\`, \`>\`, \`<=\` or \`<\``,
+    hint: `the fields that compare with a number: ${numbers.join(', ')}`,
+  };
+}
+
+/**
+ * The number of a compare (`2.5`, `-1`, `+3`), or what is wrong with it
+ * (E074): decimals in plain notation, whole when the field says so, and not
+ * below its minimum.
+ */
+export function compareNumber(text: string, fit: CompareFit): { ok: true; value: number } | { ok: false; message: string } {
+  const wants = `\`>=\` and the like compare with ${fit.wants}`;
+  if (!/^[+-]?[0-9]+(\.[0-9]+)?$/.test(text)) return { ok: false, message: `"${text}" is not a number: ${wants}` };
+  const value = Number(text);
+  if (fit.integer === true && !Number.isInteger(value)) return { ok: false, message: `"${text}" is not a whole number: ${wants}` };
+  if (fit.min !== undefined && value < fit.min) return { ok: false, message: `"${text}" is below ${fit.min}: ${wants}` };
+  return { ok: true, value };
 }
 
 /** The predicate for a test of the field's value: `lift`, or the test of `read`. */

@@ -67,7 +67,16 @@ export type ListRef = { readonly kind: 'named'; readonly name: Name } | InlineLi
 export type Test =
   | { readonly op: 'present' }
   | { readonly op: 'match'; readonly regex: RegexLit }
-  | { readonly op: 'in'; readonly list: ListRef };
+  | { readonly op: 'in'; readonly list: ListRef }
+  | { readonly op: 'compare'; readonly compare: CompareOp; readonly number: NumberLit };
+
+/** The compare form's operators (`score >= 2.5`). */
+export const COMPARE_OPS = ['>=', '>', '<=', '<'] as const;
+export type CompareOp = (typeof COMPARE_OPS)[number];
+
+export function isCompareOp(s: string): s is CompareOp {
+  return (COMPARE_OPS as readonly string[]).includes(s);
+}
 
 export type Condition =
   | { readonly kind: 'or'; readonly operands: readonly Condition[]; readonly span: SourceSpan }
@@ -88,7 +97,9 @@ export type ValueNode =
       readonly wordSpan: SourceSpan;
       readonly reply: StringLit | null;
       readonly span: SourceSpan;
-    };
+    }
+  /** A score's points and label: `+2 "no-rdns"`. */
+  | { readonly shape: 'points'; readonly number: NumberLit; readonly label: StringLit; readonly span: SourceSpan };
 /** The node of one shape (`string` and `address` share a variant). */
 export type ValueShapeOf<S extends ValueNode['shape']> = ValueNode extends infer V ? (V extends { readonly shape: infer X } ? (S extends X ? V & { readonly shape: S } : never) : never) : never;
 

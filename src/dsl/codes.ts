@@ -72,6 +72,13 @@ export const CODES = {
   E071: { severity: 'error', title: 'invalid DNS list name' },
   E072: { severity: 'error', title: 'invalid resolver address' },
   W020: { severity: 'warning', title: 'a DNS list zone that may hold a secret key, without a name' },
+  // the compare form of a condition, and scores (issue 12)
+  E073: { severity: 'error', title: 'compare on a field that is not a number' },
+  E074: { severity: 'error', title: 'invalid number in a compare' },
+  E075: { severity: 'error', title: 'invalid score points' },
+  E076: { severity: 'error', title: 'invalid score label' },
+  // SPF, DKIM, DMARC (issue 14)
+  E105: { severity: 'error', title: 'not a result the field can have' },
   // rspamd (issue 15)
   E095: { severity: 'error', title: 'invalid rspamd URL' },
   E096: { severity: 'error', title: 'invalid rspamd settings id' },

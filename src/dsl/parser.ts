@@ -130,6 +130,13 @@ export class RulesParser extends CstParser {
           this.SUBRULE(this.serverAddress);
         },
       },
+      {
+        ALT: () => {
+          this.CONSUME(T.CATEGORIES.STEP_POINTS);
+          this.CONSUME2(T.NumberLiteral);
+          this.CONSUME2(T.StringLiteral);
+        },
+      },
     ]);
   });
 
@@ -250,7 +257,7 @@ export class RulesParser extends CstParser {
     ]);
   });
 
-  /** `FIELD`, `FIELD ~ /RE/` or `FIELD in LIST`; which fit which field is the checker's call. */
+  /** `FIELD`, `FIELD ~ /RE/`, `FIELD in LIST` or `FIELD >= NUMBER`; which fit which field is the checker's call. */
   public test = this.RULE('test', () => {
     this.CONSUME(T.CATEGORIES.FIELD);
     this.OPTION(() => {
@@ -265,6 +272,12 @@ export class RulesParser extends CstParser {
           ALT: () => {
             this.CONSUME(T.In);
             this.SUBRULE(this.listRef);
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(T.Compare);
+            this.CONSUME(T.NumberLiteral);
           },
         },
       ]);

@@ -5,10 +5,10 @@
  * What each field reads, which tests it takes and how its lists match are
  * its row's (conditions/fields.ts).
  */
-import { FIELD_BY_NAME, liftTest, type FieldName, type ListFit } from '../conditions/fields.js';
+import { compareNumber, FIELD_BY_NAME, liftTest, type FieldName, type ListFit } from '../conditions/fields.js';
 import type { ValueMatcher } from '../conditions/items.js';
 import { compileRegex } from '../support/regex.js';
-import type { Condition, ListDecl, ListRef } from './ast.js';
+import type { CompareOp, Condition, ListDecl, ListRef } from './ast.js';
 import { resolveInline, type ResolvedList } from './lists.js';
 import type { Predicate } from '../model/plan.js';
 
@@ -80,7 +80,33 @@ export class PredicateBuilder {
         if (fit === undefined) return NEVER;
         return liftTest(field, this.listMatcher(test.list, c.field, fit));
       }
+      case 'compare': {
+        const fit = field.tests.compare;
+        if (fit === undefined) return NEVER;
+        const n = compareNumber(test.number.text, fit);
+        if (!n.ok) return NEVER;
+        const read = fit.read;
+        const holds = comparison(test.compare, n.value);
+        return (facts) => {
+          const v = read(facts);
+          return v !== null && holds(v);
+        };
+      }
     }
+  }
+}
+
+/** `value OP threshold` as a function of the value. */
+function comparison(op: CompareOp, threshold: number): (value: number) => boolean {
+  switch (op) {
+    case '>=':
+      return (v) => v >= threshold;
+    case '>':
+      return (v) => v > threshold;
+    case '<=':
+      return (v) => v <= threshold;
+    case '<':
+      return (v) => v < threshold;
   }
 }
 
@@ -107,6 +133,8 @@ export function conditionText(c: Condition): string {
           const items = t.list.items.map((i) => (i.quoted ? JSON.stringify(i.text) : i.text));
           return `${c.field} in { ${items.join(', ')} }`;
         }
+        case 'compare':
+          return `${c.field} ${t.compare} ${t.number.text}`;
       }
     }
   }

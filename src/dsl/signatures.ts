@@ -16,6 +16,7 @@ import { formatResolverAddress } from '../dns/resolver-address.js';
 import { formatDnsListEntry } from '../dns/sites.js';
 import type { IProduction, Rule as GastRule, TokenType } from 'chevrotain';
 import { formatPolicyAddress } from '../model/address.js';
+import { formatPoints } from '../model/score.js';
 import { STEPS } from '../steps/catalogue.js';
 import type { OptionSpec, StepDefinition, ValueSpec, ValueType, ValueTypes } from '../steps/spec.js';
 import { SHAPE_OF } from '../steps/spec.js';
@@ -40,6 +41,7 @@ export const VALUE_RULES: { readonly [T in ValueType]: { readonly rule: string; 
   'dns-list': { rule: 'dnsList', about: 'postscreen\'s "zone=filter*weight", then named codes "name=filter" (E070)' },
   'dns-name': { rule: 'dnsName', about: 'a letter, then letters, digits, - and _ (E071)' },
   'resolver-address': { rule: 'resolverAddress', about: '"127.0.0.1:5353" or "[::1]:5353" (E072)' },
+  points: { rule: 'points', about: 'a decimal with a sign, up to 3 decimals (E075), then a label, a word in a string: +2 "no-rdns" (E076)' },
   'http-url': { rule: 'httpUrl', about: '"http://host:port" (E095)' },
   'settings-id': { rule: 'settingsId', about: 'a letter or digit, then letters, digits, -, _ and . (E096)' },
 };
@@ -147,7 +149,9 @@ function valueRule(type: ValueType): GastRule {
         ? [new Terminal({ terminalType: StringLiteral })]
         : shape === 'address'
           ? [new NonTerminal({ nonTerminalName: 'serverAddress' })]
-          : null;
+          : shape === 'points'
+            ? [new Terminal({ terminalType: NumberLiteral }), new Terminal({ terminalType: StringLiteral })]
+            : null;
   if (definition === null) throw new Error(`signatures: a ${type} (${shape}) has no value rule`);
   return new Rule({ name: valueRuleOf(type), definition });
 }
@@ -236,6 +240,10 @@ export function formatDefault(spec: OptionSpec): string {
       case 'choice': {
         const c = value as ValueTypes['choice'];
         return c.reply === null ? c.word : `${c.word} ${JSON.stringify(c.reply)}`;
+      }
+      case 'points': {
+        const p = value as ValueTypes['points'];
+        return `${formatPoints(p.milli)} ${JSON.stringify(p.label)}`;
       }
     }
   })();

@@ -34,6 +34,7 @@ import type {
   Test,
   ValueNode,
 } from './ast.js';
+import { isCompareOp } from './ast.js';
 import { diagnostic, type Diagnostic } from './diagnostics.js';
 import type { SourceSpan } from '../model/span.js';
 import type { SourceText } from './source.js';
@@ -293,7 +294,13 @@ class Builder {
   /** What follows a step or option word, by shape; null when nothing does (STEP_NONE, OPTION_FLAG). */
   value(n: CstNode): ValueNode | null {
     const number = this.tok(n, 'NumberLiteral');
-    if (number !== undefined) return { shape: 'number', text: number.image, span: this.tokenSpan(number) };
+    if (number !== undefined) {
+      const num = { text: number.image, span: this.tokenSpan(number) };
+      const labelTok = this.tok(n, 'StringLiteral');
+      const label = this.string(labelTok);
+      if (labelTok === undefined || label === null) return { shape: 'number', ...num };
+      return { shape: 'points', number: num, label, span: this.source.span(number.startOffset, labelTok.startOffset + labelTok.image.length) };
+    }
     const address = this.sub(n, 'serverAddress');
     if (address !== undefined) {
       const raw = this.tok(address, 'SocketAddress');
@@ -410,6 +417,13 @@ class Builder {
       const list = this.listRef(refNode);
       if (list === null) return null;
       test = { op: 'in', list };
+    }
+    const compareTok = this.tok(n, 'Compare');
+    if (compareTok !== undefined) {
+      const number = this.number(this.tok(n, 'NumberLiteral'));
+      if (!isCompareOp(compareTok.image)) this.unknownToken(compareTok, 'compare');
+      if (number === null) return null;
+      test = { op: 'compare', compare: compareTok.image, number };
     }
     return { kind: 'test', field, fieldSpan: this.tokenSpan(fieldTok), test, span: this.nodeSpan(n) };
   }

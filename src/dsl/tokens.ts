@@ -67,6 +67,7 @@ export const CATEGORIES = {
   STEP_NUMBER: category('STEP_NUMBER'),
   STEP_STRING: category('STEP_STRING'),
   STEP_ADDRESS: category('STEP_ADDRESS'),
+  STEP_POINTS: category('STEP_POINTS'),
   OPTION: category('OPTION'),
   OPTION_NUMBER: category('OPTION_NUMBER'),
   OPTION_STRING: category('OPTION_STRING'),
@@ -91,6 +92,7 @@ const STEP_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
   string: 'STEP_STRING',
   address: 'STEP_ADDRESS',
   choice: null,
+  points: 'STEP_POINTS',
 };
 const OPTION_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
   none: 'OPTION_FLAG',
@@ -98,6 +100,7 @@ const OPTION_SHAPE: { readonly [S in ValueShape]: CategoryName | null } = {
   string: 'OPTION_STRING',
   address: null,
   choice: 'OPTION_CHOICE',
+  points: null,
 };
 
 /** The categories of every word, read from the catalogues. */
@@ -222,12 +225,18 @@ export function keywordToken(word: string): TokenType | null {
 /**
  * The members of each category in their table's order, which is what an
  * expected-list shows: reserved-word order (the step words' is the
- * catalogue's), but the phases in the order sessions reach them.
+ * catalogue's), but the phases in the order sessions reach them, and the
+ * fields in FIELDS order (a field that is also a step word, `score` or
+ * `spf`, is reserved among the steps).
  */
 export const CATEGORY_MEMBERS: ReadonlyMap<TokenType, readonly TokenType[]> = new Map(
   Object.values(CATEGORIES).map((c) => [
     c,
-    c === CATEGORIES.PHASE ? RULE_PHASES.map(reserved) : KEYWORD_TOKENS.filter((t) => (t.CATEGORIES ?? []).includes(c)),
+    c === CATEGORIES.PHASE
+      ? RULE_PHASES.map(reserved)
+      : c === CATEGORIES.FIELD
+        ? FIELDS.map((f) => reserved(f.name))
+        : KEYWORD_TOKENS.filter((t) => (t.CATEGORIES ?? []).includes(c)),
   ]),
 );
 
@@ -238,6 +247,8 @@ export const RParen = createToken({ name: 'RParen', pattern: /\)/, label: "')'" 
 export const Equals = createToken({ name: 'Equals', pattern: /=/, label: "'='" });
 export const Comma = createToken({ name: 'Comma', pattern: /,/, label: "','" });
 export const Tilde = createToken({ name: 'Tilde', pattern: /~/, label: "'~'" });
+/** `>=`, `>`, `<=`, `<`: the compare form of a test (`score >= 2.5`); to-ast reads which. */
+export const Compare = createToken({ name: 'Compare', pattern: /[<>]=?/, label: 'COMPARE' });
 
 /** `"..."` on one line; `\"`, `\\`, `\n`, `\r`, `\t`, `\0` escapes are decoded by to-ast. */
 export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\r\n]|\\[^\r\n])*"/, label: 'STRING' });
@@ -260,8 +271,12 @@ export const UnterminatedRegex = createToken({ name: 'UnterminatedRegex', patter
  */
 export const SocketAddress = createToken({ name: 'SocketAddress', pattern: /[A-Za-z][A-Za-z0-9+.-]*:[^\s,{}()"#]*/, label: 'ADDRESS' });
 
-/** Durations (`3s`, `500ms`) and counts (`24`) share one token; the checker reads them. */
-export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /[0-9][A-Za-z0-9_.]*/, label: 'NUMBER' });
+/**
+ * Durations (`3s`, `500ms`), counts (`24`) and decimals (`2.5`, `-1.5`, `+3`)
+ * share one token; the checker reads them. A sign is part of the number (a
+ * score's points, a threshold): nothing else starts with `+` or `-`.
+ */
+export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /[+-]?[0-9][A-Za-z0-9_.]*/, label: 'NUMBER' });
 
 // --- list mode ---------------------------------------------------------------
 
@@ -302,6 +317,7 @@ export const lexerDefinition = {
       RParen,
       Equals,
       Tilde,
+      Compare,
       StringLiteral,
       UnterminatedString,
       SingleQuotedString,
@@ -342,6 +358,7 @@ export const parserTokens: TokenType[] = [
   Equals,
   Comma,
   Tilde,
+  Compare,
   StringLiteral,
   UnterminatedString,
   SingleQuotedString,

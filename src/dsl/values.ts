@@ -11,6 +11,7 @@
 import { parseResolverAddress } from '../dns/resolver-address.js';
 import { parseDnsListEntry, type DnsListEntry } from '../dns/sites.js';
 import { parsePolicyAddress } from '../model/address.js';
+import { SCORE_SCALE } from '../model/score.js';
 import type { SourceSpan } from '../model/span.js';
 import type { ValueSpec, ValueType, ValueTypes } from '../steps/spec.js';
 import { parseStoreUrl } from '../store/url.js';
@@ -82,6 +83,21 @@ export function parseDnsList(text: string): Parsed<DnsListEntry> {
 export function parseDnsName(text: string): Parsed<string> {
   if (!/^[a-z][a-z0-9_-]{0,62}$/i.test(text)) return bad(`"${text}" is not a DNS list name`, 'a name is a letter, then up to 62 letters, digits, - and _: "zen"');
   return good(text.toLowerCase());
+}
+
+/** A score's points, `+2`, `-1.5`, `0.125`: thousandths (model/score.ts SCORE_SCALE). */
+export function parsePoints(text: string): Parsed<number> {
+  if (!/^[+-]?[0-9]+(\.[0-9]+)?$/.test(text)) return bad(`"${text}" is not a number of points`, 'write points as a decimal with a sign: +2, -1.5, +0.25');
+  const decimals = text.split('.')[1] ?? '';
+  if (decimals.length > 3) return bad(`"${text}" has more than 3 decimals`, 'a score counts in thousandths: +0.125 is the finest');
+  if ((text.replace(/^[+-]/, '').split('.')[0] ?? '').length > 6) return bad(`"${text}" is too large`, 'scores compare with thresholds of a few points');
+  return good(Math.round(Number(text) * SCORE_SCALE));
+}
+
+/** What a score's breakdown calls the points: a word, as in `no-rdns +2`. */
+export function parseScoreLabel(text: string): Parsed<string> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(text)) return bad(`"${text}" is not a score label`, 'a label is a word of letters, digits, -, _ and . (up to 63): "no-rdns"; it shows in log lines');
+  return good(text);
 }
 
 /** rspamd's address: `http://HOST:PORT` (a path allowed); https is not spoken to rspamd's workers. */
@@ -259,6 +275,14 @@ export const VALUE_PARSERS: { readonly [T in ValueType]: (node: ValueNode | null
   'resolver-address': (node) => {
     const s = shaped(node, 'string');
     return read(parseResolverAddress(s.value), 'E072', s.span);
+  },
+  points: (node) => {
+    const p = shaped(node, 'points');
+    const milli = read(parsePoints(p.number.text), 'E075', p.number.span);
+    const label = read(parseScoreLabel(p.label.value), 'E076', p.label.span);
+    const problems = [...milli.problems, ...label.problems];
+    if (milli.value === null || label.value === null) return { value: null, problems };
+    return { value: { milli: milli.value, label: label.value }, problems };
   },
   'http-url': (node) => {
     const s = shaped(node, 'string');

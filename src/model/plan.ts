@@ -4,8 +4,10 @@
  * immutable data plus pure predicates, so a plan can be swapped atomically on
  * reload and shared by every session that started under it.
  */
+import type { SessionAuth } from './auth.js';
 import type { SessionDnsLists } from './dns-lists.js';
 import type { MessageReadings } from './message.js';
+import type { SessionScore } from './score.js';
 import type { RulePhase } from './phases.js';
 import type { SourceSpan } from './span.js';
 
@@ -47,8 +49,16 @@ export interface SessionFacts {
   readonly size: number | null;
   /** What the DNS-list steps found so far (issue 12); absent where no session keeps one (tools, tests). */
   readonly dnsLists?: SessionDnsLists;
+  /**
+   * The session's score so far (issue 12): `score` steps and DNS-list weights
+   * add to it, the `score` condition reads it. Mutable, like dnsLists. Absent
+   * where no session keeps one (tests): 0, and nothing adds.
+   */
+  readonly score?: SessionScore;
   /** At commit: what the steps that read the message found, by step index (runtime/message-hold.ts); absent when no message was held. */
   readonly messageReadings?: MessageReadings;
+  /** What the authentication steps found for the current transaction (issue 14); absent where no session keeps one. */
+  readonly auth?: SessionAuth;
 }
 
 /** A compiled condition. Pure, synchronous, linear time in its input. */

@@ -41,12 +41,13 @@ export interface StepFault {
 export interface DryRunHit {
   readonly step: CompiledStep;
   /**
-   * `pause`: would have waited; `continue`: would not have ended the phase;
+   * `pause`: would have waited; `score`: would have added to the score;
+   * `continue`: would not have ended the phase;
    * `accept`/`decide`: would have ended it (see `decision`); `arm`: would
    * have armed `deferral` (it was not armed); `error`: the step failed,
    * which in dry-run never tempfails.
    */
-  readonly would: 'pause' | 'continue' | 'accept' | 'decide' | 'arm' | 'error';
+  readonly would: 'pause' | 'score' | 'continue' | 'accept' | 'decide' | 'arm' | 'error';
   /** The decision it would have sent, for `decide`. */
   readonly decision: FilterDecision | null;
   /** The deferral it would have armed, for `arm`. */

@@ -10,6 +10,7 @@ import type { CompiledStep, SessionFacts } from '../model/plan.js';
 import { ruleRef } from '../model/describe.js';
 import type { Logger } from '../support/log.js';
 import { replyOf } from '../model/decision.js';
+import { scoreBreakdown } from '../model/score.js';
 import type { DryRunHit, Evaluation } from './evaluator.js';
 
 /** `{helo: "[192.0.2.1]"}` for `helo ~ /.../`, each field as its row explains it; null for a step without a condition. */
@@ -21,6 +22,17 @@ export function conditionValues(step: CompiledStep, facts: SessionFacts): Record
   return values;
 }
 
+/**
+ * The session's score and what it is made of, `7 (zen +3, no-rdns +2,
+ * helo-literal +2)`, for a decision's log line; nothing while nothing has
+ * added to it (most rules files have no scores).
+ */
+export function scoreField(facts: SessionFacts): { score?: string } {
+  const score = facts.score;
+  if (score === undefined || score.parts().length === 0) return {};
+  return { score: scoreBreakdown(score) };
+}
+
 /** Log fields explaining why `step` ran: its condition and the values it read. Empty without a condition. */
 export function explainStep(step: CompiledStep | null, facts: SessionFacts): { condition?: string; values?: Record<string, ExplainValue> } {
   if (step === null || step.whenText === null) return {};
@@ -30,12 +42,14 @@ export function explainStep(step: CompiledStep | null, facts: SessionFacts): { c
 
 /**
  * What a dry-run step would have done, in one word: `pause`, `proceed`,
- * `accept`, `reject`, `junk`, …, `defer-if-permit`/`defer-if-reject` (would
+ * `accept`, `reject`, `junk`, …, `score` (would have added to the score),
+ * `defer-if-permit`/`defer-if-reject` (would
  * have armed that deferral), or `error`.
  */
 export function wouldHave(hit: DryRunHit): string {
   switch (hit.would) {
     case 'pause':
+    case 'score':
     case 'accept':
     case 'error':
       return hit.would;
@@ -48,10 +62,11 @@ export function wouldHave(hit: DryRunHit): string {
   }
 }
 
-/** Whether the step would have changed anything (decided, accepted, waited, or added a header). */
+/** Whether the step would have changed anything (decided, accepted, waited, scored, or added a header). */
 export function wouldAct(hit: DryRunHit): boolean {
   switch (hit.would) {
     case 'pause':
+    case 'score':
     case 'accept':
     case 'decide':
     case 'arm':
@@ -88,6 +103,7 @@ export function logDryRuns(log: Logger, context: ExplainContext, evaluation: Eva
       ...(hit.addHeaders.length > 0 ? { headers: hit.addHeaders } : {}),
       ...(hit.error !== null ? { error: hit.error } : {}),
       ...explainStep(hit.step, evaluation.facts),
+      ...scoreField(evaluation.facts),
       ...hit.detail,
     };
     if (hit.would === 'error') log.warn(fields, 'dry-run');

@@ -10,6 +10,7 @@ import type { StepDetail, StepRunner } from '../model/runner.js';
 import { RULE_PHASES, type RulePhase } from '../model/phases.js';
 import { kindOf } from '../steps/catalogue.js';
 import { StepUnavailableError, type RunnerFactory, type StepServices } from '../steps/service.js';
+import type { DryRunSkipped } from '../steps/spec.js';
 import type { Logger } from '../support/log.js';
 import { err, ok, type Result } from '../support/result.js';
 import type { RuntimeEvents } from './events.js';
@@ -33,7 +34,7 @@ export interface PlannedStep {
   /** It holds the client up (a pause): a session that ran it counts as paused for the early-talker log. */
   readonly delaysClient: boolean;
   /** A dry-run step its kind does not run (a pause does not wait): what it notes instead. Null: it runs. */
-  readonly dryRunSkip: { readonly would: 'pause'; readonly detail: StepDetail } | null;
+  readonly dryRunSkip: { readonly would: DryRunSkipped; readonly detail: StepDetail } | null;
 }
 
 /** A commit step whose runner reads the message at the client's `.` (message-hold.ts). */

@@ -30,7 +30,7 @@ import { adaptToPhase, tempfailDecision } from '../protocol/smtpd-rules.js';
 import { replyOf } from '../model/decision.js';
 import { type Dispatcher, type Pending, type RequestRef } from './dispatcher.js';
 import { evaluate, evaluateThen, type Evaluation, type EvaluationJob } from './evaluator.js';
-import { explainStep, logDryRuns } from './explain.js';
+import { explainStep, logDryRuns, scoreField } from './explain.js';
 import type { RuntimeEvents } from './events.js';
 import { Session } from './session.js';
 import type { ActivePlan, PlannedStep } from './plan.js';
@@ -308,6 +308,7 @@ export class RequestHandler {
             : {}),
           // Explain: the condition that held and the values it read; the step's own latency.
           ...explainStep(evaluation.step, evaluation.facts),
+          ...scoreField(evaluation.facts),
           ...(evaluation.stepMs !== null ? { stepMs: evaluation.stepMs } : {}),
           ...evaluation.detail,
         },

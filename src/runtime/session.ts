@@ -7,8 +7,10 @@
  *
  * Where sessions live, and when they are forgotten: session-table.ts.
  */
+import { SessionAuth } from '../model/auth.js';
 import { SessionDnsLists } from '../model/dns-lists.js';
 import type { MessageReadings } from '../model/message.js';
+import { SessionScore } from '../model/score.js';
 import type { SessionFacts } from '../model/plan.js';
 import type { FilterPhase, RulePhase } from '../model/phases.js';
 import type { ConnectParam, ReportEvent } from '../protocol/types.js';
@@ -67,6 +69,10 @@ export class Session {
 
   /** What the DNS-list steps found, and their lookups started at connect. */
   readonly dnsLists = new SessionDnsLists();
+  /** The session's score: its part, and the current transaction's, which endTransaction clears. */
+  readonly score = new SessionScore();
+  /** What the authentication steps found for the current transaction. */
+  readonly auth = new SessionAuth();
 
   /** A pause step ran in this session (for the early-talker log line). */
   paused = false;
@@ -210,6 +216,8 @@ export class Session {
       size: phase === 'commit' ? this.messageBytes : null,
       dnsLists: this.dnsLists,
       ...(phase === 'commit' && this.messageReadings !== null ? { messageReadings: this.messageReadings } : {}),
+      score: this.score,
+      auth: this.auth,
     };
   }
 
@@ -227,5 +235,7 @@ export class Session {
     this.streaming = false;
     this.messageReadings = null;
     this.messageDamaged = false;
+    this.score.resetTransaction();
+    this.auth.clear();
   }
 }

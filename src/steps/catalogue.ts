@@ -19,11 +19,13 @@ import { junkKind, junkStep } from './junk.js';
 import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
+import { scoreKind, scoreStep } from './score.js';
+import { spfKind, spfStep } from './spf/define.js';
 import { rspamdKind, rspamdStep } from './rspamd/define.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, rspamdStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, spfStep, rspamdStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -39,6 +41,8 @@ export const KINDS = {
   policy: policyKind,
   greylist: greylistKind,
   dnsbl: dnsblKind,
+  score: scoreKind,
+  spf: spfKind,
   rspamd: rspamdKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 

@@ -16,9 +16,11 @@ import { createDisconnectRunner } from './disconnect.js';
 import { dnsblService } from './dnsbl/run.js';
 import { greylistService } from './greylist/run.js';
 import { createJunkRunner } from './junk.js';
+import { createScoreRunner } from './score.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { spfService } from './spf/run.js';
 import { rspamdService } from './rspamd/run.js';
 import {
   stateless,
@@ -46,6 +48,8 @@ export const SERVICES = {
   policy: policyService,
   greylist: greylistService,
   dnsbl: dnsblService,
+  score: pure('score', createScoreRunner),
+  spf: spfService,
   rspamd: rspamdService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 

@@ -48,6 +48,8 @@ export interface ValueTypes {
   'dns-name': string;
   /** A dedicated resolver, `127.0.0.1:5353` or `[::1]:5353` (E072). */
   'resolver-address': ResolverAddress;
+  /** Score points and their label, `+2 "no-rdns"`: thousandths (model/score.ts) and a word (E075, E076). */
+  points: { readonly milli: number; readonly label: string };
   /** rspamd's address, `http://host:port` (E095), normalised without a trailing slash. */
   'http-url': string;
   /** An rspamd settings id: letters, digits, `-`, `_`, `.` (E096). */
@@ -58,11 +60,11 @@ export type ValueType = keyof ValueTypes;
 
 /**
  * The tokens that follow a step keyword or an option word: nothing, a number
- * (a duration or a count), a string, a server address, or a choice word with
- * an optional reply. One grammar alternative each, so a value of the wrong
+ * (a duration or a count), a string, a server address, a choice word with
+ * an optional reply, or a number and a string (a score's points and label). One grammar alternative each, so a value of the wrong
  * shape (`store 5`, `pause` alone) stays a syntax error.
  */
-export type ValueShape = 'none' | 'number' | 'string' | 'address' | 'choice';
+export type ValueShape = 'none' | 'number' | 'string' | 'address' | 'choice' | 'points';
 
 export const SHAPE_OF: { readonly [T in ValueType]: ValueShape } = {
   duration: 'number',
@@ -75,6 +77,7 @@ export const SHAPE_OF: { readonly [T in ValueType]: ValueShape } = {
   'dns-list': 'string',
   'dns-name': 'string',
   'resolver-address': 'string',
+  points: 'points',
   'http-url': 'string',
   'settings-id': 'string',
 };
@@ -211,6 +214,9 @@ export interface StepDefinition<A extends ValueType | null = ValueType | null, O
   readonly compiles: readonly K[];
 }
 
+/** What a skipped dry-run step would have done: waited (a pause), or added to the score. */
+export type DryRunSkipped = 'pause' | 'score';
+
 /** A compiled kind: what the runtime, the describe helpers and the tools read. */
 export interface KindDefinition<K extends StepKind = StepKind> {
   readonly kind: K;
@@ -231,7 +237,7 @@ export interface KindDefinition<K extends StepKind = StepKind> {
         readonly isAsync?: (action: ActionOf<K>) => boolean;
       };
   /** A dry-run step: `run` it and note what it would have done, or `skip` it (a pause does not wait) and note this instead. */
-  readonly dryRun: 'run' | { readonly skip: (action: ActionOf<K>) => { readonly would: 'pause'; readonly detail: StepDetail } };
+  readonly dryRun: 'run' | { readonly skip: (action: ActionOf<K>) => { readonly would: DryRunSkipped; readonly detail: StepDetail } };
   /** It holds the client up (a pause): the early-talker log says whether the session was paused. */
   readonly delaysClient: boolean;
   /** Its runner's `startEarly` is called at connect, before the chain runs (DNS lookups, in parallel with a pause). */

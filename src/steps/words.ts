@@ -22,6 +22,8 @@ export const STEP_WORDS = [
   ['pay-once', 'option'],
   ['as', 'option'],
   ['resolver', 'option'],
+  ['score-only', 'option'],
+  ['check-helo', 'option'],
   ['settings-id', 'option'],
   ['max-size', 'option'],
   ['oversize-tempfail', 'option'],

@@ -1,10 +1,11 @@
 /**
  * A step's condition, test by test: the field's row says which tests it
- * takes (E045 for any other); regexes compile (E050, E051); a list exists
+ * takes (E045 for any other, E073 for a compare); a compare's number is one
+ * (E074); regexes compile (E050, E051); a list exists
  * (E010) and its items fit the field (E015, once per list and field). Each
  * use of a declared list is recorded for W001.
  */
-import { FIELD_BY_NAME, wrongTestOf, type FieldDefinition, type FieldName, type ListFit } from '../../conditions/fields.js';
+import { compareNumber, FIELD_BY_NAME, noCompareOf, wrongTestOf, type FieldDefinition, type FieldName, type ListFit } from '../../conditions/fields.js';
 import type { SourceSpan } from '../../model/span.js';
 import { compileRegex, SUPPORTED_REGEX_FLAGS } from '../../support/regex.js';
 import type { Condition, ListRef, RegexLit } from '../ast.js';
@@ -44,6 +45,17 @@ function checkCondition(ctx: CheckContext, c: Condition): void {
       if (row.tests.in !== undefined) checkListUse(ctx, field, row.tests.in, test.list);
       else wrongTest(ctx, c.span, row);
       return;
+    case 'compare': {
+      const fit = row.tests.compare;
+      if (fit === undefined) {
+        const no = noCompareOf(row);
+        ctx.report('E073', c.span, no.message, { hint: no.hint });
+        return;
+      }
+      const n = compareNumber(test.number.text, fit);
+      if (!n.ok) ctx.report('E074', test.number.span, n.message);
+      return;
+    }
   }
 }
 

@@ -11,6 +11,7 @@ import { formatCidr } from '../../support/net.js';
 import type { InlineList } from '../ast.js';
 import type { Code } from '../codes.js';
 import type { Located, ResolvedList } from '../lists.js';
+import { didYouMean } from '../diagnostics.js';
 import { itemShape } from '../redact.js';
 import { resolvedOf, type CheckContext } from './context.js';
 import type { Report } from './report.js';
@@ -67,6 +68,20 @@ export function checkFit(report: Report, list: ResolvedList, use: FieldName, fit
     if (located.firstHidden !== null) {
       const rest = located.count - located.shown.length;
       report('E015', located.firstHidden, `${rest} more items of this list from here on are ${problem.what} too (only the first ${located.shown.length} are shown one by one)`, { related });
+    }
+  }
+  if (fit.words !== undefined) checkWords(report, list, use, fit.words, related);
+}
+
+/** E105: an item of a closed set's list (`spf in { fial }`) that is none of its words, so it never matches. */
+function checkWords(report: Report, list: ResolvedList, use: FieldName, words: NonNullable<ListFit['words']>, related: readonly { span: SourceSpan; message: string }[]): void {
+  const allowed = new Set(words.allowed);
+  for (const located of list.kinds.values()) {
+    for (const item of located.shown) {
+      if (item.value.kind !== 'domain' || item.value.subdomains || allowed.has(item.value.domain)) continue;
+      const subject = list.file === null ? `"${item.text}"` : `list item ${itemShape(item.text)}`;
+      const hint = list.file === null ? didYouMean(item.value.domain, words.allowed) : undefined;
+      report('E105', item.span, `${subject} is not ${words.what}, so \`${use} in\` never matches it`, { hint: hint ?? `the words are ${words.allowed.join(', ')}`, related });
     }
   }
 }

@@ -31,7 +31,9 @@ export function viewOf(chain: ChainDecl, step: ConvertedStep): CheckView {
         ? { text: node.text, span: node.span }
         : node.shape === 'choice'
           ? { text: node.word, span: node.span }
-          : { text: node.value, span: node.span };
+          : node.shape === 'points'
+            ? { text: `${node.number.text} ${JSON.stringify(node.label.value)}`, span: node.span }
+            : { text: node.value, span: node.span };
   const written = (name: string) => step.options.filter((o) => o.spec.name === name);
   const { phase, at } = step.placement;
   return {

@@ -4,9 +4,12 @@
  * client address (issue 12). The argument is postscreen's
  * postscreen_dnsbl_sites entry, verbatim, then named return codes. The step
  * records what the list said under its name (the `listed` and `dns-error`
- * conditions read it) and decides by the weight: positive refuses a listed
- * client with postscreen's reply, negative accepts it, 0 only records. An
- * error never decides. Its lookup starts at connect (`startsAtConnect`), so
+ * conditions read it), adds the weight of a listing to the session's score
+ * (once, labelled with the name), and decides by the weight: positive
+ * refuses a listed client with postscreen's reply, negative accepts it, 0
+ * only records. With `score-only` it decides nothing: the lists add their
+ * weights and a `score` condition decides, as postscreen's threshold does.
+ * An error never decides and adds nothing. Its lookup starts at connect (`startsAtConnect`), so
  * it runs while a pause does. What the pipeline and the runtime know of it;
  * the runner is run.ts. Pure.
  */
@@ -22,6 +25,8 @@ export interface DnsblStepOptions {
   readonly resolver: ResolverAddress | null;
   /** The deadline of one lookup, from when it starts (at connect). */
   readonly timeoutMs: number;
+  /** `score-only`: a listing adds the weight to the score and decides nothing. */
+  readonly scoreOnly: boolean;
 }
 
 declare module '../../model/plan.js' {
@@ -75,7 +80,17 @@ const timeout = {
   doc: { allowed: '', meaning: 'how long a lookup may take, counted from the connection: later, the list counts as an error' },
 } as const satisfies OptionSpec<'duration'>;
 
-const options = { as, resolver, timeout } as const;
+const scoreOnly = {
+  name: 'score-only',
+  type: 'flag',
+  default: null,
+  what: 'score-only',
+  docName: '',
+  example: '',
+  doc: { allowed: '', meaning: 'a listing only adds the weight to the score: the step decides nothing, `score` conditions do (postscreen’s threshold)' },
+} as const satisfies OptionSpec<'flag'>;
+
+const options = { as, resolver, timeout, 'score-only': scoreOnly } as const;
 
 /** A first label this long, of letters and digits, reads like an access key (Spamhaus DQS: 26 characters). */
 const KEY_LIKE = /^[a-z0-9]{16,}$/;
@@ -105,7 +120,7 @@ export const dnsblStep = {
   needsDataLine: () => false,
   compile: ({ argument, options: o }) => ({
     kind: 'dnsbl',
-    options: { entry: argument, name: o.as ?? argument.site.zone, resolver: o.resolver ?? null, timeoutMs: o.timeout },
+    options: { entry: argument, name: o.as ?? argument.site.zone, resolver: o.resolver ?? null, timeoutMs: o.timeout, scoreOnly: o['score-only'] === true },
   }),
   compiles: ['dnsbl'],
 } as const satisfies StepDefinition<'dns-list', typeof options, 'dnsbl'>;
@@ -131,7 +146,7 @@ export const dnsblKind: KindDefinition<'dnsbl'> = {
       const shown = o.name === o.entry.site.zone ? entry : `as "${o.name}" ${entry.slice(o.entry.site.zone.length).trim()}`;
       const server = o.resolver === null ? '' : ` resolver ${formatResolverAddress(o.resolver)}`;
       const deadline = o.timeoutMs === DNSBL_DEFAULT_TIMEOUT_MS ? '' : ` timeout ${o.timeoutMs}ms`;
-      return `dnsbl ${shown}${server}${deadline}`.trimEnd();
+      return `dnsbl ${shown}${server}${deadline}${o.scoreOnly ? ' score-only' : ''}`.trimEnd();
     },
   },
 };

@@ -14,6 +14,7 @@ import { clientQuery } from '../../dns/reverse.js';
 import { underZone } from '../../dns/domain-name.js';
 import type { DnsTransport } from '../../dns/types.js';
 import type { DnsListResult } from '../../model/dns-lists.js';
+import { SCORE_SCALE, scoreScopeAt } from '../../model/score.js';
 import type { SessionFacts, StepOf } from '../../model/plan.js';
 import type { StepContext, StepDetail, StepOutcome, StepRunner } from '../../model/runner.js';
 import type { Clock } from '../../support/clock.js';
@@ -53,6 +54,9 @@ export class DnsblRunner implements StepRunner {
     const detail = detailOf(this.o.name, looked);
     if (verdict.status !== 'listed') return { type: 'continue', detail };
     const weight = this.o.entry.site.weight;
+    // Once per session (per transaction at mail-from and later), as every step that scores; never in dry-run.
+    if (weight !== 0 && this.step.dryRun !== true) facts.score?.add(this.key, this.o.name, Math.round(weight * SCORE_SCALE), scoreScopeAt(ctx.phase));
+    if (this.o.scoreOnly) return { type: 'continue', detail };
     if (weight < 0) return { type: 'accept', detail };
     if (weight === 0) return { type: 'continue', detail };
     const reply = dnsblReply(facts.src, this.o.name);

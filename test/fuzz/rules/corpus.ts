@@ -59,8 +59,8 @@ export function fuzzReadFile(path: string): string {
 export const TOKENS: readonly string[] = [
   'chain', 'list', 'file', 'then', 'when', 'at', 'not', 'and', 'or', 'in', '~', '=', '{', '}', '(', ')', ',', '"', '/', '#',
   'pause', 'accept', 'reject', 'disconnect', 'junk', 'postgrey', 'policy', 'greylist', 'src', 'rdns', 'fcrdns', 'helo',
-  'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'data', 'commit', 'connect', 'on-error', 'proceed', 'tempfail', 'timeout', 'delay', 'store', 'header',
-  '3s', '0s', '301s', '1ms', '999999999999999999999d', '-1s', '1.5s', 'NaNs',
+  'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'data', 'commit', 'connect', 'on-error', 'proceed', 'tempfail', 'timeout', 'delay', 'store', 'header', 'listed', 'dns-error', 'score', '>=', '<', '>', '<=',
+  '3s', '0s', '301s', '1ms', '999999999999999999999d', '-1s', '1.5s', 'NaNs', '2.5', '-1.5', '+3', '1e3',
   '"550 x"', '"250 ok"', '"550\\r\\nQUIT"', '"550 a|b"', '"421 bye"', '"550-x"', '"5500 x"', '"\\0"', '"\\q"',
   '/x/', '/(a)\\1/', '/(?=x)/', '/[/', '/a{99999}/', '/(a+)+$/', '/\\p{L}/', '/x/gim', '//',
   'unix:/x', 'unix:', 'tcp:[::1]:1', 'tcp:host:99999', '::1', '1.2.3.4/33', '10.0.0.256', '*.x', '.x', '""',

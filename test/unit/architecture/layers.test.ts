@@ -1,7 +1,7 @@
 /**
  * The direction of dependencies in src/ (issue 11, plan §1):
  *
- *   cli → {runtime, tools, reload, metrics} → {dsl, steps} → {conditions, protocol, policy, store, greylist, dns, message, rspamd} → model → support
+ *   cli → {runtime, tools, reload, metrics} → {dsl, steps} → {conditions, protocol, policy, store, greylist, limits, dns, message, rspamd} → model → support
  *
  * Every `import … from`, `export … from`, `import type`, dynamic import() and
  * module augmentation of every src/**\/*.ts is an edge (type edges are
@@ -28,23 +28,27 @@ const TABLE: LayerTable = {
   conditions: ['model/', 'support/'],
   // The message of a transaction, buffered and spooled, read and edited (rspamd, DKIM, DMARC, ARC).
   message: ['model/', 'support/'],
-  // The one edge between subsystems (plan §7): the stores run greylist's
-  // decide inside their own transaction (SQL, Lua, memory).
-  store: ['greylist/', 'model/', 'support/'],
+  // Rate and concurrency limits' pure cores (issue 13): GCRA, sessions at once.
+  limits: ['model/', 'support/'],
+  // The edges between subsystems (plan §7): the stores run greylist's decide
+  // and limits' GCRA inside their own transaction (SQL, Lua, memory).
+  store: ['greylist/', 'limits/', 'model/', 'support/'],
   // DNS lookups (issue 12): a client with its cache and deadlines, and the pure readings of DNS lists.
   dns: ['model/', 'support/'],
   // rspamd (issue 15): the request headers, the answer, the verdict and the HTTP client; headers made as message/ makes them.
   rspamd: ['message/fields.ts', 'model/', 'support/'],
+  // SPF, DKIM, DMARC (issue 14): checks through mailauth on a resolver given to them, and the pure readings of their records.
+  auth: ['dns/', 'model/', 'support/'],
   // Definitions: compiling rules loads them, so no I/O and no runner code.
   'steps (pure)': ['conditions/', 'protocol/smtpd-rules.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   // Runners and their services.
-  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'dns/', 'message/', 'rspamd/', 'model/', 'support/'],
+  steps: ['conditions/', 'protocol/', 'policy/', 'store/', 'greylist/', 'limits/', 'dns/', 'auth/', 'message/', 'rspamd/', 'model/', 'support/'],
   dsl: ['steps (pure)', 'conditions/', 'protocol/smtpd-rules.ts', 'store/url.ts', 'dns/sites.ts', 'dns/resolver-address.ts', 'model/', 'support/'],
   runtime: ['steps/', 'conditions/', 'protocol/', 'message/', 'model/', 'support/'],
   reload: ['dsl/', 'model/', 'support/'],
   // runtime/ for the event types, steps/ for PauseEvents.
   metrics: ['runtime/', 'steps/', 'policy/errors.ts', 'model/', 'support/'],
-  tools: ['runtime/', 'dsl/', 'steps/', 'conditions/', 'protocol/', 'store/', 'greylist/', 'model/', 'support/'],
+  tools: ['runtime/', 'dsl/', 'steps/', 'conditions/', 'protocol/', 'store/', 'greylist/', 'limits/', 'model/', 'support/'],
   cli: 'everything',
 };
 

@@ -40,6 +40,7 @@ function testForms(f: FieldDefinition): { readonly markdown: string; readonly md
     ...(f.tests.present === undefined ? [] : [{ markdown: `\`${f.name}\``, mdoc: new RegExp(`(^|\\s)Ic ${n}( ,|$)`, 'm'), mdocShown: `Ic ${f.name}` }]),
     ...(f.tests.match === undefined ? [] : [{ markdown: `\`${f.name} ~ /RE/\``, mdoc: new RegExp(`(^|\\s)Ic ${n} ~ Ar regex\\b`, 'm'), mdocShown: `Ic ${f.name} ~ Ar regex` }]),
     ...(f.tests.in === undefined ? [] : [{ markdown: `\`${f.name} in LIST\``, mdoc: new RegExp(`(^|\\s)Ic ${n} in Ar list\\b`, 'm'), mdocShown: `Ic ${f.name} in Ar list` }]),
+    ...(f.tests.compare === undefined ? [] : [{ markdown: `\`${f.name} >= N\``, mdoc: new RegExp(`(^|\\s)Ic ${n} >= Ar number\\b`, 'm'), mdocShown: `Ic ${f.name} >= Ar number` }]),
   ];
 }
 
@@ -58,8 +59,9 @@ export function fieldProblems(input: FieldsInput): string[] {
     if (t === null) problems.push(`field ${f.name} is not a reserved word`);
     else if (!(t.CATEGORIES ?? []).some((c) => c.name === 'FIELD')) problems.push(`field ${f.name}: its token is not in the FIELD category`);
     if (!RULE_PHASES.includes(f.knownFrom)) problems.push(`field ${f.name} is known from ${f.knownFrom}, which is no phase`);
-    const { present, match, in: fit } = f.tests;
-    if (present === undefined && match === undefined && fit === undefined) problems.push(`field ${f.name} takes no test`);
+    const { present, match, in: fit, compare } = f.tests;
+    if (present === undefined && match === undefined && fit === undefined && compare === undefined) problems.push(`field ${f.name} takes no test`);
+    if (compare !== undefined && typeof compare.read !== 'function') problems.push(`field ${f.name}: its compare has no reader`);
     if (present !== undefined && typeof present.predicate !== 'function') problems.push(`field ${f.name}: its yes/no test has no predicate`);
     if (fit !== undefined) {
       if (fit.items.length === 0) problems.push(`field ${f.name}: \`in\` takes no kind of list item`);

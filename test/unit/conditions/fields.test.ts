@@ -14,7 +14,7 @@ import { keywordToken } from '../../../src/dsl/tokens.js';
 import { compile, compileOk, onlyChain, projectRoot } from '../dsl/helpers.js';
 import { fieldProblems, type FieldsInput } from './completeness.js';
 
-const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'rspamd-action', 'rspamd-symbol'];
+const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'score', 'spf', 'spf-helo', 'rspamd-action', 'rspamd-symbol', 'rspamd-score'];
 
 /** Diagnostics of `chain c = accept when CONDITION` as `CODE message (hint)`; [] when it compiles clean. */
 function said(condition: string): string[] {
@@ -37,14 +37,14 @@ describe('condition fields', () => {
     const knownFrom: Record<FieldName, string> = {
       ...{ src: 'connect', rdns: 'connect', fcrdns: 'connect', helo: 'helo', 'mail-from': 'mail-from', 'rcpt-to': 'rcpt-to' },
       ...{ tls: 'mail-from', 'tls-version': 'mail-from', 'tls-cipher': 'mail-from', authenticated: 'mail-from', 'auth-user': 'mail-from' },
-      ...{ listed: 'connect', 'dns-error': 'connect' },
-      ...{ 'rspamd-action': 'commit', 'rspamd-symbol': 'commit' },
+      ...{ listed: 'connect', 'dns-error': 'connect', score: 'connect', spf: 'mail-from', 'spf-helo': 'mail-from' },
+      ...{ 'rspamd-action': 'commit', 'rspamd-symbol': 'commit', 'rspamd-score': 'commit' },
     };
     const tests: Record<FieldName, string> = {
       ...{ src: 'src ~ /x/', rdns: 'rdns', fcrdns: 'fcrdns', helo: 'helo ~ /x/', 'mail-from': 'mail-from ~ /x/', 'rcpt-to': 'rcpt-to ~ /x/' },
       ...{ tls: 'tls', 'tls-version': 'tls-version ~ /x/', 'tls-cipher': 'tls-cipher ~ /x/', authenticated: 'authenticated', 'auth-user': 'auth-user ~ /x/' },
-      ...{ listed: 'listed', 'dns-error': 'dns-error' },
-      ...{ 'rspamd-action': 'rspamd-action ~ /x/', 'rspamd-symbol': 'rspamd-symbol' },
+      ...{ listed: 'listed', 'dns-error': 'dns-error', score: 'score >= 1', spf: 'spf in { fail }', 'spf-helo': 'spf-helo in { fail }' },
+      ...{ 'rspamd-action': 'rspamd-action ~ /x/', 'rspamd-symbol': 'rspamd-symbol', 'rspamd-score': 'rspamd-score > 20' },
     };
     for (const name of NAMES) {
       assert.equal(FIELD_BY_NAME[name].knownFrom, knownFrom[name], name);
@@ -54,12 +54,13 @@ describe('condition fields', () => {
     }
   });
 
-  test('the tests each field takes; any other is E045 with the field’s message', () => {
+  test('the tests each field takes; any other is E045 with the field’s message, or E073 for a compare', () => {
     const needs = (f: string) => `E045 \`${f}\` needs \`~ /REGEX/\` or \`in LIST\` (e.g. \`${f} in trusted\`)`;
     const yesNo = 'E045 `fcrdns` is a yes/no test and takes no `~` or `in` (write `fcrdns` or `not fcrdns`; to match the name, use `rdns`)';
     const tlsYesNo = 'E045 `tls` is a yes/no test and takes no `~` or `in` (write `tls` or `not tls`; to match the version or the cipher, use `tls-version` or `tls-cipher`)';
     const authYesNo = 'E045 `authenticated` is a yes/no test and takes no `~` or `in` (write `authenticated` or `not authenticated`; to match the user name, use `auth-user`)';
     const needsHint = (f: string, hint: string) => `E045 \`${f}\` needs \`~ /REGEX/\` or \`in LIST\` (${hint})`;
+    const isNumber = ['E045 `score` is a number: it takes `>=`, `>`, `<=` or `<` (e.g. `score >= 5`)'];
     const expected: Record<FieldName, { bare: string[]; match: string[]; in: string[] }> = {
       src: { bare: [needs('src')], match: [], in: [] },
       rdns: { bare: [], match: [], in: [] },
@@ -74,6 +75,13 @@ describe('condition fields', () => {
       'auth-user': { bare: [needsHint('auth-user', 'e.g. `auth-user in admins`; to test whether the client authenticated, use `authenticated`')], match: [], in: [] },
       listed: { bare: [], match: [], in: [] },
       'dns-error': { bare: [], match: [], in: [] },
+      score: { bare: isNumber, match: isNumber, in: isNumber },
+      'rspamd-score': (() => {
+        const n = ['E045 `rspamd-score` is a number: it takes `>=`, `>`, `<=` or `<` (e.g. `rspamd-score > 20`)'];
+        return { bare: n, match: n, in: n };
+      })(),
+      spf: { bare: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], match: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], in: [] },
+      'spf-helo': { bare: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], match: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], in: [] },
       'rspamd-action': { bare: [needsHint('rspamd-action', 'e.g. `rspamd-action in { reject soft-reject }`')], match: [], in: [] },
       'rspamd-symbol': { bare: [], match: [], in: [] },
     };
@@ -81,13 +89,16 @@ describe('condition fields', () => {
     const item: Record<FieldName, string> = {
       ...{ src: '192.0.2.1', rdns: 'example.com', fcrdns: 'example.com', helo: 'example.com', 'mail-from': 'example.com', 'rcpt-to': 'example.com' },
       ...{ tls: 'example.com', 'tls-version': 'TLSv1.3', 'tls-cipher': 'TLS_AES_256_GCM_SHA384', authenticated: 'example.com', 'auth-user': 'alice' },
-      ...{ listed: 'zen', 'dns-error': 'zen' },
-      ...{ 'rspamd-action': 'soft-reject', 'rspamd-symbol': 'R_SPF_FAIL' },
+      ...{ listed: 'zen', 'dns-error': 'zen', score: 'zen', spf: 'fail', 'spf-helo': 'softfail' },
+      ...{ 'rspamd-action': 'soft-reject', 'rspamd-symbol': 'R_SPF_FAIL', 'rspamd-score': 'zen' },
     };
+    const numbers: readonly FieldName[] = ['score', 'rspamd-score'];
+    const notNumber = (f: string) => `E073 \`${f}\` is not a number and takes no \`>=\`, \`>\`, \`<=\` or \`<\` (the fields that compare with a number: \`score\`, \`rspamd-score\`)`;
     for (const name of NAMES) {
       assert.deepEqual(said(name), expected[name].bare, `${name} bare`);
       assert.deepEqual(said(`${name} ~ /x/`), expected[name].match, `${name} ~`);
       assert.deepEqual(said(`${name} in { ${item[name]} }`), expected[name].in, `${name} in`);
+      for (const op of ['>=', '>', '<=', '<']) assert.deepEqual(said(`${name} ${op} 1`), numbers.includes(name) ? [] : [notNumber(name)], `${name} ${op}`);
     }
   });
 
@@ -96,7 +107,7 @@ describe('condition fields', () => {
     type Item = keyof typeof items;
     const what: Record<Item, string> = { ip: 'an IP address', range: 'an address range', domain: 'a domain', pattern: 'a domain pattern', address: 'a mail address', 'null-sender': 'the null sender' };
     const wholeNames = 'list the names in full, or use `~ /REGEX/` for a pattern';
-    const fits: Record<Exclude<FieldName, 'fcrdns' | 'tls' | 'authenticated'>, { readonly wants: string; readonly fit: readonly Item[]; readonly hints?: Partial<Record<Item, string>> }> = {
+    const fits: Record<Exclude<FieldName, 'fcrdns' | 'tls' | 'authenticated' | 'score' | 'spf' | 'spf-helo' | 'rspamd-score'>, { readonly wants: string; readonly fit: readonly Item[]; readonly hints?: Partial<Record<Item, string>> }> = {
       src: { wants: 'IP addresses and ranges', fit: ['ip', 'range'], hints: { domain: 'to match client host names, use `rdns in` with a separate list', pattern: 'to match client host names, use `rdns in` with a separate list' } },
       rdns: { wants: 'host names and domain patterns', fit: ['domain', 'pattern'], hints: { ip: 'to match client addresses, use `src in` with a separate list', range: 'to match client addresses, use `src in` with a separate list' } },
       helo: { wants: 'host names, domain patterns and IP addresses', fit: ['ip', 'range', 'domain', 'pattern'] },
@@ -129,6 +140,19 @@ describe('condition fields', () => {
         const expected = f.fit.includes(kind) ? [] : [`E015 ${text === '""' ? '""' : `"${text}"`} is ${what[kind]}, but \`${field} in\` compares ${f.wants}${hint === undefined ? '' : ` (${hint})`}`];
         assert.deepEqual(said(`${field} in { ${text} }`), expected, `${field} in { ${text} }`);
       }
+    }
+  });
+
+  test('the SPF fields take the seven results by name: any other word is E105, anything else E015', () => {
+    for (const field of ['spf', 'spf-helo']) {
+      assert.deepEqual(said(`${field} in { pass, fail, softfail, neutral, none, temperror, permerror }`), [], field);
+      assert.deepEqual(said(`${field} in { fial }`), [`E105 "fial" is not an SPF result, so \`${field} in\` never matches it (did you mean "fail"?)`]);
+      assert.deepEqual(said(`${field} in { example.com }`), [
+        `E105 "example.com" is not an SPF result, so \`${field} in\` never matches it (the words are pass, fail, softfail, neutral, none, temperror, permerror)`,
+      ]);
+      const wants = 'SPF results: pass, fail, softfail, neutral, none, temperror, permerror';
+      assert.deepEqual(said(`${field} in { 192.0.2.1 }`), [`E015 "192.0.2.1" is an IP address, but \`${field} in\` compares ${wants}`]);
+      assert.deepEqual(said(`${field} in { .fail }`), [`E015 ".fail" is a domain pattern, but \`${field} in\` compares ${wants} (list the results by name, e.g. \`{ fail, softfail }\`)`]);
     }
   });
 });

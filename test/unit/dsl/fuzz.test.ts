@@ -35,7 +35,7 @@ chain b = policy tcp:[::1]:10023 at mail-from then accept when src in f`,
 const TOKENS = [
   'chain', 'list', 'file', 'then', 'when', 'at', 'not', 'and', 'or', 'in', '~', '=', '{', '}', '(', ')', ',', '"', '/', '#',
   'pause', 'accept', 'reject', 'disconnect', 'junk', 'postgrey', 'policy', 'greylist', 'src', 'rdns', 'fcrdns', 'helo',
-  'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'data', 'commit', 'connect', '3s', '0s', '999999999999999d', '"550 x"', '/x/', '/(a)\\1/', '\n', '\r', ' ',
+  'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'score', '>=', '<', '2.5', '-1.5', 'data', 'commit', 'connect', '3s', '0s', '999999999999999d', '"550 x"', '/x/', '/(a)\\1/', '\n', '\r', ' ',
   'unix:/x', 'tcp:[::1]:1', '::1', '1.2.3.4/33', '*.x', 'header', 'timeout', 'on-error', 'proceed', '\\', '\u2028', '\uFEFF', '\0',
 ];
 

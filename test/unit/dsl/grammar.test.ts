@@ -39,7 +39,7 @@ describe('grammar/', () => {
     const used = [...generated.ebnf.matchAll(/^([A-Z_]+) +::= (.*)$/gm)].filter(([, name]) => name !== undefined && name in CATEGORIES);
     assert.deepEqual(
       used.map(([, name]) => name),
-      ['STEP_NUMBER', 'STEP_NONE', 'STEP_STRING', 'STEP_ADDRESS', 'OPTION_NUMBER', 'OPTION_STRING', 'OPTION_FLAG', 'OPTION_CHOICE', 'CHOICE_REPLY', 'CHOICE_WORD', 'PHASE', 'FIELD'],
+      ['STEP_NUMBER', 'STEP_NONE', 'STEP_STRING', 'STEP_ADDRESS', 'STEP_POINTS', 'OPTION_NUMBER', 'OPTION_STRING', 'OPTION_FLAG', 'OPTION_CHOICE', 'CHOICE_REPLY', 'CHOICE_WORD', 'PHASE', 'FIELD'],
     );
     for (const [, name, rhs] of used) {
       const members = CATEGORY_MEMBERS.get(CATEGORIES[name as keyof typeof CATEGORIES]) ?? [];

@@ -76,6 +76,7 @@ describe('the options table', () => {
         [['postgrey'], '`2s`'],
         [['policy'], '`10s`'],
         [['dnsbl'], '`2s`'],
+        [['spf'], '`5s`'],
         [['rspamd'], '`20s`'],
       ],
     );
@@ -127,7 +128,7 @@ describe('the step signatures', () => {
     assert.match(ebnf, /^reject +::= 'reject' reply common\*$/m);
     assert.deepEqual(
       signatureGrammar(DEFINITIONS).values.map((r) => r.name),
-      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress', 'httpUrl', 'settingsId'],
+      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress', 'points', 'httpUrl', 'settingsId'],
     );
   });
 

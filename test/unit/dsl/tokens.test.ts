@@ -78,7 +78,7 @@ describe('token categories', () => {
   const shapeCategories = (word: string, prefix: 'STEP_' | 'OPTION_'): string[] => categoriesOf(word).filter((c) => c.startsWith(prefix));
 
   test('each step keyword is a STEP in exactly the one STEP_* category of its argument shape', () => {
-    const expected = { none: 'STEP_NONE', number: 'STEP_NUMBER', string: 'STEP_STRING', address: 'STEP_ADDRESS' } as const;
+    const expected = { none: 'STEP_NONE', number: 'STEP_NUMBER', string: 'STEP_STRING', address: 'STEP_ADDRESS', points: 'STEP_POINTS' } as const;
     for (const d of DEFINITIONS) {
       assert.ok(categoriesOf(d.keyword).includes('STEP'), d.keyword);
       const shape = d.argument === null ? 'none' : SHAPE_OF[d.argument.type];
@@ -99,7 +99,7 @@ describe('token categories', () => {
       for (const [name, spec] of Object.entries(d.options)) {
         options.add(name);
         const shape = SHAPE_OF[spec.type];
-        assert.ok(shape !== 'address', `${d.keyword} ${name}: an address option has no grammar alternative`);
+        assert.ok(shape !== 'address' && shape !== 'points', `${d.keyword} ${name}: an ${shape} option has no grammar alternative`);
         assert.ok(categoriesOf(name).includes('OPTION'), name);
         assert.deepEqual(shapeCategories(name, 'OPTION_'), [expected[shape]], `${d.keyword} ${name}`);
         for (const c of spec.choices ?? []) assert.ok(categoriesOf(c.word).includes(c.reply ? 'CHOICE_REPLY' : 'CHOICE_WORD'), c.word);

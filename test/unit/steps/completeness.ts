@@ -66,8 +66,8 @@ export interface CatalogueInput {
   readonly docs: Docs;
 }
 
-const STEP_CATEGORY: Readonly<Record<ValueShape | 'none', string>> = { none: 'STEP_NONE', number: 'STEP_NUMBER', string: 'STEP_STRING', address: 'STEP_ADDRESS', choice: 'STEP_CHOICE' };
-const OPTION_CATEGORY: Readonly<Record<ValueShape, string>> = { none: 'OPTION_FLAG', number: 'OPTION_NUMBER', string: 'OPTION_STRING', address: 'OPTION_ADDRESS', choice: 'OPTION_CHOICE' };
+const STEP_CATEGORY: Readonly<Record<ValueShape | 'none', string>> = { none: 'STEP_NONE', number: 'STEP_NUMBER', string: 'STEP_STRING', address: 'STEP_ADDRESS', choice: 'STEP_CHOICE', points: 'STEP_POINTS' };
+const OPTION_CATEGORY: Readonly<Record<ValueShape, string>> = { none: 'OPTION_FLAG', number: 'OPTION_NUMBER', string: 'OPTION_STRING', address: 'OPTION_ADDRESS', choice: 'OPTION_CHOICE', points: 'OPTION_POINTS' };
 
 /** The shape categories of a reserved word's token, or a problem when it is not reserved. */
 function categoriesOf(input: CatalogueInput, what: string, word: string, prefix: 'STEP_' | 'OPTION_'): string[] | string {

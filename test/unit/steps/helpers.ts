@@ -10,7 +10,7 @@ import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
 import { stepPhase } from '../../../src/dsl/inference.js';
-import { parseCount, parseDnsList, parseDnsName, parseDuration, parseHttpUrl, parseSettingsId, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
+import { parseCount, parseDnsList, parseDnsName, parseDuration, parseHttpUrl, parsePoints, parseScoreLabel, parseSettingsId, parseStore, replyProblems, type Parsed } from '../../../src/dsl/values.js';
 import { parseResolverAddress } from '../../../src/dns/resolver-address.js';
 import { parsePolicyAddress } from '../../../src/model/address.js';
 import type { SourceSpan } from '../../../src/model/span.js';
@@ -38,6 +38,11 @@ export function parseExample<T extends ValueType>(spec: ValueSpec<T>, text: stri
     'dns-list': (w) => must(parseDnsList(unquote(w)), w),
     'dns-name': (w) => must(parseDnsName(unquote(w)), w),
     'resolver-address': (w) => must(parseResolverAddress(unquote(w)), w),
+    points: (w) => {
+      const m = /^(\S+) (".*")$/.exec(w);
+      assert.ok(m !== null, `example ${w}: not points and a label`);
+      return { milli: must(parsePoints(m[1] ?? ''), w), label: must(parseScoreLabel(unquote(m[2] ?? '')), w) };
+    },
     'http-url': (w) => must(parseHttpUrl(unquote(w)), w),
     'settings-id': (w) => must(parseSettingsId(unquote(w)), w),
     flag: (w) => {
@@ -99,7 +104,9 @@ export function viewOf(chain: ChainDecl, step: Step, definition: StepDefinition)
         ? { text: value.text, span: value.span }
         : value.shape === 'string' || value.shape === 'address'
           ? { text: value.value, span: value.span }
-          : assert.fail('no step takes a choice as its argument');
+          : value.shape === 'points'
+            ? { text: `${value.number.text} ${JSON.stringify(value.label.value)}`, span: value.span }
+            : assert.fail('no step takes a choice as its argument');
   // Like convert: the options the step takes, every occurrence; the others are E043's, not the checks'.
   const taken = (o: StepOption): boolean => Object.hasOwn(definition.options, o.kind);
   const written = (name: string): StepOption[] => step.options.filter((o) => o.kind === name && taken(o));

@@ -57,7 +57,7 @@ describe('step services', () => {
       Object.values(SERVICES)
         .filter((s) => s.external)
         .map((s) => s.kind),
-      ['policy', 'greylist', 'dnsbl', 'rspamd'],
+      ['policy', 'greylist', 'dnsbl', 'spf', 'rspamd'],
     );
   });
 

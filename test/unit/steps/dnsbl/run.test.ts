@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SessionDnsLists } from '../../../../src/model/dns-lists.js';
+import { scoreBreakdown, SessionScore } from '../../../../src/model/score.js';
 import type { StepOf } from '../../../../src/model/plan.js';
 import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
 import type { RulePhase } from '../../../../src/model/phases.js';
@@ -115,5 +116,40 @@ describe('the dnsbl runner', () => {
     const [one, two] = await Promise.all([zen.run(first), zen.run(second)]);
     assert.deepEqual([one.detail?.source, two.detail?.source], ['network', 'shared']);
     assert.equal(transport.asked.length, 0);
+  });
+
+  test('a listing adds the weight to the score, once per session; an error adds nothing; score-only decides nothing', async () => {
+    const { transport, runners, ctx } = setup(
+      'chain c = dnsbl "zen.example=127.0.0.[2..11]*3" as "zen" score-only then dnsbl "wl.example=127.0.[0..255].[1..3]*-2" as "dnswl" score-only then dnsbl "bad.example*2" as "bad" score-only',
+    );
+    const [zen, wl, bad] = runners;
+    assert.ok(zen && wl && bad);
+    const score = new SessionScore();
+    const c = { ...ctx('192.0.2.7'), facts: { ...ctx('192.0.2.7').facts, score } };
+    const outcomes = [zen.run(c), wl.run(c), bad.run(c)];
+    await settle();
+    transport.answer('7.2.0.192.zen.example', a(300, '127.0.0.2'));
+    transport.answer('7.2.0.192.wl.example', a(300, '127.0.10.2'));
+    transport.answer('7.2.0.192.bad.example', { kind: 'error', error: 'servfail', code: 'ESERVFAIL' });
+    assert.deepEqual((await Promise.all(outcomes)).map((o) => o.type), ['continue', 'continue', 'continue']);
+    assert.equal(scoreBreakdown(score), '1 (zen +3, dnswl -2)');
+    // The step again (a later phase of the session): the cache answers, the score stays.
+    await zen.run(c);
+    assert.equal(score.total(), 1);
+  });
+
+  test('without score-only a listing both scores and decides; a dry-run step neither adds nor (in the evaluator) decides', async () => {
+    const { transport, runners, ctx } = setup('chain c = dnsbl "zen.example*3" as "zen" then dry-run dnsbl "zen.example*3" as "zen2"');
+    const [zen, dry] = runners;
+    assert.ok(zen && dry);
+    const score = new SessionScore();
+    const c = { ...ctx('192.0.2.7'), facts: { ...ctx('192.0.2.7').facts, score } };
+    const o = zen.run(c);
+    const d = dry.run(c);
+    await settle();
+    transport.answer('7.2.0.192.zen.example', a(300, '127.0.0.2'));
+    assert.equal((await o).type, 'decide');
+    assert.equal((await d).type, 'decide');
+    assert.equal(scoreBreakdown(score), '3 (zen +3)');
   });
 });
