@@ -4,12 +4,12 @@
  * worker, no controller or proxy, no Redis, DNS pointed at a closed port
  * (fails at once: the sandbox's resolver does not answer), hyperscan off
  * (starts in about 2 s), the test patterns on (GTUBE and its kin), the
- * milter headers on, and an add-header threshold high enough that a clean
+ * milter headers on (for local clients too: the tests' are on loopback), and an add-header threshold high enough that a clean
  * message scores `no action` without the DNS it cannot do. Ready is its
  * first `pong` from /ping (no fixed sleep).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,12 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+export interface RspamdPlace {
+  readonly port?: number;
+  readonly spawn?: (cmd: string, args: readonly string[]) => ChildProcess;
+  readonly ping?: (port: number) => Promise<boolean>;
+}
+
 export class Rspamd {
   private constructor(
     private readonly child: ChildProcess,
@@ -59,10 +65,18 @@ export class Rspamd {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<Rspamd> {
+  /**
+   * `where`: how to run it and ask it (a network namespace's spawn, and a
+   * /ping inside it; the port then need not be free here). Default: here, on
+   * a free port.
+   */
+  static async start(where: RspamdPlace = {}): Promise<Rspamd> {
     const dir = mkdtempSync(join(tmpdir(), 'filter-rules-rspamd-'));
+    chmodSync(dir, 0o755);
     mkdirSync(join(dir, 'local.d'));
-    const port = await freeTcpPort();
+    const port = where.port ?? (await freeTcpPort());
+    const run = where.spawn ?? ((cmd: string, args: readonly string[]) => spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const alive = where.ping ?? ping;
     writeFileSync(
       join(dir, 'rspamd.conf'),
       [
@@ -83,17 +97,17 @@ export class Rspamd {
         '',
       ].join('\n'),
     );
-    writeFileSync(join(dir, 'local.d', 'milter_headers.conf'), 'use = ["x-spamd-result", "x-rspamd-server", "x-spam-status", "x-rspamd-action"];\n');
+    writeFileSync(join(dir, 'local.d', 'milter_headers.conf'), 'use = ["x-spamd-result", "x-rspamd-server", "x-spam-status", "x-rspamd-action"];\n# The tests\' clients are on loopback, which rspamd counts as local.\nskip_local = false;\nskip_authenticated = false;\n');
     writeFileSync(join(dir, 'local.d', 'actions.conf'), 'add_header = 20; greylist = null; rewrite_subject = null;\n');
     const vars = ['LOCAL_CONFDIR', 'RUNDIR', 'DBDIR', 'LOGDIR'].map((v) => `--var=${v}=${dir}`);
     const output: string[] = [];
     // -i: the tests run as root; rspamd refuses that without it.
-    const child = spawn('/usr/bin/rspamd', ['-f', '-i', '-c', join(dir, 'rspamd.conf'), ...vars], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = run('/usr/bin/rspamd', ['-f', '-i', '-c', join(dir, 'rspamd.conf'), ...vars]);
     child.stdout?.on('data', (b: Buffer) => output.push(b.toString()));
     child.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
     const server = new Rspamd(child, dir, port, output);
     try {
-      await waitFor(async () => child.exitCode !== null || (await ping(port)), 60_000, 'rspamd to answer /ping');
+      await waitFor(async () => child.exitCode !== null || (await alive(port)), 60_000, 'rspamd to answer /ping');
     } catch (error) {
       await server.stop();
       throw error;
