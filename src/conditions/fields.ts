@@ -410,8 +410,23 @@ const rspamdSymbol: FieldDefinition<'rspamd-symbol'> = {
   explain: (f) => rspamdSymbols(f).slice(0, MAX_EXPLAINED_RECIPIENTS),
 };
 
+const rspamdScore: FieldDefinition<'rspamd-score'> = {
+  name: 'rspamd-score',
+  knownFrom: 'commit',
+  tests: { compare: { read: (f) => rspamdVerdict(f)?.score ?? null, wants: 'an rspamd score such as 15 or 6.5' } },
+  wrongTest: { message: '`rspamd-score` is a number: it takes `>=`, `>`, `<=` or `<`', hint: 'e.g. `rspamd-score > 20`' },
+  read: (f) => {
+    const v = rspamdVerdict(f);
+    return v === null ? null : String(v.score);
+  },
+  explain: (f) => {
+    const v = rspamdVerdict(f);
+    return v === null ? null : String(v.score);
+  },
+};
+
 /** Every condition field, in reserved-word order. */
-export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, score, spf, spfHelo, rspamdAction, rspamdSymbol] as const satisfies readonly FieldDefinition[];
+export const FIELDS = [src, rdns, fcrdns, helo, mailFrom, rcptTo, tls, tlsVersion, tlsCipher, authenticated, authUser, listed, dnsError, score, spf, spfHelo, rspamdAction, rspamdSymbol, rspamdScore] as const satisfies readonly FieldDefinition[];
 
 
 export type FieldName = (typeof FIELDS)[number]['name'];

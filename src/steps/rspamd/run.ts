@@ -91,7 +91,7 @@ export class RspamdRunner implements StepRunner {
     const started = this.deps.clock.monotonic();
     const headers = requestHeaders(facts, { mtaName: this.mtaName, settingsId: o.settingsId ?? undefined });
     try {
-      const answer = await this.clients.get(o.url).check({ headers, body: ctx.message.stream(), timeoutMs: o.timeoutMs, signal: ctx.signal });
+      const answer = await this.clients.get(o.url).check({ headers, body: ctx.message.stream(), length: ctx.message.size, timeoutMs: o.timeoutMs, signal: ctx.signal });
       const { reading, dropped } = judge(answer);
       const latencyMs = Math.round(this.deps.clock.monotonic() - started);
       if (dropped.length > 0) this.log.warn({ session: facts.sessionId, headers: dropped }, 'rspamd asked for headers with invalid names; dropped');

@@ -14,7 +14,7 @@ import { keywordToken } from '../../../src/dsl/tokens.js';
 import { compile, compileOk, onlyChain, projectRoot } from '../dsl/helpers.js';
 import { fieldProblems, type FieldsInput } from './completeness.js';
 
-const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'score', 'spf', 'spf-helo', 'rspamd-action', 'rspamd-symbol'];
+const NAMES: readonly FieldName[] = ['src', 'rdns', 'fcrdns', 'helo', 'mail-from', 'rcpt-to', 'tls', 'tls-version', 'tls-cipher', 'authenticated', 'auth-user', 'listed', 'dns-error', 'score', 'spf', 'spf-helo', 'rspamd-action', 'rspamd-symbol', 'rspamd-score'];
 
 /**
  * Diagnostics of `chain c = accept when CONDITION` as `CODE message (hint)`; [] when it compiles clean.
@@ -41,13 +41,13 @@ describe('condition fields', () => {
       ...{ src: 'connect', rdns: 'connect', fcrdns: 'connect', helo: 'helo', 'mail-from': 'mail-from', 'rcpt-to': 'rcpt-to' },
       ...{ tls: 'mail-from', 'tls-version': 'mail-from', 'tls-cipher': 'mail-from', authenticated: 'mail-from', 'auth-user': 'mail-from' },
       ...{ listed: 'connect', 'dns-error': 'connect', score: 'connect', spf: 'mail-from', 'spf-helo': 'mail-from' },
-      ...{ 'rspamd-action': 'commit', 'rspamd-symbol': 'commit' },
+      ...{ 'rspamd-action': 'commit', 'rspamd-symbol': 'commit', 'rspamd-score': 'commit' },
     };
     const tests: Record<FieldName, string> = {
       ...{ src: 'src ~ /x/', rdns: 'rdns', fcrdns: 'fcrdns', helo: 'helo ~ /x/', 'mail-from': 'mail-from ~ /x/', 'rcpt-to': 'rcpt-to ~ /x/' },
       ...{ tls: 'tls', 'tls-version': 'tls-version ~ /x/', 'tls-cipher': 'tls-cipher ~ /x/', authenticated: 'authenticated', 'auth-user': 'auth-user ~ /x/' },
       ...{ listed: 'listed', 'dns-error': 'dns-error', score: 'score >= 1', spf: 'spf in { fail }', 'spf-helo': 'spf-helo in { fail }' },
-      ...{ 'rspamd-action': 'rspamd-action ~ /x/', 'rspamd-symbol': 'rspamd-symbol' },
+      ...{ 'rspamd-action': 'rspamd-action ~ /x/', 'rspamd-symbol': 'rspamd-symbol', 'rspamd-score': 'rspamd-score > 20' },
     };
     for (const name of NAMES) {
       assert.equal(FIELD_BY_NAME[name].knownFrom, knownFrom[name], name);
@@ -79,6 +79,10 @@ describe('condition fields', () => {
       listed: { bare: [], match: [], in: [] },
       'dns-error': { bare: [], match: [], in: [] },
       score: { bare: isNumber, match: isNumber, in: isNumber },
+      'rspamd-score': (() => {
+        const n = ['E045 `rspamd-score` is a number: it takes `>=`, `>`, `<=` or `<` (e.g. `rspamd-score > 20`)'];
+        return { bare: n, match: n, in: n };
+      })(),
       spf: { bare: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], match: ['E045 `spf` needs `in LIST` (e.g. `spf in { fail }`)'], in: [] },
       'spf-helo': { bare: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], match: ['E045 `spf-helo` needs `in LIST` (e.g. `spf-helo in { fail }`)'], in: [] },
       'rspamd-action': { bare: [needsHint('rspamd-action', 'e.g. `rspamd-action in { reject soft-reject }`')], match: [], in: [] },
@@ -89,10 +93,10 @@ describe('condition fields', () => {
       ...{ src: '192.0.2.1', rdns: 'example.com', fcrdns: 'example.com', helo: 'example.com', 'mail-from': 'example.com', 'rcpt-to': 'example.com' },
       ...{ tls: 'example.com', 'tls-version': 'TLSv1.3', 'tls-cipher': 'TLS_AES_256_GCM_SHA384', authenticated: 'example.com', 'auth-user': 'alice' },
       ...{ listed: 'zen', 'dns-error': 'zen', score: 'zen', spf: 'fail', 'spf-helo': 'softfail' },
-      ...{ 'rspamd-action': 'soft-reject', 'rspamd-symbol': 'R_SPF_FAIL' },
+      ...{ 'rspamd-action': 'soft-reject', 'rspamd-symbol': 'R_SPF_FAIL', 'rspamd-score': 'zen' },
     };
-    const numbers: readonly FieldName[] = ['score'];
-    const notNumber = (f: string) => `E073 \`${f}\` is not a number and takes no \`>=\`, \`>\`, \`<=\` or \`<\` (the fields that compare with a number: \`score\`)`;
+    const numbers: readonly FieldName[] = ['score', 'rspamd-score'];
+    const notNumber = (f: string) => `E073 \`${f}\` is not a number and takes no \`>=\`, \`>\`, \`<=\` or \`<\` (the fields that compare with a number: \`score\`, \`rspamd-score\`)`;
     for (const name of NAMES) {
       assert.deepEqual(said(name), expected[name].bare, `${name} bare`);
       assert.deepEqual(said(`${name} ~ /x/`), expected[name].match, `${name} ~`);
@@ -106,7 +110,7 @@ describe('condition fields', () => {
     type Item = keyof typeof items;
     const what: Record<Item, string> = { ip: 'an IP address', range: 'an address range', domain: 'a domain', pattern: 'a domain pattern', address: 'a mail address', 'null-sender': 'the null sender' };
     const wholeNames = 'list the names in full, or use `~ /REGEX/` for a pattern';
-    const fits: Record<Exclude<FieldName, 'fcrdns' | 'tls' | 'authenticated' | 'score' | 'spf' | 'spf-helo'>, { readonly wants: string; readonly fit: readonly Item[]; readonly hints?: Partial<Record<Item, string>> }> = {
+    const fits: Record<Exclude<FieldName, 'fcrdns' | 'tls' | 'authenticated' | 'score' | 'spf' | 'spf-helo' | 'rspamd-score'>, { readonly wants: string; readonly fit: readonly Item[]; readonly hints?: Partial<Record<Item, string>> }> = {
       src: { wants: 'IP addresses and ranges', fit: ['ip', 'range'], hints: { domain: 'to match client host names, use `rdns in` with a separate list', pattern: 'to match client host names, use `rdns in` with a separate list' } },
       rdns: { wants: 'host names and domain patterns', fit: ['domain', 'pattern'], hints: { ip: 'to match client addresses, use `src in` with a separate list', range: 'to match client addresses, use `src in` with a separate list' } },
       helo: { wants: 'host names, domain patterns and IP addresses', fit: ['ip', 'range', 'domain', 'pattern'] },

@@ -44,17 +44,17 @@ async function failure(p: Promise<unknown>): Promise<RspamdError> {
 
 describe('rspamd client', () => {
   test('POSTs the message to /checkv2 with the headers, one Rcpt line each, and parses the answer', async () => {
-    let seen: { url: string | undefined; method: string | undefined; rcpt: string[]; ip: string | undefined; body: string } | null = null;
+    let seen: { url: string | undefined; method: string | undefined; rcpt: string[]; ip: string | undefined; body: string; length: string | undefined; chunked: string | undefined } | null = null;
     const s = await server((req, b, res) => {
       const rcpt: string[] = [];
       for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i] === 'Rcpt') rcpt.push(req.rawHeaders[i + 1] ?? '');
-      seen = { url: req.url, method: req.method, rcpt, ip: req.headers['ip'] as string | undefined, body: b.toString() };
+      seen = { url: req.url, method: req.method, rcpt, ip: req.headers['ip'] as string | undefined, body: b.toString(), length: req.headers['content-length'], chunked: req.headers['transfer-encoding'] };
       res.end('{"action":"no action","score":1.5,"symbols":{"A":{}}}');
     });
     const client = new RspamdClient({ url: `${s.url}/`, clock: systemClock });
-    const answer = await client.check({ headers: { IP: '192.0.2.7', Rcpt: ['<a@x>', '<b@x>'] }, body: body(), timeoutMs: 30_000 });
+    const answer = await client.check({ headers: { IP: '192.0.2.7', Rcpt: ['<a@x>', '<b@x>'] }, body: body(), length: 21, timeoutMs: 30_000 });
     assert.equal(answer.action, 'no action');
-    assert.deepEqual(seen, { url: '/checkv2', method: 'POST', rcpt: ['<a@x>', '<b@x>'], ip: '192.0.2.7', body: 'Subject: hi\r\n\r\nbody\r\n' });
+    assert.deepEqual(seen, { url: '/checkv2', method: 'POST', rcpt: ['<a@x>', '<b@x>'], ip: '192.0.2.7', body: 'Subject: hi\r\n\r\nbody\r\n', length: '21', chunked: undefined });
     client.close();
     await s.close();
   });
