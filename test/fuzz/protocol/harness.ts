@@ -124,8 +124,19 @@ function statelessGreylist(step: CompiledStep): StepRunner {
 }
 
 /**
+ * A step that asks the outside (DNS, rspamd) or keeps counts (limits, which
+ * may name a SQLite file) and records nothing: real lookups and counters that
+ * carry on from one run to the next would make before/after runs differ.
+ */
+function passThrough(step: CompiledStep): StepRunner {
+  return { step, run: () => ({ type: 'continue' }) };
+}
+
+/**
  * The filter's services with the outside replaced: a simulated policy
- * server, and greylisting on an in-memory store (or without memory). No
+ * server, greylisting on an in-memory store (or without memory), and DNS
+ * lists, SPF, rspamd and limits that only pass on (no DNS, no HTTP, no
+ * files). No
  * socket table is watched (platform `fuzz`): pauses only wait.
  */
 export function fuzzServices(clock: FakeClock, log: Logger, buggy = false, greylist: 'memory' | 'stateless' = 'memory'): StepServices {
@@ -139,6 +150,10 @@ export function fuzzServices(clock: FakeClock, log: Logger, buggy = false, greyl
     {
       replace: {
         policy: stateless((step) => simulatedPolicy(step, buggy)),
+        dnsbl: stateless<'dnsbl'>(passThrough),
+        spf: stateless<'spf'>(passThrough),
+        rspamd: stateless<'rspamd'>(passThrough),
+        limit: stateless<'limit'>(passThrough),
         ...(greylist === 'stateless' ? { greylist: stateless<'greylist'>(statelessGreylist) } : {}),
       },
     },
