@@ -5,12 +5,11 @@
  * file with the greylist tables; it does not touch the file's user_version,
  * which is the greylist schema's.
  */
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { admit, release, type Admission, type ConcurrencySpec, type Member } from '../limits/concurrency.js';
 import { consume, type CountMode, type GcraOutcome, type RateSpec } from '../limits/gcra.js';
-import { err, ok, type Result } from '../support/result.js';
+import { err, type Result } from '../support/result.js';
+import { describeSqliteError, openSqliteFile } from './sqlite-file.js';
 import { CounterStoreError, type CounterEntry, type CounterStore } from './counter-types.js';
 import type { ListOptions, ListPage } from './types.js';
 
@@ -36,14 +35,6 @@ interface RateRow {
   tat_ms: number;
   frac: number;
   expires_at: number;
-}
-
-function describe(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    return typeof code === 'string' && !e.message.startsWith(code) ? `${code}: ${e.message}` : e.message;
-  }
-  return String(e);
 }
 
 function prepare(db: Database.Database) {
@@ -116,7 +107,7 @@ export class SqliteCounterStore implements CounterStore {
     try {
       return fn();
     } catch (e) {
-      throw new CounterStoreError(this.description, `${what} failed: ${describe(e)}`, { cause: e });
+      throw new CounterStoreError(this.description, `${what} failed: ${describeSqliteError(e)}`, { cause: e });
     }
   }
 
@@ -168,31 +159,9 @@ export class SqliteCounterStore implements CounterStore {
 /** Open (creating if needed) the counter tables in the file at `path`: a new directory 0750, a new file 0600. */
 export function openSqliteCounterStore(path: string, busyTimeoutMs = 250): Result<SqliteCounterStore, string> {
   const description = `sqlite:${path}`;
-  const fail = (msg: string): Result<never, string> => err(new CounterStoreError(description, msg).message);
-  const dir = dirname(path);
-  if (!existsSync(dir)) {
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o750 });
-    } catch (e) {
-      return fail(`cannot create directory ${dir}: ${describe(e)}`);
-    }
-  }
-  try {
-    closeSync(openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600));
-  } catch (e) {
-    return fail(`cannot open ${path}: ${describe(e)}`);
-  }
-  let db: Database.Database | null = null;
-  try {
-    db = new Database(path, { timeout: busyTimeoutMs });
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch to WAL mode (journal_mode is ${String(mode)}); is ${dir} writable?`);
-    // A power cut may lose the last few counts: a client gets a little more than its rate once.
-    db.pragma('synchronous = NORMAL');
+  const opened = openSqliteFile(path, busyTimeoutMs, (db) => {
     db.exec(SCHEMA);
-    return ok(new SqliteCounterStore(db, prepare(db), description));
-  } catch (e) {
-    db?.close();
-    return fail(`cannot open database ${path}: ${describe(e)}`);
-  }
+    return new SqliteCounterStore(db, prepare(db), description);
+  });
+  return opened.ok ? opened : err(new CounterStoreError(description, opened.error).message);
 }

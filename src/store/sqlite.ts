@@ -5,12 +5,11 @@
  * is short so that a second process holding the lock (an admin tool) can
  * never stall every session for long.
  */
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { decide, type GreylistPolicy, type Verdict } from '../greylist/machine.js';
 import type { Triplet } from '../greylist/triplet.js';
-import { err, ok, type Result } from '../support/result.js';
+import { err, type Result } from '../support/result.js';
+import { describeSqliteError, openSqliteFile } from './sqlite-file.js';
 import {
   StoreError,
   type ClientEntry,
@@ -79,15 +78,6 @@ const toClient = (r: ClientRow): ClientEntry => ({
   lastSeen: r.last_seen,
   expiresAt: r.expires_at,
 });
-
-function describe(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    // fs errors already start with their errno name ("EACCES: permission denied, open '…'").
-    return typeof code === 'string' && !e.message.startsWith(code) ? `${code}: ${e.message}` : e.message;
-  }
-  return String(e);
-}
 
 export interface SqliteStoreOptions {
   /** How long a call may wait for a lock held by another process. Default 250 ms. */
@@ -181,7 +171,7 @@ export class SqliteGreylistStore implements GreylistStore {
     try {
       return fn();
     } catch (e) {
-      throw new StoreError(this.description, `${what} failed: ${describe(e)}`, { cause: e });
+      throw new StoreError(this.description, `${what} failed: ${describeSqliteError(e)}`, { cause: e });
     }
   }
 
@@ -247,41 +237,14 @@ export class SqliteGreylistStore implements GreylistStore {
  */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Result<SqliteGreylistStore, string> {
   const description = `sqlite:${path}`;
-  const fail = (msg: string): Result<never, string> => err(new StoreError(description, msg).message);
-  const dir = dirname(path);
-  if (!existsSync(dir)) {
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o750 });
-    } catch (e) {
-      return fail(`cannot create directory ${dir}: ${describe(e)}`);
-    }
-  }
-  try {
-    // Create the file ourselves so that it gets 0600 whatever the umask; an
-    // existing file keeps the mode its admin gave it.
-    closeSync(openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600));
-  } catch (e) {
-    return fail(`cannot open ${path}: ${describe(e)}`);
-  }
-  let db: Database.Database | null = null;
-  try {
-    db = new Database(path, { timeout: options.busyTimeoutMs ?? 250 });
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (String(mode).toLowerCase() !== 'wal') {
-      throw new Error(`cannot switch to WAL mode (journal_mode is ${String(mode)}); is ${dir} writable?`);
-    }
-    // WAL + NORMAL: a commit does not fsync; a power cut may lose the last few
-    // greylist updates, which only means a sender is greylisted once more.
-    db.pragma('synchronous = NORMAL');
+  const opened = openSqliteFile(path, options.busyTimeoutMs ?? 250, (db) => {
     const version = Number(db.pragma('user_version', { simple: true }));
     if (version > SCHEMA_VERSION) {
       throw new Error(`the database has schema version ${version}, newer than this filter-rules understands (${SCHEMA_VERSION})`);
     }
     db.exec(SCHEMA);
     if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    return ok(new SqliteGreylistStore(db, prepareStatements(db), description));
-  } catch (e) {
-    db?.close();
-    return fail(`cannot open database ${path}: ${describe(e)}`);
-  }
+    return new SqliteGreylistStore(db, prepareStatements(db), description);
+  });
+  return opened.ok ? opened : err(new StoreError(description, opened.error).message);
 }
