@@ -15,6 +15,7 @@ import { hostname as osHostname } from 'node:os';
 import type { MessageReading } from '../../model/message.js';
 import { stepsOfKind, type CompiledRules, type StepOf } from '../../model/plan.js';
 import { answerFromReading } from '../../model/reading.js';
+import { SCORE_SCALE } from '../../model/score.js';
 import type { MessageContext, StepContext, StepOutcome, StepRunner } from '../../model/runner.js';
 import { RspamdClient, type HttpRequest } from '../../rspamd/client.js';
 import { requestHeaders } from '../../rspamd/request.js';
@@ -109,7 +110,16 @@ export class RspamdRunner implements StepRunner {
   }
 
   run(ctx: StepContext): StepOutcome {
-    return answerFromReading(this.step, ctx.facts);
+    const outcome = answerFromReading(this.step, ctx.facts);
+    // rspamd's score joins the transaction's score (issue 12's), once, as a
+    // DNS list's weight does: `score >= N` after this step counts it. Never
+    // in dry-run, and nothing when rspamd was not asked or failed (thrown above).
+    const reading = ctx.facts.messageReadings?.get(this.step.index);
+    const verdict = reading?.ok === true ? reading.reading.rspamd : undefined;
+    if (verdict !== undefined && this.step.dryRun !== true && Number.isFinite(verdict.score)) {
+      ctx.facts.score?.add(`rspamd ${this.step.index}`, 'rspamd', Math.round(verdict.score * SCORE_SCALE), 'transaction');
+    }
+    return outcome;
   }
 }
 

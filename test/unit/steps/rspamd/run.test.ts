@@ -12,6 +12,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MessageBuffer } from '../../../../src/message/buffer.js';
 import type { MessageOutcome } from '../../../../src/model/message.js';
+import { SessionScore } from '../../../../src/model/score.js';
 import type { SessionFacts, StepOf } from '../../../../src/model/plan.js';
 import type { MessageContext } from '../../../../src/model/runner.js';
 import type { RspamdStepOptions } from '../../../../src/steps/rspamd/define.js';
@@ -103,6 +104,13 @@ describe('rspamd runner', () => {
     const commit = runner.run({ facts: { ...FACTS, messageReadings: readings }, phase: 'commit', request: 'commit', clock: systemClock, signal: new AbortController().signal });
     assert.deepEqual(commit, reading.outcome);
     assert.deepEqual(commit instanceof Promise ? null : commit.type === 'decide' ? commit.decision : null, { type: 'reject', reply: '550 5.7.1 Gtube pattern' });
+    // rspamd's score joins the transaction's score, once, under "rspamd".
+    const score = new SessionScore();
+    const scored = { facts: { ...FACTS, messageReadings: readings, score }, phase: 'commit' as const, request: 'commit' as const, clock: systemClock, signal: new AbortController().signal };
+    runner.run(scored);
+    runner.run(scored);
+    assert.equal(score.total(), reading.rspamd?.score);
+    assert.deepEqual(score.parts().map((p) => p.label), ['rspamd']);
     await close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const down = runnerWith({ url: `http://127.0.0.1:${port}` });
