@@ -86,6 +86,12 @@ export const CODES = {
   E105: { severity: 'error', title: 'not a result the field can have' },
   W040: { severity: 'warning', title: 'a condition on a result no step before it gives' },
   W041: { severity: 'warning', title: '`spf-helo` without `check-helo`' },
+  E106: { severity: 'error', title: '`dkim-sign` without its domain, selector or key' },
+  E107: { severity: 'error', title: 'invalid DKIM signing domain' },
+  E108: { severity: 'error', title: 'invalid DKIM selector' },
+  E109: { severity: 'error', title: 'invalid DKIM key file name' },
+  E110: { severity: 'error', title: 'cannot read the DKIM key file' },
+  E111: { severity: 'error', title: 'the DKIM key is not a key the algorithm signs with' },
   // rate and concurrency limits (issue 13)
   E085: { severity: 'error', title: 'invalid limit rate' },
   E086: { severity: 'error', title: 'invalid limit key' },

@@ -159,14 +159,14 @@ export function mdocText(text: string): string[] {
 
 /** An option as the man page writes it: `Ic delay Ar duration`, `Ic store Ar "url"`, `Ic pregreet Ic disconnect Oo Ar "reply" Oc | Ic log`. */
 function mdocOption(spec: OptionSpec): string {
-  const value = spec.docName.match(/\[|\]|\||"[A-Z][A-Z-]*"|[A-Z][A-Z-]*|[a-z][a-z-]*|\S+/g) ?? [];
+  const value = spec.docName.match(/\[|\]|\||"[A-Z][A-Z-]*"|[A-Z][A-Z-]*|[a-z][a-z0-9-]*|\S+/g) ?? [];
   const macros = value.map((t) => {
     if (t === '[') return 'Oo';
     if (t === ']') return 'Oc';
     if (t === '|') return '|';
     if (/^"[A-Z][A-Z-]*"$/.test(t)) return `Ar \\(dq${t.slice(1, -1).toLowerCase()}\\(dq`;
     if (/^[A-Z][A-Z-]*$/.test(t)) return `Ar ${t.toLowerCase()}`;
-    if (/^[a-z][a-z-]*$/.test(t)) return `Ic ${t}`;
+    if (/^[a-z][a-z0-9-]*$/.test(t)) return `Ic ${t}`;
     throw new Error(`doc-sections: cannot write ${JSON.stringify(t)} of ${spec.name}'s docName ${JSON.stringify(spec.docName)} in mdoc`);
   });
   return ['Ic', spec.name, ...macros].join(' ');

@@ -154,7 +154,12 @@ function* compileSourceWork(sourceText: string, file: string, options: CompileOp
 
   // Each step joined to its definition, its values read once.
   const chains = convert(built.ast);
-  const checked = check({ ast: built.ast, chains, lists, text, dataLineRegistered: options.dataLineRegistered ?? true });
+  const checked = check({ ast: built.ast, chains, lists, text, dataLineRegistered: options.dataLineRegistered ?? true, readFile });
+  // Key files are watched as list files are (a new key is a reload), but their texts are never sources: they are secrets.
+  for (const f of checked.loadedFiles) {
+    const abs = resolve(f);
+    if (!files.includes(abs)) files.push(abs);
+  }
   const semantic = [...built.diagnostics, ...lists.diagnostics, ...checked.diagnostics];
   if (semantic.some(isError) || checked.valid === null) return fail(semantic);
 

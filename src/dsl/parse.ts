@@ -101,7 +101,7 @@ function expectedWords(names: readonly string[]): string[] {
   const out: string[] = [];
   for (const n of names) {
     const label = TOKEN_BY_NAME.get(n)?.LABEL;
-    if (label !== undefined && label.startsWith("'") && /^'[a-z-]+'$/.test(label)) out.push(label.slice(1, -1));
+    if (label !== undefined && label.startsWith("'") && /^'[a-z][a-z0-9-]*'$/.test(label)) out.push(label.slice(1, -1));
   }
   return out;
 }

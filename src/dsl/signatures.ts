@@ -48,6 +48,9 @@ export const VALUE_RULES: { readonly [T in ValueType]: { readonly rule: string; 
   rate: { rule: 'rate', about: 'a count per period, "30/1h", or a count at once, "10" (E085)' },
   'limit-key': { rule: 'limitKey', about: '"global", or parts joined by +: "src(24,64)+sender-domain" (E086)' },
   'counter-store-url': { rule: 'counterStoreUrl', about: '"memory:", "sqlite:/path.db", "redis://host:port/db" (E087)' },
+  'signing-domain': { rule: 'signingDomain', about: 'a DNS name without a trailing dot: "example.org" (E107)' },
+  'dkim-selector': { rule: 'dkimSelector', about: 'DNS labels: letters, digits and -, separated by dots (E108)' },
+  'key-file': { rule: 'keyFile', about: 'the path of a PEM private key, relative to the rules file (E109; unreadable E110, wrong E111)' },
 };
 
 /**
@@ -233,6 +236,9 @@ export function formatDefault(spec: OptionSpec): string {
       case 'dns-name':
       case 'http-url':
       case 'settings-id':
+      case 'signing-domain':
+      case 'dkim-selector':
+      case 'key-file':
         return JSON.stringify(value as string);
       case 'rate':
         return JSON.stringify(formatRate(value as ValueTypes['rate']));

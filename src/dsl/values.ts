@@ -8,6 +8,7 @@
  * per type, run once per written value by dsl/convert.ts, giving the value and
  * its problems, coded and located.
  */
+import { parseKeyPath, parseSelector, parseSigningDomain } from '../model/dkim-names.js';
 import { parseResolverAddress } from '../dns/resolver-address.js';
 import { parseDnsListEntry, type DnsListEntry } from '../dns/sites.js';
 import { parsePolicyAddress } from '../model/address.js';
@@ -315,6 +316,18 @@ export const VALUE_PARSERS: { readonly [T in ValueType]: (node: ValueNode | null
   'counter-store-url': (node) => {
     const s = shaped(node, 'string');
     return read(parseCounterStore(s.value), 'E087', s.span);
+  },
+  'signing-domain': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseSigningDomain(s.value), 'E107', s.span);
+  },
+  'dkim-selector': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseSelector(s.value), 'E108', s.span);
+  },
+  'key-file': (node) => {
+    const s = shaped(node, 'string');
+    return read(parseKeyPath(s.value), 'E109', s.span);
   },
   choice: (node, spec) => {
     const c = shaped(node, 'choice');

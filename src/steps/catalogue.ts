@@ -20,6 +20,7 @@ import { limitKind, limitStep } from './limit/define.js';
 import { pauseKind, pauseStep } from './pause/define.js';
 import { policyKind, policyStep, postgreyStep } from './policy/define.js';
 import { rejectKind, rejectStep } from './reject.js';
+import { dkimSignKind, dkimSignStep } from './dkim-sign/define.js';
 import { rspamdKind, rspamdStep } from './rspamd/define.js';
 import { scoreKind, scoreStep } from './score.js';
 import { scoreHeaderKind, scoreHeaderStep } from './score-header.js';
@@ -27,7 +28,7 @@ import { spfKind, spfStep } from './spf/define.js';
 import type { KindDefinition, StepDefinition } from './spec.js';
 
 /** The step keywords, in reserved-word order: expected-lists and did-you-mean show them so. */
-export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep, spfStep, rspamdStep, limitStep] as const;
+export const STEPS = [pauseStep, acceptStep, rejectStep, disconnectStep, junkStep, postgreyStep, policyStep, greylistStep, dnsblStep, scoreStep, scoreHeaderStep, spfStep, rspamdStep, limitStep, dkimSignStep] as const;
 
 export type StepKeyword = (typeof STEPS)[number]['keyword'];
 
@@ -47,6 +48,7 @@ export const KINDS = {
   'score-header': scoreHeaderKind,
   spf: spfKind,
   rspamd: rspamdKind,
+  'dkim-sign': dkimSignKind,
   limit: limitKind,
 } as const satisfies { readonly [K in StepKind]: KindDefinition<K> };
 

@@ -22,6 +22,7 @@ import { limitService } from './limit/run.js';
 import { pauseService, plainPauseService } from './pause/run.js';
 import { policyService } from './policy/run.js';
 import { createRejectRunner } from './reject.js';
+import { dkimSignService } from './dkim-sign/run.js';
 import { rspamdService } from './rspamd/run.js';
 import { spfService } from './spf/run.js';
 import {
@@ -54,6 +55,7 @@ export const SERVICES = {
   'score-header': pure('score-header', createScoreHeaderRunner),
   spf: spfService,
   rspamd: rspamdService,
+  'dkim-sign': dkimSignService,
   limit: limitService,
 } as const satisfies { readonly [K in StepKind]: ServiceSpec<K> };
 

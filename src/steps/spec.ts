@@ -61,6 +61,12 @@ export interface ValueTypes {
   'limit-key': LimitKey;
   /** A counter store: `memory:`, `sqlite:/…`, `redis://…`, as written (E087). */
   'counter-store-url': string;
+  /** A DKIM signing domain (d=), lower-cased (E107). */
+  'signing-domain': string;
+  /** A DKIM selector (s=) (E108). */
+  'dkim-selector': string;
+  /** A key file's path as written, read at compile (E109; the file: E110, E111). */
+  'key-file': string;
 }
 
 export type ValueType = keyof ValueTypes;
@@ -90,6 +96,9 @@ export const SHAPE_OF: { readonly [T in ValueType]: ValueShape } = {
   rate: 'string',
   'limit-key': 'string',
   'counter-store-url': 'string',
+  'signing-domain': 'string',
+  'dkim-selector': 'string',
+  'key-file': 'string',
 };
 
 /** A value a step takes: its type and the range the checker holds it to. */
@@ -140,6 +149,8 @@ export interface StepInput<A extends ValueType | null, O extends OptionSpecs> {
   readonly options: { readonly [N in keyof O]: OptionValue<O[N]> };
   /** The phase the step runs at (inferred, or moved by `at`). */
   readonly phase: RulePhase;
+  /** The text of the file its `loads` names, read and checked at compile (a key); null for a step that loads none. */
+  readonly loaded: string | null;
 }
 
 /** Where one option was written. */
@@ -186,6 +197,27 @@ export type CheckReport = (
 /** A step-level check beyond what the value specs say (two options together, the chain's name). */
 export type StepCheck = (view: CheckView, report: CheckReport) => void;
 
+/** What a loaded file's check says of its text: fine, or what is wrong with it (reported at the option's value). */
+export type LoadCheck = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly hint?: string };
+
+/**
+ * A file a step reads at compile and on every reload (a DKIM key), through
+ * the pipeline's injected readFile, relative to the rules file: so a missing
+ * or malformed file is a located error in `check`, and a reload keeps the
+ * running rules. Its text reaches compile as `StepInput.loaded`; it is never
+ * shown in diagnostics (it may be a secret).
+ */
+export interface FileLoad {
+  /** The option whose string value is the path. */
+  readonly option: OptionWord;
+  /** What messages call the file: `the DKIM key`. */
+  readonly what: string;
+  /** The code of a file that cannot be read, and of one whose text `check` refuses (documented as every code; not among `codes`, which are the checks'). */
+  readonly unreadable: string;
+  readonly malformed: string;
+  readonly check: (text: string, view: CheckView) => LoadCheck;
+}
+
 /** A step keyword: what the rules pipeline reads to check and compile it. */
 export interface StepDefinition<A extends ValueType | null = ValueType | null, O extends OptionSpecs = OptionSpecs, K extends StepKind = StepKind> {
   /** The reserved word that starts the step: `postgrey`. Unique in the catalogue. */
@@ -205,6 +237,8 @@ export interface StepDefinition<A extends ValueType | null = ValueType | null, O
   /** The decisions it takes by itself, checked against smtpd's rules (protocol/smtpd-rules.ts): E040, W005. */
   readonly decides: readonly FilterDecision['type'][];
   readonly checks: readonly StepCheck[];
+  /** The file it loads at compile, if any (see FileLoad). */
+  readonly loads?: FileLoad;
   /** Every code `checks` may report. */
   readonly codes: readonly string[];
   /** Whether it may add headers (data-line), given the option words written; a dry-run step never does. */

@@ -42,6 +42,13 @@ export const STEP_WORDS = [
   ['exceeded', 'option'],
   ['tarpit', 'choice'],
   ['orphans-after', 'option'],
+  // dkim-sign (issue 14).
+  ['domain', 'option'],
+  ['selector', 'option'],
+  ['key', 'option'],
+  ['algorithm', 'option'],
+  ['rsa-sha256', 'choice'],
+  ['ed25519-sha256', 'choice'],
   // What a DNS list is asked about (`lookup helo`): field words, reserved already, in their order.
   ['src', 'choice'],
   ['rdns', 'choice'],

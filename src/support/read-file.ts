@@ -43,6 +43,8 @@ export const MAX_BYTES = {
   rules: 1024 * 1024,
   /** Each list file: about two million addresses or domains. */
   list: 64 * 1024 * 1024,
+  /** A file a step loads at compile (a DKIM private key, a few KiB of PEM). */
+  key: 64 * 1024,
 } as const;
 
 export type FileRole = keyof typeof MAX_BYTES;

@@ -7,7 +7,8 @@ import type { FieldName } from '../../conditions/fields.js';
 import type { SourceSpan } from '../../model/span.js';
 import type { ListDecl, RulesFile } from '../ast.js';
 import type { ConvertedChain } from '../convert.js';
-import { EMPTY_LIST, type ResolvedList, type ResolveResult } from '../lists.js';
+import { EMPTY_LIST, type ReadFile, type ResolvedList, type ResolveResult } from '../lists.js';
+import type { ConvertedStep } from '../convert.js';
 import type { Report } from './report.js';
 
 /** The rules file after convert: what `check` is given. */
@@ -19,6 +20,8 @@ export interface ConvertedFile {
   /** The rules file's text, to tell an empty file from one without chains. */
   readonly text: string;
   readonly dataLineRegistered: boolean;
+  /** Reads the files steps load (check/loads.ts). */
+  readonly readFile: ReadFile;
 }
 
 export interface CheckContext {
@@ -28,12 +31,16 @@ export interface CheckContext {
   readonly listsByName: ReadonlyMap<string, ListDecl>;
   /** Uses seen per declaration and field tested against it (the first span is kept). */
   readonly uses: Map<ListDecl, Map<FieldName, SourceSpan>>;
+  /** The text each step's `loads` read and its definition accepted (check/loads.ts), for compile. */
+  readonly loaded: Map<ConvertedStep, string>;
+  /** Every file a step loads, readable or not, as shown: watched for reloads. */
+  readonly loadedFiles: Set<string>;
 }
 
 export function contextOf(file: ConvertedFile, report: Report): CheckContext {
   const listsByName = new Map<string, ListDecl>();
   for (const l of file.ast.lists) if (!listsByName.has(l.name.name)) listsByName.set(l.name.name, l);
-  return { file, report, listsByName, uses: new Map() };
+  return { file, report, listsByName, uses: new Map(), loaded: new Map(), loadedFiles: new Set() };
 }
 
 export function resolvedOf(ctx: CheckContext, decl: ListDecl): ResolvedList {

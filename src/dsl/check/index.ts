@@ -13,6 +13,7 @@ import { contextOf, type CheckContext, type ConvertedFile } from './context.js';
 import { checkDataLine } from './data-line.js';
 import { checkFile } from './file.js';
 import { checkDeclaredLists, checkListUses } from './lists.js';
+import { checkLoads } from './loads.js';
 import { checkOptions } from './options.js';
 import { checkPhase } from './phases.js';
 import { checkProduced } from './produced.js';
@@ -32,7 +33,7 @@ export type StepCheck = (ctx: CheckContext, chain: ChainDecl, step: ConvertedSte
 /** A check of one chain, after its steps'. */
 export type ChainCheck = (ctx: CheckContext, chain: ConvertedChain) => void;
 
-/** Each step, in order: options (E043, E044) · values · condition · phase · the definition's checks · a foreign option's. */
+/** Each step, in order: options (E043, E044) · values · condition · phase · the definition's checks · a foreign option's · the file it loads. */
 const STEP_CHECKS: readonly StepCheck[] = [
   (ctx, _, step) => checkOptions(step, ctx.report),
   (ctx, _, step) => checkValues(step, ctx.report),
@@ -40,6 +41,7 @@ const STEP_CHECKS: readonly StepCheck[] = [
   (ctx, _, step) => checkPhase(step, ctx.report),
   (ctx, chain, step) => checkStep(chain, step, ctx.report),
   (ctx, chain, step) => checkForeign(chain, step, ctx.report),
+  (ctx, chain, step) => checkLoads(ctx, chain, step),
 ];
 
 const CHAIN_CHECKS: readonly ChainCheck[] = [(ctx, chain) => checkReachable(chain, ctx.report), (ctx, chain) => checkProduced(chain, ctx.report)];
@@ -58,6 +60,8 @@ export interface CheckResult {
   readonly diagnostics: Diagnostic[];
   /** What compile reads; null when a diagnostic is an error. */
   readonly valid: ValidFile | null;
+  /** The files steps load (keys), as shown: watched for reloads like list files. */
+  readonly loadedFiles: readonly string[];
 }
 
 export function check(file: ConvertedFile): CheckResult {
@@ -65,6 +69,6 @@ export function check(file: ConvertedFile): CheckResult {
   const report: Report = (code, span, message, extra = {}) => diagnostics.push(diagnostic(code, span, message, extra));
   const ctx = contextOf(file, report);
   for (const c of CHECKS) c(ctx);
-  const valid = diagnostics.some(isError) ? null : validFile(file, ctx.listsByName);
-  return { diagnostics, valid };
+  const valid = diagnostics.some(isError) ? null : validFile(file, ctx.listsByName, ctx.loaded);
+  return { diagnostics, valid, loadedFiles: [...ctx.loadedFiles] };
 }

@@ -30,7 +30,7 @@ function checked(c: Converted, what: string): unknown {
 }
 
 /** What the step's definition compiles from: its checked values, the default of each option not written. */
-function inputOf(step: ConvertedStep): StepInput<ValueType | null, OptionSpecs> {
+function inputOf(step: ConvertedStep, loaded: ReadonlyMap<ConvertedStep, string>): StepInput<ValueType | null, OptionSpecs> {
   const keyword = step.definition.keyword;
   const options: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(step.definition.options)) {
@@ -39,14 +39,16 @@ function inputOf(step: ConvertedStep): StepInput<ValueType | null, OptionSpecs> 
     options[name] = written === undefined ? (spec.default ?? undefined) : checked(written.value, `${keyword} ${name}`);
   }
   const argument = step.argument === null ? null : checked(step.argument, `${keyword}'s argument`);
-  return { argument, options, phase: step.placement.phase } as StepInput<ValueType | null, OptionSpecs>;
+  const text = loaded.get(step);
+  if (step.definition.loads !== undefined && text === undefined) throw new Error(`check: ${keyword} without the file it loads was taken as valid`);
+  return { argument, options, phase: step.placement.phase, loaded: text ?? null } as StepInput<ValueType | null, OptionSpecs>;
 }
 
-export function validFile(file: ConvertedFile, listsByName: ReadonlyMap<string, ListDecl>): ValidFile {
+export function validFile(file: ConvertedFile, listsByName: ReadonlyMap<string, ListDecl>, loaded: ReadonlyMap<ConvertedStep, string>): ValidFile {
   return {
     chains: file.chains.map(({ node, steps }) => ({
       node,
-      steps: steps.map((converted) => ({ converted, input: inputOf(converted), condition: converted.when?.condition ?? null })),
+      steps: steps.map((converted) => ({ converted, input: inputOf(converted, loaded), condition: converted.when?.condition ?? null })),
     })),
     lists: file.lists,
     listsByName,

@@ -128,7 +128,7 @@ describe('the step signatures', () => {
     assert.match(ebnf, /^reject +::= 'reject' reply common\*$/m);
     assert.deepEqual(
       signatureGrammar(DEFINITIONS).values.map((r) => r.name),
-      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress', 'httpUrl', 'settingsId', 'points', 'rate', 'limitKey', 'counterStoreUrl'],
+      ['duration', 'count', 'reply', 'policyAddress', 'storeUrl', 'dnsList', 'dnsName', 'resolverAddress', 'httpUrl', 'settingsId', 'points', 'rate', 'limitKey', 'counterStoreUrl', 'signingDomain', 'dkimSelector', 'keyFile'],
     );
   });
 

@@ -58,7 +58,7 @@ describe('the step catalogue', () => {
       assert.equal(spec.type === 'choice', (spec.choices?.length ?? 0) > 0, `${where}: choices exactly for a choice`);
       // The example is written in the shape the grammar takes for the type.
       const shape = SHAPE_OF[spec.type];
-      const looks = { none: /^$/, number: /^[0-9]+[a-z]*$/, string: /^".*"$/, address: /^".*"$/, choice: /^[a-z-]+( ".*")?$/, points: /^[+-][0-9.]+ "[^"]+"$/ }[shape];
+      const looks = { none: /^$/, number: /^[0-9]+[a-z]*$/, string: /^".*"$/, address: /^".*"$/, choice: /^[a-z][a-z0-9-]*( ".*")?$/, points: /^[+-][0-9.]+ "[^"]+"$/ }[shape];
       assert.match(spec.example, looks, `${where}: example ${spec.example} is no ${shape}`);
       if (spec.min !== undefined && spec.max !== undefined) assert.ok(spec.min <= spec.max, `${where}: min > max`);
     };

@@ -49,7 +49,7 @@ import { FUZZ_RULES_FILE, fuzzReadFile, rulesFilesUnder } from '../../fuzz/rules
 import { docExamples } from '../dsl/doc-examples.js';
 import { memoryFiles, projectRoot } from '../dsl/helpers.js';
 import { chain, facts, rules, testServices } from '../runtime/helpers.js';
-import { exampleInput, exampleSource, runChecks, viewOf } from './helpers.js';
+import { EXAMPLE_KEY, exampleInput, exampleSource, runChecks, viewOf } from './helpers.js';
 
 const DEFINITIONS: readonly StepDefinition[] = STEPS;
 const PLANS = join(projectRoot, 'test/fixtures/plans');
@@ -101,7 +101,9 @@ function canonical(value: unknown): string {
 }
 
 const noFiles = memoryFiles({});
-const compileText = (text: string): CompileResult => compileRulesSource(text, 'test.rules', { readFile: noFiles });
+/** The examples' key file (a dkim-sign step's `key "dkim/example.key"`), relative to test.rules. */
+const exampleFiles = memoryFiles({ 'dkim/example.key': EXAMPLE_KEY });
+const compileText = (text: string): CompileResult => compileRulesSource(text, 'test.rules', { readFile: exampleFiles });
 const diagnosticsOf = (r: CompileResult): readonly Diagnostic[] => (r.ok ? r.warnings : r.diagnostics);
 
 /** Option sets a definition is compiled with: none, each alone, all together. */
@@ -395,6 +397,8 @@ describe("checks: the checker's E046, W009, W004 and E026, over every rules text
     // E077: score-header at commit, written or moved there by its condition; at data and rcpt-to it is fine.
     // E078: a name looked up before smtpd told it; at or after its phase it is fine.
     'chain d = dnsbl "dbl.example" lookup helo\n  then dnsbl "dbl.example" lookup mail-from at helo\n  then dnsbl "dbl.example" lookup helo at helo\n  then dnsbl "dbl.example" lookup rdns\n  then dnsbl "dbl.example" lookup mail-from when mail-from ~ /x/',
+    // E106: a dkim-sign step without its domain, selector or key (a missing key file is E110, the pipeline's, not a check's).
+    'chain k = dkim-sign domain "example.org" selector "s"\n  then dkim-sign key "x.key"\n  then dkim-sign domain "example.org" selector "s" key "x.key"',
     'chain h = score-header at commit\n  then score-header at commit when rcpt-to ~ /x/\n  then score-header at rcpt-to\n  then dry-run score-header at commit',
   ];
   own.forEach((text, i) => sources.push({ name: `own #${i}`, text, file: 'test.rules', readFile: noFiles }));
@@ -427,8 +431,8 @@ describe("checks: the checker's E046, W009, W004 and E026, over every rules text
       // The checker also says E046/W009 of a `pregreet` written on a step that does not take it (besides its E043);
       // the definitions see only the options their step takes. Kept by stage 8b (dsl/check/steps.ts checkForeign runs the
       // pause's checks over them); listed here, as the one difference from a definition's own view.
-      // W004, E026, W020, E077, E078 and E088-E091 are their own step's, at its reply, its delay, its list, its placement, its lookup, its count, key or rate: no option another step could be written with.
-      const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || x.code === 'W020' || x.code === 'E077' || x.code === 'E078' || x.code.startsWith('E08') || x.code.startsWith('E09') || takers.has(spanKey(x.span)));
+      // W004, E026, W020, E077, E078, E088-E091 and E106 are their own step's, at its reply, its delay, its list, its placement, its lookup, its count, key or rate, its keyword: no option another step could be written with.
+      const kept = old.filter((x) => x.code === 'W004' || x.code === 'E026' || x.code === 'W020' || x.code === 'E077' || x.code === 'E078' || x.code === 'E106' || x.code.startsWith('E08') || x.code.startsWith('E09') || takers.has(spanKey(x.span)));
       for (const x of old) if (!kept.includes(x)) foreign.push(`${s.name}: ${x.code}`);
       assert.deepEqual(sorted(mine), sorted(kept), s.name);
       for (const x of kept) compared.set(x.code, (compared.get(x.code) ?? 0) + 1);

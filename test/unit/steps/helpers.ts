@@ -6,6 +6,7 @@
  * independent reading the equivalence test compares it with.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { shaped, type ChainDecl, type Step, type StepOption } from '../../../src/dsl/ast.js';
 import { CODES, type Code } from '../../../src/dsl/codes.js';
 import { diagnostic, type Diagnostic } from '../../../src/dsl/diagnostics.js';
@@ -15,6 +16,7 @@ import { parseResolverAddress } from '../../../src/dns/resolver-address.js';
 import { parsePolicyAddress } from '../../../src/model/address.js';
 import { parseLimitKey, parseRate } from '../../../src/model/limits.js';
 import type { SourceSpan } from '../../../src/model/span.js';
+import { parseKeyPath, parseSelector, parseSigningDomain } from '../../../src/model/dkim-names.js';
 import type { CheckView, OptionPlace, OptionSpec, OptionSpecs, StepDefinition, StepInput, ValueSpec, ValueType, ValueTypes } from '../../../src/steps/spec.js';
 
 /** A rules-file string literal without escapes (what the examples use), decoded. */
@@ -49,12 +51,15 @@ export function parseExample<T extends ValueType>(spec: ValueSpec<T>, text: stri
     rate: (w) => must(parseRate(unquote(w)), w),
     'limit-key': (w) => must(parseLimitKey(unquote(w)), w),
     'counter-store-url': (w) => must(parseCounterStore(unquote(w)), w),
+    'signing-domain': (w) => must(parseSigningDomain(unquote(w)), w),
+    'dkim-selector': (w) => must(parseSelector(unquote(w)), w),
+    'key-file': (w) => must(parseKeyPath(unquote(w)), w),
     flag: (w) => {
       assert.equal(w, '', 'a flag takes no value');
       return true;
     },
     choice: (w, s) => {
-      const m = /^([a-z-]+)(?: (".*"))?$/.exec(w);
+      const m = /^([a-z][a-z0-9-]*)(?: (".*"))?$/.exec(w);
       const choice = s.choices?.find((c) => c.word === m?.[1]);
       assert.ok(m !== null && choice !== undefined, `example ${w}: not one of the choices`);
       assert.ok(m[2] === undefined || choice.reply, `example ${w}: ${choice.word} takes no reply`);
@@ -87,13 +92,17 @@ export function exampleSource(definition: StepDefinition, optionNames: readonly 
 }
 
 /** What compile would be given for that source at `phase`: checked values, defaults applied. */
+/** The key a step that loads one is compiled with in these tests (examples/dkim-sign's RSA key, published as an example). */
+export const EXAMPLE_KEY_PATH = 'examples/dkim-sign/keys/example-rsa.key';
+export const EXAMPLE_KEY = readFileSync(new URL(`../../../../${EXAMPLE_KEY_PATH}`, import.meta.url), 'utf8');
+
 export function exampleInput(definition: StepDefinition, optionNames: readonly string[], phase: StepInput<null, OptionSpecs>['phase']): StepInput<ValueType | null, OptionSpecs> {
   const options: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(definition.options)) {
     options[name] = optionNames.includes(name) ? parseExample(spec, spec.example) : (spec.default ?? undefined);
   }
   const argument = definition.argument === null ? null : parseExample(definition.argument, definition.argument.example);
-  return { argument, options, phase } as StepInput<ValueType | null, OptionSpecs>;
+  return { argument, options, phase, loaded: definition.loads === undefined ? null : EXAMPLE_KEY } as StepInput<ValueType | null, OptionSpecs>;
 }
 
 /** A step's view as its definition's checks would get it from the convert stage, built from today's AST. */
