@@ -40,10 +40,12 @@ export class PostfwdDaemon {
         '--nodns',
         '--user=root',
         '--group=root',
-        '--min_servers=1',
-        '--max_servers=4',
-        '--min_spare_servers=1',
-        '--max_spare_servers=2',
+        // A child serves one connection until it closes, and the policy step keeps up to 8 open:
+        // fewer children would leave requests waiting in the accept queue until they time out.
+        '--min_servers=8',
+        '--max_servers=16',
+        '--min_spare_servers=2',
+        '--max_spare_servers=8',
         '--logname=postfwd-filter-rules-test',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 20_000 },
