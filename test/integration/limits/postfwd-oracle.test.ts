@@ -1,7 +1,8 @@
 /**
  * postfwd as the oracle for the `limit` step: the same limit, 3 recipients
  * per client address per 6 s, enforced by a real postfwd (its rate() action,
- * asked through our `policy` step) and by our `limit` step (memory store),
+ * asked through our `policy` step) and by our `limit` step with each counter
+ * store (memory, SQLite, and a real Redis when redis-server is installed),
  * each in a real filter process, over the same sequence of RCPT requests fed
  * to both at the same moment; the decisions are compared request by request.
  *
@@ -26,6 +27,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliFilter, waitFor } from '../faults/live.js';
+import { findRedisServer, RedisServer } from '../store/redis-server.js';
 import { POSTFWD, PostfwdDaemon } from './postfwd-daemon.js';
 
 const MAIN = new URL('../../../src/cli/main.js', import.meta.url).pathname;
@@ -47,28 +49,47 @@ describe('postfwd rate() vs the limit step: the same limit over the same request
   let dir: string;
   let postfwd: PostfwdDaemon;
   let viaPolicy: CliFilter;
-  let viaLimit: CliFilter;
+  let redis: RedisServer | undefined;
+  /** The limit step, one filter per counter store. */
+  const viaLimit = new Map<string, CliFilter>();
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'filter-rules-limits-oracle-'));
     postfwd = await PostfwdDaemon.start(`id=RCPTRATE; action=rate(client_address/${MAX}/${PERIOD_S}/450 4.7.1 postfwd rate limit exceeded)\n`);
     const policyRules = join(dir, 'policy.rules');
     writeFileSync(policyRules, `chain main =\n    policy unix:${postfwd.socket} timeout 5s\n`);
-    const limitRules = join(dir, 'limit.rules');
-    writeFileSync(limitRules, `chain main =\n    limit "${MAX}/${PERIOD_S}s" per "src(32,128)" count recipients\n`);
-    [viaPolicy, viaLimit] = await Promise.all([CliFilter.start([process.execPath, MAIN, policyRules]), CliFilter.start([process.execPath, MAIN, limitRules])]);
+    if (findRedisServer() !== null) redis = await RedisServer.start();
+    const stores: Array<[string, string]> = [
+      ['memory', 'memory:'],
+      ['sqlite', `sqlite:${join(dir, 'limits.db')}`],
+      ...(redis !== undefined ? [['redis', redis.url(0)] as [string, string]] : []),
+    ];
+    const started = await Promise.all([
+      CliFilter.start([process.execPath, MAIN, policyRules]),
+      ...stores.map(([name, store]) => {
+        const file = join(dir, `limit-${name}.rules`);
+        writeFileSync(file, `chain main =\n    limit "${MAX}/${PERIOD_S}s" per "src(32,128)" count recipients store "${store}"\n`);
+        return CliFilter.start([process.execPath, MAIN, file]);
+      }),
+    ]);
+    viaPolicy = started[0] as CliFilter;
+    stores.forEach(([name], i) => viaLimit.set(name, started[i + 1] as CliFilter));
   });
   after(async () => {
-    for (const f of [viaPolicy, viaLimit]) if (f !== undefined) await f.end().catch(() => f.kill());
+    for (const f of [viaPolicy, ...viaLimit.values()]) if (f !== undefined) await f.end().catch(() => f.kill());
     await postfwd?.stop();
+    await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** One RCPT (a whole session) from `client`, to both filters at once; both verdicts and decisions. */
-  async function both(client: string, n: number): Promise<{ postfwd: Verdict; limit: Verdict; raw: string }> {
+  /** One RCPT (a whole session) from `client`, to every filter at once; postfwd's verdict, each store's, and the decisions. */
+  async function both(client: string, n: number): Promise<{ postfwd: Verdict; limit: Map<string, Verdict>; raw: string }> {
     const opts = { src: client, from: 'alice@example.net' };
-    const [p, l] = await Promise.all([viaPolicy.rcpt(`r${n}@rcpt.example`, opts), viaLimit.rcpt(`r${n}@rcpt.example`, opts)]);
-    return { postfwd: verdict(p.decision), limit: verdict(l.decision), raw: `postfwd: ${p.decision} / limit: ${l.decision}` };
+    const names = [...viaLimit.keys()];
+    const [p, ...ls] = await Promise.all([viaPolicy, ...viaLimit.values()].map((f) => f.rcpt(`r${n}@rcpt.example`, opts)));
+    const limit = new Map(names.map((name, i) => [name, verdict(ls[i]?.decision ?? '')]));
+    const raw = [`postfwd: ${p?.decision}`, ...names.map((name, i) => `limit ${name}: ${ls[i]?.decision}`)].join(' / ');
+    return { postfwd: verdict(p?.decision ?? ''), limit, raw };
   }
 
   /** Feed a sequence; compare request by request with the expected verdicts, which both must give. */
@@ -76,7 +97,7 @@ describe('postfwd rate() vs the limit step: the same limit over the same request
     for (const [i, [client, want]] of sequence.entries()) {
       const got = await both(client, i);
       assert.equal(got.postfwd, want, `request ${i} from ${client}, postfwd: ${got.raw}`);
-      assert.equal(got.limit, want, `request ${i} from ${client}, limit: ${got.raw}`);
+      for (const [store, v] of got.limit) assert.equal(v, want, `request ${i} from ${client}, limit (${store}): ${got.raw}`);
     }
   }
 
@@ -112,7 +133,8 @@ describe('postfwd rate() vs the limit step: the same limit over the same request
     await until(burst + TOKEN_MS + 250, 'a token to come back');
     const between = await both(D, 100);
     assert.ok(Date.now() < start + PERIOD_S * 1000, 'still inside postfwd’s window');
-    assert.deepEqual([between.postfwd, between.limit], ['refused', 'pass'], `2 s after the burst: ${between.raw}`);
+    assert.equal(between.postfwd, 'refused', `2 s after the burst: ${between.raw}`);
+    for (const [store, v] of between.limit) assert.equal(v, 'pass', `2 s after the burst, limit (${store}): ${between.raw}`);
 
     // After the whole period (from the last event that used a token, plus postfwd's strict `now > until`), both agree again.
     await until(Date.now() + PERIOD_S * 1000 + 500, 'the period to pass');
@@ -126,6 +148,7 @@ describe('postfwd rate() vs the limit step: the same limit over the same request
       [D, 'pass'],
     ]);
     assert.deepEqual(viaPolicy.invalidLines(), []);
-    assert.deepEqual(viaLimit.invalidLines(), []);
+    for (const f of viaLimit.values()) assert.deepEqual(f.invalidLines(), []);
+    assert.ok(viaLimit.size >= 2);
   });
 });
