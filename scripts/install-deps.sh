@@ -16,7 +16,9 @@
 #   dpkg-dev (dpkg-shlibdeps, for scripts/build-deb.sh and the package test);
 #   the real peers of the newer steps: rbldnsd and unbound (DNS lists), rspamd,
 #   python3-dkim (dkimpy's dkimsign/dkimverify) and python3-spf and
-#   libmail-spf-perl (two independent SPF implementations).
+#   libmail-spf-perl (two independent SPF implementations); curl (asks the
+#   servers of the end-to-end tests, rspamd and the metrics endpoint, inside their
+#   network namespaces).
 #   `apt-get update` runs only when something is missing, so re-runs are fast.
 #   Daemons are not started by the packages' scripts (a policy-rc.d is put in place
 #   for the install if there is none): the tests start what they need themselves.
@@ -38,7 +40,7 @@ PACKAGES=(
   opensmtpd postgrey postfwd swaks socat redis-server
   iproute2 util-linux mount procps passwd mandoc openssl libnet-ssleay-perl
   python3 make g++ dpkg-dev
-  rbldnsd unbound rspamd python3-dkim python3-spf libmail-spf-perl
+  rbldnsd unbound rspamd python3-dkim python3-spf libmail-spf-perl curl
 )
 NODE_MIN_MAJOR=20
 NODE_MIN_MINOR=19

@@ -99,7 +99,7 @@ async function run(cmd: Extract<CliCommand, { kind: 'run' }>, relay: SignalRelay
     log,
     platform: process.platform,
     ...(smtpsPorts !== undefined ? { pause: { smtpsPorts } } : {}),
-    ...(metrics !== null ? { events: { pause: metrics.metrics.pause } } : {}),
+    ...(metrics !== null ? { events: { pause: metrics.metrics.pause, dnsLists: metrics.metrics.dnsLists } } : {}),
   });
   const created = FilterHost.create({
     rules: loaded.rules,

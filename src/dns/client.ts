@@ -45,6 +45,8 @@ export interface DnsClientOptions {
 export interface LookupOptions {
   /** This caller's deadline, from now; the client's default otherwise. */
   readonly deadlineMs?: number;
+  /** Ask the resolver even when the cache holds an answer (a list's health probe: the cache would hide a fix for up to its TTL). */
+  readonly fresh?: boolean;
 }
 
 export interface DnsCounters {
@@ -82,7 +84,7 @@ export class DnsClient {
     const { clock } = this.options;
     const started = clock.monotonic();
     this.counters.lookups++;
-    const hit = this.cache.get(type, name);
+    const hit = options.fresh === true ? undefined : this.cache.get(type, name);
     if (hit !== undefined) {
       this.counters.cacheHits++;
       return this.done(name, type, { ...(hit as DnsOutcome<T>), source: 'cache', waitedMs: 0 }, false);

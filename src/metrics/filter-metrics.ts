@@ -15,6 +15,7 @@
 import { createRequire } from 'node:module';
 import type * as PromClientModule from 'prom-client';
 import type { Registry, RegistryContentType } from 'prom-client';
+import type { DnsListEvents } from '../model/dns-lists.js';
 import type { PauseEnd, PauseEvents } from '../steps/pause/run.js';
 import { SPF_RESULTS } from '../model/auth.js';
 import type { CompiledChain, CompiledStep, StepOf } from '../model/plan.js';
@@ -60,6 +61,7 @@ export interface RenderedMetrics {
 }
 
 const DECISION_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const DNS_LIST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
 const POLICY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 const GREYLIST_RESULTS = new Set(['new', 'early-retry', 'pass', 'known', 'client-awl', 'skipped', 'error']);
@@ -88,6 +90,11 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
   private readonly byKind: StepRunMetrics;
   /** What the pause service tells (ServiceDeps.events.pause): the paused-sessions gauge, pause ends, pregreet early talkers. */
   readonly pause: PauseEvents;
+  /**
+   * What the DNS lists tell (ServiceDeps.events.dnsLists), labelled by the
+   * list's display name, never its zone (which may hold a key).
+   */
+  readonly dnsLists: DnsListEvents;
 
   private readonly decisions;
   private readonly decisionSeconds;
@@ -248,6 +255,40 @@ export class FilterMetrics implements RuntimeEvents, StepSeries {
     if (options.defaultMetrics !== false) {
       for (const register of registers) collectDefaultMetrics({ register });
     }
+    const dnsLookups = new Counter({
+      name: name('dns_list_lookups_total'),
+      help: 'DNS list lookups by list (its name, never its zone) and result: listed, clear, error (cache hits included)',
+      labelNames: ['list', 'result'] as const,
+      registers,
+    });
+    const dnsErrors = new Counter({
+      name: name('dns_list_errors_total'),
+      help: 'DNS list lookups that failed, by list and kind: timeout, servfail, refused, unreachable, malformed, other, not-loopback, list-refused',
+      labelNames: ['list', 'error'] as const,
+      registers,
+    });
+    const dnsSeconds = new Histogram({
+      name: name('dns_list_lookup_duration_seconds'),
+      help: 'How long a DNS list lookup took (0 from the cache), by list',
+      labelNames: ['list'] as const,
+      buckets: DNS_LIST_BUCKETS,
+      registers,
+    });
+    const dnsUp = new Gauge({
+      name: name('dns_list_up'),
+      help: '1 while a DNS list is healthy, 0 while it is degraded (its weight skipped: its lookups or probes keep failing)',
+      labelNames: ['list'] as const,
+      registers,
+    });
+    this.dnsLists = {
+      looked: (list, result, error, seconds) => {
+        dnsLookups.inc({ list, result });
+        if (error !== null) dnsErrors.inc({ list, error });
+        dnsSeconds.observe({ list }, seconds);
+      },
+      health: (list, state) => dnsUp.set({ list }, state === 'up' ? 1 : 0),
+      forgotten: (list) => dnsUp.remove({ list }),
+    };
     this.byKind = stepRunMetrics(this);
     this.pause = {
       started: () => {

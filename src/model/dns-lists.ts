@@ -12,6 +12,19 @@ export type DnsListResult =
   | { readonly status: 'clear' }
   | { readonly status: 'error'; readonly error: string };
 
+/** A DNS list's health (dns/health.ts): degraded lists add no weight. */
+export type DnsListHealthState = 'up' | 'degraded';
+
+/** Observers of the DNS lists' lookups and health (metrics), by the list's display name, never its zone. */
+export interface DnsListEvents {
+  /** A step's lookup ended: `error` is the error kind (dns/classify.ts's ListErrorKind), null for a listing or a clear answer. */
+  looked?(list: string, result: 'listed' | 'clear' | 'error', error: string | null, seconds: number): void;
+  /** The list is known (the rules name it), or its health changed. */
+  health?(list: string, state: DnsListHealthState): void;
+  /** The rules no longer name the list. */
+  forgotten?(list: string): void;
+}
+
 /** What conditions read. */
 export interface DnsListFacts {
   result(list: string): DnsListResult | undefined;

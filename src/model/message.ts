@@ -35,6 +35,9 @@ export interface MessageView {
 }
 
 /** What rspamd said, for the `rspamd-*` conditions of later steps. */
+/** What rspamd's `discard` and `quarantine` actions become (the rspamd step's options): junk, or a refusal with rspamd's message (or the rules' reply). */
+export type CustomActionChoice = { readonly action: 'junk' } | { readonly action: 'reject'; readonly reply: string | null };
+
 export interface RspamdVerdict {
   /** rspamd's action as it named it: `reject`, `soft reject`, `greylist`, `add header`, `rewrite subject`, `no action`, … */
   readonly action: string;

@@ -19,20 +19,18 @@
  * values over several lines split into folded lines (message/fields.ts).
  */
 import { makeField } from '../message/fields.js';
-import type { HeaderEdit, MessageReading, RspamdVerdict } from '../model/message.js';
+import type { CustomActionChoice, HeaderEdit, MessageReading, RspamdVerdict } from '../model/message.js';
 import type { StepDetail, StepOutcome } from '../model/runner.js';
 import { replyOf } from './reply.js';
 import type { RspamdAnswer } from './response.js';
 
-/** What `discard` and `quarantine` become. */
-export type CustomActionChoice = 'junk' | 'reject' | 'tempfail' | 'proceed';
 
 export interface VerdictOptions {
   readonly discard: CustomActionChoice;
   readonly quarantine: CustomActionChoice;
 }
 
-export const DEFAULT_VERDICT_OPTIONS: VerdictOptions = { discard: 'junk', quarantine: 'junk' };
+export const DEFAULT_VERDICT_OPTIONS: VerdictOptions = { discard: { action: 'junk' }, quarantine: { action: 'junk' } };
 
 export type Treatment = 'reject' | 'tempfail' | 'junk' | 'rewrite-subject' | 'proceed';
 
@@ -49,9 +47,9 @@ export function treatmentOf(action: string, options: VerdictOptions): Treatment 
     case 'rewrite subject':
       return 'rewrite-subject';
     case 'discard':
-      return options.discard;
+      return options.discard.action;
     case 'quarantine':
-      return options.quarantine;
+      return options.quarantine.action;
     default:
       return 'proceed';
   }
@@ -71,9 +69,13 @@ export function judge(answer: RspamdAnswer, options: VerdictOptions = DEFAULT_VE
   const edits = headerEdits(answer, dropped);
   let outcome: StepOutcome;
   switch (treatment) {
-    case 'reject':
-      outcome = { type: 'decide', decision: { type: 'reject', reply: replyOf('reject', answer.smtpMessage) }, detail };
+    case 'reject': {
+      // A discard or quarantine the rules made a refusal may carry their own reply.
+      const custom = answer.action === 'discard' ? options.discard : answer.action === 'quarantine' ? options.quarantine : null;
+      const reply = custom?.action === 'reject' && custom.reply !== null ? custom.reply : replyOf('reject', answer.smtpMessage);
+      outcome = { type: 'decide', decision: { type: 'reject', reply }, detail };
       break;
+    }
     case 'tempfail':
       outcome = { type: 'decide', decision: { type: 'reject', reply: replyOf('tempfail', answer.smtpMessage) }, detail };
       break;

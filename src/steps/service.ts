@@ -8,6 +8,7 @@
  * Each kind's run.ts (or its definition file, for the kinds without I/O)
  * gives a ServiceSpec; steps/services.ts lists them once and wires them.
  */
+import type { DnsListEvents } from '../model/dns-lists.js';
 import type { PolicyConnector } from '../policy/connection.js';
 import type { PolicyClientSettings } from '../policy/registry.js';
 import type { CounterStoresOptions, GreylistStoresOptions } from '../store/registry.js';
@@ -43,7 +44,7 @@ export interface ServiceDeps {
   /** process.platform: the kernel socket table behind `pregreet` is watched on `linux` only. */
   readonly platform: string;
   /** Observers (metrics). */
-  readonly events?: { readonly pause?: PauseEvents };
+  readonly events?: { readonly pause?: PauseEvents; readonly dnsLists?: DnsListEvents };
   readonly pause?: {
     /** Listener ports with implicit TLS (--smtps-ports); default {465}. */
     readonly smtpsPorts?: ReadonlySet<number>;
@@ -69,7 +70,7 @@ export interface ServiceDeps {
     readonly hostname?: string;
   };
   /** The DNS lists' transport (tests: a fake or a test server) and cache bound. Default: node:dns, 100 000 entries. */
-  readonly dns?: Omit<DnsblServiceDeps, 'clock'>;
+  readonly dns?: Omit<DnsblServiceDeps, 'clock' | 'log' | 'events'>;
   /** rspamd's MTA-Name and HTTP request function (tests). Default: os.hostname(), node:http. */
   readonly rspamd?: Omit<RspamdServiceDeps, 'clock' | 'log'>;
 }

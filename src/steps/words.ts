@@ -29,6 +29,8 @@ export const STEP_WORDS = [
   ['oversize-tempfail', 'option'],
   ['skip-authenticated', 'option'],
   ['skip-local', 'option'],
+  ['discard', 'option'],
+  ['quarantine', 'option'],
   ['lookup', 'option'],
   ['burst', 'option'],
   ['per', 'option'],
@@ -66,4 +68,4 @@ export type OptionWord = Extract<StepWord, readonly [string, 'option']>[0];
  * `pregreet log`). A step keyword may double as a choice word: `disconnect`
  * is both, and stays one reserved word.
  */
-export type ChoiceWord = Extract<StepWord, readonly [string, 'choice']>[0] | 'disconnect' | 'reject';
+export type ChoiceWord = Extract<StepWord, readonly [string, 'choice']>[0] | 'disconnect' | 'reject' | 'junk';

@@ -11,6 +11,7 @@
  * on-error: tempfail (451) by default, or proceed. What the pipeline and the
  * runtime know of it; the runner is run.ts. Pure.
  */
+import type { CustomActionChoice } from '../../model/message.js';
 import type { KindDefinition, OptionSpec, StepDefinition, ValueSpec } from '../spec.js';
 
 export interface RspamdStepOptions {
@@ -23,6 +24,9 @@ export interface RspamdStepOptions {
   readonly oversizeTempfail: boolean;
   readonly skipAuthenticated: boolean;
   readonly skipLocal: boolean;
+  /** What rspamd's `discard` and `quarantine` actions become (junk by default). */
+  readonly discard: CustomActionChoice;
+  readonly quarantine: CustomActionChoice;
 }
 
 declare module '../../model/plan.js' {
@@ -87,6 +91,28 @@ const flag = (name: 'oversize-tempfail' | 'skip-authenticated' | 'skip-local', m
     doc: { allowed: '', meaning },
   }) as const satisfies OptionSpec<'flag'>;
 
+const customAction = (name: 'discard' | 'quarantine') =>
+  ({
+    name,
+    type: 'choice',
+    choices: [
+      { word: 'junk', reply: false },
+      { word: 'reject', reply: true },
+    ],
+    default: null,
+    what: name,
+    docName: 'junk | reject ["REPLY"]',
+    example: 'reject',
+    doc: {
+      allowed: '`junk` (the default: `X-Spam: Yes`, delivered) or `reject`, with rspamd\u2019s message as a `550 5.7.1` or the reply given',
+      meaning: `what rspamd\u2019s \`${name}\` action does to the message`,
+    },
+  }) as const satisfies OptionSpec<'choice'>;
+
+function customActionOf(choice: { readonly word: string; readonly reply: string | null } | undefined): CustomActionChoice {
+  return choice?.word === 'reject' ? { action: 'reject', reply: choice.reply } : { action: 'junk' };
+}
+
 const options = {
   timeout,
   'settings-id': settingsId,
@@ -94,6 +120,8 @@ const options = {
   'oversize-tempfail': flag('oversize-tempfail', 'a message over `max-size` is tempfailed (451) instead of passing unscanned'),
   'skip-authenticated': flag('skip-authenticated', 'messages of authenticated clients are not sent to rspamd'),
   'skip-local': flag('skip-local', 'messages from smtpd’s local socket (sendmail, local submission) are not sent to rspamd'),
+  discard: customAction('discard'),
+  quarantine: customAction('quarantine'),
 } as const;
 
 export const rspamdStep = {
@@ -118,6 +146,8 @@ export const rspamdStep = {
       oversizeTempfail: o['oversize-tempfail'] === true,
       skipAuthenticated: o['skip-authenticated'] === true,
       skipLocal: o['skip-local'] === true,
+      discard: customActionOf(o.discard),
+      quarantine: customActionOf(o.quarantine),
     },
   }),
   compiles: ['rspamd'],
@@ -141,6 +171,9 @@ export const rspamdKind: KindDefinition<'rspamd'> = {
       if (o.oversizeTempfail) parts.push('oversize-tempfail');
       if (o.skipAuthenticated) parts.push('skip-authenticated');
       if (o.skipLocal) parts.push('skip-local');
+      for (const [name, c] of [['discard', o.discard], ['quarantine', o.quarantine]] as const) {
+        if (c.action === 'reject') parts.push(c.reply === null ? `${name} reject` : `${name} reject ${JSON.stringify(c.reply)}`);
+      }
       return parts.join(' ');
     },
   },

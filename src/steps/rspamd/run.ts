@@ -93,7 +93,7 @@ export class RspamdRunner implements StepRunner {
     const headers = requestHeaders(facts, { mtaName: this.mtaName, settingsId: o.settingsId ?? undefined });
     try {
       const answer = await this.clients.get(o.url).check({ headers, body: ctx.message.stream(), length: ctx.message.size, timeoutMs: o.timeoutMs, signal: ctx.signal });
-      const { reading, dropped } = judge(answer);
+      const { reading, dropped } = judge(answer, { discard: this.step.action.options.discard, quarantine: this.step.action.options.quarantine });
       const latencyMs = Math.round(this.deps.clock.monotonic() - started);
       if (dropped.length > 0) this.log.warn({ session: facts.sessionId, headers: dropped }, 'rspamd asked for headers with invalid names; dropped');
       this.log.debug({ session: facts.sessionId, action: answer.action, score: answer.score, latencyMs }, 'rspamd answer');

@@ -192,4 +192,46 @@ describe('DNS lists against rbldnsd', () => {
       domains.kill();
     }
   });
+
+  test('health: a list that answers 127.255.255.254 to everything fails its probes and its lookups, is degraded with one warning naming the cause, and its weight is skipped (fail open)', async () => {
+    // A second rbldnsd: everything (the RFC 5782 probe 127.0.0.1 too) answers Spamhaus's "public resolver" code.
+    const broken = await Rbldnsd.start([{ name: 'broken.test', ipv4: ['0.0.0.0-255.255.255.255 :127.255.255.254:public resolver', '198.51.100.0/24 :127.0.0.2:listed'] }]);
+    const rules = join(dir, 'health.rules');
+    writeFileSync(
+      rules,
+      [
+        'chain main =',
+        `    dnsbl "broken.test=127.0.0.[2..11]*3" as "broken" resolver "${broken.address}" score-only`,
+        '    then reject "550 5.7.1 listed" when score >= 3 at rcpt-to',
+        '',
+      ].join('\n'),
+    );
+    const filter = await CliFilter.start([process.execPath, MAIN, rules]);
+    try {
+      const session = async (src: string) => {
+        const sid = newSessionId();
+        filter.feed(`report|0.6|1.0|smtp-in|link-connect|${sid}|mx.example.net|pass|${src}:5000|192.0.2.1:25`);
+        await filter.ask(sid, 'connect', `mx.example.net|${src}`);
+        await filter.ask(sid, 'ehlo', 'mx.example.net');
+        await filter.ask(sid, 'mail-from', 'alice@example.net');
+        const rcpt = (await filter.ask(sid, 'rcpt-to', 'bob@example.org')).decision;
+        filter.close(sid);
+        return rcpt;
+      };
+      assert.equal(await session('198.51.100.7'), 'reject|550 5.7.1 listed', 'up: a listing counts');
+      for (const src of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) assert.equal(await session(src), 'proceed', 'an error adds nothing');
+      assert.equal(await session('198.51.100.8'), 'proceed', 'degraded: the listing adds no weight');
+      assert.deepEqual(filter.invalidLines(), []);
+      const warnings = filter.logs().filter((l) => l.health !== undefined);
+      assert.deepEqual(
+        warnings.map((l) => [l.list, l.health]),
+        [['broken', 'degraded']],
+      );
+      assert.match(String(warnings[0]?.cause), /public or open resolver/);
+      assert.deepEqual(filter.logs().filter((l) => JSON.stringify(l).includes('broken.test')), [], 'logs name the list, never its zone');
+    } finally {
+      filter.kill();
+      await broken.stop();
+    }
+  });
 });

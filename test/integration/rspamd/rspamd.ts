@@ -61,6 +61,15 @@ export class Rspamd {
     return this.output.join('');
   }
 
+  /** rspamd's own log file (warnings and worse), or "" when there is none yet. */
+  fileLog(): string {
+    try {
+      return readFileSync(join(this.dir, 'rspamd.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -107,10 +116,13 @@ export class Rspamd {
     child.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
     const server = new Rspamd(child, dir, port, output);
     try {
-      await waitFor(async () => child.exitCode !== null || (await alive(port)), 60_000, 'rspamd to answer /ping');
+      // A deadline, not a wait: rspamd answers within seconds here, but it loads every Lua plugin at
+      // start, which on a busy 2-core machine (CI with other work) has taken over a minute.
+      await waitFor(async () => child.exitCode !== null || (await alive(port)), 180_000, 'rspamd to answer /ping');
     } catch (error) {
+      const log = server.fileLog();
       await server.stop();
-      throw error;
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; rspamd said: ${output.join('').slice(-2000)}${log.slice(-2000)}`);
     }
     if (child.exitCode !== null) throw new Error(`rspamd exited (${child.exitCode}): ${output.join('')}`);
     return server;

@@ -19,6 +19,21 @@ function setup(options: { deadlineMs?: number; maxCacheEntries?: number } = {}) 
 }
 
 describe('DnsClient', () => {
+  test('`fresh` asks the resolver past a cached answer (a health probe), and its answer fills the cache', async () => {
+    const { transport, client } = setup();
+    const first = client.lookup('2.0.0.127.zen.example', 'A');
+    await settle();
+    transport.answer('2.0.0.127.zen.example', a(300, '127.255.255.254'));
+    await first;
+    const probe = client.lookup('2.0.0.127.zen.example', 'A', { fresh: true });
+    await settle();
+    assert.equal(transport.asked.length, 1);
+    transport.answer('2.0.0.127.zen.example', a(300, '127.0.0.2'));
+    assert.equal((await probe).source, 'network');
+    const after = await client.lookup('2.0.0.127.zen.example', 'A');
+    assert.deepEqual([after.source, after.kind === 'answer' ? after.records : []], ['cache', ['127.0.0.2']]);
+  });
+
   test('an answer is cached for its TTL, clamped up to 60 s', async () => {
     const { clock, transport, client } = setup();
     const first = client.lookup('2.0.0.127.zen.example', 'A');

@@ -45,7 +45,7 @@ describe('expected lists name the words of each category', () => {
   // since the limit step (issue 13), its choices show beside pregreet's.
   test('a choice: the choice words of the options', () => {
     assert.deepEqual(syntaxErrors('chain c = pause 3s pregreet "421 x"'), [
-      `1:29 expected 'reject', 'disconnect', 'log', 'connections', 'sessions', 'messages', 'recipients', 'bytes', 'tarpit', 'rsa-sha256', 'ed25519-sha256', 'src', 'rdns', 'helo' or 'mail-from', found ""421 x""`,
+      `1:29 expected 'reject', 'disconnect', 'junk', 'log', 'connections', 'sessions', 'messages', 'recipients', 'bytes', 'tarpit', 'rsa-sha256', 'ed25519-sha256', 'src', 'rdns', 'helo' or 'mail-from', found ""421 x""`,
     ]);
   });
 

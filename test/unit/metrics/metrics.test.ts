@@ -327,6 +327,31 @@ describe('metrics: each kind’s own series, from the steps’ runs (step-metric
   });
 });
 
+describe('metrics: the DNS lists’ series, by display name (never the zone)', () => {
+  test('lookups by result, errors by kind, latency, and `up` following the list’s health; a list no longer named loses its `up`', async () => {
+    const m = new FilterMetrics({ chain: 'main', version: 'x', defaultMetrics: false });
+    const d = m.dnsLists;
+    d.health?.('zen', 'up');
+    d.looked?.('zen', 'listed', null, 0.02);
+    d.looked?.('zen', 'clear', null, 0);
+    d.looked?.('zen', 'error', 'list-refused', 0.01);
+    d.looked?.('zen', 'error', 'timeout', 2);
+    let body = (await m.render()).body;
+    assert.equal(sample(body, 'filter_rules_dns_list_up', { list: 'zen' }), 1);
+    assert.equal(sample(body, 'filter_rules_dns_list_lookups_total', { list: 'zen', result: 'listed' }), 1);
+    assert.equal(sample(body, 'filter_rules_dns_list_lookups_total', { list: 'zen', result: 'error' }), 2);
+    assert.equal(sample(body, 'filter_rules_dns_list_errors_total', { list: 'zen', error: 'list-refused' }), 1);
+    assert.equal(sample(body, 'filter_rules_dns_list_errors_total', { list: 'zen', error: 'timeout' }), 1);
+    assert.equal(sample(body, 'filter_rules_dns_list_lookup_duration_seconds_count', { list: 'zen' }), 4);
+    assert.equal(sample(body, 'filter_rules_dns_list_lookup_duration_seconds_sum', { list: 'zen' }), 2.03);
+    d.health?.('zen', 'degraded');
+    body = (await m.render()).body;
+    assert.equal(sample(body, 'filter_rules_dns_list_up', { list: 'zen' }), 0);
+    d.forgotten?.('zen');
+    assert.equal(sample((await m.render()).body, 'filter_rules_dns_list_up', { list: 'zen' }), null);
+  });
+});
+
 describe('metrics endpoint: binding', () => {
   test('a port in use is logged, not thrown; the filter goes on', async () => {
     const log = new RecordingLogger();

@@ -12,7 +12,7 @@ import type { SessionFacts } from '../../../src/model/plan.js';
 import { replyOf } from '../../../src/rspamd/reply.js';
 import { requestHeaders } from '../../../src/rspamd/request.js';
 import { parseAnswer, type RspamdAnswer } from '../../../src/rspamd/response.js';
-import { judge, treatmentOf, DEFAULT_VERDICT_OPTIONS } from '../../../src/rspamd/verdict.js';
+import { judge, treatmentOf, DEFAULT_VERDICT_OPTIONS, type VerdictOptions } from '../../../src/rspamd/verdict.js';
 
 const FIXTURES = new URL('../../../../test/fixtures/rspamd/', import.meta.url);
 
@@ -71,8 +71,22 @@ describe('rspamd answers (recorded from rspamd 3.4)', () => {
     assert.equal(treatmentOf('greylist', o), 'tempfail');
     assert.equal(treatmentOf('no action', o), 'proceed');
     assert.equal(treatmentOf('discard', o), 'junk');
-    assert.equal(treatmentOf('quarantine', { discard: 'junk', quarantine: 'reject' }), 'reject');
-    assert.equal(treatmentOf('custom thing', o), 'proceed');
+    assert.equal(treatmentOf('quarantine', { discard: { action: 'junk' }, quarantine: { action: 'reject', reply: null } }), 'reject');
+  });
+
+  test('a discard made a refusal: rspamd\'s message as a 550, or the rules\' reply; junk by default', () => {
+    const answer = parseAnswer(Buffer.from(JSON.stringify({ action: 'discard', score: 30, messages: { smtp_message: 'Go away' } })));
+    assert.ok(answer.ok);
+    const refusal = (options: VerdictOptions) => {
+      const o = judge(answer.value, options).reading.outcome;
+      return o.type === 'decide' ? o.decision : o.type;
+    };
+    assert.deepEqual(refusal({ ...DEFAULT_VERDICT_OPTIONS, discard: { action: 'reject', reply: null } }), { type: 'reject', reply: '550 5.7.1 Go away' });
+    assert.deepEqual(refusal({ ...DEFAULT_VERDICT_OPTIONS, discard: { action: 'reject', reply: '554 5.7.1 Not here' } }), { type: 'reject', reply: '554 5.7.1 Not here' });
+    assert.equal(refusal(DEFAULT_VERDICT_OPTIONS), 'continue');
+    // The choice for discard is not quarantine's.
+    assert.equal(refusal({ ...DEFAULT_VERDICT_OPTIONS, quarantine: { action: 'reject', reply: null } }), 'continue');
+    assert.equal(treatmentOf('custom thing', DEFAULT_VERDICT_OPTIONS), 'proceed');
   });
 
   test('order is honoured; dkim-signature (string or array) inserted on top; remove by index', () => {

@@ -7,6 +7,7 @@ import type { StepContext, StepOutcome } from '../../../../src/model/runner.js';
 import type { RulePhase } from '../../../../src/model/phases.js';
 import { createDnsblService } from '../../../../src/steps/dnsbl/run.js';
 import { FakeClock } from '../../../../src/support/clock.js';
+import { RecordingLogger } from '../../../../src/support/log.js';
 import { compile, compileOk, onlyChain } from '../../dsl/helpers.js';
 import { facts } from '../../runtime/helpers.js';
 import { FakeTransport, a, settle } from '../../dns/fake-transport.js';
@@ -206,5 +207,68 @@ describe('the dnsbl runner', () => {
         'E078 `lookup mail-from` needs the sender, which smtpd tells at mail-from; this step runs at helo (add `at mail-from`)',
       ],
     );
+  });
+});
+
+describe('the dnsbl service: the lists’ health', () => {
+  test('probes each list RFC 5782 style once the rules are current; a list answering 127.255.255.254 to everything degrades: its weight is skipped (fail open), `listed` does not see it, the metrics follow', async () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport();
+    const log = new RecordingLogger();
+    const seen: string[] = [];
+    const service = createDnsblService({
+      clock,
+      transport: () => transport,
+      log,
+      health: { failuresToDegrade: 2, probeIntervalMs: 300_000, degradedProbeIntervalMs: 60_000 },
+      events: { looked: (list, result, error) => seen.push(`${list} ${result} ${error ?? '-'}`), health: (list, state) => seen.push(`${list} ${state}`) },
+    });
+    const rules = compileOk(ZEN);
+    service.retain(rules);
+    await settle();
+    assert.deepEqual(transport.asked.map((q) => q.name).sort(), ['1.0.0.127.zen.example', '2.0.0.127.zen.example']);
+    transport.answer('2.0.0.127.zen.example', a(300, '127.255.255.254'));
+    transport.answer('1.0.0.127.zen.example', a(300, '127.255.255.254'));
+    await settle();
+    const [step] = onlyChain(rules).steps.filter((s): s is StepOf<'dnsbl'> => s.action.kind === 'dnsbl');
+    assert.ok(step);
+    const zen = service.factory(step);
+    const run = async (src: string): Promise<{ outcome: StepOutcome; score: SessionScore; lists: SessionDnsLists }> => {
+      const score = new SessionScore();
+      const lists = new SessionDnsLists();
+      const c: StepContext = { facts: { ...facts({ src }), dnsLists: lists, score }, phase: 'connect', request: 'connect', clock, signal: new AbortController().signal };
+      const p = zen.run(c);
+      await settle();
+      // A name asked before is answered from the cache.
+      const q = transport.asked.at(-1);
+      if (q !== undefined) transport.answer(q.name, src === '192.0.2.9' ? a(300, '127.0.0.2') : a(300, '127.255.255.254'));
+      return { outcome: await p, score, lists };
+    };
+    // One probe round failed: not degraded yet (N = 2); a listing still counts.
+    const listed = await run('192.0.2.9');
+    assert.equal(listed.outcome.type, 'decide');
+    assert.equal((await run('192.0.2.1')).outcome.detail?.result, 'error');
+    assert.equal((await run('192.0.2.2')).outcome.detail?.result, 'error');
+    assert.equal(service.health.isDegraded('address zen.example system'), true);
+    const skipped = await run('192.0.2.9');
+    assert.equal(skipped.outcome.type, 'continue');
+    assert.equal(skipped.outcome.detail?.health, 'degraded');
+    assert.equal(scoreBreakdown(skipped.score), '0');
+    assert.deepEqual(skipped.lists.names('listed'), []);
+    assert.deepEqual(skipped.lists.names('error'), ['zen']);
+    const warnings = log.records.filter((r) => r.level === 'warn');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]?.msg ?? '', /zen is degraded.*2 lookups in a row failed.*public or open resolver/);
+    assert.deepEqual(seen, ['zen up', 'zen listed -', 'zen error list-refused', 'zen degraded', 'zen error list-refused', 'zen listed -']);
+    // The degraded list is probed sooner; passing probes bring it back.
+    clock.advance(60_000);
+    await settle();
+    transport.answer('2.0.0.127.zen.example', a(300, '127.0.0.2'));
+    transport.answer('1.0.0.127.zen.example', { kind: 'nxdomain' });
+    await settle();
+    assert.equal(service.health.isDegraded('address zen.example system'), false);
+    assert.equal(seen.at(-1), 'zen up');
+    await service.close();
+    assert.equal(clock.pending(), 0);
   });
 });

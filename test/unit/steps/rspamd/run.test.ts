@@ -31,6 +31,8 @@ const OPTIONS: RspamdStepOptions = {
   oversizeTempfail: false,
   skipAuthenticated: false,
   skipLocal: false,
+  discard: { action: 'junk' },
+  quarantine: { action: 'junk' },
 };
 
 function stepWith(options: Partial<RspamdStepOptions>): StepOf<'rspamd'> {
