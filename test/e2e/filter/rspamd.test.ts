@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rspamd } from '../../integration/rspamd/rspamd.js';
+import { Rspamd, withoutFields as without } from '../../integration/rspamd/rspamd.js';
 import { e2eSkipReason, FILTER_MAIN, filterRuntime } from '../harness/env.js';
 import { exchangeFor, mailSteps, marker, transcript } from '../harness/mail.js';
 import { NetworkNamespace } from '../harness/netns.js';
@@ -21,23 +21,6 @@ const PORT = 11333;
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 /** What rspamd adds (milter_headers) and what the delivery adds around the message. */
 const ADDED = ['X-Spamd-Result', 'X-Rspamd-Server', 'X-Spam-Status', 'X-Rspamd-Action', 'Received', 'Return-Path', 'Delivered-To'];
-
-/** The header block without the fields named `names` (their folded lines too), then the body, as lines. */
-function without(lines: readonly string[], names: readonly string[]): string[] {
-  const out: string[] = [];
-  let dropping = false;
-  let inHeader = true;
-  for (const l of lines) {
-    if (inHeader && l === '') inHeader = false;
-    if (inHeader && /^[ \t]/.test(l)) {
-      if (!dropping) out.push(l);
-      continue;
-    }
-    dropping = inHeader && names.some((n) => l.toLowerCase().startsWith(`${n.toLowerCase()}:`));
-    if (!dropping) out.push(l);
-  }
-  return out;
-}
 
 describe('rspamd at commit, through smtpd', { skip: skip ?? false }, () => {
   let ns: NetworkNamespace;

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliFilter, newSessionId, TEMPFAIL, TOKENS, waitFor } from '../faults/live.js';
-import { freeTcpPort, Rspamd } from './rspamd.js';
+import { freeTcpPort, Rspamd, withoutFields as without } from './rspamd.js';
 
 const MAIN = new URL('../../../src/cli/main.js', import.meta.url).pathname;
 
@@ -51,23 +51,6 @@ async function transaction(filter: CliFilter, lines: readonly string[]): Promise
   const commit = (await filter.ask(sid, 'commit', '')).decision;
   filter.close(sid);
   return { out, commit };
-}
-
-/** The header fields (first line and folded lines) named `names`, dropped. */
-function without(lines: readonly string[], names: readonly string[]): string[] {
-  const out: string[] = [];
-  let dropping = false;
-  let inHeader = true;
-  for (const l of lines) {
-    if (inHeader && l === '') inHeader = false;
-    if (inHeader && /^[ \t]/.test(l)) {
-      if (!dropping) out.push(l);
-      continue;
-    }
-    dropping = inHeader && names.some((n) => l.toLowerCase().startsWith(`${n.toLowerCase()}:`));
-    if (!dropping) out.push(l);
-  }
-  return out;
 }
 
 describe('rspamd step against rspamd 3.4', () => {

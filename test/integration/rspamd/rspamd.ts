@@ -159,3 +159,24 @@ function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/**
+ * The message's lines with the header fields named `names` (their first lines and folded lines,
+ * names without case) dropped, the body untouched: what must be byte-identical once rspamd's and
+ * the delivery's fields are set aside.
+ */
+export function withoutFields(lines: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  let dropping = false;
+  let inHeader = true;
+  for (const l of lines) {
+    if (inHeader && l === '') inHeader = false;
+    if (inHeader && /^[ \t]/.test(l)) {
+      if (!dropping) out.push(l);
+      continue;
+    }
+    dropping = inHeader && names.some((n) => l.toLowerCase().startsWith(`${n.toLowerCase()}:`));
+    if (!dropping) out.push(l);
+  }
+  return out;
+}
