@@ -109,7 +109,10 @@ describe('examples/', () => {
 
       test('rules shown in its README compile without warnings', () => {
         const blocks = rulesBlocks(readFileSync(join(dir, 'README.md'), 'utf8'));
-        for (const text of blocks) assertClean(compileRulesSource(text, `${name}/README.md`, { readFile: () => '' }), text);
+        // As if the block were a rules file beside the README: the files it names are the example's own
+        // (dkim-sign's keys); lists it names read as empty.
+        const readFile = (path: string, role: string): string => (role === 'key' ? readFileSync(path, 'utf8') : '');
+        for (const text of blocks) assertClean(compileRulesSource(text, join(dir, 'README.md'), { readFile }), text);
       });
     });
   }
